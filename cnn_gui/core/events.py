@@ -1,0 +1,78 @@
+"""What the training engine tells the world: frozen dataclasses of plain Python numbers.
+
+No tensor ever leaves the engine, so an event can cross a thread boundary (a Qt signal),
+be kept in a history for hours, or be written to JSON without holding device memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class FitStarted:
+    device: str  # "cpu", "cuda:0", "mps"
+    device_label: str  # "CUDA 0: NVIDIA H200"
+    model: str
+    dataset: str
+    train_size: int
+    test_size: int
+    batch_size: int
+    batches_per_epoch: int
+    epochs: int  # total epochs of the run (the last epoch number is epochs)
+    start_epoch: int  # 1-based epoch the run starts in (> 1 when resumed)
+    start_batch: int  # batches already done in start_epoch (> 0 when resumed mid-epoch)
+    parameters: int
+
+
+@dataclass(frozen=True)
+class BatchEnded:
+    """Emitted at most every ``TrainConfig.report_interval`` seconds (and at epoch end).
+
+    ``loss`` is the mean over the batches since the previous report, ``accuracy`` the
+    running accuracy of the epoch so far: one host sync per report, none per batch.
+    """
+
+    epoch: int  # 1-based
+    batch: int  # batches done in this epoch, 1-based
+    batches_per_epoch: int
+    step: int  # global optimizer steps so far
+    loss: float
+    accuracy: float  # 0..1
+    samples_per_sec: float
+    eta_seconds: float  # time left in the whole run at the current speed
+    lr: float
+
+
+@dataclass(frozen=True)
+class EpochEnded:
+    epoch: int  # 1-based
+    train_loss: float
+    train_accuracy: float  # 0..1, over the samples trained in this epoch
+    test_loss: float
+    test_accuracy: float  # 0..1, measured in eval mode under inference_mode
+    seconds: float  # wall time of the epoch's training part plus its test pass
+    samples_per_sec: float  # training throughput of the epoch
+    lr: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FitEnded:
+    reason: str  # "completed" | "stopped" | "failed"
+    epochs_completed: int
+    step: int
+    seconds: float
+    final_test_accuracy: float | None
+
+
+@dataclass(frozen=True)
+class FitFailed:
+    kind: str  # "nan" | "oom" | "error"
+    message: str  # one sentence for a person
+    hint: str  # what to try next
+
+
+Event = FitStarted | BatchEnded | EpochEnded | FitEnded | FitFailed
