@@ -1,0 +1,229 @@
+"""``cnn-gui``: no arguments opens the window; sub-commands run headless on the same core.
+
+    cnn-gui                      open the window
+    cnn-gui train [options]      train and save a checkpoint, one line per epoch
+    cnn-gui summary [--model]    the module tree, hyper-parameters, output shapes, parameters
+
+User mistakes (a bad option, an unknown model, an unreadable checkpoint) print one line
+and exit with status 2; a run that fails (NaN loss, out of memory) exits with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from cnn_gui import __version__
+
+
+class UserError(Exception):
+    """A mistake in what the user asked for; printed as one line, no traceback."""
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    from cnn_gui.core.config import ConfigError
+    from cnn_gui.core.devices import DeviceError
+    from cnn_gui.core.models import ModelError
+
+    types: list[type[BaseException]] = [UserError, ConfigError, DeviceError, ModelError, FileNotFoundError]
+    try:
+        from cnn_gui.core.checkpoints import CheckpointError
+
+        types.append(CheckpointError)
+    except ImportError:
+        pass
+    try:
+        from cnn_gui.core.data import DatasetError
+
+        types.append(DatasetError)
+    except ImportError:
+        pass
+    return tuple(types)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from cnn_gui.core.config import OPTIMIZERS, PRESETS, SCHEDULES
+
+    parser = argparse.ArgumentParser(
+        prog="cnn-gui",
+        description="See a convolutional network, train it live, and let it read your handwriting. "
+        "Without a command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"cnn-gui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    gui = sub.add_parser("gui", help="open the window (the default)")
+    gui.add_argument("--checkpoint", metavar="FILE", help="open this checkpoint instead of the pretrained weights")
+
+    train = sub.add_parser("train", help="train headless and save a checkpoint")
+    train.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                       help="start from a preset (tutorial: Adam, batch 100, 3 epochs; fast: one-cycle, 1 epoch); "
+                       "options given below override it")
+    train.add_argument("--model", default=None, help="mnist-cnn, simple-cnn, or path/to/file.py:ClassName")
+    train.add_argument("--dataset", default=None, help="mnist (bundled), fashion-mnist, cifar10")
+    train.add_argument("--epochs", type=_positive_int, default=None)
+    train.add_argument("--batch-size", type=_positive_int, default=None)
+    train.add_argument("--lr", type=_positive_float, default=None, help="learning rate (peak rate with one-cycle)")
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default=None)
+    train.add_argument("--schedule", choices=SCHEDULES, default=None)
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--device", default=None, help="auto (default), cuda, cuda:N, mps, cpu")
+    train.add_argument("--max-batches", type=_positive_int, default=None, help="batches per epoch, for quick runs")
+    train.add_argument("--data-dir", default=None, help="where downloaded datasets live (env CNN_GUI_DATA_DIR)")
+    train.add_argument("--resume", metavar="FILE", default=None,
+                       help="continue a saved session exactly where it stopped (--epochs may raise the total)")
+    train.add_argument("--out", metavar="FILE", default=None,
+                       help="checkpoint to write (default: <model>-<dataset>.safetensors here)")
+    train.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA only)")
+    train.add_argument("--quiet", action="store_true", help="no progress bars, only the per-epoch lines")
+
+    summary = sub.add_parser("summary", help="print the module tree, hyper-parameters and parameters")
+    summary.add_argument("--model", default="mnist-cnn", help="mnist-cnn, simple-cnn, or path/to/file.py:ClassName")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 with one usage line on a bad option
+    command = args.command or "gui"
+    try:
+        if command == "train":
+            return _train(args)
+        if command == "summary":
+            return _summary(args)
+        return _gui(args)
+    except _user_error_types() as exc:
+        print(f"cnn-gui: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _gui(args) -> int:
+    from cnn_gui.gui.app import run
+
+    return run(checkpoint=getattr(args, "checkpoint", None))
+
+
+def _summary(args) -> int:
+    from cnn_gui.core.models import get_spec
+    from cnn_gui.core.structure import build_tree, format_summary
+
+    spec = get_spec(args.model)
+    tree = build_tree(spec.factory(), spec.input_shape)
+    print(format_summary(tree, spec.input_shape))
+    return 0
+
+
+def _train_config(args):
+    from cnn_gui.core.config import DEFAULT_PRESET, PRESETS
+    from cnn_gui.core.models import get_spec
+
+    base = PRESETS[args.preset or DEFAULT_PRESET]
+    changes = {k: getattr(args, k) for k in
+               ("model", "dataset", "epochs", "batch_size", "lr", "optimizer", "schedule", "seed", "device",
+                "max_batches") if getattr(args, k) is not None}
+    if args.compile:
+        changes["compile"] = True
+    if "model" in changes and "dataset" not in changes:
+        changes["dataset"] = get_spec(changes["model"]).default_dataset
+    return base.with_(**changes).validate()
+
+
+def _train(args) -> int:
+    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.engine import Trainer
+    printer = _ProgressPrinter(quiet=args.quiet)
+    if args.resume:
+        from cnn_gui.core.checkpoints import load_checkpoint
+
+        ckpt = load_checkpoint(args.resume)
+        if not ckpt.meta.config:
+            raise UserError(f"{args.resume} holds weights only, no training session to resume")
+        data = load_dataset(ckpt.meta.dataset, data_dir=args.data_dir)
+        trainer = Trainer.from_checkpoint(ckpt, data=data, callbacks=[printer], epochs=args.epochs,
+                                          device=args.device, max_batches=args.max_batches)
+        out = Path(args.out or args.resume)
+    else:
+        config = _train_config(args)
+        data = load_dataset(config.dataset, data_dir=args.data_dir)
+        trainer = Trainer(config, data=data, callbacks=[printer])
+        out = Path(args.out or f"{config.model.replace(':', '-').replace('/', '-')}-{config.dataset}.safetensors")
+
+    # Ctrl-C stops cooperatively after the current batch and still saves a resumable file.
+    previous = signal.signal(signal.SIGINT, lambda *_: trainer.stop())
+    try:
+        result = trainer.fit()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        printer.close()
+    if result.reason == "failed":
+        err = trainer.error
+        print(f"cnn-gui: training failed: {err.message} {err.hint}", file=sys.stderr)
+        return 1
+    trainer.save_checkpoint(out)
+    if result.reason == "stopped":
+        print(f"stopped in epoch {trainer.position.epoch + 1} after batch {trainer.position.batch}; "
+              f"saved {out} (continue with: cnn-gui train --resume {out})")
+    else:
+        print(f"saved {out}")
+    return 0
+
+
+class _ProgressPrinter:
+    """A tqdm bar per epoch and one summary line per finished epoch."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.bar = None
+        self.epochs = 0
+
+    def __call__(self, event) -> None:
+        from cnn_gui.core.events import BatchEnded, EpochEnded, FitStarted
+
+        if isinstance(event, FitStarted):
+            self.epochs = event.epochs
+            print(f"training {event.model} on {event.dataset} ({event.train_size:,} train / {event.test_size:,} test)"
+                  f" on {event.device_label}, batch {event.batch_size}, {event.parameters:,} parameters", flush=True)
+        elif isinstance(event, BatchEnded) and not self.quiet:
+            if self.bar is None:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=event.batches_per_epoch, desc=f"epoch {event.epoch}/{self.epochs}",
+                                unit="batch", leave=False, dynamic_ncols=True)
+                self.bar.update(event.batch - event.step if event.batch > event.step else 0)
+            self.bar.update(event.batch - self.bar.n)
+            self.bar.set_postfix(loss=f"{event.loss:.4f}", acc=f"{event.accuracy:.4f}",
+                                 speed=f"{event.samples_per_sec:,.0f}/s", refresh=False)
+        elif isinstance(event, EpochEnded):
+            self.close()
+            print(f"epoch {event.epoch}/{self.epochs}: train acc {event.train_accuracy:.4f} "
+                  f"(loss {event.train_loss:.4f}), test acc {event.test_accuracy:.4f} "
+                  f"(loss {event.test_loss:.4f}), {event.seconds:.1f} s, {event.samples_per_sec:,.0f} samples/s",
+                  flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
