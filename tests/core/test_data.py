@@ -1,0 +1,340 @@
+"""Datasets: bundled MNIST, the IDX reader, and the torchvision-backed sets (never online)."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import sys
+from pathlib import Path
+from urllib.error import URLError
+
+import numpy as np
+import pytest
+import torch
+
+from cnn_gui.core import data
+from cnn_gui.core.data import (
+    DATASETS,
+    DatasetError,
+    ImageDataset,
+    dataset_names,
+    default_data_dir,
+    load_dataset,
+    read_idx,
+)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network access is disabled in the tests")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    yield
+    data._torchvision_tensors.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def mnist() -> ImageDataset:
+    return load_dataset("mnist")
+
+
+def write_idx(path: Path, array: np.ndarray, gz: bool = False) -> Path:
+    assert array.dtype == np.uint8
+    header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
+    payload = header + array.tobytes()
+    if gz:
+        payload = gzip.compress(payload)
+    path.write_bytes(payload)
+    return path
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_registry():
+    assert dataset_names() == ["mnist", "fashion-mnist", "cifar10"]
+    assert set(DATASETS) == set(dataset_names())
+    assert DATASETS["mnist"].bundled and not DATASETS["cifar10"].bundled
+    assert DATASETS["mnist"].classes == tuple("0123456789")
+    assert DATASETS["fashion-mnist"].classes[0] == "T-shirt/top"
+    assert DATASETS["cifar10"].classes[0] == "airplane"
+    assert DATASETS["cifar10"].input_shape == (3, 32, 32)
+    for info in DATASETS.values():
+        assert len(info.mean) == len(info.std) == info.input_shape[0]
+        assert len(info.classes) == 10
+
+
+def test_unknown_name_lists_known_ones():
+    with pytest.raises(DatasetError) as err:
+        load_dataset("imagenet")
+    msg = str(err.value)
+    assert "imagenet" in msg
+    for name in dataset_names():
+        assert name in msg
+
+
+# --------------------------------------------------------------------------- bundled MNIST
+
+
+def test_mnist_shapes_and_labels(mnist):
+    assert mnist.name == "mnist" and mnist.input_shape == (1, 28, 28)
+    assert mnist.train_size == 60000 and mnist.test_size == 10000
+    assert mnist.train_images.shape == (60000, 1, 28, 28)
+    assert mnist.test_images.shape == (10000, 1, 28, 28)
+    for images in (mnist.train_images, mnist.test_images):
+        assert images.dtype == torch.uint8 and images.is_contiguous()
+    for labels in (mnist.train_labels, mnist.test_labels):
+        assert labels.dtype == torch.int64
+        assert int(labels.min()) == 0 and int(labels.max()) == 9
+    counts = torch.bincount(mnist.train_labels, minlength=10)
+    assert int(counts.min()) > 5000 and int(counts.max()) < 7000
+    assert int(mnist.train_images.max()) == 255 and int(mnist.train_images.min()) == 0
+
+
+def test_mnist_needs_no_torchvision():
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from cnn_gui.core.data import load_dataset\n"
+        "assert 'torchvision' not in sys.modules\n"
+        "ds = load_dataset('mnist', download=False)\n"
+        "assert 'torchvision' not in sys.modules, 'mnist loading imported torchvision'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_mnist_second_load_is_cached_but_fresh(mnist):
+    again = load_dataset("mnist")
+    assert again is not mnist
+    assert again.train_images.data_ptr() != mnist.train_images.data_ptr()
+    assert torch.equal(again.test_labels, mnist.test_labels)
+    again.train_images[0].zero_()  # the caller may scribble on its copy...
+    assert load_dataset("mnist").train_images[0].any()  # ...without touching the cache
+
+
+def test_normalize(mnist):
+    images = mnist.train_images[:64]
+    x = mnist.normalize(images)
+    assert x.dtype == torch.float32 and x.shape == images.shape
+    assert float(x.min()) >= -1.0 and float(x.max()) <= 1.0
+    assert float(x.min()) == -1.0 and float(x.max()) == 1.0
+    # A known pixel: 0 -> -1, 255 -> 1, v -> (v/255 - 0.5) / 0.5
+    n, _, i, j = (images == 128).nonzero()[0].tolist()
+    assert x[n, 0, i, j].item() == pytest.approx((128 / 255 - 0.5) / 0.5, abs=1e-6)
+    # Single images [C, H, W] work too
+    assert mnist.normalize(images[0]).shape == (1, 28, 28)
+
+
+def test_normalize_keeps_channels_last_and_per_channel_stats():
+    info = DATASETS["cifar10"]
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8, generator=gen)
+    labels = torch.zeros(4, dtype=torch.int64)
+    ds = ImageDataset(info, images, labels, images[:0], labels[:0])
+    cl = images.contiguous(memory_format=torch.channels_last)
+    out = ds.normalize(cl)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    mean = torch.tensor(info.mean).view(3, 1, 1)
+    std = torch.tensor(info.std).view(3, 1, 1)
+    torch.testing.assert_close(out, (images.float() / 255 - mean) / std)
+    assert ds.normalize(images).is_contiguous()
+
+
+def test_subset_and_to(mnist):
+    small = mnist.subset(100, 50)
+    assert small.train_size == 100 and small.test_size == 50
+    assert small.info is mnist.info
+    assert torch.equal(small.train_images, mnist.train_images[:100])
+    assert small.train_images.is_contiguous()
+    assert mnist.subset(None, 10).train_size == 60000
+    moved = small.to("cpu")
+    assert isinstance(moved, ImageDataset) and moved is not small
+    assert moved.train_images.device.type == "cpu"
+    assert torch.equal(moved.test_labels, small.test_labels)
+    assert moved.classes == tuple("0123456789") and moved.mean == (0.5,) and moved.std == (0.5,)
+
+
+# --------------------------------------------------------------------------- IDX reader
+
+
+def test_read_idx_raw_and_gz(tmp_path):
+    array = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    raw = write_idx(tmp_path / "tiny-idx3-ubyte", array)
+    packed = write_idx(tmp_path / "tiny-idx3-ubyte.gz", array, gz=True)
+    for path in (raw, packed, str(raw)):
+        out = read_idx(path)
+        assert out.dtype == np.uint8 and out.shape == (2, 3, 4)
+        np.testing.assert_array_equal(out, array)
+    labels = write_idx(tmp_path / "labels-idx1-ubyte", np.array([3, 1, 4], dtype=np.uint8))
+    np.testing.assert_array_equal(read_idx(labels), [3, 1, 4])
+
+
+def test_read_idx_big_endian_ints(tmp_path):
+    values = np.array([1, -2, 70000], dtype=">i4")
+    path = tmp_path / "ints-idx1"
+    path.write_bytes(bytes([0, 0, 0x0C, 1]) + np.asarray([3], dtype=">u4").tobytes() + values.tobytes())
+    np.testing.assert_array_equal(read_idx(path), [1, -2, 70000])
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_read_idx_truncated(tmp_path, gz):
+    array = np.ones((10, 5, 5), dtype=np.uint8)
+    header = bytes([0, 0, 0x08, 3]) + np.asarray(array.shape, dtype=">u4").tobytes()
+    payload = (header + array.tobytes())[:-7]
+    path = tmp_path / ("cut.gz" if gz else "cut")
+    path.write_bytes(gzip.compress(payload) if gz else payload)
+    with pytest.raises(DatasetError, match="truncated") as err:
+        read_idx(path)
+    assert str(path) in str(err.value)
+
+
+def test_read_idx_cut_off_gzip_stream(tmp_path):
+    array = np.random.default_rng(0).integers(0, 256, (50, 28, 28), dtype=np.uint8)
+    path = write_idx(tmp_path / "images.gz", array, gz=True)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(DatasetError) as err:
+        read_idx(path)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"\x00\x00", b"garbage, not an IDX file at all", b"\x00\x00\x08\x03\x00\x00"],
+    ids=["empty", "short", "garbage", "short-dims"],
+)
+def test_read_idx_garbage(tmp_path, content):
+    path = tmp_path / "bad-idx3-ubyte"
+    path.write_bytes(content)
+    with pytest.raises(DatasetError) as err:
+        read_idx(path)
+    assert str(path) in str(err.value)
+
+
+def test_read_idx_missing_file(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist"):
+        read_idx(tmp_path / "nope")
+
+
+# --------------------------------------------------------------------------- data folder
+
+
+def test_data_dir_env_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("CNN_GUI_DATA_DIR", str(tmp_path / "here"))
+    assert default_data_dir() == tmp_path / "here"
+    monkeypatch.delenv("CNN_GUI_DATA_DIR")
+    default = default_data_dir()
+    assert default.name == "data" and "cnn-gui" in str(default)
+
+
+def test_env_dir_used_when_no_data_dir_given(monkeypatch, tmp_path):
+    monkeypatch.setenv("CNN_GUI_DATA_DIR", str(tmp_path))
+    with pytest.raises(DatasetError) as err:
+        load_dataset("cifar10", download=False)
+    assert str(tmp_path / "cifar-10-batches-py") in str(err.value)
+
+
+# --------------------------------------------------------------------------- torchvision sets
+
+
+def test_fashion_missing_without_download(tmp_path):
+    with pytest.raises(DatasetError) as err:
+        load_dataset("fashion-mnist", data_dir=tmp_path, download=False)
+    msg = str(err.value)
+    assert str(tmp_path / "FashionMNIST" / "raw") in msg
+    assert "train-images-idx3-ubyte.gz" in msg and "http" in msg
+
+
+def test_fashion_download_failure_is_explained(tmp_path, monkeypatch):
+    import torchvision.datasets.mnist as tv_mnist
+
+    calls = []
+
+    def offline(url, *args, **kwargs):
+        calls.append(url)
+        raise URLError("no network here")
+
+    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", offline)
+    with pytest.raises(DatasetError) as err:
+        load_dataset("fashion-mnist", data_dir=tmp_path, download=True)
+    msg = str(err.value)
+    assert calls, "torchvision's download was not attempted"
+    assert "download" in msg.lower() and "failed" in msg
+    assert str(tmp_path / "FashionMNIST" / "raw") in msg
+    assert "fashion-mnist" in msg.lower()
+
+
+def test_cifar_download_failure_is_explained(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    class Offline:
+        def __init__(self, root, train=True, download=False, **kwargs):
+            raise OSError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(tvd, "CIFAR10", Offline)
+    with pytest.raises(DatasetError) as err:
+        load_dataset("cifar10", data_dir=tmp_path)
+    msg = str(err.value)
+    assert "cifar-10-python.tar.gz" in msg and "name resolution" in msg
+    assert str(tmp_path / "cifar-10-batches-py") in msg
+
+
+def test_cifar_conversion_from_torchvision_layout(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    rng = np.random.default_rng(1)
+    sizes = {True: 6, False: 4}
+    made = {}
+
+    class FakeCIFAR10:
+        def __init__(self, root, train=True, download=False, **kwargs):
+            assert Path(root) == tmp_path.resolve()
+            self.data = rng.integers(0, 256, (sizes[train], 32, 32, 3), dtype=np.uint8)  # NHWC
+            self.targets = [int(v) for v in rng.integers(0, 10, sizes[train])]
+            made[train] = self
+
+    monkeypatch.setattr(tvd, "CIFAR10", FakeCIFAR10)
+    ds = load_dataset("cifar10", data_dir=tmp_path)
+    assert ds.name == "cifar10" and ds.input_shape == (3, 32, 32)
+    assert ds.train_images.shape == (6, 3, 32, 32) and ds.test_images.shape == (4, 3, 32, 32)
+    assert ds.train_images.dtype == torch.uint8 and ds.train_images.is_contiguous()
+    assert ds.train_labels.dtype == torch.int64
+    np.testing.assert_array_equal(ds.train_images.permute(0, 2, 3, 1).numpy(), made[True].data)
+    assert ds.test_labels.tolist() == made[False].targets
+    x = ds.normalize(ds.train_images)
+    assert x.shape == (6, 3, 32, 32) and x.dtype == torch.float32
+
+
+def test_fashion_conversion_from_torchvision_layout(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    class FakeFashion:
+        def __init__(self, root, train=True, download=False, **kwargs):
+            n = 5 if train else 3
+            self.data = torch.arange(n * 28 * 28, dtype=torch.int64).remainder(256).to(torch.uint8).view(n, 28, 28)
+            self.targets = torch.arange(n) % 10
+
+    monkeypatch.setattr(tvd, "FashionMNIST", FakeFashion)
+    ds = load_dataset("fashion_mnist", data_dir=tmp_path)
+    assert ds.name == "fashion-mnist"
+    assert ds.train_images.shape == (5, 1, 28, 28) and ds.test_images.shape == (3, 1, 28, 28)
+    assert ds.train_labels.tolist() == [0, 1, 2, 3, 4]
+    assert ds.train_images[0, 0, 0, 5].item() == 5
+
+
+def test_fashion_reads_hand_placed_gz_files_offline(tmp_path):
+    """Files put in <data_dir>/FashionMNIST/raw/ by hand load with download=False, through torchvision."""
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    for split, n in (("train", 12), ("t10k", 7)):
+        write_idx(raw / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), gz=True)
+        write_idx(raw / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n, dtype=np.uint8), gz=True)
+    ds = load_dataset("fashion-mnist", data_dir=tmp_path, download=False)
+    assert ds.train_size == 12 and ds.test_size == 7
+    assert ds.train_images.shape == (12, 1, 28, 28)
+    np.testing.assert_array_equal(
+        ds.train_images[:, 0].numpy(), read_idx(raw / "train-images-idx3-ubyte.gz")
+    )
