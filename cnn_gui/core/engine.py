@@ -267,16 +267,19 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         self._forward = torch.compile(self.model) if cfg.compile and dev.type == "cuda" else self.model
         self.optimizer = _make_optimizer(cfg, self.model.parameters(), dev)
-        if self._optimizer_state is not None:
-            self.optimizer.load_state_dict(self._optimizer_state)
-            self._optimizer_state = None
         self.scheduler = None
         if cfg.schedule == "onecycle":
             self._total_steps = cfg.epochs * self.batches_per_epoch()
             self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
                 self.optimizer, max_lr=cfg.lr, total_steps=self._total_steps)
-            if self._scheduler_state is not None:
-                self.scheduler.load_state_dict(self._scheduler_state)
+        # After the scheduler: its constructor overwrites the rates with step 0's.
+        if self._optimizer_state is not None:
+            self.optimizer.load_state_dict(self._optimizer_state)
+            self._optimizer_state = None
+        if self.scheduler is not None and self._scheduler_state is not None:
+            state = dict(self._scheduler_state)
+            state["total_steps"] = self._total_steps  # training longer than first planned
+            self.scheduler.load_state_dict(state)
         self.data = self.data.to(dev)
 
     def _batch(self, images: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor):
