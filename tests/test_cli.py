@@ -1,0 +1,106 @@
+"""``cnn-gui`` commands and their error paths."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from cnn_gui.cli import main
+from cnn_gui.core.checkpoints import load_checkpoint
+
+
+def test_summary_shows_tutorial_tables(capsys):
+    assert main(["summary", "--model", "simple-cnn"]) == 0
+    out = capsys.readouterr().out
+    assert "(conv1) Conv2d" in out and "in_channels=3, out_channels=32" in out
+    assert "return_indices=False, ceil_mode=False" in out  # the MaxPool2d table
+    assert "layer1.conv1.weight" in out and "layer4.f3.bias" in out
+    assert "32x16x16" in out  # pool1's output shape for a 3x32x32 input
+    assert "1,175,818" in out  # total parameters
+
+
+def test_summary_of_a_users_own_module(tmp_path, capsys):
+    src = tmp_path / "mynet.py"
+    src.write_text(textwrap.dedent("""
+        from torch import nn
+        class Tiny(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(1, 4, 3)
+                self.head = nn.Linear(4 * 26 * 26, 10)
+            def forward(self, x):
+                return self.head(self.conv(x).flatten(1))
+    """))
+    assert main(["summary", "--model", f"{src}:Tiny"]) == 0
+    out = capsys.readouterr().out
+    assert "(conv) Conv2d" in out and "conv.weight" in out and "4x26x26" in out
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["summary", "--model", "resnet9000"], "unknown model"),
+    (["summary", "--model", "/nope/missing.py:Net"], "not found"),
+    (["train", "--resume", "/nope/missing.safetensors"], "not found"),
+    (["train", "--device", "cuda:7", "--max-batches", "1"], "cuda"),
+    (["train", "--model", "simple-cnn", "--dataset", "mnist", "--max-batches", "1"], "3x32x32"),
+])
+def test_user_mistakes_print_one_line_and_exit_2(args, fragment, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cnn-gui: error:") and fragment.lower() in err.lower()
+    assert "\n" not in err and "Traceback" not in err
+
+
+def test_wrong_class_in_users_file(tmp_path, capsys):
+    src = tmp_path / "net.py"
+    src.write_text("from torch import nn\nclass Real(nn.Module):\n    pass\n")
+    assert main(["summary", "--model", f"{src}:Missing"]) == 2
+    assert "it defines: Real" in capsys.readouterr().err
+
+
+def test_corrupt_checkpoint_to_resume(tmp_path, capsys):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 64)
+    assert main(["train", "--resume", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.safetensors" in err and "Traceback" not in err
+
+
+def test_bad_option_exits_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--epochs", "zero"])
+    assert exc.value.code == 2
+    assert "expected a whole number" in capsys.readouterr().err
+
+
+def test_train_saves_a_checkpoint_and_resumes(tmp_path, capsys):
+    out = tmp_path / "run.safetensors"
+    assert main(["train", "--epochs", "1", "--max-batches", "3", "--batch-size", "50", "--device", "cpu",
+                 "--quiet", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "epoch 1/1: train acc" in text and "test acc" in text and f"saved {out}" in text
+    meta = load_checkpoint(out).meta
+    assert meta.architecture == "mnist-cnn" and meta.epoch == 1 and len(meta.history) == 1
+
+    assert main(["train", "--resume", str(out), "--epochs", "2", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "epoch 2/2" in text and "epoch 1/2" not in text
+    assert [h["epoch"] for h in load_checkpoint(out).meta.history] == [1, 2]
+
+
+def test_console_script_entry_point_runs():
+    result = subprocess.run([sys.executable, "-m", "cnn_gui", "summary"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "layer4" in result.stdout and "BatchNorm2d" in result.stdout
+
+
+def test_core_imports_without_qt():
+    code = ("import sys, cnn_gui.core.engine, cnn_gui.core.data, cnn_gui.core.checkpoints, "
+            "cnn_gui.core.structure, cnn_gui.core.models, cnn_gui.core.preprocess, cnn_gui.core.predictor, "
+            "cnn_gui.cli; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6')]; "
+            "assert not bad, bad; print('clean')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "clean" in result.stdout
