@@ -1,0 +1,614 @@
+"""The model's structure as a tree: the left panel of the main window.
+
+* :class:`StructureModel` is a read-only ``QAbstractItemModel`` over a core
+  :class:`~cnn_gui.core.structure.ModuleNode` tree. The model itself is the one top-level
+  row (named after its class, full name ``""``), so the rows mirror ``named_modules()``;
+  under each module come first its own parameter rows (full names as
+  ``named_parameters()`` gives them), then its child modules. A depth-first walk therefore
+  meets the parameters in exactly ``named_parameters()`` order.
+* :class:`StructureFilterProxy` filters by module type ("all conv layers") and by text.
+* :class:`StructurePanel` is the panel: model chooser, type filter, search box, the tree,
+  parameter totals, and the tutorial's operations (initialise parameters; show the first
+  two layers / all conv layers as the tutorial's ``print()`` would).
+
+The panel never builds a tree itself: the main window builds it with
+``build_tree(model, input_shape)`` and passes it to :meth:`StructurePanel.show_tree`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+from torch import nn
+
+from ..core.models import MODELS
+from ..core.structure import INIT_SCHEMES, ModuleNode, ParamRow, extract_by_type, filter_by_type, first_children, module_types
+
+# Custom roles: the raw data behind a row, for the filter and for tests.
+NODE_ROLE = Qt.ItemDataRole.UserRole + 1  # the ModuleNode or ParamRow
+KIND_ROLE = Qt.ItemDataRole.UserRole + 2  # "module" or "param"
+FULLNAME_ROLE = Qt.ItemDataRole.UserRole + 3  # named_modules() / named_parameters() name
+MODULE_TYPE_ROLE = Qt.ItemDataRole.UserRole + 4  # the module's type; a parameter's owning module's type
+
+COLUMNS = ("Name", "Type", "Output", "Params", "Details")  # short headers: the panel is narrow
+COL_NAME, COL_TYPE, COL_OUTPUT, COL_PARAMS, COL_DETAILS = range(len(COLUMNS))
+_HEADER_TIPS = (
+    "Module name as named_children() gives it; parameters by their full named_parameters() name",
+    "Module class, or 'Parameter'",
+    "Output shape: of one sample (C x H x W), from a forward pass on a zero input",
+    "Parameters: count of a module's own plus all its children's",
+    "Constructor arguments of a module; shape and trainable/frozen of a parameter",
+)
+
+ALL_TYPES = "All types"
+USER_MODEL_TEXT = "Your own model from a .py file…"
+_USER_MODEL_DATA = "\0user-model"  # item data of the last combo entry; never a model name
+SEARCH_PLACEHOLDER = "Search modules and parameters"
+_CLASS_RE = re.compile(r"^\s*class\s+(\w+)\s*\(.*Module", re.MULTILINE)
+
+
+def _shape_text(shape: tuple[int, ...] | None) -> str:
+    return "x".join(map(str, shape)) if shape else ""
+
+
+def _hparams_text(node: ModuleNode, sep: str = ", ") -> str:
+    if set(node.hparams) == {"repr"}:
+        return node.hparams["repr"]
+    return sep.join(f"{k}={v}" for k, v in node.hparams.items())
+
+
+class _Item:
+    """One row: a module or a parameter, with its place in the tree."""
+
+    __slots__ = ("kind", "node", "owner", "parent", "row", "children", "id")
+
+    def __init__(self, kind: str, node, owner: ModuleNode, parent: "_Item | None", row: int, id_: int) -> None:
+        self.kind = kind  # "module" | "param"
+        self.node = node  # ModuleNode | ParamRow
+        self.owner = owner  # the module itself, or the module that owns the parameter
+        self.parent = parent
+        self.row = row
+        self.children: list[_Item] = []
+        self.id = id_
+
+
+class StructureModel(QAbstractItemModel):
+    """Read-only adapter over a ModuleNode tree (see the module docstring for the row order)."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._tree: ModuleNode | None = None
+        self._items: list[_Item] = []  # index.internalId() is the position in this list
+        self._top: list[_Item] = []
+
+    # -- content -----------------------------------------------------------------------
+
+    @property
+    def tree(self) -> ModuleNode | None:
+        return self._tree
+
+    def set_tree(self, tree: ModuleNode | None) -> None:
+        self.beginResetModel()
+        self._tree = tree
+        self._items = []
+        self._top = [self._add_module(tree, None, 0)] if tree is not None else []
+        self.endResetModel()
+
+    def _add_module(self, node: ModuleNode, parent: _Item | None, row: int) -> _Item:
+        item = _Item("module", node, node, parent, row, len(self._items))
+        self._items.append(item)
+        for p in node.params:
+            child = _Item("param", p, node, item, len(item.children), len(self._items))
+            self._items.append(child)
+            item.children.append(child)
+        for c in node.children:
+            item.children.append(self._add_module(c, item, len(item.children)))
+        return item
+
+    def item(self, index: QModelIndex) -> _Item | None:
+        if not index.isValid():
+            return None
+        return self._items[index.internalId()]
+
+    def index_for_name(self, full_name: str, kind: str = "module") -> QModelIndex:
+        """The index (column 0) of a module or parameter by its full name; invalid if none."""
+        for it in self._items:
+            if it.kind == kind and it.node.name == full_name:
+                return self.createIndex(it.row, 0, it.id)
+        return QModelIndex()
+
+    # -- QAbstractItemModel ------------------------------------------------------------
+
+    def index(self, row: int, column: int, parent: QModelIndex = QModelIndex()) -> QModelIndex:
+        if column < 0 or column >= len(COLUMNS):
+            return QModelIndex()
+        siblings = self._children_of(parent)
+        if not 0 <= row < len(siblings):
+            return QModelIndex()
+        return self.createIndex(row, column, siblings[row].id)
+
+    def parent(self, index: QModelIndex = QModelIndex()) -> QModelIndex:  # type: ignore[override]
+        it = self.item(index)
+        if it is None or it.parent is None:
+            return QModelIndex()
+        return self.createIndex(it.parent.row, 0, it.parent.id)
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
+        if parent.isValid() and parent.column() != 0:
+            return 0
+        return len(self._children_of(parent))
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:
+        return len(COLUMNS)
+
+    def hasChildren(self, parent: QModelIndex = QModelIndex()) -> bool:
+        return self.rowCount(parent) > 0
+
+    def _children_of(self, parent: QModelIndex) -> list[_Item]:
+        if not parent.isValid():
+            return self._top
+        return self._items[parent.internalId()].children
+
+    def flags(self, index: QModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(COLUMNS):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return _HEADER_TIPS[section]
+        if role == Qt.ItemDataRole.TextAlignmentRole and section == COL_PARAMS:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        it = self.item(index)
+        if it is None:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(it, index.column())
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(it)
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == COL_PARAMS:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.FontRole and it.kind == "param" and index.column() == COL_NAME:
+            font = QFont()
+            font.setItalic(True)
+            return font
+        if role == NODE_ROLE:
+            return it.node
+        if role == KIND_ROLE:
+            return it.kind
+        if role == FULLNAME_ROLE:
+            return it.node.name
+        if role == MODULE_TYPE_ROLE:
+            return it.owner.type_name
+        return None
+
+    @staticmethod
+    def _display(it: _Item, column: int) -> str:
+        if it.kind == "module":
+            node: ModuleNode = it.node
+            if column == COL_NAME:
+                return node.local_name
+            if column == COL_TYPE:
+                return node.type_name
+            if column == COL_OUTPUT:
+                return _shape_text(node.output_shape)
+            if column == COL_PARAMS:
+                return f"{node.total_params:,}"
+            if column == COL_DETAILS:
+                return _hparams_text(node)
+            return ""
+        p: ParamRow = it.node
+        if column == COL_NAME:
+            return p.name
+        if column == COL_TYPE:
+            return "Parameter"
+        if column == COL_PARAMS:
+            return f"{p.count:,}"
+        if column == COL_DETAILS:
+            return f"{list(p.shape)}, {'trainable' if p.trainable else 'frozen'}"
+        return ""
+
+    @staticmethod
+    def _tooltip(it: _Item) -> str:
+        if it.kind == "module":
+            node: ModuleNode = it.node
+            title = f"{node.name or node.local_name}: {node.type_name}"
+            lines = [title]
+            if node.hparams:
+                lines.append(_hparams_text(node, sep="\n"))
+            if node.output_shape:
+                lines.append(f"output shape: {_shape_text(node.output_shape)}")
+            lines.append(f"parameters: {node.total_params:,} ({node.trainable_params:,} trainable)")
+            return "\n".join(lines)
+        p: ParamRow = it.node
+        return (f"{p.name}\nshape {list(p.shape)}, {p.count:,} values\n"
+                f"{'trainable (requires_grad=True)' if p.trainable else 'frozen (requires_grad=False)'}")
+
+
+class StructureFilterProxy(QSortFilterProxyModel):
+    """Module-type filter and text search, both at once; matching rows keep their ancestors.
+
+    Type filter: modules of that type and their parameter rows (parameters of other
+    modules are hidden). Search: rows whose name, full name or type contains the text
+    (case-insensitive); a parameter row also matches when its module does.
+    """
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setRecursiveFilteringEnabled(True)
+        self._type: str | None = None
+        self._text = ""
+
+    @property
+    def type_filter(self) -> str | None:
+        return self._type
+
+    @property
+    def search_text(self) -> str:
+        return self._text
+
+    def set_type_filter(self, type_name: str | None) -> None:
+        type_name = type_name or None
+        if type_name != self._type:
+            self._change(lambda: setattr(self, "_type", type_name))
+
+    def set_search_text(self, text: str) -> None:
+        text = text.strip().lower()
+        if text != self._text:
+            self._change(lambda: setattr(self, "_text", text))
+
+    def _change(self, apply) -> None:
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.9; invalidateFilter is deprecated in 6.10
+            self.beginFilterChange()
+            apply()
+            self.endFilterChange()
+        else:
+            apply()
+            self.invalidateFilter()
+
+    def is_active(self) -> bool:
+        return self._type is not None or bool(self._text)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
+        if not self.is_active():
+            return True
+        src = self.sourceModel()
+        it = src.item(src.index(source_row, 0, source_parent)) if isinstance(src, StructureModel) else None
+        if it is None:
+            return True
+        if self._type is not None and it.owner.type_name != self._type:
+            return False
+        if self._text:
+            t = self._text
+            owner = it.owner
+            owner_hit = (t in owner.name.lower() or t in owner.local_name.lower() or t in owner.type_name.lower())
+            if it.kind == "module":
+                return owner_hit
+            return owner_hit or t in it.node.name.lower() or t in "parameter"
+        return True
+
+
+class CodeDialog(QDialog):
+    """Read-only text in a monospace font: what the tutorial's print() shows."""
+
+    def __init__(self, title: str, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.text_edit = QPlainTextEdit(text)
+        self.text_edit.setReadOnly(True)
+        self.text_edit.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.text_edit.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.text_edit)
+        layout.addWidget(buttons)
+        self.resize(640, 480)
+
+
+class StructurePanel(QWidget):
+    """Model chooser, filters, the module/parameter tree, totals and the tutorial's tools."""
+
+    modelRequested = Signal(str)  # a registry name, or "path/to/file.py:ClassName"
+    initRequested = Signal(str)  # one of INIT_SCHEMES
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._tree: ModuleNode | None = None
+        self._live_model: nn.Module | None = None  # only for first_layers_text / conv_layers_text
+
+        # Model chooser
+        self.model_combo = QComboBox()
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(16)
+        for name, spec in MODELS.items():
+            self.model_combo.addItem(spec.title, name)
+            self.model_combo.setItemData(self.model_combo.count() - 1, name, Qt.ItemDataRole.ToolTipRole)
+        self.model_combo.addItem(USER_MODEL_TEXT, _USER_MODEL_DATA)
+        self.model_combo.setItemData(self.model_combo.count() - 1,
+                                     "Load an nn.Module subclass from your own Python file", Qt.ItemDataRole.ToolTipRole)
+        self._model_index = 0
+        self.model_combo.currentIndexChanged.connect(self._on_model_index)
+
+        # Filters
+        self.type_combo = QComboBox()
+        self.type_combo.addItem(ALL_TYPES, None)
+        self.type_combo.setToolTip("Show only modules of one type (the tutorial's \"all conv layers\")")
+        self.type_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.type_combo.currentIndexChanged.connect(self._on_type_index)
+        self.search_edit = QLineEdit()
+        self.search_edit.setPlaceholderText(SEARCH_PLACEHOLDER)
+        self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.textChanged.connect(self._on_search)
+
+        # Tree
+        self.model = StructureModel(self)
+        self.proxy = StructureFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.tree_view = QTreeView()
+        self.tree_view.setModel(self.proxy)
+        self.tree_view.setAlternatingRowColors(True)
+        self.tree_view.setUniformRowHeights(True)
+        self.tree_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.tree_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.tree_view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.tree_view.setIndentation(14)
+        self.tree_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.tree_view.header().setStretchLastSection(True)
+
+        self.totals_label = QLabel("No model loaded")
+        self.totals_label.setWordWrap(True)
+        self.totals_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        # Tutorial operations
+        self.init_button = QPushButton("Initialise parameters…")
+        self.init_button.setToolTip("Re-initialise the Conv2d/Linear weights with one of: " + ", ".join(INIT_SCHEMES))
+        self.init_button.clicked.connect(self._on_init)
+        self.code_button = QToolButton()
+        self.code_button.setText("Show as code")
+        self.code_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.code_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.code_button)
+        self.first_layers_action = menu.addAction("First two layers: nn.Sequential(*list(model.children())[:2])")
+        self.first_layers_action.triggered.connect(
+            lambda: self.show_code("The first two layers", self.first_layers_text()))
+        self.conv_layers_action = menu.addAction("All conv layers (extract_by_type)")
+        self.conv_layers_action.triggered.connect(
+            lambda: self.show_code("All conv layers", self.conv_layers_text()))
+        self.code_button.setMenu(menu)
+
+        # Layout
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Model:"))
+        top.addWidget(self.model_combo, 1)
+        filters = QHBoxLayout()
+        filters.addWidget(self.type_combo)
+        filters.addWidget(self.search_edit, 1)
+        tools = QHBoxLayout()
+        tools.addWidget(self.init_button)
+        tools.addWidget(self.code_button)
+        tools.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(top)
+        layout.addLayout(filters)
+        layout.addWidget(self.tree_view, 1)
+        layout.addWidget(self.totals_label)
+        layout.addLayout(tools)
+        self.totals_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        self._update_enabled()
+
+    # -- public API --------------------------------------------------------------------
+
+    @property
+    def tree(self) -> ModuleNode | None:
+        return self._tree
+
+    def show_tree(self, tree: ModuleNode | None, model: nn.Module | None = None) -> None:
+        """Show a tree built by the caller; ``model`` is kept only for the 'Show as code' texts.
+
+        The type filter and search text stay as they were where they still apply.
+        """
+        self._tree = tree
+        self._live_model = model
+        previous_type = self.proxy.type_filter
+        self.type_combo.blockSignals(True)
+        try:
+            self.type_combo.clear()
+            self.type_combo.addItem(ALL_TYPES, None)
+            for t in module_types(tree) if tree is not None else []:
+                self.type_combo.addItem(t, t)
+            pos = self.type_combo.findData(previous_type) if previous_type else 0
+            self.type_combo.setCurrentIndex(max(pos, 0))
+        finally:
+            self.type_combo.blockSignals(False)
+        self.proxy.set_type_filter(self.type_combo.currentData())
+        self.model.set_tree(tree)
+        self._fit_columns()
+        self._apply_expansion()
+        self._update_totals()
+        self._update_enabled()
+
+    def set_current_model(self, name: str, title: str) -> None:
+        """Select (adding it if new) the entry for ``name`` without emitting modelRequested."""
+        pos = self.model_combo.findData(name)
+        self.model_combo.blockSignals(True)
+        try:
+            if pos < 0:
+                pos = self.model_combo.count() - 1  # before "Your own model…"
+                self.model_combo.insertItem(pos, title, name)
+                self.model_combo.setItemData(pos, name, Qt.ItemDataRole.ToolTipRole)
+            else:
+                self.model_combo.setItemText(pos, title)
+            self.model_combo.setCurrentIndex(pos)
+            self._model_index = pos
+        finally:
+            self.model_combo.blockSignals(False)
+
+    def current_model_name(self) -> str | None:
+        data = self.model_combo.currentData()
+        return None if data == _USER_MODEL_DATA else data
+
+    def set_type_filter(self, type_name: str | None) -> None:
+        """Show only modules of ``type_name`` ("Conv2d"); None, "" or "All types" for all.
+
+        A type the current tree does not have falls back to all types.
+        """
+        pos = self.type_combo.findData(type_name) if type_name and type_name != ALL_TYPES else 0
+        self.type_combo.setCurrentIndex(max(pos, 0))
+
+    def set_search(self, text: str) -> None:
+        self.search_edit.setText(text)
+
+    # -- overridable prompts (tests replace these) ----------------------------------------
+
+    def ask_user_model(self) -> str | None:
+        """Ask for a .py file and a class name; "path/to/file.py:ClassName" or None."""
+        path, _ = QFileDialog.getOpenFileName(self, "Your own model", "", "Python files (*.py);;All files (*)")
+        if not path:
+            return None
+        try:
+            classes = _CLASS_RE.findall(Path(path).read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            classes = []
+        label = f"Class in {Path(path).name} (an nn.Module subclass):"
+        if classes:
+            name, ok = QInputDialog.getItem(self, "Your own model", label, classes, 0, True)
+        else:
+            name, ok = QInputDialog.getText(self, "Your own model", label)
+        name = name.strip()
+        return f"{path}:{name}" if ok and name else None
+
+    def ask_init_scheme(self) -> str | None:
+        scheme, ok = QInputDialog.getItem(
+            self, "Initialise parameters",
+            "Re-initialise Conv2d and Linear weights (biases to zero; 'default' is PyTorch's own):",
+            list(INIT_SCHEMES), 0, False)
+        return scheme if ok and scheme else None
+
+    def show_code(self, title: str, text: str) -> None:
+        CodeDialog(title, text, self).exec()
+
+    # -- the tutorial's extractions, as text ---------------------------------------------
+
+    def first_layers_text(self, n: int = 2) -> str:
+        if self._live_model is None:
+            return "No model loaded."
+        return (f"# nn.Sequential(*list(model.children())[:{n}])\n"
+                + repr(first_children(self._live_model, n)))
+
+    def conv_layers_text(self) -> str:
+        if self._live_model is None:
+            return "No model loaded."
+        convs = extract_by_type(self._live_model, nn.Conv2d)
+        return (f"# All {len(convs)} Conv2d modules from named_modules(), keyed by full name\n"
+                "# (the tutorial keys them by name.split('.')[1], which keeps only one)\n"
+                + repr(convs))
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _on_model_index(self, pos: int) -> None:
+        data = self.model_combo.itemData(pos)
+        if data == _USER_MODEL_DATA:
+            # Go back to the current entry at once: the main window selects the new one
+            # with set_current_model() once it has loaded.
+            self.model_combo.blockSignals(True)
+            self.model_combo.setCurrentIndex(self._model_index)
+            self.model_combo.blockSignals(False)
+            ref = self.ask_user_model()
+            if ref:
+                self.modelRequested.emit(ref)
+            return
+        if data is None:
+            return
+        self._model_index = pos
+        self.modelRequested.emit(data)
+
+    def _on_type_index(self, _pos: int) -> None:
+        self.proxy.set_type_filter(self.type_combo.currentData())
+        self._apply_expansion()
+        self._update_totals()
+
+    def _on_search(self, text: str) -> None:
+        self.proxy.set_search_text(text)
+        self._apply_expansion()
+
+    def _on_init(self) -> None:
+        scheme = self.ask_init_scheme()
+        if scheme:
+            self.initRequested.emit(scheme)
+
+    def _fit_columns(self) -> None:
+        """Size the columns to all rows once (expanded, so parameter names count too)."""
+        view = self.tree_view
+        view.expandAll()
+        for col in range(len(COLUMNS) - 1):
+            view.resizeColumnToContents(col)
+        # Keep the name column readable without letting long parameter names eat the
+        # panel; what does not fit is elided in the middle ("layer4…weight").
+        header = view.header()
+        header.resizeSection(COL_NAME, min(max(header.sectionSize(COL_NAME), 120), 230))
+
+    def _apply_expansion(self) -> None:
+        view = self.tree_view
+        if self.proxy.is_active():
+            view.expandAll()
+            return
+        view.collapseAll()
+        root = self.proxy.index(0, 0)
+        if root.isValid():
+            view.expand(root)
+            for r in range(self.proxy.rowCount(root)):
+                child = self.proxy.index(r, 0, root)
+                if self.proxy.hasChildren(child) and child.data(KIND_ROLE) == "module":
+                    view.expand(child)
+
+    def _update_totals(self) -> None:
+        tree = self._tree
+        if tree is None:
+            self.totals_label.setText("No model loaded")
+            return
+        text = f"Parameters: {tree.total_params:,} total · {tree.trainable_params:,} trainable"
+        type_name = self.proxy.type_filter
+        if type_name:
+            matches = filter_by_type(tree, type_name)
+            names = [m.name for m in matches]
+            # Count nested matches once (a Sequential inside a Sequential).
+            outer = [m for m in matches if not any(m.name.startswith(o + ".") for o in names)]
+            count = sum(m.total_params for m in outer)
+            plural = "" if len(matches) == 1 else "s"
+            text += f" · {len(matches)} {type_name} module{plural}, {count:,} parameters"
+        self.totals_label.setText(text)
+
+    def _update_enabled(self) -> None:
+        self.init_button.setEnabled(self._tree is not None)
+        self.code_button.setEnabled(self._live_model is not None)
