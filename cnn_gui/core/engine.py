@@ -291,6 +291,8 @@ class Trainer:
 
     def evaluate(self) -> tuple[float, float]:
         """(loss, accuracy) on the test set, in eval mode under inference_mode."""
+        if not hasattr(self, "_forward"):
+            self._prepare()
         data, bs = self.data, self.config.eval_batch_size
         criterion = nn.CrossEntropyLoss(reduction="sum")
         loss = torch.zeros((), dtype=torch.float64, device=self.device)
