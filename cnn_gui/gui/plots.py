@@ -1,0 +1,439 @@
+"""Live training curves: accuracy per epoch, and running loss/accuracy per batch.
+
+:class:`TrainingPlots` holds one :class:`pyqtgraph.GraphicsLayoutWidget` with two plots,
+one above the other:
+
+1. *Accuracy per epoch* -- train and test accuracy in %, one point per epoch.  These are
+   accuracy curves and are labelled as such (the tutorial this app grows from calls them
+   "loss"; they are not).
+2. *Training loss and accuracy per batch* -- the running train loss (left axis) and the
+   running train accuracy in % (right axis, a second ViewBox linked on x: pyqtgraph's
+   "multiple axes" pattern) per optimizer step.
+
+Every series has one :class:`~pyqtgraph.PlotDataItem`, created once; updates only call
+``setData``.  Points live in float64 numpy buffers that double when full, so appending
+is O(1) amortised and a redraw hands pyqtgraph views of those buffers, never a list
+converted again.  :meth:`TrainingPlots.add_batch` only appends and marks the plot
+dirty; a ~30 Hz timer, running only while something is pending, pushes the data to the
+curves.  The per-batch curves clip to the view and downsample ("peak") automatically,
+so 100,000+ points stay fast.  Epochs are rare: :meth:`TrainingPlots.add_epoch` redraws
+at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer, Slot
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from cnn_gui.core.events import BatchEnded, EpochEnded
+
+TRAIN_COLOR = "#1f77b4"  # blue
+TEST_COLOR = "#d62728"  # red
+LOSS_COLOR = "#ff7f0e"  # orange
+BATCH_ACC_COLOR = "#2ca02c"  # green
+
+ACCURACY_TOP = 100.5  # the accuracy axes never show more than this
+
+CSV_HEADER = (
+    "kind", "epoch", "step", "train_loss", "train_accuracy",
+    "test_loss", "test_accuracy", "lr", "seconds",
+)
+
+
+class _GrowBuffer:
+    """Named float64 columns in one ``(columns, capacity)`` array that doubles when full.
+
+    Each column is a contiguous row, so ``view(name)`` is a cheap contiguous slice.
+    """
+
+    def __init__(self, names: tuple[str, ...], capacity: int) -> None:
+        self.names = names
+        self._index = {name: i for i, name in enumerate(names)}
+        self.initial_capacity = capacity
+        self.data = np.empty((len(names), capacity), dtype=np.float64)
+        self.size = 0
+
+    @property
+    def capacity(self) -> int:
+        return self.data.shape[1]
+
+    def append(self, values: tuple[float, ...]) -> None:
+        if self.size == self.capacity:
+            grown = np.empty((len(self.names), 2 * self.capacity), dtype=np.float64)
+            grown[:, : self.size] = self.data[:, : self.size]
+            self.data = grown
+        self.data[:, self.size] = values
+        self.size += 1
+
+    def view(self, name: str) -> np.ndarray:
+        """The column's filled part, a view: do not keep it past the next append/clear."""
+        return self.data[self._index[name], : self.size]
+
+    def truncate(self, size: int) -> None:
+        self.size = max(0, min(size, self.size))
+
+    def clear(self) -> None:
+        """Empty, back at the initial capacity (a fresh array: old views stay intact)."""
+        self.data = np.empty((len(self.names), self.initial_capacity), dtype=np.float64)
+        self.size = 0
+
+
+class _IntegerAxis(pg.AxisItem):
+    """An axis with ticks on whole numbers only (epochs)."""
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802 (pyqtgraph's name)
+        levels = []
+        for spacing, values in super().tickValues(minVal, maxVal, size):
+            if spacing < 1:
+                continue
+            ints = [v for v in values if float(v).is_integer()]
+            if ints:
+                levels.append((spacing, ints))
+        if not levels and math.isfinite(minVal) and math.isfinite(maxVal):
+            levels = [(1.0, [float(v) for v in range(math.ceil(minVal), math.floor(maxVal) + 1)])]
+        return levels
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802
+        return [str(int(round(v * scale))) for v in values]
+
+
+def _num(value) -> float:
+    """A dict value as a float; missing or None -> NaN."""
+    if value is None:
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+class TrainingPlots(QWidget):
+    """The training curves of the main window.
+
+    Public API:
+        ``add_batch(ev)`` -- append one :class:`BatchEnded` (drawn by the next timer tick).
+        ``add_epoch(ev)`` -- append one :class:`EpochEnded` and redraw the epoch plot now.
+        ``set_history(history)`` -- replace the epoch curves by a list of
+        ``EpochEnded.to_dict()``-like dicts (a loaded checkpoint's history).
+        ``clear()`` -- empty every curve.
+        ``flush()`` -- push pending batch data to the curves now.
+        ``export_png(path)`` / ``export_csv(path)`` -- save the plots / the numbers.
+        ``epoch_series()`` / ``batch_series()`` -- copies of the plotted numbers.
+
+    An event whose epoch (or step) is not after the last one shown replaces the points
+    from there on, so x stays increasing when a run resumes from an earlier checkpoint
+    (clip-to-view needs sorted x).  Start a run from scratch with :meth:`clear`.
+    """
+
+    REDRAW_MS = 33  # ~30 Hz
+    INITIAL_BATCH_CAPACITY = 1024
+    INITIAL_EPOCH_CAPACITY = 16
+
+    _BATCH_COLUMNS = ("step", "loss", "accuracy_pct", "accuracy", "epoch", "lr")
+    _EPOCH_COLUMNS = (
+        "epoch", "train_accuracy_pct", "test_accuracy_pct", "train_loss", "train_accuracy",
+        "test_loss", "test_accuracy", "lr", "seconds",
+    )
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._batches = _GrowBuffer(self._BATCH_COLUMNS, self.INITIAL_BATCH_CAPACITY)
+        self._epochs = _GrowBuffer(self._EPOCH_COLUMNS, self.INITIAL_EPOCH_CAPACITY)
+        self._dirty = False
+        self._batch_finite = True  # every batch value so far is finite (skipFiniteCheck)
+
+        self.graphics = pg.GraphicsLayoutWidget(self)
+        self.graphics.setBackground("w")
+        self.graphics.ci.setSpacing(12)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.graphics)
+
+        self._build_epoch_plot()
+        self.graphics.nextRow()
+        self._build_batch_plot()
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(self.REDRAW_MS)
+        self._timer.timeout.connect(self._on_timer)
+
+    # -- construction -------------------------------------------------------------------
+
+    def _build_epoch_plot(self) -> None:
+        plot = self.graphics.addPlot(axisItems={"bottom": _IntegerAxis("bottom")})
+        plot.setTitle("Accuracy per epoch", color="k", size="11pt", justify="left")
+        plot.setLabel("left", "accuracy (%)")
+        plot.setLabel("bottom", "epoch")
+        plot.showGrid(x=True, y=True, alpha=0.25)
+        plot.setMouseEnabled(x=True, y=True)
+        plot.vb.setLimits(yMax=ACCURACY_TOP)
+        plot.vb.setDefaultPadding(0.06)  # whole markers at the first and last epoch
+        plot.setMenuEnabled(False)
+        _style_axes(plot)
+        legend = _title_row_legend(plot)
+        self.train_acc_curve = plot.plot(
+            [], [], name="train accuracy", pen=pg.mkPen(TRAIN_COLOR, width=2),
+            symbol="o", symbolSize=7, symbolBrush=TRAIN_COLOR, symbolPen="w",
+        )
+        self.test_acc_curve = plot.plot(
+            [], [], name="test accuracy", pen=pg.mkPen(TEST_COLOR, width=2),
+            symbol="s", symbolSize=7, symbolBrush=TEST_COLOR, symbolPen="w",
+        )
+        # The latest test accuracy in the view's bottom-right corner, where rising
+        # accuracy curves rarely are.
+        self.test_label = pg.LabelItem("", color=TEST_COLOR, size="12pt", bold=True)
+        self.test_label.setParentItem(plot.vb)
+        self.test_label.anchor(itemPos=(1, 1), parentPos=(1, 1), offset=(-8, -4))
+        self.accuracy_plot = plot
+        self.accuracy_legend = legend
+
+    def _build_batch_plot(self) -> None:
+        plot = self.graphics.addPlot()
+        plot.setTitle("Training loss and accuracy per batch", color="k", size="11pt",
+                      justify="left")
+        plot.setLabel("bottom", "step")
+        plot.setLabel("left", "loss", color=LOSS_COLOR)
+        plot.showAxis("right")
+        plot.setLabel("right", "accuracy (%)", color=BATCH_ACC_COLOR)
+        plot.showGrid(x=True, y=True, alpha=0.25)
+        plot.setMenuEnabled(False)
+        _style_axes(plot)
+        plot.getAxis("left").setTextPen(LOSS_COLOR)
+        plot.getAxis("right").setTextPen(BATCH_ACC_COLOR)
+        plot.vb.setLimits(yMin=-0.05)
+
+        # Second y axis: its own ViewBox, laid over the plot's, sharing x.
+        acc_view = pg.ViewBox()
+        acc_view.setMenuEnabled(False)
+        acc_view.setLimits(yMax=ACCURACY_TOP)
+        plot.scene().addItem(acc_view)
+        plot.getAxis("right").linkToView(acc_view)
+        acc_view.setXLink(plot.vb)
+        acc_view.setZValue(plot.vb.zValue() + 1)
+        self._acc_view = acc_view
+        plot.vb.sigResized.connect(self._sync_acc_view)
+
+        self.batch_loss_curve = pg.PlotDataItem(pen=pg.mkPen(LOSS_COLOR, width=1.5))
+        self.batch_acc_curve = pg.PlotDataItem(pen=pg.mkPen(BATCH_ACC_COLOR, width=1.5))
+        plot.addItem(self.batch_loss_curve)
+        acc_view.addItem(self.batch_acc_curve)
+        # PlotItem.addItem imposes the plot's own clip/downsample settings on its curves,
+        # so set them on the plot too, and on each curve after adding it.
+        plot.setClipToView(True)
+        plot.setDownsampling(auto=True, mode="peak")
+        for curve in (self.batch_loss_curve, self.batch_acc_curve):
+            curve.setClipToView(True)
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setSkipFiniteCheck(True)
+
+        legend = _title_row_legend(plot)
+        legend.addItem(self.batch_loss_curve, "train loss (running)")
+        legend.addItem(self.batch_acc_curve, "train accuracy % (running)")
+        self.batch_plot = plot
+        self.batch_legend = legend
+        self._sync_acc_view()
+
+    @Slot()
+    def _sync_acc_view(self) -> None:
+        self._acc_view.setGeometry(self.batch_plot.vb.sceneBoundingRect())
+        self._acc_view.linkedViewChanged(self.batch_plot.vb, self._acc_view.XAxis)
+
+    # -- data in ------------------------------------------------------------------------
+
+    def add_batch(self, ev: BatchEnded) -> None:
+        """Append one running loss/accuracy point; the timer draws it within ~33 ms."""
+        buf = self._batches
+        if buf.size and ev.step <= buf.view("step")[-1]:
+            buf.truncate(int(np.searchsorted(buf.view("step"), ev.step, side="left")))
+        loss, acc = float(ev.loss), float(ev.accuracy)
+        if self._batch_finite and not (math.isfinite(loss) and math.isfinite(acc)):
+            # A NaN/inf loss (the engine reports it, then fails): let pyqtgraph check.
+            self._batch_finite = False
+            self.batch_loss_curve.setSkipFiniteCheck(False)
+            self.batch_acc_curve.setSkipFiniteCheck(False)
+        buf.append((float(ev.step), loss, acc * 100.0, acc, float(ev.epoch), float(ev.lr)))
+        self._dirty = True
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def add_epoch(self, ev: EpochEnded) -> None:
+        """Append one epoch's accuracies and redraw the epoch plot now."""
+        self._append_epoch(ev.to_dict())
+        self._draw_epochs()
+
+    def set_history(self, history: list[dict]) -> None:
+        """Replace the epoch curves by ``history`` (dicts as from ``EpochEnded.to_dict()``).
+
+        Only ``epoch``, ``train_accuracy`` and ``test_accuracy`` are needed; missing
+        losses, ``lr`` or ``seconds`` become NaN.  The per-batch curves are left alone.
+        """
+        self._epochs.clear()
+        for row in sorted(history, key=lambda r: _num(r.get("epoch"))):
+            self._append_epoch(row)
+        self._draw_epochs()
+
+    def clear(self) -> None:
+        """Empty every curve and buffer (a new run from scratch)."""
+        self._timer.stop()
+        self._dirty = False
+        self._batches.clear()
+        self._epochs.clear()
+        self._batch_finite = True
+        self.batch_loss_curve.setSkipFiniteCheck(True)
+        self.batch_acc_curve.setSkipFiniteCheck(True)
+        self._draw_batches()
+        self._draw_epochs()
+
+    def flush(self) -> None:
+        """Push pending batch data to the curves now."""
+        if self._dirty:
+            self._draw_batches()
+
+    @Slot()
+    def _on_timer(self) -> None:
+        if self._dirty:
+            self._draw_batches()
+        else:
+            self._timer.stop()  # nothing new for a whole tick: sleep until add_batch
+
+    def _append_epoch(self, row: dict) -> None:
+        buf = self._epochs
+        epoch = _num(row.get("epoch"))
+        if buf.size and epoch <= buf.view("epoch")[-1]:
+            buf.truncate(int(np.searchsorted(buf.view("epoch"), epoch, side="left")))
+        train_acc = _num(row.get("train_accuracy"))
+        test_acc = _num(row.get("test_accuracy"))
+        buf.append((
+            epoch, train_acc * 100.0, test_acc * 100.0, _num(row.get("train_loss")), train_acc,
+            _num(row.get("test_loss")), test_acc, _num(row.get("lr")), _num(row.get("seconds")),
+        ))
+
+    # -- drawing ------------------------------------------------------------------------
+
+    def _draw_batches(self) -> None:
+        self._dirty = False
+        buf = self._batches
+        step = buf.view("step")
+        self.batch_loss_curve.setData(step, buf.view("loss"))
+        self.batch_acc_curve.setData(step, buf.view("accuracy_pct"))
+
+    def _draw_epochs(self) -> None:
+        buf = self._epochs
+        epoch = buf.view("epoch")
+        self.train_acc_curve.setData(epoch, buf.view("train_accuracy_pct"))
+        self.test_acc_curve.setData(epoch, buf.view("test_accuracy_pct"))
+        tests = buf.view("test_accuracy_pct")
+        finite = tests[np.isfinite(tests)]
+        self.test_label.setText(f"test {finite[-1]:.2f}%" if finite.size else "")
+
+    @property
+    def test_label_text(self) -> str:
+        """The latest-test-accuracy label as shown ("test 98.91%"), "" before any epoch."""
+        return self.test_label.text
+
+    # -- data out -----------------------------------------------------------------------
+
+    def epoch_series(self) -> dict[str, np.ndarray]:
+        """Copies of the epoch data: ``epoch``, ``train_accuracy``/``test_accuracy`` in %
+        (as plotted), ``train_loss``, ``test_loss``, ``lr``, ``seconds``."""
+        buf = self._epochs
+        return {
+            "epoch": buf.view("epoch").copy(),
+            "train_accuracy": buf.view("train_accuracy_pct").copy(),
+            "test_accuracy": buf.view("test_accuracy_pct").copy(),
+            "train_loss": buf.view("train_loss").copy(),
+            "test_loss": buf.view("test_loss").copy(),
+            "lr": buf.view("lr").copy(),
+            "seconds": buf.view("seconds").copy(),
+        }
+
+    def batch_series(self) -> dict[str, np.ndarray]:
+        """Copies of the batch data: ``step``, ``loss``, ``accuracy`` in % (as plotted),
+        ``epoch``, ``lr`` -- everything added, drawn or still pending."""
+        buf = self._batches
+        return {
+            "step": buf.view("step").copy(),
+            "loss": buf.view("loss").copy(),
+            "accuracy": buf.view("accuracy_pct").copy(),
+            "epoch": buf.view("epoch").copy(),
+            "lr": buf.view("lr").copy(),
+        }
+
+    @property
+    def batch_capacity(self) -> int:
+        """Points the batch buffers hold before they next double."""
+        return self._batches.capacity
+
+    def export_png(self, path) -> Path:
+        """Save both plots, as they look, as one PNG (``grab()`` of the plot widget).
+
+        Works while hidden too (offscreen tests, export before the window shows): the
+        plots are then laid out at the widget's size, at least 900x700 (``grab`` sends
+        the pending resize events a hidden widget has not had, which pyqtgraph's
+        ``ImageExporter`` of the scene would not).
+        """
+        path = Path(path)
+        self.flush()
+        if not self.isVisible():
+            self.resize(max(self.width(), 900), max(self.height(), 700))
+        pixmap = self.graphics.grab()
+        if pixmap.isNull() or not pixmap.save(str(path), "PNG"):
+            raise OSError(f"could not write {path}")
+        return path
+
+    def export_csv(self, path) -> Path:
+        """Save every point as one CSV file with the header
+        ``kind,epoch,step,train_loss,train_accuracy,test_loss,test_accuracy,lr,seconds``.
+
+        Rows with ``kind=batch`` come first, one per reported batch: ``epoch``, ``step``,
+        ``train_loss`` (running loss), ``train_accuracy`` (running accuracy) and ``lr``;
+        their test columns and ``seconds`` are empty.  Then one ``kind=epoch`` row per
+        epoch: ``step`` is empty, the rest filled.  Accuracies are fractions 0..1, as in
+        the engine's events (the plots show them in %); numbers are written with
+        ``repr`` so they read back exactly; NaN (unknown) is written as an empty cell.
+        """
+        path = Path(path)
+
+        def cell(value: float, integer: bool = False) -> str:
+            if not math.isfinite(value):
+                return ""
+            return str(int(value)) if integer else repr(float(value))
+
+        b, e = self._batches, self._epochs
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(CSV_HEADER)
+            cols = [b.view(n) for n in ("epoch", "step", "loss", "accuracy", "lr")]
+            for epoch, step, loss, acc, lr in zip(*cols):
+                writer.writerow(["batch", cell(epoch, True), cell(step, True), cell(loss),
+                                 cell(acc), "", "", cell(lr), ""])
+            names = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "seconds")
+            for epoch, tl, ta, vl, va, lr, sec in zip(*[e.view(n) for n in names]):
+                writer.writerow(["epoch", cell(epoch, True), "", cell(tl), cell(ta), cell(vl),
+                                 cell(va), cell(lr), cell(sec)])
+        return path
+
+
+def _title_row_legend(plot: pg.PlotItem) -> pg.LegendItem:
+    """A one-line legend in the title row's right end (titles are left-justified), so it
+    never covers a curve.  Curves with a ``name`` added to ``plot`` join it by themselves."""
+    legend = pg.LegendItem(colCount=4, frame=False, labelTextColor="k", labelTextSize="9pt",
+                           horSpacing=12)
+    legend.setParentItem(plot)
+    legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-8, 2))
+    plot.legend = legend
+    return legend
+
+
+def _style_axes(plot: pg.PlotItem) -> None:
+    for name in ("left", "bottom", "right"):
+        axis = plot.getAxis(name)
+        axis.setPen(pg.mkPen("#444444"))
+        axis.setTextPen(pg.mkPen("#222222"))
+        axis.enableAutoSIPrefix(False)
