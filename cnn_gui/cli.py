@@ -3,6 +3,7 @@
     cnn-gui                      open the window
     cnn-gui train [options]      train and save a checkpoint, one line per epoch
     cnn-gui summary [--model]    the module tree, hyper-parameters, output shapes, parameters
+    cnn-gui predict IMAGE...     what the network reads in image files of handwritten digits
 
 User mistakes (a bad option, an unknown model, an unreadable checkpoint) print one line
 and exit with status 2; a run that fails (NaN loss, out of memory) exits with 1.
@@ -101,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     summary = sub.add_parser("summary", help="print the module tree, hyper-parameters and parameters")
     summary.add_argument("--model", default="mnist-cnn", help="mnist-cnn, simple-cnn, or path/to/file.py:ClassName")
+    predict = sub.add_parser("predict", help="read handwritten digits from image files")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files, one digit each")
+    predict.add_argument("--checkpoint", metavar="FILE", default=None,
+                         help="weights to use (default: the pretrained MNIST CNN)")
     return parser
 
 
@@ -114,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args)
         if command == "summary":
             return _summary(args)
+        if command == "predict":
+            return _predict(args)
         return _gui(args)
     except _user_error_types() as exc:
         print(f"cnn-gui: error: {exc}", file=sys.stderr)
@@ -134,6 +141,55 @@ def _summary(args) -> int:
     tree = build_tree(spec.factory(), spec.input_shape)
     print(format_summary(tree, spec.input_shape))
     return 0
+
+
+def _load_image(path: str):
+    """A grayscale float image with ink = 1, whichever way round the file has it."""
+    import numpy as np
+
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:  # pillow comes with torchvision
+        raise UserError("reading images needs pillow: pip install pillow") from None
+    if not Path(path).is_file():
+        raise UserError(f"image not found: {path}")
+    try:
+        with Image.open(path) as im:
+            gray = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError) as exc:
+        raise UserError(f"cannot read {path} as an image: {exc}") from None
+    # Scans and photos are dark ink on light paper; MNIST is light ink on black.
+    return 1.0 - gray if gray.mean() > 0.5 else gray
+
+
+def _predict(args) -> int:
+    from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
+    from cnn_gui.core.models import build_model
+    from cnn_gui.core.predictor import Predictor
+    from cnn_gui.core.preprocess import to_mnist
+    from cnn_gui.core.resources import pretrained_checkpoint
+
+    ckpt = load_checkpoint(args.checkpoint or pretrained_checkpoint())
+    if not ckpt.meta.architecture:
+        raise UserError(f"{ckpt.path} holds bare weights without an architecture; open it in the window instead")
+    if tuple(ckpt.meta.input_shape) != (1, 28, 28):
+        raise UserError(f"{ckpt.path} is a {ckpt.meta.architecture} for "
+                        f"{'x'.join(map(str, ckpt.meta.input_shape))} images; predict reads 1x28x28 digits")
+    model = build_model(ckpt.meta.architecture)
+    load_weights_into(model, ckpt)
+    predictor = Predictor(model, mean=ckpt.meta.mean, std=ckpt.meta.std, classes=ckpt.meta.classes or None)
+    status = 0
+    for path in args.images:
+        img28 = to_mnist(_load_image(path))
+        if img28 is None:
+            print(f"{path}: no ink found, nothing to read")
+            status = 1
+            continue
+        probs = predictor.predict(img28)
+        order = probs.argsort()[::-1][:3]
+        others = ", ".join(f"{predictor.classes[i]} {probs[i]:.1%}" for i in order[1:])
+        print(f"{path}: {predictor.classes[order[0]]} ({probs[order[0]]:.1%}; then {others})")
+    return status
 
 
 def _train_config(args):

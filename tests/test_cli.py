@@ -104,3 +104,41 @@ def test_core_imports_without_qt():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "clean" in result.stdout
+
+
+def _digit_png(path, index, dark_on_light):
+    import numpy as np
+    from PIL import Image
+
+    from cnn_gui.core.data import load_dataset
+
+    data = load_dataset("mnist")
+    img = data.test_images[index, 0].numpy()
+    big = np.kron(img, np.ones((3, 3), dtype=np.uint8))
+    Image.fromarray(255 - big if dark_on_light else big).save(path)
+    return int(data.test_labels[index])
+
+
+def test_predict_reads_digits_from_image_files(tmp_path, capsys):
+    # Test images 0..3 are 7, 2, 1, 0: each read correctly, on paper or on black.
+    paths, labels = [], []
+    for i in range(4):
+        p = tmp_path / f"d{i}.png"
+        labels.append(_digit_png(p, i, dark_on_light=i % 2 == 0))
+        paths.append(str(p))
+    assert main(["predict", *paths]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(": ")[1].split(" ")[0] for line in lines] == [str(x) for x in labels]
+
+
+def test_predict_blank_and_unreadable_images(tmp_path, capsys):
+    from PIL import Image
+
+    blank = tmp_path / "blank.png"
+    Image.new("L", (40, 40), 255).save(blank)
+    assert main(["predict", str(blank)]) == 1
+    assert "no ink found" in capsys.readouterr().out
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    assert main(["predict", str(junk)]) == 2
+    assert "cannot read" in capsys.readouterr().err
