@@ -1,0 +1,69 @@
+"""Where the window keeps what it remembers between sessions (QSettings helpers).
+
+By default the settings live where Qt keeps them for organisation "cnn-gui",
+application "cnn-gui" (``~/.config/cnn-gui/cnn-gui.conf`` on Linux). When the
+environment variable ``CNN_GUI_SETTINGS_DIR`` is set they go to
+``$CNN_GUI_SETTINGS_DIR/cnn-gui.ini`` instead: the tests point it at a temporary folder
+so they never touch the user's own settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+ORGANIZATION = "cnn-gui"
+APPLICATION = "cnn-gui"
+SETTINGS_DIR_ENV = "CNN_GUI_SETTINGS_DIR"
+
+KEY_GEOMETRY = "window/geometry"
+KEY_STATE = "window/state"
+KEY_TRAINING = "training/config"  # JSON of the panel's TrainConfig fields
+KEY_PRESET = "training/preset"
+KEY_LAST_DIR = "files/last_dir"
+
+
+def settings_path() -> Path | None:
+    """The INI file used instead of Qt's default location, or None for the default."""
+    folder = os.environ.get(SETTINGS_DIR_ENV)
+    return Path(folder) / "cnn-gui.ini" if folder else None
+
+
+def open_settings() -> QSettings:
+    path = settings_path()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return QSettings(str(path), QSettings.Format.IniFormat)
+    return QSettings(ORGANIZATION, APPLICATION)
+
+
+def read_bytes(settings: QSettings, key: str) -> QByteArray | None:
+    value = settings.value(key)
+    if isinstance(value, QByteArray) and not value.isEmpty():
+        return value
+    if isinstance(value, (bytes, bytearray)) and value:
+        return QByteArray(bytes(value))
+    return None
+
+
+def read_json(settings: QSettings, key: str) -> dict | None:
+    value = settings.value(key)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        doc = json.loads(value)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def write_json(settings: QSettings, key: str, doc: dict) -> None:
+    settings.setValue(key, json.dumps(doc))
+
+
+def read_str(settings: QSettings, key: str, default: str = "") -> str:
+    value = settings.value(key, default)
+    return value if isinstance(value, str) else default
