@@ -1,0 +1,140 @@
+"""TrainingController/TrainingWorker: a real (tiny) fit on a worker thread, seen from the GUI thread."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from cnn_gui.core.config import TrainConfig
+from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitStarted
+from cnn_gui.core.models import build_model
+from cnn_gui.gui.worker import TrainingController, state_dict_arrays
+
+TINY = TrainConfig(epochs=2, max_batches=5, batch_size=50)
+
+
+@pytest.fixture
+def controller(qtbot):
+    c = TrainingController()
+    yield c
+    assert c.shutdown(10000)
+    assert not c.threads_alive()
+
+
+def record(controller):
+    log = []
+    threads = []
+    for name in ("started", "progress", "epochEnded", "weightsSnapshot", "failed", "finished"):
+        def slot(payload, name=name):
+            log.append((name, payload))
+            threads.append(threading.current_thread() is threading.main_thread())
+        getattr(controller, name).connect(slot)
+    return log, threads
+
+
+def test_tiny_fit_emits_events_in_order(qtbot, controller, mnist_small):
+    log, on_main = record(controller)
+    torch.manual_seed(0)
+    model = build_model("mnist-cnn")
+    with qtbot.waitSignal(controller.finished, timeout=60000) as blocker:
+        controller.start(TINY, model, data=mnist_small)
+        assert controller.is_running()
+    end = blocker.args[0]
+    assert isinstance(end, FitEnded) and end.reason == "completed" and end.epochs_completed == 2
+    assert all(on_main), "every signal must arrive on the GUI thread"
+
+    names = [n for n, _ in log]
+    assert names[0] == "started" and names[-1] == "finished"
+    assert "failed" not in names
+    assert isinstance(log[0][1], FitStarted)
+    # Per epoch: progress..., epochEnded, weightsSnapshot.
+    compact = [n for i, n in enumerate(names) if i == 0 or n != names[i - 1]]
+    assert compact == ["started", "progress", "epochEnded", "weightsSnapshot",
+                       "progress", "epochEnded", "weightsSnapshot", "finished"]
+    progress = [p for n, p in log if n == "progress"]
+    assert all(isinstance(p, BatchEnded) for p in progress)
+    assert progress[-1].batch == progress[-1].batches_per_epoch  # the last batch always arrives
+    epochs = [p for n, p in log if n == "epochEnded"]
+    assert [e.epoch for e in epochs] == [1, 2] and all(isinstance(e, EpochEnded) for e in epochs)
+
+    snapshots = [p for n, p in log if n == "weightsSnapshot"]
+    for snap in snapshots:
+        assert isinstance(snap, dict)
+        assert set(snap) == set(model.state_dict())
+        assert all(isinstance(v, np.ndarray) for v in snap.values())
+    # The last snapshot is the trained model's weights, copied (not shared).
+    final = model.state_dict()
+    for k, v in snapshots[-1].items():
+        assert np.array_equal(v, final[k].detach().cpu().numpy())
+    assert not np.shares_memory(snapshots[-1]["fc.0.weight"], final["fc.0.weight"].numpy())
+
+    assert not controller.is_running()
+    trainer = controller.last_trainer
+    assert trainer is not None and trainer.model is model and len(trainer.history) == 2
+
+
+def test_runs_again_after_finish(qtbot, controller, mnist_small):
+    for _ in range(2):
+        with qtbot.waitSignal(controller.finished, timeout=60000) as blocker:
+            controller.start(TINY.with_(epochs=1), build_model("mnist-cnn"), data=mnist_small)
+        assert blocker.args[0].reason == "completed"
+    with pytest.raises(RuntimeError):
+        controller.start(TINY, build_model("mnist-cnn"), data=mnist_small)
+        controller.start(TINY, build_model("mnist-cnn"), data=mnist_small)
+    controller.stop()
+    qtbot.waitUntil(lambda: not controller.is_running(), timeout=30000)
+
+
+def test_stop_right_after_start(qtbot, controller, mnist_large):
+    with qtbot.waitSignal(controller.finished, timeout=30000) as blocker:
+        controller.start(TrainConfig(epochs=3, batch_size=50), build_model("mnist-cnn"), data=mnist_large)
+        controller.stop()
+    assert blocker.args[0].reason == "stopped"
+    assert blocker.args[0].step < 50
+
+
+def test_pause_holds_training_and_stop_wakes_it(qtbot, controller, mnist_large):
+    progress = []
+    controller.progress.connect(progress.append)
+    controller.start(TrainConfig(epochs=3, batch_size=50), build_model("mnist-cnn"), data=mnist_large)
+    qtbot.waitUntil(lambda: len(progress) > 0, timeout=30000)
+    controller.pause()
+    assert controller.is_paused()
+    qtbot.wait(300)  # a batch in flight may still report
+    seen = len(progress)
+    qtbot.wait(400)
+    assert len(progress) == seen
+    with qtbot.waitSignal(controller.finished, timeout=10000) as blocker:
+        controller.stop()  # must wake the paused run
+    assert blocker.args[0].reason == "stopped"
+
+
+def test_error_before_fit_is_a_failed_signal(qtbot, controller, mnist_small):
+    failed = []
+    controller.failed.connect(failed.append)
+    with qtbot.waitSignal(controller.finished, timeout=30000) as blocker:
+        # SimpleCNN wants 3x32x32 images; MNIST is 1x28x28: a ConfigError inside the worker.
+        controller.start(TINY.with_(model="simple-cnn"), build_model("simple-cnn"), data=mnist_small)
+    assert blocker.args[0].reason == "failed"
+    assert len(failed) == 1 and failed[0].kind == "error"
+    assert "3x32x32" in failed[0].message
+    assert not controller.is_running()
+
+
+def test_shutdown_mid_run_joins_the_thread(qtbot, controller, mnist_large):
+    progress = []
+    controller.progress.connect(progress.append)
+    controller.start(TrainConfig(epochs=3, batch_size=50), build_model("mnist-cnn"), data=mnist_large)
+    qtbot.waitUntil(lambda: len(progress) > 0, timeout=30000)
+    assert controller.shutdown(10000)
+    assert not controller.is_running()
+    assert not controller.threads_alive()
+
+
+def test_state_dict_arrays_are_contiguous_numpy_copies():
+    model = build_model("mnist-cnn").to(memory_format=torch.channels_last)
+    arrays = state_dict_arrays(model)
+    w = arrays["layer1.0.weight"]
+    assert isinstance(w, np.ndarray) and w.flags["C_CONTIGUOUS"]
+    assert np.array_equal(w, model.layer1[0].weight.detach().numpy())
