@@ -1,0 +1,308 @@
+"""The main window end to end: tree, training through the real buttons, stop/close mid-run,
+weight snapshots reaching the canvas, checkpoints (corrupt, pickle, round trip, resume)."""
+
+import pickle
+
+import pytest
+import torch
+from PySide6.QtCore import Qt
+
+from cnn_gui.core.config import TrainConfig
+from cnn_gui.core.resources import pretrained_checkpoint
+
+QUICK = TrainConfig(epochs=2, max_batches=5, batch_size=50)
+
+
+def click(qtbot, button):
+    assert button.isEnabled(), button.text()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def weights(model):
+    return {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+
+
+def same_weights(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture
+def window(make_window, mnist_small):
+    w = make_window(data_override=mnist_small)
+    w.training_panel.set_config(QUICK)
+    return w
+
+
+def test_window_opens_without_loading_a_dataset(make_window, monkeypatch):
+    import cnn_gui.core.data as data
+
+    def forbidden(*_a, **_k):
+        raise AssertionError("creating the window must not load a dataset")
+
+    monkeypatch.setattr(data, "load_dataset", forbidden)
+    w = make_window()
+    assert w.windowTitle() == "cnn-gui"
+    tree = w.structure.tree
+    assert tree is not None and tree.type_name == "CNN"
+    assert [c.name for c in tree.children] == ["layer1", "layer2", "layer3", "layer4", "fc"]
+    assert w.structure.proxy.rowCount() == 1
+    assert "2,328,298" in w.structure.totals_label.text()
+    if pretrained_checkpoint().is_file():
+        assert w.weights_label.text().startswith("Weights: pretrained (")
+        assert w.plots.epoch_series()["epoch"].size > 0  # the pretrained run's history
+    else:
+        assert w.weights_label.text().startswith("Weights: untrained")
+    assert w.predictor is not None and w.canvas.isEnabled()
+    panel = w.training_panel
+    assert panel.train_button.isEnabled() and not panel.stop_button.isEnabled()
+    assert not panel.pause_button.isEnabled()
+    assert w.controller.is_running() is False
+
+
+def test_untrained_label_without_pretrained(make_window):
+    w = make_window(load_pretrained=False)
+    assert w.weights_label.text() == "Weights: untrained"
+
+
+def test_train_click_runs_twice_and_updates_everything(qtbot, window):
+    progress = []
+    window.controller.progress.connect(progress.append)
+    before = window.predictor
+    panel = window.training_panel
+    with qtbot.waitSignal(window.controller.finished, timeout=60000) as blocker:
+        click(qtbot, panel.train_button)
+        assert panel.state == "running"
+        assert not panel.train_button.isEnabled() and panel.stop_button.isEnabled()
+        assert not window.save_action.isEnabled()
+    assert blocker.args[0].reason == "completed"
+    assert progress, "no progress signal arrived"
+    window.plots.flush()
+    assert window.plots.epoch_series()["epoch"].tolist() == [1.0, 2.0]
+    assert window.plots.batch_series()["step"].size > 0
+    assert window.plots.train_acc_curve.getData()[0] is not None
+    assert len(window.plots.train_acc_curve.getData()[0]) == 2
+    assert panel.state == "idle" and panel.train_button.isEnabled()
+    assert not panel.stop_button.isEnabled() and window.save_action.isEnabled()
+    assert panel.progress_bar.value() == panel.progress_bar.maximum()
+    # weightsSnapshot reached the canvas: a new predictor, and the label says so.
+    assert window.predictor is not None and window.predictor is not before
+    assert window.weights_label.text().startswith("Weights: trained now, epoch 2 (")
+    assert len(window.history) == 2
+
+    # Train works again after a run.
+    with qtbot.waitSignal(window.controller.finished, timeout=60000) as blocker:
+        click(qtbot, panel.train_button)
+    assert blocker.args[0].reason == "completed"
+    assert len(window.history) == 2  # a new run from scratch, not appended
+
+
+def test_snapshot_replaces_predictor_after_each_epoch(qtbot, window):
+    predictors = []
+    window.controller.weightsSnapshot.connect(lambda _arrays: predictors.append(window.predictor))
+    with qtbot.waitSignal(window.controller.finished, timeout=60000):
+        window.start_training()
+    # Each snapshot slot ran before the recorder (connected later), so each saw a fresh predictor.
+    assert len(predictors) == 2 and predictors[0] is not predictors[1]
+    # The snapshot is a copy: the predictor's weights equal the trained model's, not shared.
+    live = window.model.state_dict()
+    frozen = window.predictor.model.state_dict()
+    for k in live:
+        assert torch.equal(live[k].cpu(), frozen[k])
+        assert live[k].data_ptr() != frozen[k].data_ptr()
+
+
+def test_stop_mid_run(qtbot, window, mnist_large):
+    window.data_override = mnist_large
+    window.training_panel.set_config(TrainConfig(epochs=3, batch_size=50))
+    panel = window.training_panel
+    with qtbot.waitSignal(window.controller.progress, timeout=30000):
+        click(qtbot, panel.train_button)
+    with qtbot.waitSignal(window.controller.finished, timeout=5000) as blocker:
+        click(qtbot, panel.stop_button)
+    assert blocker.args[0].reason == "stopped"
+    assert panel.state == "idle" and panel.train_button.isEnabled()
+    assert window.weights_label.text().startswith("Weights: trained now, stopped")
+    assert not window.errors
+
+
+def test_pause_button_toggles(qtbot, window, mnist_large):
+    window.data_override = mnist_large
+    window.training_panel.set_config(TrainConfig(epochs=3, batch_size=50))
+    panel = window.training_panel
+    with qtbot.waitSignal(window.controller.progress, timeout=30000):
+        click(qtbot, panel.train_button)
+    click(qtbot, panel.pause_button)
+    assert panel.pause_button.text() == "Resume" and window.controller.is_paused()
+    click(qtbot, panel.pause_button)
+    assert panel.pause_button.text() == "Pause" and not window.controller.is_paused()
+    with qtbot.waitSignal(window.controller.finished, timeout=5000):
+        click(qtbot, panel.stop_button)
+
+
+def test_close_mid_run_joins_worker(qtbot, window, mnist_large):
+    window.data_override = mnist_large
+    window.training_panel.set_config(TrainConfig(epochs=3, batch_size=50))
+    with qtbot.waitSignal(window.controller.progress, timeout=30000):
+        click(qtbot, window.training_panel.train_button)
+    window.close()
+    assert not window.controller.is_running()
+    assert not window.controller.threads_alive()
+
+
+def test_weights_label_and_predictor_for_models_that_cannot_read_the_canvas(qtbot, window):
+    assert window.request_model("simple-cnn")
+    panel = window.training_panel
+    assert window.structure.tree.type_name == "SimpleCNN"
+    assert window.predictor is None and not window.canvas.isEnabled()
+    assert window.canvas_note.isVisible() and "1x28x28" in window.canvas_note.text()
+    assert window.weights_label.text() == "Weights: untrained"
+    assert not panel.dataset_enabled("mnist") and panel.dataset_enabled("cifar10")
+    assert panel.config().dataset == "cifar10"
+    pos = panel.dataset_combo.findData("mnist")
+    tip = panel.dataset_combo.itemData(pos, Qt.ItemDataRole.ToolTipRole)
+    assert "3x32x32" in tip and "1x28x28" in tip
+    # Back to the MNIST CNN: the canvas works again.
+    assert window.request_model("mnist-cnn")
+    assert window.predictor is not None and window.canvas.isEnabled()
+    assert panel.dataset_enabled("mnist") and not panel.dataset_enabled("cifar10")
+
+
+def test_bad_model_leaves_the_current_one(window):
+    model = window.model
+    assert not window.request_model("no-such-model")
+    assert window.errors and "no-such-model" in window.errors[-1][1]
+    assert window.model is model and window.structure.current_model_name() == "mnist-cnn"
+
+
+def test_reinitialise(window):
+    before = window.predictor
+    assert window.reinitialize("kaiming-normal")
+    assert window.weights_label.text() == "Weights: re-initialised (kaiming-normal)"
+    assert window.predictor is not before
+    assert window.plots.epoch_series()["epoch"].size == 0
+
+
+def _open(qtbot, window, path):
+    with qtbot.waitSignal(window.openFinished, timeout=30000) as blocker:
+        window.open_checkpoint(path)
+    return blocker.args[0]
+
+
+@pytest.mark.parametrize("kind", ["random", "pickle"])
+def test_bad_checkpoint_changes_nothing(qtbot, window, tmp_path, kind):
+    path = tmp_path / ("bad.safetensors" if kind == "random" else "model.pt")
+    if kind == "random":
+        path.write_bytes(bytes(range(256)) * 40)
+    else:
+        path.write_bytes(pickle.dumps({"state_dict": {"w": [1, 2, 3]}}))
+    before = weights(window.model)
+    model, label, predictor = window.model, window.weights_label.text(), window.predictor
+    epochs = window.plots.epoch_series()["epoch"].tolist()
+    assert _open(qtbot, window, path) is False
+    assert len(window.errors) == 1
+    title, text = window.errors[0]
+    assert "checkpoint" in title.lower() and path.name in text
+    assert window.model is model and same_weights(before, weights(window.model))
+    assert window.weights_label.text() == label and window.predictor is predictor
+    assert window.plots.epoch_series()["epoch"].tolist() == epochs
+
+
+def test_mismatched_checkpoint_changes_nothing(qtbot, window, tmp_path):
+    from cnn_gui.core.checkpoints import CheckpointMeta, save_checkpoint
+    from cnn_gui.core.models import build_model
+
+    path = tmp_path / "other.safetensors"
+    meta = CheckpointMeta("simple-cnn", (3, 32, 32), [str(i) for i in range(10)], [0.5] * 3, [0.5] * 3, "cifar10")
+    model = build_model("simple-cnn")
+    save_checkpoint(path, model, meta)
+    # Claim it is the MNIST CNN: the shapes cannot fit.
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(path)
+    meta.architecture = "mnist-cnn"
+    meta.input_shape = (1, 28, 28)
+    save_file(tensors, path, metadata={"cnn_gui": json.dumps({**meta.to_dict(), "optimizer": None})})
+    before = weights(window.model)
+    label = window.weights_label.text()
+    assert _open(qtbot, window, path) is False
+    assert window.errors and "does not fit" in window.errors[-1][1]
+    assert same_weights(before, weights(window.model)) and window.weights_label.text() == label
+
+
+def test_save_open_round_trip_and_resume(qtbot, window, tmp_path):
+    with qtbot.waitSignal(window.controller.finished, timeout=60000):
+        window.start_training()
+    history = [dict(h) for h in window.history]
+    trained = weights(window.model)
+    path = tmp_path / "session.safetensors"
+    window.save_checkpoint(path)
+
+    # Something else first, so the open has to restore everything.
+    window.request_model("simple-cnn")
+    window.plots.clear()
+    assert _open(qtbot, window, path) is True
+    assert not window.errors
+    assert window.weights_label.text() == "Weights: file session.safetensors"
+    assert window.structure.tree.type_name == "CNN"
+    assert same_weights(trained, weights(window.model))
+    series = window.plots.epoch_series()
+    assert series["epoch"].tolist() == [1.0, 2.0]
+    assert series["test_accuracy"].tolist() == pytest.approx([100 * h["test_accuracy"] for h in history])
+    assert window.predictor is not None
+
+    # The next Train resumes the loaded session: epochs 3 only, history kept.
+    panel = window.training_panel
+    assert panel.continue_check.isVisible() and panel.continue_check.isChecked()
+    panel.epochs_spin.setValue(3)
+    assert panel.train_button.text() == "Resume from epoch 2"
+    with qtbot.waitSignal(window.controller.finished, timeout=60000) as blocker:
+        click(qtbot, panel.train_button)
+    assert blocker.args[0].reason == "completed" and blocker.args[0].epochs_completed == 3
+    assert [h["epoch"] for h in window.history] == [1, 2, 3]
+    assert window.history[:2] == history
+    assert window.plots.epoch_series()["epoch"].tolist() == [1.0, 2.0, 3.0]
+    assert not panel.continue_check.isVisible()
+
+
+def test_foreign_plain_weights_load_into_the_current_architecture(qtbot, window, tmp_path):
+    from safetensors.torch import save_file
+
+    from cnn_gui.core.models import build_model
+
+    torch.manual_seed(1)
+    other = build_model("mnist-cnn")
+    path = tmp_path / "plain.safetensors"
+    save_file({k: v.contiguous() for k, v in other.state_dict().items()}, path)
+    assert _open(qtbot, window, path) is True
+    assert same_weights(weights(other), weights(window.model))
+    assert window.weights_label.text() == "Weights: file plain.safetensors"
+    assert not window.training_panel.continue_check.isVisible()
+
+
+def test_settings_persist_between_windows(make_window, _private_settings):
+    w = make_window(load_pretrained=False)
+    w.training_panel.epochs_spin.setValue(7)
+    w.training_panel.lr_spin.setValue(0.002)
+    w.close()
+    assert (_private_settings / "cnn-gui.ini").is_file()
+    w2 = make_window(load_pretrained=False)
+    cfg = w2.training_panel.config()
+    assert cfg.epochs == 7 and cfg.lr == pytest.approx(0.002)
+
+
+def test_preset_fills_fields_and_edits_stick(window):
+    panel = window.training_panel
+    panel.apply_preset("fast")
+    cfg = panel.config()
+    assert (cfg.epochs, cfg.batch_size, cfg.schedule) == (1, 128, "onecycle")
+    panel.batch_spin.setValue(64)
+    assert panel.config().batch_size == 64 and panel.config().schedule == "onecycle"
+    panel.apply_preset("tutorial")
+    assert (panel.config().epochs, panel.config().batch_size, panel.config().schedule) == (3, 100, "constant")
+
+
+def test_about_text_lists_versions(window):
+    text = window.about_text()
+    assert "torch" in text and "PySide6" in text and "pyqtgraph" in text and "CPU" in text
