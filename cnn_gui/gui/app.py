@@ -62,3 +62,20 @@ def run(checkpoint: str | None = None, argv: list[str] | None = None) -> int:
         wake.stop()
         signal.signal(signal.SIGINT, previous)
         window.shutdown()
+        dispose(window)
+
+
+def dispose(window) -> None:
+    """Delete the window's C++ side now, while the QApplication still exists.
+
+    Left to Python's garbage collection at interpreter exit, the window's widgets may be
+    destroyed after (or in the middle of) the application's own teardown, which Qt reports
+    as "shared QObject was deleted directly" and can crash.
+    """
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    try:
+        window.deleteLater()
+    except RuntimeError:
+        return  # already deleted
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)

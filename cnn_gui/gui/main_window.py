@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -97,6 +97,8 @@ class MainWindow(QMainWindow):
         self._load_token = 0
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._closing = False
+        self._shown_once = False
+        self._restored_state = False
 
         self._build_ui()
         self._build_menus()
@@ -133,6 +135,10 @@ class MainWindow(QMainWindow):
         font = self.weights_label.font()
         font.setBold(True)
         self.weights_label.setFont(font)
+        self.weights_hint = QLabel("Training: the canvas switches to the new weights at each epoch's end")
+        self.weights_hint.setWordWrap(True)
+        self.weights_hint.setStyleSheet("color: #666;")
+        self.weights_hint.setVisible(False)
         self.canvas = DrawingCanvas()
         self.canvas.setToolTip("Draw a digit with the mouse (or a pen); the network reads it when you lift it")
         self.canvas_note = QLabel()
@@ -159,6 +165,7 @@ class MainWindow(QMainWindow):
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(6, 6, 6, 6)
         right_layout.addWidget(self.weights_label)
+        right_layout.addWidget(self.weights_hint)
         right_layout.addWidget(self.canvas, 3)
         right_layout.addLayout(tools)
         right_layout.addWidget(self.canvas_note)
@@ -176,7 +183,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.device_status)
         self.statusBar().addPermanentWidget(self.state_status)
         self._show_device(self.training_panel.device_combo.currentText())
-        self.resize(1500, 900)
+        self.resize(self._default_size())
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -440,6 +447,7 @@ class MainWindow(QMainWindow):
         self._set_run_state("Training")
 
     def _set_training_ui(self, running: bool) -> None:
+        self.weights_hint.setVisible(running and self.canvas_supported())
         self.structure.model_combo.setEnabled(not running)
         self.structure.init_button.setEnabled(not running and self.structure.tree is not None)
         self.open_action.setEnabled(not running)
@@ -696,7 +704,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         state = settings_mod.read_bytes(s, settings_mod.KEY_STATE)
         if state is not None:
-            self.restoreState(state)
+            self._restored_state = bool(self.restoreState(state))
         doc = settings_mod.read_json(s, settings_mod.KEY_TRAINING)
         if doc:
             try:
@@ -735,8 +743,27 @@ class MainWindow(QMainWindow):
         self.shutdown()
         event.accept()
 
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            if not self._restored_state:
+                # Wide enough for the tree's Parameters column and a square canvas.
+                QTimer.singleShot(0, self._default_dock_sizes)
+
+    def _default_size(self) -> QSize:
+        want = QSize(1680, 960)
+        screen = self.screen() if hasattr(self, "screen") else None
+        if screen is not None:
+            avail = screen.availableGeometry().size()
+            want = QSize(min(want.width(), avail.width()), min(want.height(), avail.height()))
+        return want
+
+    def _default_dock_sizes(self) -> None:
+        self.resizeDocks([self.structure_dock, self.canvas_dock], [440, 400], Qt.Orientation.Horizontal)
+
     def sizeHint(self) -> QSize:
-        return QSize(1500, 900)
+        return QSize(1680, 960)
 
 
 def _read_checkpoint(path: str):

@@ -96,6 +96,7 @@ class TrainingPanel(QWidget):
         self.lr_spin.setRange(0.00001, 10.0)
         self.lr_spin.setSingleStep(0.0005)
         self.lr_spin.setToolTip("Learning rate (the peak rate for one-cycle)")
+        self.lr_spin.setAccessibleName("Learning rate")
         self.optimizer_combo = QComboBox()
         for name in OPTIMIZERS:
             self.optimizer_combo.addItem(OPTIMIZER_TITLES.get(name, name), name)
@@ -126,9 +127,10 @@ class TrainingPanel(QWidget):
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
         self.progress_bar.setTextVisible(True)
-        self.progress_bar.setMinimumWidth(160)
+        self.progress_bar.setMinimumWidth(100)
         self.progress_label = QLabel(IDLE_TEXT)
-        self.progress_label.setMinimumWidth(340)
+        self.progress_label.setMinimumWidth(200)
+        self.progress_label.setWordWrap(True)
         self.progress_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
 
         def labelled(text: str, widget: QWidget, row: QHBoxLayout) -> None:
@@ -138,6 +140,15 @@ class TrainingPanel(QWidget):
             row.addWidget(widget)
             row.addSpacing(8)
 
+        # Long entries may shrink (elided); the popup lists them in full.
+        for combo, chars in ((self.preset_combo, 30), (self.dataset_combo, 10), (self.device_combo, 20),
+                             (self.optimizer_combo, 6), (self.schedule_combo, 8)):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(chars)
+            combo.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+            combo.view().setMinimumWidth(combo.sizeHint().width())
+        self.preset_combo.setToolTip(self.preset_combo.toolTip())
+
         row1 = QHBoxLayout()
         labelled("&Preset:", self.preset_combo, row1)
         labelled("&Dataset:", self.dataset_combo, row1)
@@ -146,7 +157,7 @@ class TrainingPanel(QWidget):
         row2 = QHBoxLayout()
         labelled("&Epochs:", self.epochs_spin, row2)
         labelled("&Batch:", self.batch_spin, row2)
-        labelled("&Learning rate:", self.lr_spin, row2)
+        labelled("&LR:", self.lr_spin, row2)
         labelled("&Optimizer:", self.optimizer_combo, row2)
         labelled("&Schedule:", self.schedule_combo, row2)
         row2.addStretch(1)
