@@ -306,3 +306,32 @@ def test_preset_fills_fields_and_edits_stick(window):
 def test_about_text_lists_versions(window):
     text = window.about_text()
     assert "torch" in text and "PySide6" in text and "pyqtgraph" in text and "CPU" in text
+
+
+def test_failed_run_shows_the_error_and_returns_to_idle(qtbot, window):
+    # SimpleCNN with the MNIST override: the trainer refuses the shapes inside the worker.
+    assert window.request_model("simple-cnn")
+    with qtbot.waitSignal(window.controller.finished, timeout=30000) as blocker:
+        click(qtbot, window.training_panel.train_button)
+    assert blocker.args[0].reason == "failed"
+    assert len(window.errors) == 1
+    title, text = window.errors[0]
+    assert title == "Training failed" and "3x32x32" in text
+    assert window.training_panel.state == "idle" and window.training_panel.train_button.isEnabled()
+    assert window.structure.model_combo.isEnabled() and window.open_action.isEnabled()
+
+
+def test_model_changes_are_blocked_while_training(qtbot, window, mnist_large):
+    window.data_override = mnist_large
+    window.training_panel.set_config(TrainConfig(epochs=3, batch_size=50))
+    with qtbot.waitSignal(window.controller.progress, timeout=30000):
+        click(qtbot, window.training_panel.train_button)
+    model = window.model
+    assert not window.structure.model_combo.isEnabled()
+    assert not window.request_model("simple-cnn") and window.model is model
+    assert not window.reinitialize("kaiming-normal")
+    assert not window.open_action.isEnabled() and not window.save_action.isEnabled()
+    with pytest.raises(RuntimeError):
+        window.save_checkpoint("never.safetensors")
+    with qtbot.waitSignal(window.controller.finished, timeout=5000):
+        window.stop_training()
