@@ -335,3 +335,25 @@ def test_model_changes_are_blocked_while_training(qtbot, window, mnist_large):
         window.save_checkpoint("never.safetensors")
     with qtbot.waitSignal(window.controller.finished, timeout=5000):
         window.stop_training()
+
+
+def test_file_menu_actions_write_files(qtbot, window, tmp_path):
+    targets = {"Save checkpoint": tmp_path / "menu.safetensors", "Export metrics": tmp_path / "m.csv",
+               "Export plot": tmp_path / "p.png"}
+    window.ask_save_path = lambda title, name, file_filter: str(targets[title])
+    window.save_action.trigger()
+    window.export_csv_action.trigger()
+    window.export_png_action.trigger()
+    assert not window.errors
+    for path in targets.values():
+        assert path.is_file() and path.stat().st_size > 0, path
+    from cnn_gui.core.checkpoints import read_meta
+
+    meta = read_meta(targets["Save checkpoint"])
+    assert meta.architecture == "mnist-cnn" and meta.history == window.history
+    # File > Open goes through open_checkpoint, off the GUI thread.
+    window.ask_open_path = lambda: str(targets["Save checkpoint"])
+    with qtbot.waitSignal(window.openFinished, timeout=30000) as blocker:
+        window.open_action.trigger()
+    assert blocker.args == [True]
+    assert window.weights_label.text() == "Weights: file menu.safetensors"
