@@ -1,0 +1,42 @@
+"""The benchmark scripts run and print their figures (not that the figures are good)."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NUMBER = r"\d+(?:\.\d+)?"
+
+
+def run_script(name: str, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / name), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, f"{name} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def test_train_speed_prints_both_speeds_and_the_ratio():
+    out = run_script("train_speed.py", "--quick", "--device", "cpu")
+    assert re.search(rf"^tutorial samples/s: {NUMBER}$", out, re.M), out
+    assert re.search(rf"^engine samples/s: {NUMBER}$", out, re.M), out
+    assert re.search(rf"^ratio engine/tutorial: {NUMBER}x$", out, re.M), out
+    assert re.search(r"^machine: CPU .+, \d+ cores, torch .+, \d+ threads", out, re.M), out
+
+
+def test_time_to_99_prints_each_run_and_the_ratios():
+    out = run_script("time_to_99.py", "--quick", "--device", "cpu")
+    for label in ("tutorial loop", "engine tutorial preset", "engine fast preset seed 0"):
+        assert re.search(rf"^{label} time-to-target: ", out, re.M), (label, out)
+    assert "train-mode" in out and "eval mode" in out
+    ratios = re.findall(rf"^ratio .+: (?:{NUMBER}x|n/a .*)$", out, re.M)
+    assert len(ratios) == 3, out
+
+
+def test_gpu_speed_runs_here_too():
+    out = run_script("gpu_speed.py", "--quick")
+    assert re.search(rf"^tutorial epoch time \(last\): {NUMBER} s$", out, re.M), out
+    assert re.search(rf"^engine epoch time \(last\): {NUMBER} s$", out, re.M), out
+    assert re.search(rf"^ratio tutorial/engine, last epoch: {NUMBER}x$", out, re.M), out
