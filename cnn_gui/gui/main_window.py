@@ -418,6 +418,12 @@ class MainWindow(QMainWindow):
             self._stats = (tuple(info.mean), tuple(info.std), tuple(info.classes)) if info is not None else None
             self.history = []
             self.plots.clear()
+            if panel.start_fresh():
+                # Watch it learn from scratch; the canvas keeps answering with the
+                # previous snapshot until the first epoch of the new weights ends.
+                torch.manual_seed(cfg.seed)
+                self.model = self.spec.factory()
+                self.structure.show_tree(self.structure.tree, self.model)
             self.controller.start(cfg, model=self.model, data=data)
         self._run_config = cfg
         self._run_epochs = cfg.epochs

@@ -117,6 +117,13 @@ class TrainingPanel(QWidget):
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop after the current batch; the weights so far are kept")
         self.stop_button.clicked.connect(self.stopRequested.emit)
+        self.start_combo = QComboBox()
+        self.start_combo.addItem("New weights", "fresh")
+        self.start_combo.addItem("Current weights", "current")
+        self.start_combo.setToolTip(
+            "New weights: a freshly initialised network (from the seed), so you watch it learn from scratch; "
+            "the canvas keeps the current weights until the first epoch ends.\n"
+            "Current weights: fine-tune the weights the canvas is using now (e.g. the pretrained ones).")
         self.continue_check = QCheckBox("Continue loaded session")
         self.continue_check.setToolTip("Resume the opened checkpoint's run (its optimizer state, position and "
                                        "history) instead of starting a new run with these settings")
@@ -160,6 +167,7 @@ class TrainingPanel(QWidget):
         labelled("&LR:", self.lr_spin, row2)
         labelled("&Optimizer:", self.optimizer_combo, row2)
         labelled("&Schedule:", self.schedule_combo, row2)
+        labelled("S&tart from:", self.start_combo, row2)
         row2.addStretch(1)
         row3 = QHBoxLayout()
         row3.addWidget(self.train_button)
@@ -272,6 +280,10 @@ class TrainingPanel(QWidget):
         wanted = self.epochs_spin.value()
         return wanted if wanted > self._resume_epoch else self._resume_epoch + wanted
 
+    def start_fresh(self) -> bool:
+        """Whether a new run starts from freshly initialised weights (the default)."""
+        return self.start_combo.currentData() == "fresh"
+
     def resuming(self) -> bool:
         return self.resume_target_epochs() is not None
 
@@ -312,7 +324,7 @@ class TrainingPanel(QWidget):
                                      else "Hold training after the current batch")
         resuming = idle and self.resuming()
         for w in (self.preset_combo, self.dataset_combo, self.batch_spin, self.lr_spin,
-                  self.optimizer_combo, self.schedule_combo):
+                  self.optimizer_combo, self.schedule_combo, self.start_combo):
             # A resumed session keeps its own recipe; only epochs and device may change.
             w.setEnabled(idle and not resuming)
         for w in (self.epochs_spin, self.device_combo, self.continue_check):

@@ -357,3 +357,26 @@ def test_file_menu_actions_write_files(qtbot, window, tmp_path):
         window.open_action.trigger()
     assert blocker.args == [True]
     assert window.weights_label.text() == "Weights: file menu.safetensors"
+
+
+@pytest.mark.parametrize("start", ["fresh", "current"])
+def test_train_starts_from_new_or_current_weights(qtbot, make_window, mnist_small, start):
+    w = make_window(data_override=mnist_small)
+    panel = w.training_panel
+    panel.set_config(TrainConfig(epochs=1, max_batches=1, batch_size=50))
+    panel.start_combo.setCurrentIndex(panel.start_combo.findData(start))
+    original = w.model
+    pretrained = weights(original)
+    with qtbot.waitSignal(w.controller.finished, timeout=60000):
+        click(qtbot, panel.train_button)
+    if start == "fresh":
+        # A new network learns from scratch; the pretrained one is left as it was.
+        assert w.model is not original and same_weights(weights(original), pretrained)
+        torch.manual_seed(0)
+        from cnn_gui.core.models import CNN
+
+        init = CNN().state_dict()
+        assert not same_weights(weights(w.model), init)  # one step taken from the seeded start
+        assert w.structure.conv_layers_text().count("Conv2d(") == 4
+    else:
+        assert w.model is original and not same_weights(weights(original), pretrained)
