@@ -289,6 +289,13 @@ class TrainingPlots(QWidget):
         self.batch_acc_curve.setSkipFiniteCheck(True)
         self._draw_batches()
         self._draw_epochs()
+        # Without data, auto-range keeps the last run's axes; show a neutral frame instead
+        # (auto-range takes over again with the first point).
+        self.accuracy_plot.vb.setRange(xRange=(1, 3), yRange=(0, 100), padding=0.06)
+        self.batch_plot.vb.setRange(xRange=(0, 100), yRange=(0, 2.5), padding=0)
+        self._acc_view.setRange(yRange=(0, 100), padding=0)
+        for view in (self.accuracy_plot.vb, self.batch_plot.vb, self._acc_view):
+            view.enableAutoRange()
 
     def flush(self) -> None:
         """Push pending batch data to the curves now."""

@@ -576,7 +576,7 @@ class StructurePanel(QWidget):
         # Keep the name column readable without letting long parameter names eat the
         # panel; what does not fit is elided in the middle ("layer4…weight").
         header = view.header()
-        header.resizeSection(COL_NAME, min(max(header.sectionSize(COL_NAME), 120), 230))
+        header.resizeSection(COL_NAME, min(max(header.sectionSize(COL_NAME), 120), 170))
 
     def _apply_expansion(self) -> None:
         view = self.tree_view
