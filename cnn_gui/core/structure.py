@@ -31,6 +31,33 @@ _HPARAMS: dict[type, tuple[str, ...]] = {
 }
 
 
+# What each hyper-parameter means, after the tutorial's tables for Conv2d and MaxPool2d.
+HPARAM_HELP: dict[str, str] = {
+    "in_channels": "depth (channels) of the input volume",
+    "out_channels": "depth of the output volume: the number of filters",
+    "kernel_size": "size of each filter; one number for a square, (h, w) otherwise",
+    "stride": "step the filter moves by",
+    "padding": "rings of zeros added around the input (0: none, 1: one pixel)",
+    "dilation": "spacing between the filter's taps (1: adjacent pixels)",
+    "groups": "split input and output channels into this many groups connected pairwise; "
+              "both channel counts must divide by it (1: every output sees every input)",
+    "bias": "whether a learned bias is added (default True)",
+    "return_indices": "also return where each maximum came from (for MaxUnpool2d); default False",
+    "ceil_mode": "round the output size up instead of down, so partial windows at the edge count; default False",
+    "in_features": "size of each input vector",
+    "out_features": "size of each output vector",
+    "num_features": "channels normalised (the previous layer's output channels)",
+    "eps": "added to the variance for numerical stability",
+    "momentum": "weight of each new batch in the running mean and variance",
+    "affine": "whether a learned scale and shift follow the normalisation",
+    "track_running_stats": "keep running mean/variance for eval mode",
+    "inplace": "overwrite the input instead of allocating an output",
+    "p": "probability of zeroing an element while training",
+    "start_dim": "first dimension flattened",
+    "end_dim": "last dimension flattened",
+}
+
+
 @dataclass(frozen=True)
 class ParamRow:
     name: str  # full name as named_parameters() gives it: "layer1.conv1.weight"

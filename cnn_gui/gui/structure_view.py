@@ -18,6 +18,7 @@ The panel never builds a tree itself: the main window builds it with
 from __future__ import annotations
 
 import re
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
@@ -35,6 +36,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QToolButton,
     QTreeView,
@@ -44,7 +46,7 @@ from PySide6.QtWidgets import (
 from torch import nn
 
 from ..core.models import MODELS
-from ..core.structure import INIT_SCHEMES, ModuleNode, ParamRow, extract_by_type, filter_by_type, first_children, module_types
+from ..core.structure import HPARAM_HELP, INIT_SCHEMES, ModuleNode, ParamRow, extract_by_type, filter_by_type, first_children, module_types
 
 # Custom roles: the raw data behind a row, for the filter and for tests.
 NODE_ROLE = Qt.ItemDataRole.UserRole + 1  # the ModuleNode or ParamRow
@@ -66,6 +68,7 @@ ALL_TYPES = "All types"
 USER_MODEL_TEXT = "Your own model from a .py file…"
 _USER_MODEL_DATA = "\0user-model"  # item data of the last combo entry; never a model name
 SEARCH_PLACEHOLDER = "Search modules and parameters"
+DETAILS_HINT = "Select a module to see its hyper-parameters and what each one means."
 _CLASS_RE = re.compile(r"^\s*class\s+(\w+)\s*\(.*Module", re.MULTILINE)
 
 
@@ -385,6 +388,20 @@ class StructurePanel(QWidget):
         self.tree_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.tree_view.header().setStretchLastSection(True)
 
+        # The selected module's hyper-parameters with what each means (the tutorial's tables).
+        self.details_label = QLabel(DETAILS_HINT)
+        self.details_label.setWordWrap(True)
+        self.details_label.setTextFormat(Qt.TextFormat.RichText)
+        self.details_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.details_label.setStyleSheet("QLabel { background: palette(base); padding: 4px; }")
+        self.details_scroll = QScrollArea()
+        self.details_scroll.setWidget(self.details_label)
+        self.details_scroll.setWidgetResizable(True)
+        self.details_scroll.setMinimumHeight(190)
+        self.details_scroll.setMaximumHeight(320)
+        self.tree_view.selectionModel().currentChanged.connect(self._on_current)
+
         self.totals_label = QLabel("No model loaded")
         self.totals_label.setWordWrap(True)
         self.totals_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -422,10 +439,38 @@ class StructurePanel(QWidget):
         layout.addLayout(top)
         layout.addLayout(filters)
         layout.addWidget(self.tree_view, 1)
+        layout.addWidget(self.details_scroll)
         layout.addWidget(self.totals_label)
         layout.addLayout(tools)
         self.totals_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self._update_enabled()
+
+    # -- details of the selected row ---------------------------------------------------
+
+    def _on_current(self, current, _previous=None) -> None:
+        self.details_label.setText(self.details_html(self.proxy.mapToSource(current)))
+
+    def details_html(self, index) -> str:
+        """The selected module's hyper-parameters and their meaning, or a parameter's facts."""
+        row = self.model.item(index) if index.isValid() else None
+        if row is None:
+            return DETAILS_HINT
+        item = row.node
+        if isinstance(item, ParamRow):
+            shape = " × ".join(map(str, item.shape)) or "scalar"
+            state = "trainable" if item.trainable else "frozen (requires_grad=False)"
+            return (f"<b>{escape(item.name)}</b><br>shape {shape} · {item.count:,} values · {state}")
+        name = escape(item.name or item.local_name)
+        out = "x".join(map(str, item.output_shape)) if item.output_shape else "–"
+        rows = "".join(
+            f"<tr><td><code>{escape(k)}</code></td><td>{escape(v)}</td>"
+            f"<td style='color:#555'>{escape(HPARAM_HELP.get(k, ''))}</td></tr>"
+            for k, v in item.hparams.items())
+        table = (f"<table cellspacing='0' cellpadding='2'>"
+                 f"<tr><th align='left'>parameter</th><th align='left'>value</th>"
+                 f"<th align='left'>meaning</th></tr>{rows}</table>") if rows else ""
+        return (f"<b>{name}</b> · {escape(item.type_name)} · output {out} · "
+                f"{item.total_params:,} parameters{table}")
 
     # -- public API --------------------------------------------------------------------
 

@@ -237,3 +237,26 @@ def test_show_tree_keeps_type_filter_and_is_fast(panel):
     visible = [i for i in rows(panel.proxy) if i.data(KIND_ROLE) == "module"]
     assert {i.data(FULLNAME_ROLE) for i in visible if i.data(NODE_ROLE).type_name == "Linear"} == {"fc.0", "fc.2", "fc.3"}
     assert "3 Linear modules" in panel.totals_label.text()
+
+
+def test_selecting_a_conv_layer_explains_its_hyperparameters(qtbot):
+    from cnn_gui.core.models import SimpleCNN
+    from cnn_gui.core.structure import build_tree
+    from cnn_gui.gui.structure_view import DETAILS_HINT, StructurePanel
+
+    panel = StructurePanel()
+    qtbot.addWidget(panel)
+    model = SimpleCNN()
+    panel.show_tree(build_tree(model, (3, 32, 32)), model)
+    assert panel.details_label.text() == DETAILS_HINT
+    source = panel.model.index_for_name("layer1.conv1")
+    panel.tree_view.setCurrentIndex(panel.proxy.mapFromSource(source))
+    text = panel.details_label.text()
+    assert "layer1.conv1" in text and "Conv2d" in text and "32x32x32" in text
+    for key in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias"):
+        assert f"<code>{key}</code>" in text
+    assert "number of filters" in text and "divide" in text  # the tutorial's notes on out_channels, groups
+    pool = panel.model.index_for_name("layer1.pool1")
+    panel.tree_view.setCurrentIndex(panel.proxy.mapFromSource(pool))
+    assert "<code>ceil_mode</code>" in panel.details_label.text()
+    assert "<code>return_indices</code>" in panel.details_label.text()
