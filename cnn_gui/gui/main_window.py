@@ -60,6 +60,7 @@ DEFAULT_MODEL = "mnist-cnn"
 CANVAS_SHAPE = (1, 28, 28)
 CANVAS_CLASSES = 10
 CHECKPOINT_FILTER = "cnn-gui checkpoints (*.safetensors);;All files (*)"
+PRETRAINED_PENDING_TEXT = "Weights: loading the pretrained weights…"
 
 
 def _pct(value) -> str:
@@ -76,7 +77,8 @@ class MainWindow(QMainWindow):
     openFinished = Signal(bool)  # after every open_checkpoint(): True when it was swapped in
     _loadDone = Signal(int, str, object, object)  # token, path, Checkpoint | None, error | None
 
-    def __init__(self, load_pretrained: bool = True, data_override=None, parent: QWidget | None = None) -> None:
+    def __init__(self, load_pretrained: bool = True, data_override=None, parent: QWidget | None = None,
+                 *, defer_pretrained: bool = False) -> None:
         super().__init__(parent)
         self.setWindowTitle("cnn-gui")
         self.data_override = data_override  # an ImageDataset used instead of loading the configured one
@@ -99,12 +101,13 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._shown_once = False
         self._restored_state = False
+        self._pretrained_pending = None  # the initial model, while its pretrained weights wait for show()
 
         self._build_ui()
         self._build_menus()
         self._wire()
         self._restore_settings()
-        self._load_initial_model(load_pretrained)
+        self._load_initial_model(load_pretrained, defer_pretrained)
         self._set_run_state("Idle")
 
     # ================================================================== construction
@@ -267,35 +270,66 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About cnn-gui", self.about_text())
 
     # ================================================================== the model
-    def _load_initial_model(self, load_pretrained: bool) -> None:
+    def _load_initial_model(self, load_pretrained: bool, defer: bool = False) -> None:
         spec = get_spec(DEFAULT_MODEL)
         torch.manual_seed(0)
         model = spec.factory()
+        if load_pretrained and defer:
+            # cnn-gui's start-up: the window (tree included) shows first; the checkpoint is
+            # read and the canvas predictor built right after (see showEvent).
+            self._adopt_model(DEFAULT_MODEL, spec, model, PRETRAINED_PENDING_TEXT, [], None, predictor=False)
+            self._pretrained_pending = model
+            return
         text, history, stats = "Weights: untrained", [], None
         if load_pretrained:
-            try:
-                from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
-                from cnn_gui.core.resources import pretrained_checkpoint
-
-                path = pretrained_checkpoint()
-                if path.is_file():
-                    ckpt = load_checkpoint(path)
-                    load_weights_into(model, ckpt)
-                    history = [dict(h) for h in ckpt.meta.history]
-                    acc = history[-1].get("test_accuracy") if history else None
-                    text = f"Weights: pretrained ({_pct(acc)} test)" if acc is not None else "Weights: pretrained"
-                    stats = (tuple(ckpt.meta.mean), tuple(ckpt.meta.std), tuple(ckpt.meta.classes))
-                else:
-                    text = "Weights: untrained (no pretrained file shipped)"
-            except Exception as exc:  # a damaged install must not keep the window from opening
-                model = spec.factory()
-                text = "Weights: untrained (pretrained file unreadable)"
-                self.statusBar().showMessage(f"Pretrained weights not loaded: {exc}", 10000)
+            model, text, history, stats = self._read_pretrained(spec, model)
         self._adopt_model(DEFAULT_MODEL, spec, model, text, history, stats)
 
-    def _adopt_model(self, name: str, spec, model, weights_text: str, history: list[dict], stats) -> None:
+    def _read_pretrained(self, spec, model):
+        """Load the shipped weights into ``model``: (model, label text, history, stats)."""
+        text, history, stats = "Weights: untrained", [], None
+        try:
+            from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
+            from cnn_gui.core.resources import pretrained_checkpoint
+
+            path = pretrained_checkpoint()
+            if path.is_file():
+                ckpt = load_checkpoint(path)
+                load_weights_into(model, ckpt)
+                history = [dict(h) for h in ckpt.meta.history]
+                acc = history[-1].get("test_accuracy") if history else None
+                text = f"Weights: pretrained ({_pct(acc)} test)" if acc is not None else "Weights: pretrained"
+                stats = (tuple(ckpt.meta.mean), tuple(ckpt.meta.std), tuple(ckpt.meta.classes))
+            else:
+                text = "Weights: untrained (no pretrained file shipped)"
+        except Exception as exc:  # a damaged install must not keep the window from opening
+            torch.manual_seed(0)
+            fresh = spec.factory()
+            model.load_state_dict(fresh.state_dict())  # the same object (the tree shows it), clean init
+            text = "Weights: untrained (pretrained file unreadable)"
+            self.statusBar().showMessage(f"Pretrained weights not loaded: {exc}", 10000)
+        return model, text, history, stats
+
+    @Slot()
+    def _load_pending_pretrained(self) -> None:
+        """The deferred half of start-up: pretrained weights, history, label and predictor."""
+        model, self._pretrained_pending = self._pretrained_pending, None
+        if (model is None or model is not self.model or self.weights_text != PRETRAINED_PENDING_TEXT
+                or self.controller.is_running() or self._closing):
+            return  # the user moved on (other model, re-initialised, opened a file, training)
+        _, text, history, stats = self._read_pretrained(self.spec, model)
+        self._stats = stats
+        self.history = [dict(h) for h in history]
+        if self.history:
+            self.plots.set_history(self.history)
+        self._set_weights_text(text)
+        self._refresh_predictor()
+
+    def _adopt_model(self, name: str, spec, model, weights_text: str, history: list[dict], stats,
+                     predictor: bool = True) -> None:
         """Make ``model`` the current one: tree, dataset choices, plots, predictor, label."""
-        tree = build_tree(model, spec.input_shape)
+        with _single_threaded():  # one 1-sample forward pass: threads only wait for each other
+            tree = build_tree(model, spec.input_shape)
         self.model_name, self.spec, self.model = name, spec, model
         self.structure.show_tree(tree, model)
         self.structure.set_current_model(name, spec.title)
@@ -306,7 +340,10 @@ class MainWindow(QMainWindow):
         if self.history:
             self.plots.set_history(self.history)
         self._set_weights_text(weights_text)
-        self._refresh_predictor()
+        if predictor:
+            self._refresh_predictor()
+        else:
+            self.canvas_controller.set_predictor(None)
 
     def _set_weights_text(self, text: str) -> None:
         self.weights_text = text
@@ -756,6 +793,8 @@ class MainWindow(QMainWindow):
             if not self._restored_state:
                 # Wide enough for the tree's Parameters column and a square canvas.
                 QTimer.singleShot(0, self._default_dock_sizes)
+            if self._pretrained_pending is not None:
+                QTimer.singleShot(0, self._load_pending_pretrained)
 
     def _default_size(self) -> QSize:
         want = QSize(1680, 960)
@@ -770,6 +809,26 @@ class MainWindow(QMainWindow):
 
     def sizeHint(self) -> QSize:
         return QSize(1680, 960)
+
+
+class _single_threaded:
+    """``with _single_threaded():`` torch runs its CPU ops on this thread alone meanwhile.
+
+    For the GUI thread's tiny forward passes (the tree's shape pass on one zero image):
+    on a busy 2-core machine each 2-thread OpenMP region waits for the second core, so the
+    pass took ~110 ms instead of ~2 ms. Only used while no training runs (the thread count
+    is process-wide).
+    """
+
+    def __enter__(self):
+        self._threads = torch.get_num_threads()
+        if self._threads > 1:
+            torch.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._threads > 1:
+            torch.set_num_threads(self._threads)
 
 
 def _read_checkpoint(path: str):
