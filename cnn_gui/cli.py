@@ -24,24 +24,13 @@ class UserError(Exception):
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
+    from cnn_gui.core.checkpoints import CheckpointError
     from cnn_gui.core.config import ConfigError
+    from cnn_gui.core.data import DatasetError
     from cnn_gui.core.devices import DeviceError
     from cnn_gui.core.models import ModelError
 
-    types: list[type[BaseException]] = [UserError, ConfigError, DeviceError, ModelError, FileNotFoundError]
-    try:
-        from cnn_gui.core.checkpoints import CheckpointError
-
-        types.append(CheckpointError)
-    except ImportError:
-        pass
-    try:
-        from cnn_gui.core.data import DatasetError
-
-        types.append(DatasetError)
-    except ImportError:
-        pass
-    return tuple(types)
+    return (UserError, ConfigError, DeviceError, ModelError, CheckpointError, DatasetError, FileNotFoundError)
 
 
 def _positive_int(text: str) -> int:

@@ -277,11 +277,12 @@ class TrainingController(QObject):
         thread.finished.connect(thread.deleteLater)
         thread.finished.connect(self._on_thread_finished)
 
-        worker.started.connect(self._on_started)
-        worker.progress.connect(self._on_progress)
-        worker.epochEnded.connect(self._on_epoch)
-        worker.weightsSnapshot.connect(self._on_snapshot)
-        worker.failed.connect(self._on_failed)
+        # Signal-to-signal connections: queued across the thread boundary, re-emitted here.
+        worker.started.connect(self.started)
+        worker.progress.connect(self.progress)
+        worker.epochEnded.connect(self.epochEnded)
+        worker.weightsSnapshot.connect(self.weightsSnapshot)
+        worker.failed.connect(self.failed)
         worker.finished.connect(self._on_finished)
 
         self._thread, self._worker, self._control = thread, worker, control
@@ -350,26 +351,6 @@ class TrainingController(QObject):
         return ok
 
     # -- worker signals (GUI thread) ---------------------------------------------------------
-    @Slot(object)
-    def _on_started(self, ev) -> None:
-        self.started.emit(ev)
-
-    @Slot(object)
-    def _on_progress(self, ev) -> None:
-        self.progress.emit(ev)
-
-    @Slot(object)
-    def _on_epoch(self, ev) -> None:
-        self.epochEnded.emit(ev)
-
-    @Slot(object)
-    def _on_snapshot(self, arrays) -> None:
-        self.weightsSnapshot.emit(arrays)
-
-    @Slot(object)
-    def _on_failed(self, ev) -> None:
-        self.failed.emit(ev)
-
     @Slot(object)
     def _on_finished(self, end) -> None:
         self._collect_trainer()
