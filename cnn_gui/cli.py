@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue a saved session exactly where it stopped (--epochs may raise the total)")
     train.add_argument("--out", metavar="FILE", default=None,
                        help="checkpoint to write (default: <model>-<dataset>.safetensors here)")
+    train.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                       help="auto: bf16 autocast on CUDA and on CPUs with native bf16, fp32 elsewhere")
     train.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA only)")
     train.add_argument("--quiet", action="store_true", help="no progress bars, only the per-epoch lines")
 
@@ -191,6 +193,8 @@ def _train_config(args):
                 "max_batches") if getattr(args, k) is not None}
     if args.compile:
         changes["compile"] = True
+    if args.precision != "auto":
+        changes["amp"] = args.precision == "bf16"
     if "model" in changes and "dataset" not in changes:
         changes["dataset"] = get_spec(changes["model"]).default_dataset
     return base.with_(**changes).validate()
@@ -250,7 +254,8 @@ class _ProgressPrinter:
         if isinstance(event, FitStarted):
             self.epochs = event.epochs
             print(f"training {event.model} on {event.dataset} ({event.train_size:,} train / {event.test_size:,} test)"
-                  f" on {event.device_label}, batch {event.batch_size}, {event.parameters:,} parameters", flush=True)
+                  f" on {event.device_label} ({event.precision}), batch {event.batch_size}, {event.parameters:,} parameters",
+                  flush=True)
         elif isinstance(event, BatchEnded) and not self.quiet:
             if self.bar is None:
                 from tqdm import tqdm

@@ -34,7 +34,7 @@ class TrainConfig:
     eval_batch_size: int = 1000
     report_interval: float = 1 / 30  # seconds between BatchEnded events
     channels_last: bool | None = None  # None: where it is faster (CUDA, and CPU)
-    amp: bool | None = None  # None: bf16 autocast on CUDA, off elsewhere
+    amp: bool | None = None  # bf16 autocast; None: on CUDA and on CPUs with native bf16, else off
     compile: bool = False  # torch.compile the model (CUDA only; slow first epoch)
 
     def validate(self) -> "TrainConfig":

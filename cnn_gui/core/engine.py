@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from cnn_gui.core.config import ConfigError, TrainConfig
-from cnn_gui.core.devices import device_label, resolve_device
+from cnn_gui.core.devices import cpu_has_native_bf16, device_label, resolve_device
 from cnn_gui.core.events import BatchEnded, EpochEnded, Event, FitEnded, FitFailed, FitStarted
 from cnn_gui.core.models import build_model, get_spec, parameter_count
 
@@ -281,7 +281,10 @@ class Trainer:
         self._memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model.to(dev, memory_format=self._memory_format)
         self.model.train()
-        self._amp = bool(cfg.amp if cfg.amp is not None else dev.type == "cuda")
+        if cfg.amp is not None:
+            self._amp = bool(cfg.amp)
+        else:  # bf16 where the hardware does it natively: Tensor Cores, AVX512-BF16/AMX CPUs
+            self._amp = dev.type == "cuda" or (dev.type == "cpu" and cpu_has_native_bf16())
         if dev.type == "cuda":
             torch.backends.cudnn.benchmark = True
         self._forward = torch.compile(self.model) if cfg.compile and dev.type == "cuda" else self.model
@@ -344,7 +347,7 @@ class Trainer:
             device=str(dev), device_label=device_label(dev), model=cfg.model, dataset=data.name,
             train_size=data.train_size, test_size=data.test_size, batch_size=bs, batches_per_epoch=nb,
             epochs=cfg.epochs, start_epoch=pos.epoch + 1, start_batch=pos.batch,
-            parameters=parameter_count(self.model)))
+            parameters=parameter_count(self.model), precision="bf16 autocast" if self._amp else "fp32"))
 
         run_samples = 0
         run_train_seconds = 0.0

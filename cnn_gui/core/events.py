@@ -23,6 +23,7 @@ class FitStarted:
     start_epoch: int  # 1-based epoch the run starts in (> 1 when resumed)
     start_batch: int  # batches already done in start_epoch (> 0 when resumed mid-epoch)
     parameters: int
+    precision: str = "fp32"  # or "bf16 autocast"
 
 
 @dataclass(frozen=True)
