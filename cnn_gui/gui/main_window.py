@@ -500,7 +500,7 @@ class MainWindow(QMainWindow):
     def _on_started(self, ev: FitStarted) -> None:
         self._run_epochs = ev.epochs
         self._run_start_step = (ev.start_epoch - 1) * ev.batches_per_epoch + ev.start_batch
-        self._show_device(ev.device_label)
+        self._show_device(f"{ev.device_label} · {ev.precision}")
         resumed = f", resumed at epoch {ev.start_epoch}" if ev.start_epoch > 1 or ev.start_batch else ""
         self._set_run_state(f"Training {ev.model} on {ev.dataset}{resumed}")
         self.training_panel.show_message(

@@ -367,8 +367,11 @@ def test_train_starts_from_new_or_current_weights(qtbot, make_window, mnist_smal
     panel.start_combo.setCurrentIndex(panel.start_combo.findData(start))
     original = w.model
     pretrained = weights(original)
+    shown = []
+    w.controller.started.connect(lambda ev: shown.append(w.device_status.text()))
     with qtbot.waitSignal(w.controller.finished, timeout=60000):
         click(qtbot, panel.train_button)
+    assert shown and "CPU" in shown[0] and ("fp32" in shown[0] or "bf16" in shown[0])  # device and precision
     if start == "fresh":
         # A new network learns from scratch; the pretrained one is left as it was.
         assert w.model is not original and same_weights(weights(original), pretrained)
