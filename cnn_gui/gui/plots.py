@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Slot
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from cnn_gui.core.events import BatchEnded, EpochEnded
 
@@ -441,6 +441,11 @@ def _title_row_legend(plot: pg.PlotItem) -> pg.LegendItem:
 def _style_axes(plot: pg.PlotItem) -> None:
     for name in ("left", "bottom", "right"):
         axis = plot.getAxis(name)
+        # With the grid on, each axis item spans the whole view and replays its QPicture
+        # (ticks, labels, grid lines) on every repaint, even when unchanged: a cached
+        # pixmap instead took a repaint of the plots from ~83 ms to ~30 ms (1000x780,
+        # idle 2-core CPU) and the heartbeat's max while training from ~67 to ~46 ms.
+        axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         axis.setPen(pg.mkPen("#444444"))
         axis.setTextPen(pg.mkPen("#222222"))
         axis.enableAutoSIPrefix(False)
