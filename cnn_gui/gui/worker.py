@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from cnn_gui.core.data import ImageDataset
     from cnn_gui.core.engine import Trainer
 
-PROGRESS_MIN_INTERVAL = 0.033  # seconds: at most ~30 progress signals per second
+PROGRESS_MIN_INTERVAL = 0.1  # seconds: at most 10 progress signals a second; each one repaints widgets
 
 
 class _RunControl:
