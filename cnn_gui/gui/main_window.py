@@ -116,7 +116,7 @@ class MainWindow(QMainWindow):
         self.structure_dock = QDockWidget("Network", self)
         self.structure_dock.setObjectName("structureDock")
         self.structure_dock.setWidget(self.structure)
-        self.structure.setMinimumWidth(400)  # name, type, output shape and parameter count visible
+        self.structure.setMinimumWidth(380)  # name, type, output shape and parameter count visible
         self.structure_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.structure_dock)

@@ -148,8 +148,8 @@ class TrainingPanel(QWidget):
             row.addSpacing(8)
 
         # Long entries may shrink (elided); the popup lists them in full.
-        for combo, chars in ((self.preset_combo, 30), (self.dataset_combo, 10), (self.device_combo, 20),
-                             (self.optimizer_combo, 6), (self.schedule_combo, 8)):
+        for combo, chars in ((self.preset_combo, 18), (self.dataset_combo, 8), (self.device_combo, 14),
+                             (self.optimizer_combo, 6), (self.schedule_combo, 8), (self.start_combo, 10)):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(chars)
             combo.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
@@ -167,12 +167,13 @@ class TrainingPanel(QWidget):
         labelled("&LR:", self.lr_spin, row2)
         labelled("&Optimizer:", self.optimizer_combo, row2)
         labelled("&Schedule:", self.schedule_combo, row2)
-        labelled("S&tart from:", self.start_combo, row2)
         row2.addStretch(1)
         row3 = QHBoxLayout()
         row3.addWidget(self.train_button)
         row3.addWidget(self.pause_button)
         row3.addWidget(self.stop_button)
+        row3.addSpacing(8)
+        labelled("S&tart from:", self.start_combo, row3)
         row3.addWidget(self.continue_check)
         row3.addSpacing(8)
         row3.addWidget(self.progress_bar, 1)
