@@ -53,21 +53,13 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_name, load_text  # noqa: E402
+
 
 def machine_line() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        load = "load %.2f %.2f %.2f" % os.getloadavg()
-    except OSError:
-        load = "load ?"
+    cpu = cpu_name()
+    load = load_text()
     return f"machine: CPU {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {load}"
 
 

@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_name, load_text  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
@@ -45,15 +46,7 @@ from _baseline import TutorialRun, resolve  # noqa: E402
 
 
 def machine_line(device: torch.device) -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_name()
     parts = [f"CPU {cpu}", f"{os.cpu_count()} cores", f"torch {torch.__version__}",
              f"{torch.get_num_threads()} threads"]
     if device.type == "cuda":
