@@ -349,8 +349,6 @@ class Trainer:
             epochs=cfg.epochs, start_epoch=pos.epoch + 1, start_batch=pos.batch,
             parameters=parameter_count(self.model), precision="bf16 autocast" if self._amp else "fp32"))
 
-        run_samples = 0
-        run_train_seconds = 0.0
         eval_seconds_estimate = None
         interval = cfg.report_interval
         while pos.epoch < cfg.epochs:
@@ -405,7 +403,7 @@ class Trainer:
                     mean_loss = window_loss.item() / window_samples
                     self._check_finite(mean_loss, epoch, pos.batch)
                     elapsed = epoch_train_seconds + (now - t_batch0)
-                    speed = (epoch_seen - pos.seen) / max(elapsed - pos.train_seconds, 1e-9) if elapsed > pos.train_seconds else 0.0
+                    speed = (epoch_seen - pos.seen) / max(elapsed - pos.train_seconds, 1e-9)
                     batches_left = (nb - pos.batch) + (cfg.epochs - epoch) * nb
                     per_batch = (elapsed - pos.train_seconds) / max(epoch_seen - pos.seen, 1) * bs
                     evals_left = cfg.epochs - epoch + 1
@@ -424,8 +422,6 @@ class Trainer:
             t_eval = time.perf_counter()
             test_loss, test_acc = self.evaluate()
             eval_seconds_estimate = time.perf_counter() - t_eval
-            run_samples += epoch_seen - pos.seen
-            run_train_seconds += epoch_train_seconds - pos.train_seconds
             ended = EpochEnded(
                 epoch=epoch, train_loss=train_loss, train_accuracy=train_acc, test_loss=test_loss,
                 test_accuracy=test_acc, seconds=epoch_train_seconds + eval_seconds_estimate,
