@@ -242,6 +242,21 @@ def window_run(app, window, beat: Heartbeat, config, timeout: float) -> tuple[fl
     return state["epoch"].samples_per_sec, training, beat.between(t_start, t_end), state["progress"]
 
 
+def open_bench_window(test_images: int):
+    """The app (offscreen), untrained, on MNIST with ``test_images`` test images; errors recorded, not shown."""
+    from cnn_gui.core.data import load_dataset
+    from cnn_gui.gui.app import create_window, ensure_app
+
+    app = ensure_app()
+    note = pin_singletons()
+    data = load_dataset("mnist").subset(None, test_images)
+    window = create_window(load_pretrained=False, data_override=data)
+    window.errors = []
+    window.show_error = lambda title, text: window.errors.append((title, text))
+    window.show()
+    return app, window, note
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=300, help="training batches of 100 per run")
@@ -251,17 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from cnn_gui.core.config import TrainConfig
-    from cnn_gui.core.data import load_dataset
-    from cnn_gui.gui.app import create_window, dispose, ensure_app
+    from cnn_gui.gui.app import dispose
 
-    app = ensure_app()
-    note = pin_singletons()
-    data = load_dataset("mnist").subset(None, args.test)
+    app, window, note = open_bench_window(args.test)
+    data = window.data_override
     config = TrainConfig(epochs=1, batch_size=100, max_batches=args.batches, device="cpu")
-    window = create_window(load_pretrained=False, data_override=data)
-    window.errors = []
-    window.show_error = lambda title, text: window.errors.append((title, text))
-    window.show()
     wait_for(app, lambda: False, 0.5)  # let it lay out and paint
     beat = Heartbeat()
     beat.start()

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from PySide6.QtCore import QTimer  # noqa: E402
 
-from gui_responsiveness import Heartbeat, lateness_text, machine_line, pin_singletons, pump, wait_for  # noqa: E402
+from gui_responsiveness import Heartbeat, lateness_text, machine_line, open_bench_window, pump, wait_for  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -64,17 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from cnn_gui.core.config import TrainConfig
-    from cnn_gui.core.data import load_dataset
     from cnn_gui.core.events import BatchEnded
-    from cnn_gui.gui.app import create_window, dispose, ensure_app
+    from cnn_gui.gui.app import dispose
 
-    app = ensure_app()
-    note = pin_singletons()
-    data = load_dataset("mnist").subset(None, args.test)
-    window = create_window(load_pretrained=False, data_override=data)
-    window.errors = []
-    window.show_error = lambda title, text: window.errors.append((title, text))
-    window.show()
+    app, window, note = open_bench_window(args.test)
     pump(300)
     print(machine_line(app))
     if note:
