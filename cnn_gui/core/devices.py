@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from cnn_gui.core.cpu_threads import training_threads
+
 
 class DeviceError(ValueError):
     """The requested device does not exist on this machine."""
@@ -72,7 +74,7 @@ def device_label(device: torch.device) -> str:
         return f"CUDA {index}: {torch.cuda.get_device_name(index)}"
     if device.type == "mps":
         return "Apple MPS"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    return f"CPU ({training_threads()} threads)"
 
 
 def available_devices() -> list[DeviceInfo]:

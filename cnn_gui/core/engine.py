@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from cnn_gui.core.config import ConfigError, TrainConfig
+from cnn_gui.core.cpu_threads import use_training_threads
 from cnn_gui.core.devices import cpu_has_native_bf16, device_label, resolve_device
 from cnn_gui.core.events import BatchEnded, EpochEnded, Event, FitEnded, FitFailed, FitStarted
 from cnn_gui.core.models import build_model, get_spec, parameter_count
@@ -253,6 +254,7 @@ class Trainer:
         cfg = self.config
         started = time.perf_counter()
         self._stop.clear()
+        use_training_threads()  # this thread may be a fresh QThread, or a serial GUI thread
         try:
             result = self._fit(started)
         except torch.cuda.OutOfMemoryError:

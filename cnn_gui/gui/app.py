@@ -22,13 +22,19 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from cnn_gui import __version__
+from cnn_gui.core.cpu_threads import make_this_thread_serial
 from cnn_gui.gui.settings import APPLICATION, ORGANIZATION
 
 EXIT_AFTER_SHOW_ENV = "CNN_GUI_EXIT_AFTER_SHOW"
 
 
 def ensure_app(argv: list[str] | None = None) -> QApplication:
-    """The QApplication, created (and named) if there is none yet."""
+    """The QApplication, created (and named) if there is none yet.
+
+    The calling thread becomes the GUI thread, and its torch ops run serially from here
+    on (single images; see :mod:`cnn_gui.core.cpu_threads` for why training needs it).
+    """
+    make_this_thread_serial()
     app = QApplication.instance()
     if app is None:
         app = QApplication(list(argv) if argv is not None else sys.argv[:1])

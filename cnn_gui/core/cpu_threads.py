@@ -1,0 +1,56 @@
+"""How many OpenMP threads each thread that runs torch CPU ops may use.
+
+PyTorch's CPU kernels run on OpenMP (libgomp), and OpenMP keeps one team of threads per
+*calling* thread. libgomp spin-waits between parallel regions only while it manages no
+more threads than there are CPUs; past that it sleeps on a futex at once, and every one
+of the ~100 parallel regions of a training step pays a wake-up. In the window the GUI
+thread (canvas predictions, the tree's shape pass) and the training thread each owned a
+team of ``cores`` threads, so on a 2-core machine training in the window ran at ~75 % of
+the same run on the main thread -- with the GUI thread idle (measured in
+``benchmarks/gui_responsiveness.py``).
+
+So: the GUI thread runs its torch ops serially (:func:`make_this_thread_serial`): they
+are single images, for which a second thread only waits -- on a busy 2-core machine a
+1-image pass took ~110 ms with 2 threads instead of ~2 ms. And whichever thread
+trains asks for the training thread count (:func:`use_training_threads`, called by
+``Trainer.fit``). The count is torch's own default when this module was imported
+(``OMP_NUM_THREADS`` or the cores), or what :func:`set_training_threads` set.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# torch's default, captured before any thread of this process asks for fewer.
+_training_threads = max(1, torch.get_num_threads())
+
+
+def training_threads() -> int:
+    """The OpenMP threads a training run uses (the count shown as "CPU (N threads)")."""
+    return _training_threads
+
+
+def set_training_threads(count: int) -> None:
+    """Change the count used by the next :func:`use_training_threads` (e.g. from a CLI flag)."""
+    global _training_threads
+    if count < 1:
+        raise ValueError(f"threads must be at least 1, got {count}")
+    _training_threads = int(count)
+
+
+def use_training_threads() -> int:
+    """Let the calling thread's torch CPU ops use :func:`training_threads` threads."""
+    torch.set_num_threads(_training_threads)
+    return _training_threads
+
+
+def make_this_thread_serial() -> None:
+    """Run the calling thread's torch CPU ops on that thread alone, from now on.
+
+    ``torch.set_num_threads`` sets the calling thread's OpenMP count *and* the count a
+    thread adopts on its first parallel op; the ``get_num_threads()`` right after makes
+    this thread adopt 1 now, so a later ``use_training_threads()`` on another thread does
+    not change it.
+    """
+    torch.set_num_threads(1)
+    torch.get_num_threads()
