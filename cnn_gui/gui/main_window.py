@@ -328,8 +328,7 @@ class MainWindow(QMainWindow):
     def _adopt_model(self, name: str, spec, model, weights_text: str, history: list[dict], stats,
                      predictor: bool = True) -> None:
         """Make ``model`` the current one: tree, dataset choices, plots, predictor, label."""
-        with _single_threaded():  # one 1-sample forward pass: threads only wait for each other
-            tree = build_tree(model, spec.input_shape)
+        tree = build_tree(model, spec.input_shape)  # one 1-sample forward pass, serial on this thread
         self.model_name, self.spec, self.model = name, spec, model
         self.structure.show_tree(tree, model)
         self.structure.set_current_model(name, spec.title)
@@ -500,6 +499,7 @@ class MainWindow(QMainWindow):
     def _on_started(self, ev: FitStarted) -> None:
         self._run_epochs = ev.epochs
         self._run_start_step = (ev.start_epoch - 1) * ev.batches_per_epoch + ev.start_batch
+        self.plots.plan_steps(ev.epochs * ev.batches_per_epoch)
         self._show_device(f"{ev.device_label} · {ev.precision}")
         resumed = f", resumed at epoch {ev.start_epoch}" if ev.start_epoch > 1 or ev.start_batch else ""
         self._set_run_state(f"Training {ev.model} on {ev.dataset}{resumed}")
@@ -809,26 +809,6 @@ class MainWindow(QMainWindow):
 
     def sizeHint(self) -> QSize:
         return QSize(1680, 960)
-
-
-class _single_threaded:
-    """``with _single_threaded():`` torch runs its CPU ops on this thread alone meanwhile.
-
-    For the GUI thread's tiny forward passes (the tree's shape pass on one zero image):
-    on a busy 2-core machine each 2-thread OpenMP region waits for the second core, so the
-    pass took ~110 ms instead of ~2 ms. Only used while no training runs (the thread count
-    is process-wide).
-    """
-
-    def __enter__(self):
-        self._threads = torch.get_num_threads()
-        if self._threads > 1:
-            torch.set_num_threads(1)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._threads > 1:
-            torch.set_num_threads(self._threads)
 
 
 def _read_checkpoint(path: str):

@@ -14,10 +14,20 @@ Every series has one :class:`~pyqtgraph.PlotDataItem`, created once; updates onl
 ``setData``.  Points live in float64 numpy buffers that double when full, so appending
 is O(1) amortised and a redraw hands pyqtgraph views of those buffers, never a list
 converted again.  :meth:`TrainingPlots.add_batch` only appends and marks the plot
-dirty; a ~30 Hz timer, running only while something is pending, pushes the data to the
+dirty; a 10 Hz timer, running only while something is pending, pushes the data to the
 curves.  The per-batch curves clip to the view and downsample ("peak") automatically,
 so 100,000+ points stay fast.  Epochs are rare: :meth:`TrainingPlots.add_epoch` redraws
 at once.
+
+The per-batch plot *follows* the run instead of auto-ranging: the step axis spans the
+whole planned run (:meth:`TrainingPlots.plan_steps`), so the curves fill the plot from
+left to right like a progress bar; loss runs from 0 to a round number above its
+highest value, accuracy from 0 to 100 %.  The axes therefore change only a few times a
+run.  Under pyqtgraph's auto-range every redraw moved all three axes (their ticks were
+regenerated in Python) and painted the plots twice (the range applied during the
+paint asks for another one): ~9 ms of the GUI thread per redraw, which on a 2-core
+machine the training threads wait for.  Zooming or panning it with the mouse stops
+following; the plot's "A" button (bottom left, on hover) follows the run again.
 """
 
 from __future__ import annotations
@@ -165,6 +175,16 @@ class TrainingPlots(QWidget):
         self._timer.setInterval(self.REDRAW_MS)
         self._timer.timeout.connect(self._on_timer)
 
+        self._following = True
+        self._planned_last_step: int | None = None
+        self._loss_max = -math.inf  # highest finite loss in the batch buffer
+        self._applied_ranges: tuple | None = None
+        self.batch_plot.vb.sigRangeChangedManually.connect(self._stop_following)
+        self._acc_view.sigRangeChangedManually.connect(self._stop_following)
+        # After PlotItem's own handler (which turns auto-range on): follow the run again.
+        self.batch_plot.autoBtn.clicked.connect(self.follow_run)
+        self._apply_batch_ranges()
+
     # -- construction -------------------------------------------------------------------
 
     def _build_epoch_plot(self) -> None:
@@ -246,6 +266,54 @@ class TrainingPlots(QWidget):
         self._acc_view.setGeometry(self.batch_plot.vb.sceneBoundingRect())
         self._acc_view.linkedViewChanged(self.batch_plot.vb, self._acc_view.XAxis)
 
+    # -- following the run ------------------------------------------------------------------
+
+    def plan_steps(self, last_step: int) -> None:
+        """The run in progress ends at optimizer step ``last_step``: the step axis spans to it."""
+        self._planned_last_step = int(last_step) if last_step and last_step > 0 else None
+        self._apply_batch_ranges()
+
+    @property
+    def following(self) -> bool:
+        """True while the per-batch plot's ranges follow the run (not zoomed by hand)."""
+        return self._following
+
+    @Slot()
+    def follow_run(self) -> None:
+        """Follow the run again after a zoom or pan by hand (the plot's "A" button)."""
+        self._following = True
+        self._applied_ranges = None
+        self._apply_batch_ranges()
+
+    @Slot()
+    def _stop_following(self) -> None:
+        self._following = False
+
+    def batch_ranges(self) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float]]:
+        """(step, loss, accuracy %) ranges the per-batch plot shows while following the run."""
+        buf = self._batches
+        first = float(buf.view("step")[0]) - 1.0 if buf.size else 0.0
+        last = float(buf.view("step")[-1]) if buf.size else 0.0
+        planned = self._planned_last_step
+        if planned is not None and planned >= last and planned > first:
+            x_hi = float(planned)
+        else:  # no plan, or past it: grow in round steps, so the axis rarely changes
+            x_hi = max(_round_up(first + 1.1 * (last - first)), first + 10.0)
+        loss_hi = _round_up(1.05 * self._loss_max) if math.isfinite(self._loss_max) and self._loss_max > 0 else 2.5
+        return (first, x_hi), (0.0, loss_hi), (0.0, ACCURACY_TOP)
+
+    def _apply_batch_ranges(self) -> None:
+        if not self._following:
+            return
+        ranges = self.batch_ranges()
+        if ranges == self._applied_ranges:
+            return  # the common case: nothing moves, nothing is re-laid out
+        self._applied_ranges = ranges
+        (x_lo, x_hi), (l_lo, l_hi), (a_lo, a_hi) = ranges
+        # setRange turns auto-range off on those axes, which is what following means.
+        self.batch_plot.vb.setRange(xRange=(x_lo, x_hi), yRange=(l_lo, l_hi), padding=0)
+        self._acc_view.setRange(yRange=(a_lo, a_hi), padding=0)
+
     # -- data in ------------------------------------------------------------------------
 
     def add_batch(self, ev: BatchEnded) -> None:
@@ -253,7 +321,10 @@ class TrainingPlots(QWidget):
         buf = self._batches
         if buf.size and ev.step <= buf.view("step")[-1]:
             buf.truncate(int(np.searchsorted(buf.view("step"), ev.step, side="left")))
+            self._loss_max = _finite_max(buf.view("loss"))
         loss, acc = float(ev.loss), float(ev.accuracy)
+        if math.isfinite(loss) and loss > self._loss_max:
+            self._loss_max = loss
         if self._batch_finite and not (math.isfinite(loss) and math.isfinite(acc)):
             # A NaN/inf loss (the engine reports it, then fails): let pyqtgraph check.
             self._batch_finite = False
@@ -287,6 +358,8 @@ class TrainingPlots(QWidget):
         self._batches.clear()
         self._epochs.clear()
         self._batch_finite = True
+        self._loss_max = -math.inf
+        self._planned_last_step = None
         self.batch_loss_curve.setSkipFiniteCheck(True)
         self.batch_acc_curve.setSkipFiniteCheck(True)
         self._draw_batches()
@@ -294,10 +367,8 @@ class TrainingPlots(QWidget):
         # Without data, auto-range keeps the last run's axes; show a neutral frame instead
         # (auto-range takes over again with the first point).
         self.accuracy_plot.vb.setRange(xRange=(1, 3), yRange=(0, 100), padding=0.06)
-        self.batch_plot.vb.setRange(xRange=(0, 100), yRange=(0, 2.5), padding=0)
-        self._acc_view.setRange(yRange=(0, 100), padding=0)
-        for view in (self.accuracy_plot.vb, self.batch_plot.vb, self._acc_view):
-            view.enableAutoRange()
+        self.accuracy_plot.vb.enableAutoRange()
+        self.follow_run()
 
     def flush(self) -> None:
         """Push pending batch data to the curves now."""
@@ -331,6 +402,7 @@ class TrainingPlots(QWidget):
         step = buf.view("step")
         self.batch_loss_curve.setData(step, buf.view("loss"))
         self.batch_acc_curve.setData(step, buf.view("accuracy_pct"))
+        self._apply_batch_ranges()
 
     def _draw_epochs(self) -> None:
         buf = self._epochs
@@ -427,6 +499,22 @@ class TrainingPlots(QWidget):
                 writer.writerow(["epoch", cell(epoch, True), "", cell(tl), cell(ta), cell(vl),
                                  cell(va), cell(lr), cell(sec)])
         return path
+
+
+def _round_up(value: float) -> float:
+    """The smallest of 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 times a power of ten that is >= value."""
+    if not math.isfinite(value) or value <= 0:
+        return 1.0
+    scale = 10.0 ** math.floor(math.log10(value))
+    for m in (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0):
+        if m * scale >= value * (1 - 1e-12):
+            return m * scale
+    return 10.0 * scale
+
+
+def _finite_max(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.max()) if finite.size else -math.inf
 
 
 def _title_row_legend(plot: pg.PlotItem) -> pg.LegendItem:

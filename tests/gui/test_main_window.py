@@ -59,6 +59,16 @@ def test_window_opens_without_loading_a_dataset(make_window, monkeypatch):
     assert w.controller.is_running() is False
 
 
+def test_the_gui_thread_runs_torch_serially(make_window):
+    """Its torch ops are single images; a team of OpenMP threads here slows training down
+    (cnn_gui.core.cpu_threads)."""
+    import torch
+
+    torch.set_num_threads(2)
+    make_window(load_pretrained=False)
+    assert torch.get_num_threads() == 1
+
+
 def test_untrained_label_without_pretrained(make_window):
     w = make_window(load_pretrained=False)
     assert w.weights_label.text() == "Weights: untrained"
@@ -77,6 +87,9 @@ def test_train_click_runs_twice_and_updates_everything(qtbot, window):
     assert blocker.args[0].reason == "completed"
     assert progress, "no progress signal arrived"
     window.plots.flush()
+    # The per-batch plot's step axis spans the planned run (2 epochs) from the start.
+    planned = 2 * progress[-1].batches_per_epoch
+    assert window.plots.batch_plot.vb.viewRange()[0] == pytest.approx([0, planned])
     assert window.plots.epoch_series()["epoch"].tolist() == [1.0, 2.0]
     assert window.plots.batch_series()["step"].size > 0
     assert window.plots.train_acc_curve.getData()[0] is not None

@@ -227,3 +227,95 @@ def test_hundred_thousand_batch_points(plots):
         assert cap == ratio * initial and ratio & (ratio - 1) == 0
     assert plots.batch_capacity == initial * 2 ** math.ceil(math.log2(n / initial))
     assert plots.batch_capacity >= n
+
+
+def view_ranges(plots):
+    (x, loss), acc = plots.batch_plot.vb.viewRange(), plots._acc_view.viewRange()[1]
+    return tuple(x), tuple(loss), tuple(acc)
+
+
+def test_batch_plot_spans_the_planned_run_and_round_loss_range(plots):
+    plots.plan_steps(1200)
+    for s in range(1, 301):
+        plots.add_batch(batch_event(s, 2.3 / (1 + 0.05 * s), min(0.99, 0.1 + s / 300)))
+    plots.flush()
+    x, loss, acc = view_ranges(plots)
+    assert x == pytest.approx((0, 1200))  # the curve fills the plot left to right
+    assert loss == pytest.approx((0, 2.5))  # 0 to a round number above the highest loss (2.19)
+    assert acc == pytest.approx((0, 100.5))
+    assert plots.following
+
+
+def test_axes_stay_put_while_the_run_goes_on(plots):
+    """Redraws that don't move an axis are what keeps a 2-core machine training at speed."""
+    plots.plan_steps(1000)
+    for s in range(1, 11):
+        plots.add_batch(batch_event(s, 2.0, 0.3))
+    plots.flush()
+    before = view_ranges(plots)
+    ticks_before = plots.batch_plot.getAxis("left").tickValues(*before[1], 400)
+    for s in range(11, 600):
+        plots.add_batch(batch_event(s, 2.0 / (1 + 0.01 * s), 0.3 + 0.001 * s))
+        if s % 50 == 0:
+            plots.flush()
+            assert view_ranges(plots) == before
+    assert plots.batch_plot.getAxis("left").tickValues(*view_ranges(plots)[1], 400) == ticks_before
+
+
+def test_step_axis_grows_in_round_steps_past_the_plan(plots):
+    for s in range(1, 131):  # no plan at all (e.g. history without a run)
+        plots.add_batch(batch_event(s, 1.0, 0.5))
+    plots.flush()
+    assert view_ranges(plots)[0] == pytest.approx((0, 150))  # round, above 1.1 x 130
+    plots.plan_steps(100)  # a plan the run has already passed is ignored
+    plots.flush()
+    assert view_ranges(plots)[0] == pytest.approx((0, 150))
+
+
+def test_a_higher_loss_raises_the_loss_axis_and_a_resumed_tail_lowers_it(plots):
+    plots.plan_steps(100)
+    for s in range(1, 11):
+        plots.add_batch(batch_event(s, 0.7, 0.5))
+    plots.flush()
+    assert view_ranges(plots)[1] == pytest.approx((0, 0.8))
+    plots.add_batch(batch_event(11, 3.2, 0.5))
+    plots.flush()
+    assert view_ranges(plots)[1] == pytest.approx((0, 4.0))
+    plots.add_batch(batch_event(11, 0.6, 0.5))  # the run resumed from step 10: the spike is gone
+    plots.flush()
+    assert view_ranges(plots)[1] == pytest.approx((0, 0.8))
+
+
+def test_zooming_by_hand_stops_following_and_follow_run_resumes(plots):
+    plots.plan_steps(1000)
+    for s in range(1, 101):
+        plots.add_batch(batch_event(s, 1.0, 0.5))
+    plots.flush()
+    vb = plots.batch_plot.vb
+    vb.sigRangeChangedManually.emit([True, True])  # what a mouse wheel or drag emits
+    vb.setRange(xRange=(20, 40), padding=0)
+    assert not plots.following
+    for s in range(101, 201):
+        plots.add_batch(batch_event(s, 0.5, 0.6))
+    plots.flush()
+    assert view_ranges(plots)[0] == pytest.approx((20, 40))  # the user's zoom is kept
+    plots.follow_run()
+    assert plots.following
+    assert view_ranges(plots)[0] == pytest.approx((0, 1000))
+
+
+def test_clear_follows_again_with_a_neutral_frame(plots):
+    plots.plan_steps(1000)
+    plots.batch_plot.vb.sigRangeChangedManually.emit([True, True])
+    plots.clear()
+    assert plots.following
+    x, loss, acc = view_ranges(plots)
+    assert (x, loss, acc) == (pytest.approx((0, 10)), pytest.approx((0, 2.5)), pytest.approx((0, 100.5)))
+
+
+@pytest.mark.parametrize("value, expected", [(0.07, 0.08), (1.0, 1.0), (1.01, 1.5), (2.19, 2.5),
+                                             (3.1, 4.0), (8.5, 10.0), (130, 150), (0, 1.0)])
+def test_round_up(value, expected):
+    from cnn_gui.gui.plots import _round_up
+
+    assert _round_up(value) == pytest.approx(expected)
