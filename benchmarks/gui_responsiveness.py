@@ -5,9 +5,10 @@ batches, one epoch; the test pass uses the first ``--test`` test images) through
 ``window.start_training(config)``, with a 10 ms ``QTimer`` heartbeat on the GUI thread.
 Prints the heartbeat's lateness (gap between two ticks minus 10 ms) p50/p99/max during
 the training part of the run (from the first progress signal to the epoch's end), and
-the training samples/s in the window (``EpochEnded.samples_per_sec``) vs headless
-(``Trainer(config).fit()`` on the main thread) for the same config, measured in this
-same process, alternating headless and window runs (``--repeats``).
+the training samples/s in the window (``EpochEnded.samples_per_sec``) vs headless: the
+same config's ``Trainer(config).fit()`` in a child Python process without Qt, on its main
+thread as ``cnn-gui train`` runs it, alternating headless and window runs (``--repeats``).
+Each side warms up (5 batches) before it is measured.
 
 Targets (issue "Performance", 3): heartbeat lateness p99 <= 16 ms, max <= 50 ms; samples/s
 in the window >= 90 % of headless.
@@ -40,33 +41,46 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _machine import cpu_name, load_text  # noqa: E402
 
 FINDINGS = """
-2-core AMD EPYC VM, torch 2.14 CPU (2 threads), PySide6 6.12.0, Python 3.11, shared with
-other CPU-heavy work (load 0.7-4 during these measurements):
+2-core AMD EPYC VM (Zen 4), torch 2.14 CPU (2 threads), Python 3.11.
 
-- Not the GIL, not signals: the same Trainer.fit() in a plain Python thread with only
-  the heartbeat on the GUI thread gives p99 ~4 ms, max ~6 ms. Progress signals are
-  already throttled to ~30/s by the worker (now 10/s).
-- It is painting the plots: with a QApplication.notify timer, every late tick sits in a
-  MainWindow UpdateRequest -> GraphicsView paint of 25-90 ms (~2 repaints per progress
-  signal). cProfile: AxisItem.paint -> QPicture.play ~5 ms per axis per repaint; with
-  the grid on, each axis item spans the whole view, so every repaint replays it. Plots
-  alone at 1000x780 on an idle core: 83 ms per repaint with grid, 7 ms without.
-- Kept: cached axes, no grid on the per-batch plot, redraws and progress at 10 Hz:
-  p99 12.7 ms, max 23.1 ms; window throughput ~80 % of headless (README).
-- Kept: DeviceCoordinateCache on the axes (plots.py): isolated repaint 83 -> 30 ms; in
-  the window, training heartbeat p99 58 -> 41 ms, max 67 -> 46 ms (60 batches, load ~3).
-- Tried, not kept: redrawing the batch plot at 5 Hz instead of 30 Hz (REDRAW_MS 200):
-  window/headless 54 % -> 65 %, heartbeat p99 unchanged (~33 ms); not enough alone.
-- Throughput: on this 2-core machine every GUI repaint preempts one of the two OpenMP
-  training threads, and the other waits at the next barrier, so the window trains at
-  ~55 % of headless. (Training with 1 thread was *faster* than 2 on the loaded machine,
-  857 vs 760 samples/s, but slower when idle, so it is not a fix by itself.)
+Where the last 20 % went (session 6), window/headless 75 % -> 91 %:
+- Not the GUI at all, first: Trainer.fit() in a plain threading.Thread, with the main
+  thread blocked in join(), trained at ~2,550 samples/s against ~3,050 on the main thread
+  (alternating, same process). The thread's own CPU time was ~25 % higher than its
+  OpenMP partner's: it waited at barriers. libgomp keeps one OpenMP team per calling
+  thread and spin-waits only while it manages no more threads than CPUs; the main
+  thread's team (made by loading data, the tree's shape pass, canvas predictions) plus
+  the training thread's made 4 > 2, so every parallel region ended in a futex sleep and
+  a wake-up. OMP_WAIT_POLICY=PASSIVE made the main thread just as slow (~2,500);
+  ACTIVE made the thread run at 1,300 (the idle team spun on a core). Fix
+  (cnn_gui/core/cpu_threads.py): the GUI thread runs torch serially and never starts a
+  team; Trainer.fit() asks for the training thread count on its own thread. In a thread,
+  3,040-3,180 samples/s against 2,970-3,050 on the main thread.
+- Then the plots: GUI thread CPU while training 1.07 s of 11 s with the plots, 0.50 s with
+  them hidden (the rest is this script's own 10 ms heartbeat and polling). Under
+  pyqtgraph's auto-range each redraw moved all three axes of the per-batch plot
+  (AxisItem.generateDrawSpecs, ~2.6 ms per axis in Python) and painted twice: the range
+  applied in prepareForPaint updates the view matrix, which queues another auto-range and
+  another paint. Fix (plots.py): the plot follows the run with fixed ranges (steps up to
+  the planned run, loss 0..a round number, accuracy 0..100), so the axes move a few times
+  a run: ~9 ms -> ~1.5 ms of painting per redraw (1.1 paints per redraw, was 2.1).
+- Headless is now measured in a child process (no Qt, training on its main thread, as
+  `cnn-gui train` does), so the headless figure cannot be slowed down by the window
+  process's own OpenMP teams.
+
+Earlier findings (session 5), heartbeat:
+- Not the GIL, not signals: the same fit() in a plain Python thread with only the
+  heartbeat on the GUI thread gives p99 ~4 ms, max ~6 ms. Progress signals are throttled
+  to 10/s by the worker.
+- Painting the plots: every late tick sat in a MainWindow UpdateRequest -> GraphicsView
+  paint of 25-90 ms. With the grid on, each axis item spans the whole view and replays
+  its QPicture on every repaint: plots alone at 1000x780 83 ms per repaint with grid,
+  7 ms without. Kept: DeviceCoordinateCache on the axes, no grid on the per-batch plot.
 - PySide6 6.12.0 on Python < 3.12 decrements None's (and True/False's) reference count
   for every Python override of a void virtual it calls and for void calls such as
-  processEvents(): about -380 per plot repaint. The window's None refcount starts near
-  66,000, so the app dies ("Fatal Python error: none_dealloc") after a few hundred
-  repaints -- within minutes of live training. Fixed by excluding that release in
-  pyproject.toml (6.11.3 is clean); pin_singletons() only matters where 6.12.0 remains.
+  processEvents(): about -380 per plot repaint; the app dies ("Fatal Python error:
+  none_dealloc") after a few hundred repaints. pyproject.toml excludes that release
+  (6.11.3 is clean); pin_singletons() only matters where 6.12.0 remains.
 """
 
 HEARTBEAT_MS = 10
@@ -190,6 +204,32 @@ def idle_heartbeat(app, beat: Heartbeat, seconds: float) -> list[float]:
     return beat.between(t0, beat.now())
 
 
+def headless_child(batches: int, test_images: int) -> float:
+    """Samples/s of one headless run in a fresh Python process (no Qt loaded there)."""
+    import json
+    import subprocess
+
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--headless-child",
+                          "--batches", str(batches), "--test", str(test_images)],
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"headless child failed: {out.stderr.strip()[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])["samples_per_sec"]
+
+
+def _headless_child_main(batches: int, test_images: int) -> int:
+    import json
+
+    from cnn_gui.core.config import TrainConfig
+    from cnn_gui.core.data import load_dataset
+
+    data = load_dataset("mnist").subset(None, test_images)
+    config = TrainConfig(epochs=1, batch_size=100, max_batches=batches, device="cpu")
+    headless_run(config.with_(max_batches=5), data)  # warm-up, as the window process has had
+    print(json.dumps({"samples_per_sec": headless_run(config, data)}))
+    return 0
+
+
 def headless_run(config, data) -> float:
     from cnn_gui.core.engine import Trainer
     from cnn_gui.core.events import EpochEnded
@@ -263,13 +303,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="headless/window pairs, alternating")
     parser.add_argument("--test", type=int, default=2000, help="test images for the end-of-epoch pass")
     parser.add_argument("--idle", type=float, default=2.0, help="seconds of idle heartbeat measured first")
+    parser.add_argument("--headless-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.headless_child:
+        return _headless_child_main(args.batches, args.test)
 
     from cnn_gui.core.config import TrainConfig
     from cnn_gui.gui.app import dispose
 
     app, window, note = open_bench_window(args.test)
-    data = window.data_override
     config = TrainConfig(epochs=1, batch_size=100, max_batches=args.batches, device="cpu")
     wait_for(app, lambda: False, 0.5)  # let it lay out and paint
     beat = Heartbeat()
@@ -283,13 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     idle = idle_heartbeat(app, beat, args.idle)
     print(f"heartbeat idle (no training, {args.idle:.0f} s): {lateness_text(idle)}")
 
-    beat.stop()
-    headless_run(config.with_(max_batches=5), data)  # warm-up: oneDNN primitives, allocator
+    window_run(app, window, beat, config.with_(max_batches=5), 120)  # warm-up: oneDNN primitives, allocator
     headless, in_window, train_late, whole_late, signals = [], [], [], [], 0
     timeout = max(120.0, args.batches * 2.0)
     for i in range(max(args.repeats, 1)):
-        beat.stop()  # the GUI thread is busy in fit(): no ticks to count
-        h = headless_run(config, data)
+        beat.stop()  # the child process has the CPUs: no ticks to count
+        h = headless_child(args.batches, args.test)
         headless.append(h)
         beat.start()
         w, late, whole, n = window_run(app, window, beat, config, timeout)
