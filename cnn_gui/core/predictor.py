@@ -94,9 +94,13 @@ class Predictor:
     def std(self) -> tuple[float, ...]:
         return self._std
 
+    def input_tensor(self, img28: np.ndarray) -> torch.Tensor:
+        """The (1, C, H, W) tensor the frozen model reads for one image in [0, 1]."""
+        return torch.from_numpy(normalize(img28, self._mean, self._std))[None]
+
     def predict(self, img28: np.ndarray) -> np.ndarray:
         """Softmax probabilities, float32 of shape (num_classes,), for one image in [0, 1]."""
-        x = torch.from_numpy(normalize(img28, self._mean, self._std))[None]
+        x = self.input_tensor(img28)
         with torch.inference_mode():
             logits = self._model(x)
             probs = torch.softmax(logits.float().reshape(logits.shape[0], -1)[0], dim=0)

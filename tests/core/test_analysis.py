@@ -1,0 +1,91 @@
+"""Feature maps of one image and the confusion matrix of a test split (core, no Qt)."""
+
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from cnn_gui.core.analysis import confusion_matrix, feature_maps, spatial_layers, tile_maps
+from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
+from cnn_gui.core.data import load_dataset
+from cnn_gui.core.models import build_model
+from cnn_gui.core.predictor import Predictor
+from cnn_gui.core.resources import pretrained_checkpoint
+
+
+@pytest.fixture(scope="module")
+def pretrained():
+    ckpt = load_checkpoint(pretrained_checkpoint())
+    model = build_model(ckpt.meta.architecture)
+    load_weights_into(model, ckpt)
+    return model.eval()
+
+
+def test_spatial_layers_of_the_tutorial_cnn_in_forward_order():
+    layers = spatial_layers(build_model("mnist-cnn").eval(), (1, 28, 28))
+    names = [layer.name for layer in layers]
+    assert names[:4] == ["layer1.0", "layer1.1", "layer1.2", "layer1"]
+    conv = {layer.name: layer for layer in layers if layer.type == "Conv2d"}
+    assert [(c.channels, c.height, c.width) for c in conv.values()] == [
+        (16, 26, 26), (32, 24, 24), (64, 10, 10), (128, 8, 8)]
+    assert "fc" not in names and "fc.0" not in names  # Linear outputs are not maps
+    assert layers[0].label == "layer1.0 (Conv2d): 16 maps of 26x26"
+
+
+def test_feature_maps_are_the_layer_outputs_and_hooks_are_removed(pretrained):
+    img = np.zeros((28, 28), dtype=np.float32)
+    img[6:22, 13:15] = 1.0  # a "1"
+    x = Predictor(pretrained).input_tensor(img)
+    maps = feature_maps(pretrained, x, ["layer1.0", "layer2", "fc.0", "nope"])
+    assert set(maps) == {"layer1.0", "layer2"}
+    assert maps["layer1.0"].shape == (16, 26, 26) and maps["layer1.0"].dtype == np.float32
+    with torch.inference_mode():
+        expected = pretrained.layer1[0](x)[0].numpy()
+    np.testing.assert_allclose(maps["layer1.0"], expected, rtol=1e-5, atol=1e-6)
+    assert (maps["layer2"] >= 0).all()  # after its ReLU and max-pool
+    assert all(not m._forward_hooks for m in pretrained.modules())
+
+
+def test_feature_maps_want_one_image(pretrained):
+    with pytest.raises(ValueError, match="one image"):
+        feature_maps(pretrained, torch.zeros(2, 1, 28, 28), ["layer1"])
+
+
+def test_tile_maps_scales_each_map_and_leaves_gaps():
+    maps = np.stack([np.arange(4, dtype=np.float32).reshape(2, 2) * k for k in (1, 100, 0)])
+    grid = tile_maps(maps, columns=2, pad=1)
+    assert grid.shape == (5, 5)
+    np.testing.assert_allclose(grid[0:2, 0:2], [[0, 1 / 3], [2 / 3, 1]])
+    np.testing.assert_allclose(grid[0:2, 3:5], [[0, 1 / 3], [2 / 3, 1]])  # scaled on its own
+    np.testing.assert_array_equal(grid[3:5, 0:2], 0)  # a constant map is black
+    assert np.isnan(grid[2]).all() and np.isnan(grid[:, 2]).all()  # the gaps
+    assert np.isnan(grid[3:5, 3:5]).all()  # no fourth map
+    assert tile_maps(np.zeros((16, 26, 26))).shape[1] > tile_maps(np.zeros((16, 26, 26))).shape[0]
+
+
+def test_confusion_matrix_counts_true_against_predicted(pretrained):
+    data = load_dataset("mnist").subset(0, 1000)
+    result = confusion_matrix(pretrained, data, batch_size=300)
+    assert result.matrix.shape == (10, 10) and result.matrix.sum() == 1000
+    np.testing.assert_array_equal(result.matrix.sum(axis=1), np.bincount(data.test_labels.numpy(), minlength=10))
+    assert result.accuracy > 0.97  # the shipped weights (99.0 % on all 10,000)
+    truth = data.test_labels.numpy()
+    np.testing.assert_array_equal(result.misclassified, np.flatnonzero(result.predicted != truth))
+    assert len(result.misclassified) == 1000 - np.trace(result.matrix)
+
+
+def test_confusion_matrix_of_a_constant_model_and_stopping():
+    data = load_dataset("mnist").subset(0, 200)
+
+    class AlwaysThree(nn.Module):
+        def forward(self, x):
+            out = torch.zeros(x.shape[0], 10)
+            out[:, 3] = 1
+            return out
+
+    result = confusion_matrix(AlwaysThree(), data)
+    assert (result.matrix[:, 3] == np.bincount(data.test_labels.numpy(), minlength=10)).all()
+    assert result.matrix.sum() == result.matrix[:, 3].sum()
+    assert result.accuracy == pytest.approx(int((data.test_labels == 3).sum()) / 200)
+    assert confusion_matrix(AlwaysThree(), data, should_stop=lambda: True) is None
