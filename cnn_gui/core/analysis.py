@@ -89,19 +89,28 @@ def feature_maps(model: nn.Module, x: torch.Tensor, names: Sequence[str]) -> dic
     return {name: outputs[name][0].float().cpu().numpy().copy() for name in names if name in outputs}
 
 
+def grid_columns(count: int) -> int:
+    """Columns for ``count`` tiles: at least square, at most twice as wide as tall, the
+    fewest empty tiles, then the squarest (16 -> 4x4, 32 -> 8x4, 128 -> 16x8, 10 -> 5x2)."""
+    if count <= 1:
+        return 1
+    lo, hi = math.ceil(math.sqrt(count)), math.ceil(math.sqrt(2 * count))
+    return min(range(lo, hi + 1), key=lambda cols: (cols * math.ceil(count / cols) - count, cols))
+
+
 def tile_maps(maps: np.ndarray, columns: int | None = None, pad: int = 1) -> np.ndarray:
     """One layer's maps ``(channels, H, W)`` as a grid image in [0, 1] (NaN in the gaps).
 
     Each map is scaled on its own from its minimum (0) to its maximum (1); a constant map
-    (a filter that does not respond at all) is 0. ``columns`` defaults to a near-square
-    grid, a little wider than tall.
+    (a filter that does not respond at all) is 0. ``columns`` defaults to
+    :func:`grid_columns`.
     """
     if maps.ndim != 3:
         raise ValueError(f"expected maps shaped (channels, H, W), got {maps.shape}")
     c, h, w = maps.shape
     if c == 0:
         return np.zeros((0, 0), dtype=np.float32)
-    cols = columns or max(1, math.ceil(math.sqrt(c * 1.5)))
+    cols = columns or grid_columns(c)
     rows = math.ceil(c / cols)
     flat = maps.reshape(c, -1).astype(np.float32)
     lo = flat.min(axis=1, keepdims=True)

@@ -36,12 +36,14 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSlider,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from cnn_gui import __version__
 from cnn_gui.core.config import TrainConfig
+from cnn_gui.core.cpu_threads import make_this_thread_serial
 from cnn_gui.core.data import DATASETS
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted
 from cnn_gui.core.models import ModelError, get_spec, is_user_model
@@ -50,6 +52,8 @@ from cnn_gui.core.structure import build_tree, initialize
 
 from . import settings as settings_mod
 from .canvas import DrawingCanvas
+from .confusion_view import ConfusionView
+from .feature_maps_view import FeatureMapsView
 from .plots import TrainingPlots
 from .prediction_view import CanvasPredictor, PredictionView
 from .structure_view import StructurePanel
@@ -123,12 +127,21 @@ class MainWindow(QMainWindow):
 
         self.training_panel = TrainingPanel()
         self.plots = TrainingPlots()
+        self.feature_maps = FeatureMapsView()
+        self.confusion = ConfusionView()
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.plots, "Training curves")
+        self.tabs.addTab(self.feature_maps, "Feature maps")
+        self.tabs.addTab(self.confusion, "Test set")
+        self.tabs.setTabToolTip(1, "What each filter of a layer makes of the digit on the canvas")
+        self.tabs.setTabToolTip(2, "Confusion matrix and misclassified test images of the canvas weights")
         centre = QWidget()
         centre_layout = QVBoxLayout(centre)
         centre_layout.setContentsMargins(0, 0, 0, 0)
         centre_layout.setSpacing(2)
         centre_layout.addWidget(self.training_panel)
-        centre_layout.addWidget(self.plots, 1)
+        centre_layout.addWidget(self.tabs, 1)
         self.setCentralWidget(centre)
 
         # Right: canvas, its tools, the network's reading.
@@ -239,6 +252,11 @@ class MainWindow(QMainWindow):
         self.clear_button.clicked.connect(self.canvas.clear)
         self.pen_slider.valueChanged.connect(lambda v: self.canvas.setPenWidth(float(v)))
         self._loadDone.connect(self._on_load_done)
+        cp = self.canvas_controller
+        cp.inputRead.connect(self.feature_maps.set_input)
+        cp.predictorChanged.connect(self.feature_maps.set_predictor)
+        cp.predictorChanged.connect(self._update_test_set_source)
+        c.runningChanged.connect(self.confusion.set_blocked)
 
     # ================================================================== overridable dialogs
     def show_error(self, title: str, text: str) -> None:
@@ -350,6 +368,16 @@ class MainWindow(QMainWindow):
 
     def canvas_supported(self) -> bool:
         return tuple(self.spec.input_shape) == CANVAS_SHAPE and int(self.spec.num_classes) == CANVAS_CLASSES
+
+    def _weights_dataset(self) -> str:
+        """The dataset the canvas weights belong to (by their last run, else the model's default)."""
+        if self._run_config is not None and self._run_config.dataset in DATASETS:
+            return self._run_config.dataset
+        return self.spec.default_dataset if self.spec.default_dataset in DATASETS else "mnist"
+
+    @Slot(object)
+    def _update_test_set_source(self, predictor) -> None:
+        self.confusion.set_source(predictor, self._weights_dataset(), self.data_override)
 
     def _prediction_stats(self):
         if self._stats is not None:
@@ -500,6 +528,7 @@ class MainWindow(QMainWindow):
         self._run_epochs = ev.epochs
         self._run_start_step = (ev.start_epoch - 1) * ev.batches_per_epoch + ev.start_batch
         self.plots.plan_steps(ev.epochs * ev.batches_per_epoch)
+        self.tabs.setCurrentWidget(self.plots)  # Train was clicked to watch the curves
         self._show_device(f"{ev.device_label} · {ev.precision}")
         resumed = f", resumed at epoch {ev.start_epoch}" if ev.start_epoch > 1 or ev.start_batch else ""
         self._set_run_state(f"Training {ev.model} on {ev.dataset}{resumed}")
@@ -772,6 +801,8 @@ class MainWindow(QMainWindow):
     def shutdown(self, timeout_ms: int = 10000) -> bool:
         """Stop training and join the worker thread (also used on application quit)."""
         ok = self.controller.shutdown(timeout_ms)
+        self.confusion.cancel()
+        ok = self.confusion.join(timeout_ms / 1000) and ok
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
@@ -813,6 +844,8 @@ class MainWindow(QMainWindow):
 
 def _read_checkpoint(path: str):
     """(Checkpoint, None) or (None, error): runs on a pool thread, touches no Qt object."""
+    # Serial: the pool thread lives on, and an OpenMP team of its own would slow training.
+    make_this_thread_serial()
     try:
         from cnn_gui.core.checkpoints import load_checkpoint
 

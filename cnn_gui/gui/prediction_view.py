@@ -209,10 +209,14 @@ class CanvasPredictor(QObject):
     Signals:
         predicted(int, float): the top class index and its probability, after each read.
         failed(str): the model could not read the drawing (e.g. it wants 3x32x32 input).
+        inputRead(object): the 28x28 float image the network reads, or None (empty canvas).
+        predictorChanged(object): the new Predictor (or None) after :meth:`set_predictor`.
     """
 
     predicted = Signal(int, float)
     failed = Signal(str)
+    inputRead = Signal(object)
+    predictorChanged = Signal(object)
 
     def __init__(self, canvas: DrawingCanvas, view: PredictionView, predictor: Predictor | None = None,
                  parent: QObject | None = None) -> None:
@@ -232,6 +236,7 @@ class CanvasPredictor(QObject):
     @Slot(object)
     def set_predictor(self, predictor: Predictor | None) -> None:
         self._predictor = predictor
+        self.predictorChanged.emit(predictor)
         self.refresh(force=True)
 
     @Slot()
@@ -242,6 +247,7 @@ class CanvasPredictor(QObject):
     def _on_cleared(self) -> None:
         self._seen_revision = self._canvas.revision
         self._view.show_empty()
+        self.inputRead.emit(None)
 
     def refresh(self, force: bool = False) -> None:
         """Read the canvas now (unless it is unchanged since the last read and not ``force``)."""
@@ -250,6 +256,7 @@ class CanvasPredictor(QObject):
             return
         self._seen_revision = revision
         img28 = None if self._canvas.is_empty() else to_mnist(self._canvas.image_array())
+        self.inputRead.emit(img28)
         if img28 is None:
             self._view.show_empty()
             return

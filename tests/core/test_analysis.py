@@ -1,12 +1,11 @@
 """Feature maps of one image and the confusion matrix of a test split (core, no Qt)."""
 
-
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from cnn_gui.core.analysis import confusion_matrix, feature_maps, spatial_layers, tile_maps
+from cnn_gui.core.analysis import confusion_matrix, feature_maps, grid_columns, spatial_layers, tile_maps
 from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
 from cnn_gui.core.data import load_dataset
 from cnn_gui.core.models import build_model
@@ -61,7 +60,12 @@ def test_tile_maps_scales_each_map_and_leaves_gaps():
     np.testing.assert_array_equal(grid[3:5, 0:2], 0)  # a constant map is black
     assert np.isnan(grid[2]).all() and np.isnan(grid[:, 2]).all()  # the gaps
     assert np.isnan(grid[3:5, 3:5]).all()  # no fourth map
-    assert tile_maps(np.zeros((16, 26, 26))).shape[1] > tile_maps(np.zeros((16, 26, 26))).shape[0]
+    assert tile_maps(np.zeros((16, 26, 26))).shape == (4 * 27 - 1, 4 * 27 - 1)
+
+
+@pytest.mark.parametrize("count, columns", [(1, 1), (10, 5), (16, 4), (32, 8), (64, 8), (128, 16), (7, 4)])
+def test_grid_columns_fill_the_grid(count, columns):
+    assert grid_columns(count) == columns
 
 
 def test_confusion_matrix_counts_true_against_predicted(pretrained):

@@ -1,0 +1,314 @@
+"""The *Test set* tab: the confusion matrix of the canvas weights, and what they get wrong.
+
+**Compute** runs the frozen canvas weights (never the model being trained) over the test
+split of the dataset they were trained on, in a plain thread that ends with the job:
+OpenMP keeps a team of threads per calling thread, and a pool thread that stayed alive
+with its team would slow every later training run (see ``cnn_gui.core.cpu_threads``).
+The result arrives through a queued signal. Rows are the true classes, columns the
+predicted ones; the diagonal is green (share of the row right), mistakes are red (darker
+= more). Click a cell to see its test images; by default the grid shows the first
+misclassified ones, each with its true and predicted class in the tooltip.
+
+New weights (an epoch ended, a checkpoint was opened) make a shown result stale: it is
+cleared, and Compute runs again on the new ones. Starting a training run cancels a
+computation in progress; so does closing the window.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton,
+                               QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from cnn_gui.core.analysis import ConfusionResult, confusion_matrix
+from cnn_gui.core.cpu_threads import use_training_threads
+
+from .grid_image import GridImage
+
+if TYPE_CHECKING:
+    from cnn_gui.core.data import ImageDataset
+    from cnn_gui.core.predictor import Predictor
+
+SAMPLES_SHOWN = 60
+SAMPLE_COLUMNS = 12
+PAD = 2
+IDLE_TEXT = "Compute the confusion matrix of the canvas weights on the test set."
+
+
+class ConfusionView(QWidget):
+    """Compute button, status, the matrix as a table, and a grid of the selected test images.
+
+    Signals: ``finished(object)`` with the :class:`ConfusionResult`, or None when the
+    computation failed or was cancelled.
+    """
+
+    finished = Signal(object)
+    _done = Signal(int, object, object, object)  # token, result, dataset, error
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.compute_button = QPushButton("Compute on the test set")
+        self.compute_button.clicked.connect(self.compute)
+        self.status = QLabel(IDLE_TEXT)
+        self.status.setWordWrap(True)
+
+        self.table = QTableWidget(0, 0)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setToolTip("Rows: true class. Columns: predicted class. Click a cell for its images.")
+        self.table.cellClicked.connect(self.show_cell)
+        self.axes_label = QLabel("rows: <b>true</b> class · columns: <b>predicted</b> class")
+
+        self.samples = GridImage()
+        self.samples.tooltip_for = self._sample_tooltip
+        self.samples_caption = QLabel()
+        self.samples_caption.setWordWrap(True)
+
+        top = QHBoxLayout()
+        top.addWidget(self.compute_button)
+        top.addWidget(self.status, 1)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.axes_label)
+        left_layout.addWidget(self.table, 1)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.samples_caption)
+        right_layout.addWidget(self.samples, 1)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([380, 260])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addLayout(top)
+        layout.addWidget(split, 1)
+
+        self._predictor: "Predictor | None" = None
+        self._dataset_name = "mnist"
+        self._data: "ImageDataset | None" = None
+        self._cached: dict[str, "ImageDataset"] = {}
+        self._token = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._running = False
+        self._blocked = False
+        self.result: ConfusionResult | None = None
+        self._result_data: "ImageDataset | None" = None
+        self._sample_geometry = (1, 1, 1)  # (image height, width, columns) of the sample grid
+        self._shown: np.ndarray = np.zeros(0, dtype=np.int64)  # test indices in the sample grid
+        self._done.connect(self._on_done)
+        self._update_button()
+
+    # -- inputs ----------------------------------------------------------------------------
+    def set_source(self, predictor: "Predictor | None", dataset_name: str, data: "ImageDataset | None" = None) -> None:
+        """The weights to judge and the dataset they belong to (``data``: use this one instead of loading it)."""
+        changed = predictor is not self._predictor or dataset_name != self._dataset_name or data is not self._data
+        self._predictor, self._dataset_name, self._data = predictor, dataset_name, data
+        if changed:
+            self.cancel()
+            had_result = self.result is not None
+            self._clear_result()
+            self.status.setText("The canvas weights changed: compute again." if had_result and predictor
+                                else IDLE_TEXT if predictor else "No weights that read 28x28 digits.")
+        self._update_button()
+
+    def set_blocked(self, blocked: bool) -> None:
+        """While training runs the button is off (both would fight for the same CPU cores)."""
+        self._blocked = blocked
+        if blocked:
+            self.cancel()
+        self._update_button()
+
+    def is_running(self) -> bool:
+        return self._running
+
+    # -- computing -------------------------------------------------------------------------
+    @Slot()
+    def compute(self) -> bool:
+        if self._predictor is None or self._running or self._blocked:
+            return False
+        self._token += 1
+        self._stop = threading.Event()
+        self._running = True
+        self._update_button()
+        self.status.setText(f"Computing on the {_title(self._dataset_name)} test set…")
+        args = (self._token, self._predictor, self._dataset_name, self._data or self._cached.get(self._dataset_name),
+                self._stop)
+        self._thread = threading.Thread(target=self._work, args=args, name="cnn-gui-confusion", daemon=True)
+        self._thread.start()
+        return True
+
+    def _work(self, token: int, predictor: "Predictor", name: str, data, stop: threading.Event) -> None:
+        """On its own thread: load the data if needed, run the matrix, send the result back."""
+        result = error = None
+        try:
+            use_training_threads()
+            if data is None:
+                from cnn_gui.core.data import load_dataset
+
+                data = load_dataset(name)
+            result = confusion_matrix(predictor.model, data, should_stop=stop.is_set)
+        except Exception as exc:
+            error = exc
+        try:
+            self._done.emit(token, result, data, error)
+        except RuntimeError:
+            pass  # the window is gone
+
+    @Slot(int, object, object, object)
+    def _on_done(self, token: int, result, data, error) -> None:
+        if token != self._token:
+            return  # cancelled or superseded
+        self._running = False
+        self._update_button()
+        if error is not None:
+            self.status.setText(f"Could not compute: {type(error).__name__}: {error}")
+            self.finished.emit(None)
+            return
+        if result is None:
+            self.status.setText("Cancelled.")
+            self.finished.emit(None)
+            return
+        if self._data is None and data is not None:
+            self._cached[self._dataset_name] = data
+        self._show_result(result, data)
+        self.finished.emit(result)
+
+    def cancel(self) -> None:
+        """Stop a computation in progress; its result, if it still arrives, is dropped."""
+        if self._running:
+            self._stop.set()
+            self._token += 1
+            self._running = False
+            self.status.setText("Cancelled.")
+        self._update_button()
+
+    def join(self, timeout: float = 10.0) -> bool:
+        """Wait for the computing thread (window shutdown). True when none is left."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def _update_button(self) -> None:
+        self.compute_button.setEnabled(self._predictor is not None and not self._running
+                                       and not self._blocked)
+
+    # -- showing ---------------------------------------------------------------------------
+    def _clear_result(self) -> None:
+        self.result = None
+        self._result_data = None
+        self.table.clear()
+        self.table.setRowCount(0)
+        self.table.setColumnCount(0)
+        self.samples.set_grid(None)
+        self.samples.set_message("")
+        self.samples_caption.setText("")
+        self._shown = np.zeros(0, dtype=np.int64)
+
+    def _show_result(self, result: ConfusionResult, data: "ImageDataset") -> None:
+        self.result = result
+        self._result_data = data
+        m = result.matrix
+        k = m.shape[0]
+        classes = list(data.classes)
+        self.table.clear()
+        self.table.setRowCount(k)
+        self.table.setColumnCount(k)
+        self.table.setHorizontalHeaderLabels(classes)
+        self.table.setVerticalHeaderLabels(classes)
+        rows = np.maximum(m.sum(axis=1), 1)
+        off = m.copy()
+        np.fill_diagonal(off, 0)
+        worst = max(int(off.max()), 1)
+        for t in range(k):
+            for p in range(k):
+                n = int(m[t, p])
+                item = QTableWidgetItem(f"{n:,}" if n else "·")
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                if t == p:
+                    share = n / rows[t]
+                    item.setBackground(QBrush(QColor(46, 160, 67, int(40 + 140 * share))))
+                    item.setToolTip(f"{classes[t]} read as {classes[p]}: {n:,} of {int(rows[t]):,} ({share:.1%})")
+                elif n:
+                    item.setBackground(QBrush(QColor(214, 39, 40, int(40 + 200 * n / worst))))
+                    item.setToolTip(f"true {classes[t]}, predicted {classes[p]}: {n:,} images")
+                self.table.setItem(t, p, item)
+        wrong = len(result.misclassified)
+        self.status.setText(f"Test accuracy <b>{result.accuracy:.2%}</b> on the {int(m.sum()):,} "
+                            f"{_title(data.name)} test images · {wrong:,} misclassified.")
+        self._show_samples(result.misclassified, f"The first misclassified test images ({min(wrong, SAMPLES_SHOWN)} "
+                                                 f"of {wrong:,}); hover for the true and predicted class, "
+                                                 "or click a cell above.")
+
+    @Slot(int, int)
+    def show_cell(self, true_class: int, predicted_class: int) -> None:
+        """Show the test images of one cell (true class, predicted class)."""
+        if self.result is None or self._result_data is None:
+            return
+        truth = self._result_data.test_labels.cpu().numpy()
+        idx = np.flatnonzero((truth == true_class) & (self.result.predicted == predicted_class))
+        classes = self._result_data.classes
+        what = (f"{classes[true_class]} read correctly" if true_class == predicted_class
+                else f"true {classes[true_class]}, predicted {classes[predicted_class]}")
+        self._show_samples(idx, f"{what}: {len(idx):,} image{'s' if len(idx) != 1 else ''}" +
+                           (f" (the first {SAMPLES_SHOWN} shown)" if len(idx) > SAMPLES_SHOWN else ""))
+
+    def _show_samples(self, indices: np.ndarray, caption: str) -> None:
+        data = self._result_data
+        self._shown = np.asarray(indices[:SAMPLES_SHOWN], dtype=np.int64)
+        self.samples_caption.setText(caption)
+        if data is None or self._shown.size == 0:
+            self.samples.set_grid(None)
+            self.samples.set_message("No images here.")
+            return
+        images = data.test_images[self._shown].cpu().numpy().astype(np.float32) / 255.0  # (n, C, H, W)
+        images = images.mean(axis=1)  # colour images as grey, for the overview
+        n, h, w = images.shape
+        cols = min(SAMPLE_COLUMNS, n)
+        rows = math.ceil(n / cols)
+        grid = np.full((rows * (h + PAD) - PAD, cols * (w + PAD) - PAD), np.nan, dtype=np.float32)
+        for i in range(n):
+            r, q = divmod(i, cols)
+            grid[r * (h + PAD):r * (h + PAD) + h, q * (w + PAD):q * (w + PAD) + w] = images[i]
+        self._sample_geometry = (h, w, cols)
+        self.samples.set_grid(grid)
+
+    def shown_indices(self) -> np.ndarray:
+        """Test-set indices of the images in the grid, in order."""
+        return self._shown.copy()
+
+    def _sample_tooltip(self, row: int, col: int) -> str | None:
+        if self.result is None or self._result_data is None or self._shown.size == 0:
+            return None
+        h, w, cols = self._sample_geometry
+        r, rr = divmod(row, h + PAD)
+        q, qq = divmod(col, w + PAD)
+        i = r * cols + q
+        if rr >= h or qq >= w or i >= self._shown.size:
+            return None
+        index = int(self._shown[i])
+        classes = self._result_data.classes
+        true = classes[int(self._result_data.test_labels[index])]
+        predicted = classes[int(self.result.predicted[index])]
+        return f"test image #{index}: true {true}, predicted {predicted}"
+
+
+def _title(dataset_name: str) -> str:
+    """"MNIST", "Fashion-MNIST", "CIFAR-10": the dataset's own spelling."""
+    from cnn_gui.core.data import DATASETS
+
+    info = DATASETS.get(dataset_name)
+    return info.title.split(" ")[0] if info is not None else dataset_name

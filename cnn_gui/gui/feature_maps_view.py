@@ -1,0 +1,165 @@
+"""The *Feature maps* tab: what each filter of a layer makes of the digit on the canvas.
+
+It reads the same frozen weights as the canvas (the :class:`Predictor` snapshot, never
+the model being trained) and the same 28x28 input the network reads. Pick a layer with
+2-D outputs (a ``Conv2d``, its ``BatchNorm2d``, ``ReLU``, ``MaxPool2d`` or the block
+holding them); each of its maps is shown scaled on its own, black = that map's weakest
+response, white = its strongest. The forward pass (one image, serial, ~1-3 ms) runs on
+the GUI thread, and only while the tab is visible.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Slot
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from cnn_gui.core.analysis import SpatialLayer, feature_maps, spatial_layers, tile_maps
+from cnn_gui.core.predictor import Predictor
+
+from .grid_image import GridImage
+
+CANVAS_INPUT = (1, 28, 28)
+NO_MODEL_TEXT = "Feature maps need weights that can read the canvas (a 1x28x28 model with 10 classes)."
+NO_DRAWING_TEXT = "Draw a digit on the canvas: each filter's response to it appears here."
+PAD = 1
+
+
+class FeatureMapsView(QWidget):
+    """A layer chooser, the layer's maps as a grid, and a caption that says how to read it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.layer_combo = QComboBox()
+        self.layer_combo.setToolTip("Layers whose output is a stack of 2-D maps, in forward order")
+        self.layer_combo.currentIndexChanged.connect(self._on_layer_changed)
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        self.image = GridImage()
+        self.image.tooltip_for = self._tooltip
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Layer:"))
+        top.addWidget(self.layer_combo, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addLayout(top)
+        layout.addWidget(self.image, 1)
+        layout.addWidget(self.caption)
+
+        self._predictor: Predictor | None = None
+        self._layers: list[SpatialLayer] = []
+        self._img28: np.ndarray | None = None
+        self._maps: np.ndarray | None = None
+        self._columns = 1
+        self._stale = True
+        self._clear(NO_MODEL_TEXT)
+
+    # -- inputs --------------------------------------------------------------------------
+    @Slot(object)
+    def set_predictor(self, predictor: Predictor | None) -> None:
+        """New weights (or none): list their layers again, keep the chosen layer if it is still there."""
+        self._predictor = predictor
+        keep = self.current_layer_name()
+        self._layers = []
+        if predictor is not None:
+            try:
+                self._layers = spatial_layers(predictor.model, CANVAS_INPUT)
+            except Exception:  # a model that cannot take the canvas's input: nothing to show
+                self._layers = []
+        self.layer_combo.blockSignals(True)
+        self.layer_combo.clear()
+        for layer in self._layers:
+            self.layer_combo.addItem(layer.label, layer.name)
+        names = [layer.name for layer in self._layers]
+        if keep in names:
+            self.layer_combo.setCurrentIndex(names.index(keep))
+        else:
+            convs = [i for i, layer in enumerate(self._layers) if layer.type == "Conv2d"]
+            self.layer_combo.setCurrentIndex(convs[0] if convs else (0 if names else -1))
+        self.layer_combo.blockSignals(False)
+        self._invalidate()
+
+    @Slot(object)
+    def set_input(self, img28: np.ndarray | None) -> None:
+        """The canvas's 28x28 image in [0, 1] as the network reads it, or None (empty canvas)."""
+        self._img28 = None if img28 is None else np.array(img28, dtype=np.float32, copy=True)
+        self._invalidate()
+
+    def select_layer(self, name: str) -> bool:
+        index = self.layer_combo.findData(name)
+        if index < 0:
+            return False
+        self.layer_combo.setCurrentIndex(index)
+        return True
+
+    def current_layer_name(self) -> str | None:
+        data = self.layer_combo.currentData()
+        return str(data) if data is not None else None
+
+    def layer_names(self) -> list[str]:
+        return [layer.name for layer in self._layers]
+
+    @property
+    def maps(self) -> np.ndarray | None:
+        """The shown layer's maps (channels, H, W), unscaled; None when nothing is shown."""
+        return self._maps
+
+    # -- drawing -----------------------------------------------------------------------------
+    def _invalidate(self) -> None:
+        self._stale = True
+        if self.isVisible():
+            self.refresh()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self.refresh()
+
+    @Slot(int)
+    def _on_layer_changed(self, _index: int) -> None:
+        self._invalidate()
+
+    def refresh(self) -> None:
+        """Run the forward pass for the chosen layer now (also when hidden)."""
+        self._stale = False
+        name = self.current_layer_name()
+        if self._predictor is None or not self._layers or name is None:
+            self._clear(NO_MODEL_TEXT)
+            return
+        if self._img28 is None:
+            self._clear(NO_DRAWING_TEXT)
+            return
+        try:
+            maps = feature_maps(self._predictor.model, self._predictor.input_tensor(self._img28), [name])[name]
+        except Exception as exc:  # keep the window alive whatever a user's model does
+            self._clear(f"This layer cannot be shown: {type(exc).__name__}: {exc}")
+            return
+        self._maps = maps
+        grid = tile_maps(maps, pad=PAD)
+        c, h, w = maps.shape
+        self._columns = (grid.shape[1] + PAD) // (w + PAD)
+        self.image.set_grid(grid)
+        layer = self._layers[self.layer_combo.currentIndex()]
+        self.caption.setText(
+            f"<b>{layer.name}</b> ({layer.type}): {c} maps of {h}x{w} for the drawing on the canvas. "
+            "Each map is scaled on its own: black = its weakest response, white = its strongest. "
+            "Hover a map for its number and range.")
+
+    def _clear(self, message: str) -> None:
+        self._maps = None
+        self.image.set_grid(None)
+        self.image.set_message(message)
+        self.caption.setText("")
+
+    def _tooltip(self, row: int, col: int) -> str | None:
+        if self._maps is None:
+            return None
+        c, h, w = self._maps.shape
+        r, rr = divmod(row, h + PAD)
+        q, qq = divmod(col, w + PAD)
+        index = r * self._columns + q
+        if rr >= h or qq >= w or index >= c:
+            return None
+        m = self._maps[index]
+        return f"map {index} of {c}: from {float(m.min()):.3g} to {float(m.max()):.3g}"

@@ -1,0 +1,122 @@
+"""The Feature maps and Test set tabs, driven as a user drives them: draw, pick, compute, click."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+from cnn_gui.core.config import TrainConfig
+from cnn_gui.gui.feature_maps_view import NO_DRAWING_TEXT, NO_MODEL_TEXT
+
+
+def draw_one(canvas):
+    """A vertical stroke down the middle, as a mouse draws it."""
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    x = canvas.width() / 2
+    points = [(x, canvas.height() * t) for t in np.linspace(0.2, 0.8, 12)]
+
+    def send(kind, p, button, buttons):
+        pos = QPointF(*p)
+        QApplication.sendEvent(canvas, QMouseEvent(kind, pos, QPointF(canvas.mapToGlobal(pos)), button, buttons,
+                                                   Qt.KeyboardModifier.NoModifier))
+
+    send(QEvent.Type.MouseButtonPress, points[0], left, left)
+    for p in points[1:]:
+        send(QEvent.Type.MouseMove, p, none, left)
+    send(QEvent.Type.MouseButtonRelease, points[-1], left, none)
+
+
+@pytest.fixture
+def window(make_window, mnist_small):
+    return make_window(data_override=mnist_small)  # pretrained weights on the canvas
+
+
+def test_feature_maps_of_the_drawing_for_the_chosen_layer(qtbot, window):
+    view = window.feature_maps
+    window.tabs.setCurrentWidget(view)
+    assert view.image.grid is None and NO_DRAWING_TEXT in view.image._message
+    assert view.current_layer_name() == "layer1.0"  # the first convolution
+    assert view.layer_names()[:4] == ["layer1.0", "layer1.1", "layer1.2", "layer1"]
+
+    draw_one(window.canvas)
+    qtbot.waitUntil(lambda: view.maps is not None, timeout=3000)
+    assert view.maps.shape == (16, 26, 26)
+    assert view.image.grid.shape == (4 * 27 - 1, 4 * 27 - 1)  # 4x4 maps, 1 px gaps
+    assert view.maps.std() > 0  # the stroke shows: not a blank response
+    assert "16 maps of 26x26" in view.caption.text()
+    assert view._tooltip(0, 0).startswith("map 0 of 16")
+    assert view._tooltip(26, 0) is None  # a gap
+
+    assert view.select_layer("layer4")
+    assert view.maps.shape == (128, 4, 4)
+    assert (view.maps >= 0).all()  # after ReLU and max-pool
+
+    window.canvas.clear()
+    assert view.maps is None and NO_DRAWING_TEXT in view.image._message
+
+
+def test_feature_maps_wait_while_their_tab_is_hidden(qtbot, window):
+    view = window.feature_maps
+    assert window.tabs.currentWidget() is not view
+    draw_one(window.canvas)
+    qtbot.waitUntil(lambda: window.prediction_view.top_prediction() is not None, timeout=3000)
+    assert view.maps is None  # no forward pass for a tab nobody looks at
+    window.tabs.setCurrentWidget(view)
+    assert view.maps is not None and view.maps.shape == (16, 26, 26)
+
+
+def test_feature_maps_say_when_the_model_cannot_read_the_canvas(window):
+    assert window.request_model("simple-cnn")
+    window.tabs.setCurrentWidget(window.feature_maps)
+    assert window.feature_maps.layer_names() == []
+    assert NO_MODEL_TEXT in window.feature_maps.image._message
+
+
+def test_confusion_matrix_of_the_canvas_weights_and_its_cells(qtbot, window, mnist_small):
+    view = window.confusion
+    window.tabs.setCurrentWidget(view)
+    with qtbot.waitSignal(view.finished, timeout=60000) as blocker:
+        qtbot.mouseClick(view.compute_button, Qt.MouseButton.LeftButton)
+        assert not view.compute_button.isEnabled()  # one computation at a time
+    result = blocker.args[0]
+    assert result is view.result
+    truth = mnist_small.test_labels.numpy()
+    assert result.matrix.sum() == len(truth) == 500
+    np.testing.assert_array_equal(result.matrix.sum(axis=1), np.bincount(truth, minlength=10))
+    assert result.accuracy > 0.95  # the shipped weights
+    assert f"{result.accuracy:.2%}" in view.status.text()
+    assert view.table.rowCount() == view.table.columnCount() == 10
+    assert view.table.item(3, 3).text() == f"{result.matrix[3, 3]:,}"
+    assert view.compute_button.isEnabled()
+    # By default the grid shows the misclassified test images.
+    np.testing.assert_array_equal(view.shown_indices(), result.misclassified[:60])
+
+    view.show_cell(7, 7)
+    shown = view.shown_indices()
+    assert shown.size == min(60, result.matrix[7, 7])
+    assert (truth[shown] == 7).all() and (result.predicted[shown] == 7).all()
+    assert view._sample_tooltip(0, 0) == f"test image #{shown[0]}: true 7, predicted 7"
+
+
+def test_new_weights_clear_the_matrix_and_training_blocks_it(qtbot, window):
+    view = window.confusion
+    with qtbot.waitSignal(view.finished, timeout=60000):
+        assert view.compute()
+    assert view.result is not None
+    window.training_panel.set_config(TrainConfig(epochs=1, max_batches=3, batch_size=50))
+    with qtbot.waitSignal(window.controller.finished, timeout=60000):
+        assert window.start_training()
+        assert not view.compute_button.isEnabled() and not view.compute()
+        assert window.tabs.currentWidget() is window.plots  # Train shows the curves
+    # The epoch's weights reached the canvas: the old matrix is gone, Compute is back.
+    assert view.result is None and "compute again" in view.status.text()
+    assert view.compute_button.isEnabled()
+
+
+def test_closing_mid_computation_leaves_no_thread(qtbot, window):
+    view = window.confusion
+    assert view.compute()
+    assert window.shutdown(20000)
+    assert view.join(0)
+    assert not view.is_running()
