@@ -98,29 +98,44 @@ def grid_columns(count: int) -> int:
     return min(range(lo, hi + 1), key=lambda cols: (cols * math.ceil(count / cols) - count, cols))
 
 
-def tile_maps(maps: np.ndarray, columns: int | None = None, pad: int = 1) -> np.ndarray:
-    """One layer's maps ``(channels, H, W)`` as a grid image in [0, 1] (NaN in the gaps).
+def tile_maps(maps: np.ndarray, columns: int | None = None, pad: int = 1, scale_each: bool = True) -> np.ndarray:
+    """Maps or images ``(count, H, W)`` as one grid image in [0, 1], NaN in the gaps.
 
-    Each map is scaled on its own from its minimum (0) to its maximum (1); a constant map
-    (a filter that does not respond at all) is 0. ``columns`` defaults to
-    :func:`grid_columns`.
+    With ``scale_each`` every map is scaled on its own from its minimum (0) to its maximum
+    (1), and a constant map (a filter that does not respond at all) is 0; without it the
+    values are only clipped to [0, 1] (images already there). ``columns`` defaults to
+    :func:`grid_columns`. :func:`tile_at` finds the tile under a grid pixel.
     """
     if maps.ndim != 3:
-        raise ValueError(f"expected maps shaped (channels, H, W), got {maps.shape}")
+        raise ValueError(f"expected maps shaped (count, H, W), got {maps.shape}")
     c, h, w = maps.shape
     if c == 0:
         return np.zeros((0, 0), dtype=np.float32)
-    cols = columns or grid_columns(c)
+    cols = min(columns or grid_columns(c), c)
     rows = math.ceil(c / cols)
     flat = maps.reshape(c, -1).astype(np.float32)
-    lo = flat.min(axis=1, keepdims=True)
-    span = flat.max(axis=1, keepdims=True) - lo
-    scaled = np.where(span > 0, (flat - lo) / np.where(span > 0, span, 1), 0).reshape(c, h, w)
+    if scale_each:
+        lo = flat.min(axis=1, keepdims=True)
+        span = flat.max(axis=1, keepdims=True) - lo
+        flat = np.where(span > 0, (flat - lo) / np.where(span > 0, span, 1), 0)
+    tiles = np.clip(flat, 0.0, 1.0).reshape(c, h, w)
     grid = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), np.nan, dtype=np.float32)
     for i in range(c):
         r, q = divmod(i, cols)
-        grid[r * (h + pad):r * (h + pad) + h, q * (w + pad):q * (w + pad) + w] = scaled[i]
+        grid[r * (h + pad):r * (h + pad) + h, q * (w + pad):q * (w + pad) + w] = tiles[i]
     return grid
+
+
+def tile_at(row: int, col: int, tile_shape: tuple[int, int], grid_width: int, pad: int = 1) -> int | None:
+    """The index of the tile under pixel (``row``, ``col``) of a :func:`tile_maps` grid
+    ``grid_width`` pixels wide; None in a gap. Past the last tile it is >= the count."""
+    h, w = tile_shape
+    cols = (grid_width + pad) // (w + pad)
+    r, in_r = divmod(row, h + pad)
+    q, in_q = divmod(col, w + pad)
+    if in_r >= h or in_q >= w or q >= cols:
+        return None
+    return r * cols + q
 
 
 @dataclass(frozen=True)

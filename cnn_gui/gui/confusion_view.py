@@ -16,7 +16,6 @@ computation in progress; so does closing the window.
 
 from __future__ import annotations
 
-import math
 import threading
 from typing import TYPE_CHECKING
 
@@ -26,7 +25,7 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from cnn_gui.core.analysis import ConfusionResult, confusion_matrix
+from cnn_gui.core.analysis import ConfusionResult, confusion_matrix, tile_at, tile_maps
 from cnn_gui.core.cpu_threads import use_training_threads
 
 from .grid_image import GridImage
@@ -105,7 +104,7 @@ class ConfusionView(QWidget):
         self._blocked = False
         self.result: ConfusionResult | None = None
         self._result_data: "ImageDataset | None" = None
-        self._sample_geometry = (1, 1, 1)  # (image height, width, columns) of the sample grid
+        self._sample_shape = (1, 1)  # (height, width) of one image in the sample grid
         self._shown: np.ndarray = np.zeros(0, dtype=np.int64)  # test indices in the sample grid
         self._done.connect(self._on_done)
         self._update_button()
@@ -276,15 +275,8 @@ class ConfusionView(QWidget):
             return
         images = data.test_images[self._shown].cpu().numpy().astype(np.float32) / 255.0  # (n, C, H, W)
         images = images.mean(axis=1)  # colour images as grey, for the overview
-        n, h, w = images.shape
-        cols = min(SAMPLE_COLUMNS, n)
-        rows = math.ceil(n / cols)
-        grid = np.full((rows * (h + PAD) - PAD, cols * (w + PAD) - PAD), np.nan, dtype=np.float32)
-        for i in range(n):
-            r, q = divmod(i, cols)
-            grid[r * (h + PAD):r * (h + PAD) + h, q * (w + PAD):q * (w + PAD) + w] = images[i]
-        self._sample_geometry = (h, w, cols)
-        self.samples.set_grid(grid)
+        self._sample_shape = images.shape[1:]
+        self.samples.set_grid(tile_maps(images, columns=SAMPLE_COLUMNS, pad=PAD, scale_each=False))
 
     def shown_indices(self) -> np.ndarray:
         """Test-set indices of the images in the grid, in order."""
@@ -293,11 +285,8 @@ class ConfusionView(QWidget):
     def _sample_tooltip(self, row: int, col: int) -> str | None:
         if self.result is None or self._result_data is None or self._shown.size == 0:
             return None
-        h, w, cols = self._sample_geometry
-        r, rr = divmod(row, h + PAD)
-        q, qq = divmod(col, w + PAD)
-        i = r * cols + q
-        if rr >= h or qq >= w or i >= self._shown.size:
+        i = tile_at(row, col, self._sample_shape, self.samples.grid.shape[1], PAD)
+        if i is None or i >= self._shown.size:
             return None
         index = int(self._shown[i])
         classes = self._result_data.classes

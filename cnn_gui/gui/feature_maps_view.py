@@ -14,7 +14,7 @@ import numpy as np
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from cnn_gui.core.analysis import SpatialLayer, feature_maps, spatial_layers, tile_maps
+from cnn_gui.core.analysis import SpatialLayer, feature_maps, spatial_layers, tile_at, tile_maps
 from cnn_gui.core.predictor import Predictor
 
 from .grid_image import GridImage
@@ -51,7 +51,6 @@ class FeatureMapsView(QWidget):
         self._layers: list[SpatialLayer] = []
         self._img28: np.ndarray | None = None
         self._maps: np.ndarray | None = None
-        self._columns = 1
         self._stale = True
         self._clear(NO_MODEL_TEXT)
 
@@ -138,7 +137,6 @@ class FeatureMapsView(QWidget):
         self._maps = maps
         grid = tile_maps(maps, pad=PAD)
         c, h, w = maps.shape
-        self._columns = (grid.shape[1] + PAD) // (w + PAD)
         self.image.set_grid(grid)
         layer = self._layers[self.layer_combo.currentIndex()]
         self.caption.setText(
@@ -156,10 +154,8 @@ class FeatureMapsView(QWidget):
         if self._maps is None:
             return None
         c, h, w = self._maps.shape
-        r, rr = divmod(row, h + PAD)
-        q, qq = divmod(col, w + PAD)
-        index = r * self._columns + q
-        if rr >= h or qq >= w or index >= c:
+        index = tile_at(row, col, (h, w), self.image.grid.shape[1], PAD)
+        if index is None or index >= c:
             return None
         m = self._maps[index]
         return f"map {index} of {c}: from {float(m.min()):.3g} to {float(m.max()):.3g}"

@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from cnn_gui.core.analysis import confusion_matrix, feature_maps, grid_columns, spatial_layers, tile_maps
+from cnn_gui.core.analysis import (confusion_matrix, feature_maps, grid_columns, spatial_layers, tile_at,
+                                   tile_maps)
 from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
 from cnn_gui.core.data import load_dataset
 from cnn_gui.core.models import build_model
@@ -61,6 +62,20 @@ def test_tile_maps_scales_each_map_and_leaves_gaps():
     assert np.isnan(grid[2]).all() and np.isnan(grid[:, 2]).all()  # the gaps
     assert np.isnan(grid[3:5, 3:5]).all()  # no fourth map
     assert tile_maps(np.zeros((16, 26, 26))).shape == (4 * 27 - 1, 4 * 27 - 1)
+
+
+def test_tile_maps_can_keep_values_and_tile_at_finds_each_tile():
+    images = np.stack([np.full((3, 2), v, dtype=np.float32) for v in (0.25, 0.5, 2.0, 0.75, 0.1)])
+    grid = tile_maps(images, columns=3, pad=1, scale_each=False)
+    assert grid.shape == (2 * 4 - 1, 3 * 3 - 1)
+    np.testing.assert_allclose(grid[0:3, 0:2], 0.25)  # as given, not stretched to [0, 1]
+    np.testing.assert_allclose(grid[0:3, 6:8], 1.0)  # clipped
+    for i in range(5):
+        r, q = divmod(i, 3)
+        assert tile_at(r * 4 + 2, q * 3 + 1, (3, 2), grid.shape[1]) == i
+    assert tile_at(3, 0, (3, 2), grid.shape[1]) is None  # the gap between rows
+    assert tile_at(0, 2, (3, 2), grid.shape[1]) is None  # the gap between columns
+    assert tile_at(4, 7, (3, 2), grid.shape[1]) == 5  # past the last tile: >= count
 
 
 @pytest.mark.parametrize("count, columns", [(1, 1), (10, 5), (16, 4), (32, 8), (64, 8), (128, 16), (7, 4)])

@@ -229,6 +229,13 @@ def test_hundred_thousand_batch_points(plots):
     assert plots.batch_capacity >= n
 
 
+def feed(plots, steps, loss, acc):
+    """Batches at ``steps`` with a constant loss and accuracy, drawn at once."""
+    for s in steps:
+        plots.add_batch(batch_event(s, loss, acc))
+    plots.flush()
+
+
 def view_ranges(plots):
     (x, loss), acc = plots.batch_plot.vb.viewRange(), plots._acc_view.viewRange()[1]
     return tuple(x), tuple(loss), tuple(acc)
@@ -249,9 +256,7 @@ def test_batch_plot_spans_the_planned_run_and_round_loss_range(plots):
 def test_axes_stay_put_while_the_run_goes_on(plots):
     """Redraws that don't move an axis are what keeps a 2-core machine training at speed."""
     plots.plan_steps(1000)
-    for s in range(1, 11):
-        plots.add_batch(batch_event(s, 2.0, 0.3))
-    plots.flush()
+    feed(plots, range(1, 11), 2.0, 0.3)
     before = view_ranges(plots)
     ticks_before = plots.batch_plot.getAxis("left").tickValues(*before[1], 400)
     for s in range(11, 600):
@@ -263,9 +268,7 @@ def test_axes_stay_put_while_the_run_goes_on(plots):
 
 
 def test_step_axis_grows_in_round_steps_past_the_plan(plots):
-    for s in range(1, 131):  # no plan at all (e.g. history without a run)
-        plots.add_batch(batch_event(s, 1.0, 0.5))
-    plots.flush()
+    feed(plots, range(1, 131), 1.0, 0.5)  # no plan at all (e.g. history without a run)
     assert view_ranges(plots)[0] == pytest.approx((0, 150))  # round, above 1.1 x 130
     plots.plan_steps(100)  # a plan the run has already passed is ignored
     plots.flush()
@@ -274,9 +277,7 @@ def test_step_axis_grows_in_round_steps_past_the_plan(plots):
 
 def test_a_higher_loss_raises_the_loss_axis_and_a_resumed_tail_lowers_it(plots):
     plots.plan_steps(100)
-    for s in range(1, 11):
-        plots.add_batch(batch_event(s, 0.7, 0.5))
-    plots.flush()
+    feed(plots, range(1, 11), 0.7, 0.5)
     assert view_ranges(plots)[1] == pytest.approx((0, 0.8))
     plots.add_batch(batch_event(11, 3.2, 0.5))
     plots.flush()
@@ -288,16 +289,12 @@ def test_a_higher_loss_raises_the_loss_axis_and_a_resumed_tail_lowers_it(plots):
 
 def test_zooming_by_hand_stops_following_and_follow_run_resumes(plots):
     plots.plan_steps(1000)
-    for s in range(1, 101):
-        plots.add_batch(batch_event(s, 1.0, 0.5))
-    plots.flush()
+    feed(plots, range(1, 101), 1.0, 0.5)
     vb = plots.batch_plot.vb
     vb.sigRangeChangedManually.emit([True, True])  # what a mouse wheel or drag emits
     vb.setRange(xRange=(20, 40), padding=0)
     assert not plots.following
-    for s in range(101, 201):
-        plots.add_batch(batch_event(s, 0.5, 0.6))
-    plots.flush()
+    feed(plots, range(101, 201), 0.5, 0.6)
     assert view_ranges(plots)[0] == pytest.approx((20, 40))  # the user's zoom is kept
     plots.follow_run()
     assert plots.following
