@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files, one digit each")
     predict.add_argument("--checkpoint", metavar="FILE", default=None,
                          help="weights to use (default: the pretrained MNIST CNN)")
+    evaluate = sub.add_parser("evaluate", help="test accuracy and confusion matrix of a checkpoint")
+    evaluate.add_argument("--checkpoint", metavar="FILE", default=None,
+                          help="weights to judge (default: the pretrained MNIST CNN)")
+    evaluate.add_argument("--dataset", default=None,
+                          help="test split to use (default: the one the checkpoint was trained on)")
+    evaluate.add_argument("--data-dir", default=None, help="where downloaded datasets live (env CNN_GUI_DATA_DIR)")
     return parser
 
 
@@ -112,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             return _summary(args)
         if command == "predict":
             return _predict(args)
+        if command == "evaluate":
+            return _evaluate(args)
         return _gui(args)
     except _user_error_types() as exc:
         print(f"cnn-gui: error: {exc}", file=sys.stderr)
@@ -153,21 +161,60 @@ def _load_image(path: str):
     return 1.0 - gray if gray.mean() > 0.5 else gray
 
 
-def _predict(args) -> int:
+def _load_checkpoint_model(path: str | None):
+    """(checkpoint, model with its weights, in eval mode): ``path`` or the pretrained weights."""
     from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
     from cnn_gui.core.models import build_model
-    from cnn_gui.core.predictor import Predictor
-    from cnn_gui.core.preprocess import to_mnist
     from cnn_gui.core.resources import pretrained_checkpoint
 
-    ckpt = load_checkpoint(args.checkpoint or pretrained_checkpoint())
+    ckpt = load_checkpoint(path or pretrained_checkpoint())
     if not ckpt.meta.architecture:
         raise UserError(f"{ckpt.path} holds bare weights without an architecture; open it in the window instead")
+    model = build_model(ckpt.meta.architecture)
+    load_weights_into(model, ckpt)
+    return ckpt, model.eval()
+
+
+def _evaluate(args) -> int:
+    from cnn_gui.core.analysis import confusion_matrix
+    from cnn_gui.core.data import DATASETS, load_dataset
+
+    ckpt, model = _load_checkpoint_model(args.checkpoint)
+    name = args.dataset or ckpt.meta.config.get("dataset") or "mnist"
+    info = DATASETS.get(name)
+    if info is not None and tuple(info.input_shape) != tuple(ckpt.meta.input_shape):
+        shape = "x".join(map(str, ckpt.meta.input_shape))
+        raise UserError(f"{ckpt.path.name} reads {shape} images; {name} has {'x'.join(map(str, info.input_shape))}")
+    data = load_dataset(name, data_dir=args.data_dir)
+    result = confusion_matrix(model, data)
+    m, classes = result.matrix, data.classes
+    print(f"{ckpt.path.name} on the {m.sum():,} {name} test images: "
+          f"accuracy {result.accuracy:.2%}, {len(result.misclassified):,} misclassified")
+    width = max(len(f"{m.max():,}"), max(len(c) for c in classes[:m.shape[0]]), 4) + 1
+    short = [c[:width - 1] for c in classes]
+    print("rows: true class, columns: predicted class")
+    print(" " * width + "".join(c.rjust(width) for c in short))
+    for t, row in enumerate(m):
+        print(short[t].rjust(width) + "".join((f"{n:,}" if n else ".").rjust(width) for n in row))
+    off = m.copy()
+    for i in range(len(off)):
+        off[i, i] = 0
+    worst = [(int(off[t, p]), t, p) for t in range(len(off)) for p in range(len(off)) if off[t, p]]
+    worst.sort(reverse=True)
+    if worst:
+        print("most frequent mistakes: " + ", ".join(f"{classes[t]} read as {classes[p]} ({n})"
+                                                     for n, t, p in worst[:5]))
+    return 0
+
+
+def _predict(args) -> int:
+    from cnn_gui.core.predictor import Predictor
+    from cnn_gui.core.preprocess import to_mnist
+
+    ckpt, model = _load_checkpoint_model(args.checkpoint)
     if tuple(ckpt.meta.input_shape) != (1, 28, 28):
         raise UserError(f"{ckpt.path} is a {ckpt.meta.architecture} for "
                         f"{'x'.join(map(str, ckpt.meta.input_shape))} images; predict reads 1x28x28 digits")
-    model = build_model(ckpt.meta.architecture)
-    load_weights_into(model, ckpt)
     predictor = Predictor(model, mean=ckpt.meta.mean, std=ckpt.meta.std, classes=ckpt.meta.classes or None)
     status = 0
     for path in args.images:

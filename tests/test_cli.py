@@ -142,3 +142,28 @@ def test_predict_blank_and_unreadable_images(tmp_path, capsys):
     junk.write_bytes(b"not an image")
     assert main(["predict", str(junk)]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_evaluate_prints_accuracy_and_the_confusion_matrix(capsys):
+    assert main(["evaluate"]) == 0  # the shipped weights on the bundled MNIST test set
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "mnist-cnn.safetensors on the 10,000 mnist test images: accuracy 99.01%, 99 misclassified"
+    assert out[1] == "rows: true class, columns: predicted class"
+    assert out[2].split() == [str(d) for d in range(10)]
+    rows = [line.split() for line in out[3:13]]
+    assert [r[0] for r in rows] == [str(d) for d in range(10)]
+    counts = [[int(c.replace(",", "")) if c != "." else 0 for c in r[1:]] for r in rows]
+    assert sum(map(sum, counts)) == 10000
+    assert sum(counts[i][i] for i in range(10)) == 9901
+    assert out[13].startswith("most frequent mistakes: ")
+
+
+def test_evaluate_a_trained_checkpoint_and_refuse_a_foreign_dataset(tmp_path, capsys):
+    out = tmp_path / "run.safetensors"
+    assert main(["train", "--epochs", "1", "--max-batches", "3", "--batch-size", "50", "--device", "cpu",
+                 "--quiet", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("run.safetensors on the 10,000 mnist test images: accuracy ")
+    assert main(["evaluate", "--checkpoint", str(out), "--dataset", "cifar10"]) == 2
+    assert capsys.readouterr().err.strip() == "cnn-gui: error: run.safetensors reads 1x28x28 images; cifar10 has 3x32x32"
