@@ -89,6 +89,8 @@ def test_confusion_matrix_of_the_canvas_weights_and_its_cells(qtbot, window, mni
     assert view.table.rowCount() == view.table.columnCount() == 10
     assert view.table.item(3, 3).text() == f"{result.matrix[3, 3]:,}"
     assert view.compute_button.isEnabled()
+    # The thread that computed has ended: no OpenMP team of its own lingers to slow training.
+    assert view.join(5) and not view._thread.is_alive()
     # By default the grid shows the misclassified test images.
     np.testing.assert_array_equal(view.shown_indices(), result.misclassified[:60])
 
