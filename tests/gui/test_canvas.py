@@ -47,6 +47,22 @@ def upper_left_stroke():
     return [(30 + 4 * i, 30 + 6 * i) for i in range(16)]  # a slanted line from (30,30) to (90,120)
 
 
+def test_default_pen_draws_strokes_as_thick_as_mnist(canvas):
+    """A "3" two-thirds of the canvas high, read as the network reads it, has about the
+    ink of MNIST's own 3s: a thinner pen gives strokes the network has rarely seen."""
+    from cnn_gui.core.data import load_dataset
+
+    w = canvas.width()
+    points = [((0.48 + 0.18 * np.cos(a)) * w, (cy + 0.14 * np.sin(a)) * w)
+              for cy in (0.33, 0.64) for a in np.linspace(-np.pi * 0.85, np.pi * 0.5, 20)]
+    draw(canvas, points)
+    ink = int((to_mnist(canvas.image_array()) > 0.5).sum())
+    data = load_dataset("mnist")
+    threes = data.test_images[data.test_labels == 3].float() / 255
+    mnist_ink = float((threes > 0.5).sum(dim=(1, 2, 3)).float().mean())
+    assert 0.85 * mnist_ink <= ink <= 1.2 * mnist_ink, (ink, mnist_ink)
+
+
 def test_starts_empty(canvas):
     assert canvas.is_empty()
     a = canvas.image_array()
