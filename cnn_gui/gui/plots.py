@@ -6,9 +6,10 @@ one above the other:
 1. *Accuracy per epoch* -- train and test accuracy in %, one point per epoch.  These are
    accuracy curves and are labelled as such (the tutorial this app grows from calls them
    "loss"; they are not).
-2. *Training loss and accuracy per batch* -- the running train loss (left axis) and the
-   running train accuracy in % (right axis, a second ViewBox linked on x: pyqtgraph's
-   "multiple axes" pattern) per optimizer step.
+2. *Training loss and accuracy per batch* -- the train loss of the latest batches (the
+   mean since the previous report, ~1 batch on a CPU; left axis) and the epoch's running
+   train accuracy in % (right axis, a second ViewBox linked on x: pyqtgraph's "multiple
+   axes" pattern) per optimizer step.
 
 Every series has one :class:`~pyqtgraph.PlotDataItem`, created once; updates only call
 ``setData``.  Points live in float64 numpy buffers that double when full, so appending
@@ -255,8 +256,8 @@ class TrainingPlots(QWidget):
             curve.setSkipFiniteCheck(True)
 
         legend = _title_row_legend(plot)
-        legend.addItem(self.batch_loss_curve, "train loss (running)")
-        legend.addItem(self.batch_acc_curve, "train accuracy % (running)")
+        legend.addItem(self.batch_loss_curve, "train loss (latest batches)")
+        legend.addItem(self.batch_acc_curve, "train accuracy % (epoch so far)")
         self.batch_plot = plot
         self.batch_legend = legend
         self._sync_acc_view()
