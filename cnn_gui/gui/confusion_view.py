@@ -7,7 +7,8 @@ with its team would slow every later training run (see ``cnn_gui.core.cpu_thread
 The result arrives through a queued signal. Rows are the true classes, columns the
 predicted ones; the diagonal is green (share of the row right), mistakes are red (darker
 = more). Click a cell to see its test images; by default the grid shows the first
-misclassified ones, each with its true and predicted class in the tooltip.
+misclassified ones, each with its true and predicted class in the tooltip. Click an
+image to see its feature maps.
 
 New weights (an epoch ended, a checkpoint was opened) make a shown result stale: it is
 cleared, and Compute runs again on the new ones. Starting a training run cancels a
@@ -44,10 +45,12 @@ class ConfusionView(QWidget):
     """Compute button, status, the matrix as a table, and a grid of the selected test images.
 
     Signals: ``finished(object)`` with the :class:`ConfusionResult`, or None when the
-    computation failed or was cancelled.
+    computation failed or was cancelled; ``sampleChosen(image, text)`` when a test image
+    in the grid is clicked (the window shows its feature maps).
     """
 
     finished = Signal(object)
+    sampleChosen = Signal(object, str)  # a clicked test image (H, W) in [0, 1], and what it is
     _done = Signal(int, object, object, object)  # token, result, dataset, error
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -68,6 +71,7 @@ class ConfusionView(QWidget):
 
         self.samples = GridImage()
         self.samples.tooltip_for = self._sample_tooltip
+        self.samples.cellClicked.connect(self._on_sample_clicked)
         self.samples_caption = QLabel()
         self.samples_caption.setWordWrap(True)
 
@@ -282,17 +286,35 @@ class ConfusionView(QWidget):
         """Test-set indices of the images in the grid, in order."""
         return self._shown.copy()
 
-    def _sample_tooltip(self, row: int, col: int) -> str | None:
+    def _sample_at(self, row: int, col: int) -> int | None:
+        """The test-set index of the image under a grid cell, or None."""
         if self.result is None or self._result_data is None or self._shown.size == 0:
             return None
         i = tile_at(row, col, self._sample_shape, self.samples.grid.shape[1], PAD)
-        if i is None or i >= self._shown.size:
-            return None
-        index = int(self._shown[i])
+        return None if i is None or i >= self._shown.size else int(self._shown[i])
+
+    def describe(self, index: int) -> str:
         classes = self._result_data.classes
         true = classes[int(self._result_data.test_labels[index])]
         predicted = classes[int(self.result.predicted[index])]
         return f"test image #{index}: true {true}, predicted {predicted}"
+
+    def _sample_tooltip(self, row: int, col: int) -> str | None:
+        index = self._sample_at(row, col)
+        return None if index is None else self.describe(index) + " (click: its feature maps)"
+
+    @Slot(int, int)
+    def _on_sample_clicked(self, row: int, col: int) -> None:
+        index = self._sample_at(row, col)
+        if index is not None:
+            self.choose_sample(index)
+
+    def choose_sample(self, index: int) -> None:
+        """Send test image ``index`` (as the network reads it, before normalisation) on."""
+        if self._result_data is None or self.result is None:
+            return
+        image = self._result_data.test_images[index].cpu().numpy().astype(np.float32) / 255.0
+        self.sampleChosen.emit(image.mean(axis=0) if image.shape[0] > 1 else image[0], self.describe(index))
 
 
 def _title(dataset_name: str) -> str:

@@ -1,7 +1,8 @@
 """The *Feature maps* tab: what each filter of a layer makes of the digit on the canvas.
 
 It reads the same frozen weights as the canvas (the :class:`Predictor` snapshot, never
-the model being trained) and the same 28x28 input the network reads. Pick a layer with
+the model being trained) and the same 28x28 input the network reads -- or a test image
+clicked in the *Test set* tab, until the canvas changes again. Pick a layer with
 2-D outputs (a ``Conv2d``, its ``BatchNorm2d``, ``ReLU``, ``MaxPool2d`` or the block
 holding them); each of its maps is shown scaled on its own, black = that map's weakest
 response, white = its strongest. The forward pass (one image, serial, ~1-3 ms) runs on
@@ -21,7 +22,9 @@ from .grid_image import GridImage
 
 CANVAS_INPUT = (1, 28, 28)
 NO_MODEL_TEXT = "Feature maps need weights that can read the canvas (a 1x28x28 model with 10 classes)."
-NO_DRAWING_TEXT = "Draw a digit on the canvas: each filter's response to it appears here."
+NO_DRAWING_TEXT = ("Draw a digit on the canvas (or click a test image in the Test set tab): "
+                   "each filter's response to it appears here.")
+CANVAS_SOURCE = "the drawing on the canvas"
 PAD = 1
 
 
@@ -50,6 +53,7 @@ class FeatureMapsView(QWidget):
         self._predictor: Predictor | None = None
         self._layers: list[SpatialLayer] = []
         self._img28: np.ndarray | None = None
+        self._source = CANVAS_SOURCE
         self._maps: np.ndarray | None = None
         self._stale = True
         self._clear(NO_MODEL_TEXT)
@@ -82,8 +86,20 @@ class FeatureMapsView(QWidget):
     @Slot(object)
     def set_input(self, img28: np.ndarray | None) -> None:
         """The canvas's 28x28 image in [0, 1] as the network reads it, or None (empty canvas)."""
+        self.show_image(img28, CANVAS_SOURCE)
+
+    @Slot(object, str)
+    def show_image(self, img28: np.ndarray | None, source: str) -> None:
+        """Show the maps of ``img28`` (28x28 in [0, 1]); ``source`` says what it is (a test image...).
+        The next change on the canvas takes over again."""
         self._img28 = None if img28 is None else np.array(img28, dtype=np.float32, copy=True)
+        self._source = source
         self._invalidate()
+
+    @property
+    def source(self) -> str:
+        """What the shown maps are of: the canvas drawing, or a test image."""
+        return self._source
 
     def select_layer(self, name: str) -> bool:
         index = self.layer_combo.findData(name)
@@ -140,7 +156,7 @@ class FeatureMapsView(QWidget):
         self.image.set_grid(grid)
         layer = self._layers[self.layer_combo.currentIndex()]
         self.caption.setText(
-            f"<b>{layer.name}</b> ({layer.type}): {c} maps of {h}x{w} for the drawing on the canvas. "
+            f"<b>{layer.name}</b> ({layer.type}): {c} maps of {h}x{w} for {self._source}. "
             "Each map is scaled on its own: black = its weakest response, white = its strongest. "
             "Hover a map for its number and range.")
 

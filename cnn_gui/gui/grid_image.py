@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from PySide6.QtCore import QPoint, QRect, QSize, Qt
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
@@ -32,7 +32,12 @@ def to_qimage(grid: np.ndarray) -> QImage:
 
 
 class GridImage(QWidget):
-    """Paints :meth:`set_grid`'s array; ``tooltip_for(row, col)`` names what is under the mouse."""
+    """Paints :meth:`set_grid`'s array; ``tooltip_for(row, col)`` names what is under the mouse.
+
+    Signals: ``cellClicked(row, col)``, the array cell under a left click.
+    """
+
+    cellClicked = Signal(int, int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -105,3 +110,10 @@ class GridImage(QWidget):
         else:
             QToolTip.hideText()
         super().mouseMoveEvent(event)
+
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            cell = self.cell_at(event.position().toPoint())
+            if cell is not None:
+                self.cellClicked.emit(*cell)
+        super().mousePressEvent(event)

@@ -257,6 +257,7 @@ class MainWindow(QMainWindow):
         cp.predictorChanged.connect(self.feature_maps.set_predictor)
         cp.predictorChanged.connect(self._update_test_set_source)
         c.runningChanged.connect(self.confusion.set_blocked)
+        self.confusion.sampleChosen.connect(self._show_sample_maps)
 
     # ================================================================== overridable dialogs
     def show_error(self, title: str, text: str) -> None:
@@ -368,6 +369,11 @@ class MainWindow(QMainWindow):
 
     def canvas_supported(self) -> bool:
         return tuple(self.spec.input_shape) == CANVAS_SHAPE and int(self.spec.num_classes) == CANVAS_CLASSES
+
+    @Slot(object, str)
+    def _show_sample_maps(self, image, text: str) -> None:
+        self.feature_maps.show_image(image, text)
+        self.tabs.setCurrentWidget(self.feature_maps)
 
     def _weights_dataset(self) -> str:
         """The dataset the canvas weights belong to (by their last run, else the model's default)."""

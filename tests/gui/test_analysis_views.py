@@ -98,7 +98,7 @@ def test_confusion_matrix_of_the_canvas_weights_and_its_cells(qtbot, window, mni
     shown = view.shown_indices()
     assert shown.size == min(60, result.matrix[7, 7])
     assert (truth[shown] == 7).all() and (result.predicted[shown] == 7).all()
-    assert view._sample_tooltip(0, 0) == f"test image #{shown[0]}: true 7, predicted 7"
+    assert view._sample_tooltip(0, 0) == f"test image #{shown[0]}: true 7, predicted 7 (click: its feature maps)"
 
 
 def test_new_weights_clear_the_matrix_and_training_blocks_it(qtbot, window):
@@ -122,3 +122,33 @@ def test_closing_mid_computation_leaves_no_thread(qtbot, window):
     assert window.shutdown(20000)
     assert view.join(0)
     assert not view.is_running()
+
+
+def test_clicking_a_test_image_shows_its_feature_maps(qtbot, window, mnist_small):
+    view = window.confusion
+    window.tabs.setCurrentWidget(view)
+    with qtbot.waitSignal(view.finished, timeout=60000):
+        view.compute()
+    view.show_cell(2, 2)
+    first = int(view.shown_indices()[0])
+    # Click the middle of the first image in the grid, as a user does.
+    grid = view.samples
+    rect = grid.image_rect()
+    h = 28 * rect.height() / grid.grid.shape[0]
+    qtbot.mouseClick(grid, Qt.MouseButton.LeftButton, pos=rect.topLeft() + QPointF(h / 2, h / 2).toPoint())
+    fm = window.feature_maps
+    assert window.tabs.currentWidget() is fm
+    assert fm.source == f"test image #{first}: true 2, predicted 2"
+    assert fm.source in fm.caption.text()
+    expected = feature_maps_of(window, mnist_small.test_images[first, 0].numpy() / 255.0, fm.current_layer_name())
+    np.testing.assert_allclose(fm.maps, expected, rtol=1e-5, atol=1e-6)
+    # The canvas takes over again as soon as it changes.
+    draw_one(window.canvas)
+    qtbot.waitUntil(lambda: fm.source == "the drawing on the canvas", timeout=3000)
+
+
+def feature_maps_of(window, img28, layer):
+    from cnn_gui.core.analysis import feature_maps
+
+    p = window.predictor
+    return feature_maps(p.model, p.input_tensor(img28.astype(np.float32)), [layer])[layer]
