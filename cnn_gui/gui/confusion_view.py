@@ -1,7 +1,8 @@
-"""The *Test set* tab: the confusion matrix of the canvas weights, and what they get wrong.
+"""The *Test set* tab: the confusion matrix of the current weights, and what they get wrong.
 
-**Compute** runs the frozen canvas weights (never the model being trained) over the test
-split of the dataset they were trained on, in a plain thread that ends with the job:
+**Compute** runs a frozen snapshot of the weights (the canvas's copy; never the model
+being trained) over the test split of the dataset they were trained on, in a plain
+thread that ends with the job:
 OpenMP keeps a team of threads per calling thread, and a pool thread that stayed alive
 with its team would slow every later training run (see ``cnn_gui.core.cpu_threads``).
 The result arrives through a queued signal. Rows are the true classes, columns the
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 SAMPLES_SHOWN = 60
 SAMPLE_COLUMNS = 12
 PAD = 2
-IDLE_TEXT = "Compute the confusion matrix of the canvas weights on the test set."
+IDLE_TEXT = "Compute the confusion matrix of the current weights on the test set."
 
 
 class ConfusionView(QWidget):
@@ -50,7 +51,7 @@ class ConfusionView(QWidget):
     """
 
     finished = Signal(object)
-    sampleChosen = Signal(object, str)  # a clicked test image (H, W) in [0, 1], and what it is
+    sampleChosen = Signal(object, str)  # a clicked test image, (H, W) or (C, H, W) in [0, 1], and what it is
     _done = Signal(int, object, object, object)  # token, result, dataset, error
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -122,8 +123,8 @@ class ConfusionView(QWidget):
             self.cancel()
             had_result = self.result is not None
             self._clear_result()
-            self.status.setText("The canvas weights changed: compute again." if had_result and predictor
-                                else IDLE_TEXT if predictor else "No weights that read 28x28 digits.")
+            self.status.setText("The weights changed: compute again." if had_result and predictor
+                                else IDLE_TEXT if predictor else "No weights yet.")
         self._update_button()
 
     def set_blocked(self, blocked: bool) -> None:
@@ -314,7 +315,7 @@ class ConfusionView(QWidget):
         if self._result_data is None or self.result is None:
             return
         image = self._result_data.test_images[index].cpu().numpy().astype(np.float32) / 255.0
-        self.sampleChosen.emit(image.mean(axis=0) if image.shape[0] > 1 else image[0], self.describe(index))
+        self.sampleChosen.emit(image[0] if image.shape[0] == 1 else image, self.describe(index))
 
 
 def _title(dataset_name: str) -> str:

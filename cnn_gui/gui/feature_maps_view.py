@@ -1,8 +1,9 @@
 """The *Feature maps* tab: what each filter of a layer makes of the digit on the canvas.
 
-It reads the same frozen weights as the canvas (the :class:`Predictor` snapshot, never
-the model being trained) and the same 28x28 input the network reads -- or a test image
-clicked in the *Test set* tab, until the canvas changes again. Pick a layer with
+It reads a frozen snapshot of the weights (the same :class:`Predictor` copy as the
+canvas, never the model being trained) and the same 28x28 input the network reads -- or
+a test image clicked in the *Test set* tab, until the canvas changes again. Models that
+do not read the canvas (SimpleCNN's 3x32x32) show the maps of clicked test images. Pick a layer with
 2-D outputs (a ``Conv2d``, its ``BatchNorm2d``, ``ReLU``, ``MaxPool2d`` or the block
 holding them); each of its maps is shown scaled on its own, black = that map's weakest
 response, white = its strongest. The forward pass (one image, serial, ~1-3 ms) runs on
@@ -21,7 +22,9 @@ from cnn_gui.core.predictor import Predictor
 from .grid_image import GridImage
 
 CANVAS_INPUT = (1, 28, 28)
-NO_MODEL_TEXT = "Feature maps need weights that can read the canvas (a 1x28x28 model with 10 classes)."
+NO_MODEL_TEXT = "No weights to look into yet."
+NO_TEST_IMAGE_TEXT = ("This model reads {shape} images, not the canvas: click a test image in the "
+                      "Test set tab (after Compute) to see its feature maps.")
 NO_DRAWING_TEXT = ("Draw a digit on the canvas (or click a test image in the Test set tab): "
                    "each filter's response to it appears here.")
 CANVAS_SOURCE = "the drawing on the canvas"
@@ -54,21 +57,25 @@ class FeatureMapsView(QWidget):
         self._layers: list[SpatialLayer] = []
         self._img28: np.ndarray | None = None
         self._source = CANVAS_SOURCE
+        self._input_shape = CANVAS_INPUT
         self._maps: np.ndarray | None = None
         self._stale = True
         self._clear(NO_MODEL_TEXT)
 
     # -- inputs --------------------------------------------------------------------------
-    @Slot(object)
-    def set_predictor(self, predictor: Predictor | None) -> None:
-        """New weights (or none): list their layers again, keep the chosen layer if it is still there."""
+    def set_predictor(self, predictor: Predictor | None, input_shape: tuple[int, ...] = CANVAS_INPUT) -> None:
+        """New weights (or none) for ``input_shape`` images: list their layers again, and keep
+        the chosen layer if it is still there. Another input shape drops the shown image."""
+        if tuple(input_shape) != self._input_shape:
+            self._input_shape = tuple(input_shape)
+            self._img28, self._source = None, CANVAS_SOURCE
         self._predictor = predictor
         keep = self.current_layer_name()
         self._layers = []
         if predictor is not None:
             try:
-                self._layers = spatial_layers(predictor.model, CANVAS_INPUT)
-            except Exception:  # a model that cannot take the canvas's input: nothing to show
+                self._layers = spatial_layers(predictor.model, self._input_shape)
+            except Exception:  # a model that fails on its own input shape: nothing to show
                 self._layers = []
         self.layer_combo.blockSignals(True)
         self.layer_combo.clear()
@@ -90,11 +97,16 @@ class FeatureMapsView(QWidget):
 
     @Slot(object, str)
     def show_image(self, img28: np.ndarray | None, source: str) -> None:
-        """Show the maps of ``img28`` (28x28 in [0, 1]); ``source`` says what it is (a test image...).
-        The next change on the canvas takes over again."""
+        """Show the maps of an image in [0, 1], (H, W) or (C, H, W) as the model reads it;
+        ``source`` says what it is (a test image...). The next change on the canvas takes over."""
         self._img28 = None if img28 is None else np.array(img28, dtype=np.float32, copy=True)
         self._source = source
         self._invalidate()
+
+    @property
+    def predictor(self) -> Predictor | None:
+        """The frozen weights the maps come from."""
+        return self._predictor
 
     @property
     def source(self) -> str:
@@ -143,7 +155,9 @@ class FeatureMapsView(QWidget):
             self._clear(NO_MODEL_TEXT)
             return
         if self._img28 is None:
-            self._clear(NO_DRAWING_TEXT)
+            reads_canvas = self._input_shape == CANVAS_INPUT
+            self._clear(NO_DRAWING_TEXT if reads_canvas
+                        else NO_TEST_IMAGE_TEXT.format(shape="x".join(map(str, self._input_shape))))
             return
         try:
             maps = feature_maps(self._predictor.model, self._predictor.input_tensor(self._img28), [name])[name]

@@ -135,7 +135,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.feature_maps, "Feature maps")
         self.tabs.addTab(self.confusion, "Test set")
         self.tabs.setTabToolTip(1, "What each filter of a layer makes of the digit on the canvas")
-        self.tabs.setTabToolTip(2, "Confusion matrix and misclassified test images of the canvas weights")
+        self.tabs.setTabToolTip(2, "Confusion matrix and misclassified test images of the current weights")
         centre = QWidget()
         centre_layout = QVBoxLayout(centre)
         centre_layout.setContentsMargins(0, 0, 0, 0)
@@ -254,8 +254,6 @@ class MainWindow(QMainWindow):
         self._loadDone.connect(self._on_load_done)
         cp = self.canvas_controller
         cp.inputRead.connect(self.feature_maps.set_input)
-        cp.predictorChanged.connect(self.feature_maps.set_predictor)
-        cp.predictorChanged.connect(self._update_test_set_source)
         c.runningChanged.connect(self.confusion.set_blocked)
         self.confusion.sampleChosen.connect(self._show_sample_maps)
 
@@ -362,6 +360,7 @@ class MainWindow(QMainWindow):
             self._refresh_predictor()
         else:
             self.canvas_controller.set_predictor(None)
+            self._set_analysis_weights(None)
 
     def _set_weights_text(self, text: str) -> None:
         self.weights_text = text
@@ -376,14 +375,10 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.feature_maps)
 
     def _weights_dataset(self) -> str:
-        """The dataset the canvas weights belong to (by their last run, else the model's default)."""
+        """The dataset the current weights belong to (by their last run, else the model's default)."""
         if self._run_config is not None and self._run_config.dataset in DATASETS:
             return self._run_config.dataset
         return self.spec.default_dataset if self.spec.default_dataset in DATASETS else "mnist"
-
-    @Slot(object)
-    def _update_test_set_source(self, predictor) -> None:
-        self.confusion.set_source(predictor, self._weights_dataset(), self.data_override)
 
     def _prediction_stats(self):
         if self._stats is not None:
@@ -395,7 +390,12 @@ class MainWindow(QMainWindow):
         return tuple(info.mean), tuple(info.std), tuple(info.classes)
 
     def _refresh_predictor(self, source_model=None) -> None:
-        """A fresh frozen copy for the canvas, from ``source_model`` or the current model (idle only)."""
+        """A fresh frozen copy of ``source_model`` or the current model (idle only) for the
+        canvas (models that read 1x28x28 digits) and the Feature maps and Test set tabs (all)."""
+        mean, std, classes = self._prediction_stats()
+        model = source_model if source_model is not None else self.model
+        snapshot = Predictor(model, mean, std, classes)
+        self._set_analysis_weights(snapshot)
         if not self.canvas_supported():
             shape = "x".join(map(str, self.spec.input_shape))
             note = (f"The canvas needs a 1x28x28 model with 10 classes; {self.spec.title} takes "
@@ -409,9 +409,11 @@ class MainWindow(QMainWindow):
             return
         self.canvas_note.setVisible(False)
         self.canvas.setEnabled(True)
-        mean, std, classes = self._prediction_stats()
-        model = source_model if source_model is not None else self.model
-        self.canvas_controller.set_predictor(Predictor(model, mean, std, classes))
+        self.canvas_controller.set_predictor(snapshot)
+
+    def _set_analysis_weights(self, snapshot: Predictor | None) -> None:
+        self.feature_maps.set_predictor(snapshot, tuple(self.spec.input_shape))
+        self.confusion.set_source(snapshot, self._weights_dataset(), self.data_override)
 
     @property
     def predictor(self) -> Predictor | None:

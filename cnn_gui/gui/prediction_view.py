@@ -210,13 +210,11 @@ class CanvasPredictor(QObject):
         predicted(int, float): the top class index and its probability, after each read.
         failed(str): the model could not read the drawing (e.g. it wants 3x32x32 input).
         inputRead(object): the 28x28 float image the network reads, or None (empty canvas).
-        predictorChanged(object): the new Predictor (or None) after :meth:`set_predictor`.
     """
 
     predicted = Signal(int, float)
     failed = Signal(str)
     inputRead = Signal(object)
-    predictorChanged = Signal(object)
 
     def __init__(self, canvas: DrawingCanvas, view: PredictionView, predictor: Predictor | None = None,
                  parent: QObject | None = None) -> None:
@@ -236,7 +234,6 @@ class CanvasPredictor(QObject):
     @Slot(object)
     def set_predictor(self, predictor: Predictor | None) -> None:
         self._predictor = predictor
-        self.predictorChanged.emit(predictor)
         self.refresh(force=True)
 
     @Slot()

@@ -7,7 +7,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from cnn_gui.core.config import TrainConfig
-from cnn_gui.gui.feature_maps_view import NO_DRAWING_TEXT, NO_MODEL_TEXT
+from cnn_gui.gui.feature_maps_view import NO_DRAWING_TEXT
 
 
 def draw_one(canvas):
@@ -66,11 +66,40 @@ def test_feature_maps_wait_while_their_tab_is_hidden(qtbot, window):
     assert view.maps is not None and view.maps.shape == (16, 26, 26)
 
 
-def test_feature_maps_say_when_the_model_cannot_read_the_canvas(window):
+@pytest.fixture
+def fake_cifar():
+    """CIFAR-10-shaped data (random pixels; no network here): SimpleCNN's own input."""
+    import torch
+
+    from cnn_gui.core.data import DATASETS, ImageDataset
+
+    g = torch.Generator().manual_seed(0)
+    images = lambda n: torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)  # noqa: E731
+    labels = lambda n: torch.randint(0, 10, (n,), generator=g)  # noqa: E731
+    return ImageDataset(DATASETS["cifar10"], images(200), labels(200), images(120), labels(120))
+
+
+def test_a_model_that_does_not_read_the_canvas_shows_test_images(qtbot, make_window, fake_cifar):
+    """SimpleCNN (3x32x32, CIFAR-10): no canvas, but its test set and feature maps work."""
+    window = make_window(data_override=fake_cifar)
     assert window.request_model("simple-cnn")
-    window.tabs.setCurrentWidget(window.feature_maps)
-    assert window.feature_maps.layer_names() == []
-    assert NO_MODEL_TEXT in window.feature_maps.image._message
+    fm = window.feature_maps
+    window.tabs.setCurrentWidget(fm)
+    assert fm.layer_names()[:2] == ["layer1.conv1", "layer1.relu1"]
+    assert "reads 3x32x32 images, not the canvas" in fm.image._message
+
+    view = window.confusion
+    with qtbot.waitSignal(view.finished, timeout=60000) as blocker:
+        assert view.compute()
+    result = blocker.args[0]
+    assert result.matrix.shape == (10, 10) and result.matrix.sum() == 120
+    assert "CIFAR-10 test images" in view.status.text()
+    view.choose_sample(5)
+    assert window.tabs.currentWidget() is fm
+    assert fm.maps.shape == (32, 32, 32)  # layer1.conv1 of the clicked colour image
+    assert fm.source.startswith("test image #5: true ")
+    expected = feature_maps_of(window, fake_cifar.test_images[5].numpy() / 255.0, "layer1.conv1")
+    np.testing.assert_allclose(fm.maps, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_confusion_matrix_of_the_canvas_weights_and_its_cells(qtbot, window, mnist_small):
@@ -150,5 +179,5 @@ def test_clicking_a_test_image_shows_its_feature_maps(qtbot, window, mnist_small
 def feature_maps_of(window, img28, layer):
     from cnn_gui.core.analysis import feature_maps
 
-    p = window.predictor
+    p = window.feature_maps.predictor
     return feature_maps(p.model, p.input_tensor(img28.astype(np.float32)), [layer])[layer]
