@@ -18,6 +18,7 @@ computation in progress; so does closing the window.
 
 from __future__ import annotations
 
+import copy
 import threading
 from typing import TYPE_CHECKING
 
@@ -147,13 +148,16 @@ class ConfusionView(QWidget):
         self._running = True
         self._update_button()
         self.status.setText(f"Computing on the {_title(self._dataset_name)} test set…")
-        args = (self._token, self._predictor, self._dataset_name, self._data or self._cached.get(self._dataset_name),
-                self._stop)
+        # A private copy: the canvas and the Feature maps tab keep using the snapshot on the
+        # GUI thread meanwhile, and the forward hooks the feature maps set for a moment
+        # would otherwise fire inside this thread's passes too.
+        model = copy.deepcopy(self._predictor.model)
+        args = (self._token, model, self._dataset_name, self._data or self._cached.get(self._dataset_name), self._stop)
         self._thread = threading.Thread(target=self._work, args=args, name="cnn-gui-confusion", daemon=True)
         self._thread.start()
         return True
 
-    def _work(self, token: int, predictor: "Predictor", name: str, data, stop: threading.Event) -> None:
+    def _work(self, token: int, model, name: str, data, stop: threading.Event) -> None:
         """On its own thread: load the data if needed, run the matrix, send the result back."""
         result = error = None
         try:
@@ -162,7 +166,7 @@ class ConfusionView(QWidget):
                 from cnn_gui.core.data import load_dataset
 
                 data = load_dataset(name)
-            result = confusion_matrix(predictor.model, data, should_stop=stop.is_set)
+            result = confusion_matrix(model, data, should_stop=stop.is_set)
         except Exception as exc:
             error = exc
         try:

@@ -181,3 +181,17 @@ def feature_maps_of(window, img28, layer):
 
     p = window.feature_maps.predictor
     return feature_maps(p.model, p.input_tensor(img28.astype(np.float32)), [layer])[layer]
+
+
+def test_the_matrix_is_computed_on_a_private_copy(qtbot, window, monkeypatch):
+    """Feature maps hook the shared snapshot for a moment on the GUI thread; the matrix's
+    thread must never run that same module object."""
+    import cnn_gui.gui.confusion_view as cv
+
+    seen = []
+    original = cv.confusion_matrix
+    monkeypatch.setattr(cv, "confusion_matrix", lambda model, data, **kw: seen.append(model) or original(model, data, **kw))
+    with qtbot.waitSignal(window.confusion.finished, timeout=60000):
+        window.confusion.compute()
+    assert seen and seen[0] is not window.predictor.model
+    assert all(p.data_ptr() != q.data_ptr() for p, q in zip(seen[0].parameters(), window.predictor.model.parameters()))
