@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                        help="auto: bf16 autocast on CUDA and on CPUs with native bf16, fp32 elsewhere")
     train.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA only)")
+    train.add_argument("--threads", type=_positive_int, default=None,
+                       help="CPU threads for training (default: torch's own, OMP_NUM_THREADS or the cores)")
     train.add_argument("--quiet", action="store_true", help="no progress bars, only the per-epoch lines")
 
     summary = sub.add_parser("summary", help="print the module tree, hyper-parameters and parameters")
@@ -250,7 +252,12 @@ def _train_config(args):
 def _train(args) -> int:
     from cnn_gui.core.data import load_dataset
     from cnn_gui.core.engine import Trainer
+
     printer = _ProgressPrinter(quiet=args.quiet)
+    if args.threads:
+        from cnn_gui.core.cpu_threads import set_training_threads
+
+        set_training_threads(args.threads)
     if args.resume:
         from cnn_gui.core.checkpoints import load_checkpoint
 

@@ -167,3 +167,17 @@ def test_evaluate_a_trained_checkpoint_and_refuse_a_foreign_dataset(tmp_path, ca
     assert capsys.readouterr().out.startswith("run.safetensors on the 10,000 mnist test images: accuracy ")
     assert main(["evaluate", "--checkpoint", str(out), "--dataset", "cifar10"]) == 2
     assert capsys.readouterr().err.strip() == "cnn-gui: error: run.safetensors reads 1x28x28 images; cifar10 has 3x32x32"
+
+
+def test_train_threads_option_sets_the_training_threads(tmp_path, capsys):
+    from cnn_gui.core import cpu_threads
+
+    before = cpu_threads.training_threads()
+    try:
+        assert main(["train", "--epochs", "1", "--max-batches", "2", "--batch-size", "50", "--device", "cpu",
+                     "--threads", "1", "--quiet", "--out", str(tmp_path / "t.safetensors")]) == 0
+        assert "on CPU (1 thread) (" in capsys.readouterr().out
+    finally:
+        cpu_threads.set_training_threads(before)
+    with pytest.raises(SystemExit):
+        main(["train", "--threads", "0"])

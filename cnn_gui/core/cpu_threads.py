@@ -31,7 +31,7 @@ def training_threads() -> int:
 
 
 def set_training_threads(count: int) -> None:
-    """Change the count used by the next :func:`use_training_threads` (e.g. from a CLI flag)."""
+    """Change the count used by the next :func:`use_training_threads` (`cnn-gui train --threads`)."""
     global _training_threads
     if count < 1:
         raise ValueError(f"threads must be at least 1, got {count}")

@@ -74,7 +74,8 @@ def device_label(device: torch.device) -> str:
         return f"CUDA {index}: {torch.cuda.get_device_name(index)}"
     if device.type == "mps":
         return "Apple MPS"
-    return f"CPU ({training_threads()} threads)"
+    n = training_threads()
+    return f"CPU ({n} thread{'s' if n != 1 else ''})"
 
 
 def available_devices() -> list[DeviceInfo]:
