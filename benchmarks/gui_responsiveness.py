@@ -37,6 +37,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QObject, Qt, QTimer  # noqa: E402
 
+from cnn_gui.core.cpu_threads import training_threads  # noqa: E402
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _machine import cpu_name, load_text  # noqa: E402
 
@@ -114,22 +116,9 @@ def pin_singletons() -> str | None:
 
 
 def machine_line(app=None) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        load = "load %.2f %.2f %.2f" % os.getloadavg()
-    except OSError:
-        load = "load ?"
     qt = f", Qt platform {app.platformName()}" if app is not None else ""
-    return (f"machine: CPU {cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads){qt}, {load}")
+    return (f"machine: CPU {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} "
+            f"({training_threads()} training threads, the GUI thread serial){qt}, {load_text()}")
 
 
 class Heartbeat(QObject):

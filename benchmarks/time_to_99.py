@@ -26,7 +26,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import torch  # noqa: E402
 
 from _baseline import resolve, tutorial_time_to  # noqa: E402
 from train_speed import machine_line  # noqa: E402
