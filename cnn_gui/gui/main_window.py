@@ -74,6 +74,11 @@ def _pct(value) -> str:
         return "?"
 
 
+# Closable too: View shows them again (and the layout is remembered between sessions).
+DOCK_FEATURES = (QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                 | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+
+
 class MainWindow(QMainWindow):
     """cnn-gui's window. See the module docstring for the parts and the test hooks."""
 
@@ -121,8 +126,7 @@ class MainWindow(QMainWindow):
         self.structure_dock.setObjectName("structureDock")
         self.structure_dock.setWidget(self.structure)
         self.structure.setMinimumWidth(380)  # name, type, output shape and parameter count visible
-        self.structure_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                                        | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.structure_dock.setFeatures(DOCK_FEATURES)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.structure_dock)
 
         self.training_panel = TrainingPanel()
@@ -190,8 +194,7 @@ class MainWindow(QMainWindow):
         self.canvas_dock = QDockWidget("Draw a digit", self)
         self.canvas_dock.setObjectName("canvasDock")
         self.canvas_dock.setWidget(right)
-        self.canvas_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                                     | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.canvas_dock.setFeatures(DOCK_FEATURES)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.canvas_dock)
 
         self.device_status = QLabel()
@@ -227,6 +230,14 @@ class MainWindow(QMainWindow):
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.structure_dock.toggleViewAction())
         view_menu.addAction(self.canvas_dock.toggleViewAction())
+        view_menu.addSeparator()
+        self.tab_actions = []
+        for i in range(self.tabs.count()):
+            action = QAction(self.tabs.tabText(i), self)
+            action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+            action.triggered.connect(lambda _checked=False, i=i: self.tabs.setCurrentIndex(i))
+            view_menu.addAction(action)
+            self.tab_actions.append(action)
 
         help_menu = self.menuBar().addMenu("&Help")
         self.about_action = QAction("&About cnn-gui", self)

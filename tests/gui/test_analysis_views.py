@@ -195,3 +195,4 @@ def test_the_matrix_is_computed_on_a_private_copy(qtbot, window, monkeypatch):
         window.confusion.compute()
     assert seen and seen[0] is not window.predictor.model
     assert all(p.data_ptr() != q.data_ptr() for p, q in zip(seen[0].parameters(), window.predictor.model.parameters()))
+

@@ -396,3 +396,23 @@ def test_train_starts_from_new_or_current_weights(qtbot, make_window, mnist_smal
         assert w.structure.conv_layers_text().count("Conv2d(") == 4
     else:
         assert w.model is original and not same_weights(weights(original), pretrained)
+
+
+def test_view_menu_switches_tabs_with_ctrl_digits(window):
+    names = [a.text() for a in window.tab_actions]
+    assert names == ["Training curves", "Feature maps", "Test set"]
+    assert [a.shortcut().toString() for a in window.tab_actions] == ["Ctrl+1", "Ctrl+2", "Ctrl+3"]
+    window.tab_actions[2].trigger()
+    assert window.tabs.currentWidget() is window.confusion
+    window.tab_actions[0].trigger()
+    assert window.tabs.currentWidget() is window.plots
+
+
+def test_view_menu_hides_and_shows_the_panels(window):
+    for dock in (window.structure_dock, window.canvas_dock):
+        action = dock.toggleViewAction()
+        assert action.isEnabled() and action.isChecked()
+        action.trigger()
+        assert not dock.isVisible()
+        action.trigger()
+        assert dock.isVisible()
