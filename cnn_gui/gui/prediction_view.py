@@ -209,7 +209,8 @@ class CanvasPredictor(QObject):
     Signals:
         predicted(int, float): the top class index and its probability, after each read.
         failed(str): the model could not read the drawing (e.g. it wants 3x32x32 input).
-        inputRead(object): the 28x28 float image the network reads, or None (empty canvas).
+        inputRead(object): the 28x28 float image the network reads, or None (empty canvas),
+            each time the drawing changes.
     """
 
     predicted = Signal(int, float)
@@ -249,11 +250,13 @@ class CanvasPredictor(QObject):
     def refresh(self, force: bool = False) -> None:
         """Read the canvas now (unless it is unchanged since the last read and not ``force``)."""
         revision = self._canvas.revision
-        if not force and revision == self._seen_revision:
+        drawn = revision != self._seen_revision
+        if not force and not drawn:
             return
         self._seen_revision = revision
         img28 = None if self._canvas.is_empty() else to_mnist(self._canvas.image_array())
-        self.inputRead.emit(img28)
+        if drawn:  # not for new weights: the drawing's listeners have it already
+            self.inputRead.emit(img28)
         if img28 is None:
             self._view.show_empty()
             return

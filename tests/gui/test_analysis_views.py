@@ -196,3 +196,17 @@ def test_the_matrix_is_computed_on_a_private_copy(qtbot, window, monkeypatch):
     assert seen and seen[0] is not window.predictor.model
     assert all(p.data_ptr() != q.data_ptr() for p, q in zip(seen[0].parameters(), window.predictor.model.parameters()))
 
+
+
+def test_new_weights_keep_the_shown_test_image_and_compute_its_maps_once(qtbot, window, monkeypatch):
+    view, fm = window.confusion, window.feature_maps
+    with qtbot.waitSignal(view.finished, timeout=60000):
+        view.compute()
+    view.choose_sample(0)
+    source = fm.source
+    passes = []
+    original = fm.refresh
+    monkeypatch.setattr(fm, "refresh", lambda: passes.append(1) or original())
+    window._refresh_predictor()  # new weights, as at an epoch's end
+    assert fm.source == source  # still the clicked test image, now with the new weights
+    assert len(passes) == 1
