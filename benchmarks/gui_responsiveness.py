@@ -286,6 +286,16 @@ def open_bench_window(test_images: int):
     return app, window, note
 
 
+def close_bench_window(window) -> None:
+    """Print the errors the window recorded, stop its threads and delete it."""
+    from cnn_gui.gui.app import dispose
+
+    if window.errors:
+        print(f"window errors: {window.errors}")
+    window.shutdown()
+    dispose(window)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=300, help="training batches of 100 per run")
@@ -298,7 +308,6 @@ def main(argv: list[str] | None = None) -> int:
         return _headless_child_main(args.batches, args.test)
 
     from cnn_gui.core.config import TrainConfig
-    from cnn_gui.gui.app import dispose
 
     app, window, note = open_bench_window(args.test)
     config = TrainConfig(epochs=1, batch_size=100, max_batches=args.batches, device="cpu")
@@ -338,10 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"headless samples/s: {h_med:,.0f}")
     print(f"window samples/s: {w_med:,.0f}")
     print(f"ratio window/headless: {w_med / h_med:.1%} (target >= 90%)")
-    if window.errors:
-        print(f"window errors: {window.errors}")
-    window.shutdown()
-    dispose(window)
+    close_bench_window(window)
     return 0
 
 

@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from PySide6.QtCore import QTimer  # noqa: E402
 
-from gui_responsiveness import Heartbeat, lateness_text, machine_line, open_bench_window, pump, wait_for  # noqa: E402
+from gui_responsiveness import (Heartbeat, close_bench_window, lateness_text, machine_line,  # noqa: E402
+                                open_bench_window, pump, wait_for)
 
 
 def rss_mb() -> float:
@@ -65,7 +66,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from cnn_gui.core.config import TrainConfig
     from cnn_gui.core.events import BatchEnded
-    from cnn_gui.gui.app import dispose
 
     app, window, note = open_bench_window(args.test)
     pump(300)
@@ -142,10 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     beat.stop()
     print(f"heartbeat with {n:,} points, +{step['i'] - n} points at 30 Hz over {args.seconds:.0f} s: "
           f"{lateness_text(late)} (target p99 <= 16, max <= 50)")
-    if window.errors:
-        print(f"window errors: {window.errors}")
-    window.shutdown()
-    dispose(window)
+    close_bench_window(window)
     return 0
 
 

@@ -178,6 +178,8 @@ def _load_checkpoint_model(path: str | None):
 
 
 def _evaluate(args) -> int:
+    import numpy as np
+
     from cnn_gui.core.analysis import confusion_matrix
     from cnn_gui.core.data import DATASETS, load_dataset
 
@@ -199,10 +201,8 @@ def _evaluate(args) -> int:
     for t, row in enumerate(m):
         print(short[t].rjust(width) + "".join((f"{n:,}" if n else ".").rjust(width) for n in row))
     off = m.copy()
-    for i in range(len(off)):
-        off[i, i] = 0
-    worst = [(int(off[t, p]), t, p) for t in range(len(off)) for p in range(len(off)) if off[t, p]]
-    worst.sort(reverse=True)
+    np.fill_diagonal(off, 0)
+    worst = sorted(((int(off[t, p]), t, p) for t, p in zip(*np.nonzero(off))), reverse=True)
     if worst:
         print("most frequent mistakes: " + ", ".join(f"{classes[t]} read as {classes[p]} ({n})"
                                                      for n, t, p in worst[:5]))

@@ -47,7 +47,7 @@ class ConfusionView(QWidget):
     """Compute button, status, the matrix as a table, and a grid of the selected test images.
 
     Signals: ``finished(object)`` with the :class:`ConfusionResult`, or None when the
-    computation failed or was cancelled; ``sampleChosen(image, text)`` when a test image
+    computation failed (a cancelled one reports nothing); ``sampleChosen(image, text)`` when a test image
     in the grid is clicked (the window shows its feature maps).
     """
 
@@ -182,10 +182,6 @@ class ConfusionView(QWidget):
         self._update_button()
         if error is not None:
             self.status.setText(f"Could not compute: {type(error).__name__}: {error}")
-            self.finished.emit(None)
-            return
-        if result is None:
-            self.status.setText("Cancelled.")
             self.finished.emit(None)
             return
         if self._data is None and data is not None:

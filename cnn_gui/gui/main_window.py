@@ -764,22 +764,19 @@ class MainWindow(QMainWindow):
         return Path(write(path, self.model, meta, None) or path)
 
     def _ask_export_csv(self) -> None:
-        path = self.ask_save_path("Export metrics", "metrics.csv", "CSV files (*.csv);;All files (*)")
-        if path:
-            self._remember_dir(path)
-            try:
-                self.plots.export_csv(path)
-            except Exception as exc:
-                self.show_error("Cannot export metrics", str(exc))
+        self._ask_export("metrics", "metrics.csv", "CSV files (*.csv);;All files (*)", self.plots.export_csv)
 
     def _ask_export_png(self) -> None:
-        path = self.ask_save_path("Export plot", "training.png", "PNG images (*.png);;All files (*)")
+        self._ask_export("plot", "training.png", "PNG images (*.png);;All files (*)", self.plots.export_png)
+
+    def _ask_export(self, what: str, default_name: str, filters: str, write) -> None:
+        path = self.ask_save_path(f"Export {what}", default_name, filters)
         if path:
             self._remember_dir(path)
             try:
-                self.plots.export_png(path)
+                write(path)
             except Exception as exc:
-                self.show_error("Cannot export plot", str(exc))
+                self.show_error(f"Cannot export {what}", str(exc))
 
     # ================================================================== settings and closing
     def _last_dir(self) -> str:
