@@ -12,20 +12,25 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 # numpy and torch before PySide6, on purpose: once PySide6 is imported, its import hook
 # (shibokensupport.feature) inspects the source of every module imported after it, which
 # made importing torch's ~1,000 modules ~0.3-0.5 s slower on a 2-core machine.
 import numpy  # noqa: F401
 import torch  # noqa: F401
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication
 
 from cnn_gui import __version__
 from cnn_gui.core.cpu_threads import make_this_thread_serial
-from cnn_gui.gui.settings import APPLICATION, ORGANIZATION
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+
+# PySide6 is imported inside the functions, not here: run() checks that Qt can start at
+# all (cnn_gui.gui.preflight) before anything loads Qt's libraries.
 
 EXIT_AFTER_SHOW_ENV = "CNN_GUI_EXIT_AFTER_SHOW"
+ICON_SIZES = (32, 64, 256)  # resources/icons/cnn-gui-<size>.png, rendered from cnn-gui.svg
 
 
 def ensure_app(argv: list[str] | None = None) -> QApplication:
@@ -34,6 +39,10 @@ def ensure_app(argv: list[str] | None = None) -> QApplication:
     The calling thread becomes the GUI thread, and its torch ops run serially from here
     on (single images; see :mod:`cnn_gui.core.cpu_threads` for why training needs it).
     """
+    from PySide6.QtWidgets import QApplication
+
+    from cnn_gui.gui.settings import APPLICATION, ORGANIZATION
+
     make_this_thread_serial()
     app = QApplication.instance()
     if app is None:
@@ -41,7 +50,33 @@ def ensure_app(argv: list[str] | None = None) -> QApplication:
     app.setApplicationName(APPLICATION)
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationVersion(__version__)
+    # The name of the installed .desktop file (cnn_gui/desktop_entry.py): Wayland
+    # compositors take the window's icon from it.
+    app.setDesktopFileName("cnn-gui")
+    if app.windowIcon().isNull():
+        app.setWindowIcon(app_icon())
     return app
+
+
+def app_icon():
+    """The application icon: the PNGs rendered from resources/icons/cnn-gui.svg.
+
+    PNGs rather than the SVG itself, so no SVG icon-engine plugin is needed to show it.
+    An empty icon (Qt's default) if the files are missing.
+    """
+    from PySide6.QtGui import QIcon
+
+    from cnn_gui.core.resources import resource_path
+
+    icon = QIcon()
+    for size in ICON_SIZES:
+        try:
+            path = resource_path("icons", f"cnn-gui-{size}.png")
+        except FileNotFoundError:
+            break  # no resources folder: the window opens without its icon
+        if path.is_file():
+            icon.addFile(str(path))
+    return icon
 
 
 def create_window(checkpoint: str | None = None, *, load_pretrained: bool = True, data_override=None,
@@ -61,8 +96,32 @@ def create_window(checkpoint: str | None = None, *, load_pretrained: bool = True
     return window
 
 
+def startup_problem() -> str | None:
+    """Why the window cannot open here, in one line, or None. Loads Qt's libraries when it can."""
+    from cnn_gui.gui.preflight import problem
+
+    reason = problem()
+    if reason is not None:
+        return reason
+    try:
+        import PySide6.QtWidgets  # noqa: F401  (QtGui's own system libraries: libEGL, fontconfig...)
+    except ImportError as exc:  # on a platform that preflight does not check
+        return f"cannot load Qt: {exc} (install what it names, or train headless with `cnn-gui train`)"
+    return None
+
+
 def run(checkpoint: str | None = None, argv: list[str] | None = None) -> int:
-    """Open the window, run the event loop, stop any training cleanly; the exit code."""
+    """Open the window, run the event loop, stop any training cleanly; the exit code.
+
+    2, after one line on stderr, when the window cannot open here (no display, a missing
+    system library: see :mod:`cnn_gui.gui.preflight`) instead of Qt's abort.
+    """
+    reason = startup_problem()
+    if reason is not None:
+        print(f"cnn-gui: {reason}", file=sys.stderr)
+        return 2
+    from PySide6.QtCore import QTimer
+
     app = ensure_app(argv)
     window = create_window(load_pretrained=True, defer_pretrained=True)
     window.show()  # the pretrained weights follow in the first event loop iteration
@@ -90,6 +149,7 @@ def run(checkpoint: str | None = None, argv: list[str] | None = None) -> int:
 def _quit_after_first_iteration(app: QApplication, window) -> None:
     """Start-up measurement (benchmarks/startup.py): quit once the shown window's first
     event loop iteration has run, so the process's wall time is the start-up time."""
+    from PySide6.QtCore import QTimer
 
     def quit_now() -> None:
         tree = window.structure.tree
