@@ -5,28 +5,48 @@ per-sample PIL images or transforms. :meth:`ImageDataset.normalize` turns a uint
 into the float32 input the networks expect.
 
 MNIST ships with the app (``resources/mnist``, gzipped IDX files) and is read here with
-numpy alone. Fashion-MNIST and CIFAR-10 are downloaded on demand through torchvision,
-which is imported only inside :func:`load_dataset` so that start-up stays fast.
+numpy alone. Fashion-MNIST and CIFAR-10 are fetched on demand from the addresses and
+checksums torchvision lists, by :mod:`cnn_gui.core.download` (torchvision's own download
+has no timeout and cannot be cancelled), then read by torchvision from the local files.
+torchvision is imported only inside :func:`load_dataset` so that start-up stays fast.
+
+Every failure is a :class:`DatasetError`: one line saying what failed (the host that did
+not answer, the corrupt file, the folder that cannot be written) and a hint saying what
+to do.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import math
 import os
-import sys
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
+from .download import TIMEOUT_ENV as TIMEOUT_ENV_NAME
+from .download import Cancel, FetchCancelled, FetchError, cancel_check, download_timeout, fetch
+from .errors import CnnGuiError
 from .resources import resource_path
 
 
-class DatasetError(RuntimeError):
-    """A dataset that cannot be loaded; the message says what failed and what to do."""
+class DatasetError(CnnGuiError, RuntimeError):
+    """A dataset that cannot be loaded: one line saying what failed, a hint saying what to do.
+
+    Still a RuntimeError, as it was before :class:`CnnGuiError` existed, for callers that
+    catch that.
+    """
+
+
+class DownloadCancelled(DatasetError):
+    """``load_dataset(cancel=...)`` was told to stop during a download; no partial file is left."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +139,13 @@ class ImageDataset:
     test_images: torch.Tensor
     test_labels: torch.Tensor
     _stats: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Checked here, once, so that a bad label is a message now and not an IndexError
+        # deep inside a training step.
+        what = self.info.title
+        self.train_labels = _checked_pair(self.train_images, self.train_labels, self.info, f"{what} training set")
+        self.test_labels = _checked_pair(self.test_images, self.test_labels, self.info, f"{what} test set")
 
     @property
     def name(self) -> str:
@@ -294,16 +321,56 @@ def read_idx(path) -> np.ndarray:
     return out.reshape(dims)
 
 
+# --------------------------------------------------------------------------- checks
+
+
+def _label_range_problem(lo: int, hi: int, classes: int) -> str | None:
+    if lo < 0 or hi >= classes:
+        return f"label {lo if lo < 0 else hi} is outside 0..{classes - 1} (the dataset has {classes} classes)"
+    return None
+
+
+def _checked_pair(images, labels, info: DatasetInfo, what: str) -> torch.Tensor:
+    """``labels`` as int64, after checking that both tensors fit ``info``."""
+    if not isinstance(images, torch.Tensor) or not isinstance(labels, torch.Tensor):
+        raise DatasetError(
+            f"{what}: images and labels must be torch tensors, not {type(images).__name__} and {type(labels).__name__}"
+        )
+    c, h, w = info.input_shape
+    if images.dtype != torch.uint8:
+        raise DatasetError(f"{what}: images are {images.dtype}, expected torch.uint8")
+    if images.ndim != 4 or tuple(images.shape[1:]) != (c, h, w):
+        raise DatasetError(f"{what}: images have shape {tuple(images.shape)}, expected [N, {c}, {h}, {w}]")
+    if labels.ndim != 1 or labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise DatasetError(
+            f"{what}: labels must be a 1-D integer tensor, not {labels.dtype} of shape {tuple(labels.shape)}"
+        )
+    if labels.shape[0] != images.shape[0]:
+        raise DatasetError(f"{what}: {images.shape[0]} images but {labels.shape[0]} labels")
+    if labels.numel():
+        problem = _label_range_problem(int(labels.min()), int(labels.max()), len(info.classes))
+        if problem:
+            raise DatasetError(f"{what}: {problem}")
+    return labels if labels.dtype == torch.int64 else labels.to(torch.int64)
+
+
 # --------------------------------------------------------------------------- MNIST (bundled)
 
 
-def _check_pair(images: np.ndarray, labels: np.ndarray, shape: tuple[int, int, int], what: str) -> None:
+def _check_pair(images: np.ndarray, labels: np.ndarray, info: DatasetInfo, what: str) -> None:
+    shape = info.input_shape
     if images.ndim not in (3, 4) or tuple(images.shape[-2:]) != shape[1:] or labels.ndim != 1:
         raise DatasetError(
             f"{what}: unexpected shapes images {images.shape}, labels {labels.shape} (expected [N, {shape[1]}, {shape[2]}] and [N])"
         )
     if images.shape[0] != labels.shape[0]:
         raise DatasetError(f"{what}: {images.shape[0]} images but {labels.shape[0]} labels")
+    if images.dtype != np.uint8 or labels.dtype.kind not in "ui":
+        raise DatasetError(f"{what}: images are {images.dtype} and labels {labels.dtype}, expected uint8 and integers")
+    if labels.size:
+        problem = _label_range_problem(int(labels.min()), int(labels.max()), len(info.classes))
+        if problem:
+            raise DatasetError(f"{what}: {problem}")
 
 
 @functools.lru_cache(maxsize=1)
@@ -313,7 +380,7 @@ def _mnist_tensors() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Te
     for split in ("train", "t10k"):
         images = read_idx(folder / f"{split}-images-idx3-ubyte.gz")
         labels = read_idx(folder / f"{split}-labels-idx1-ubyte.gz")
-        _check_pair(images, labels, DATASETS["mnist"].input_shape, f"bundled MNIST ({folder}, {split})")
+        _check_pair(images, labels, DATASETS["mnist"], f"bundled MNIST ({folder}, {split})")
         out.append(torch.from_numpy(images).unsqueeze(1).contiguous())
         out.append(torch.from_numpy(labels.astype(np.int64)))
     return tuple(out)  # type: ignore[return-value]
@@ -323,150 +390,339 @@ def _load_mnist() -> ImageDataset:
     try:
         tensors = _mnist_tensors()
     except FileNotFoundError as exc:  # resources folder missing entirely
-        raise DatasetError(f"bundled MNIST not found: {exc}") from exc
+        raise DatasetError(f"bundled MNIST not found: {exc}", hint="Reinstall cnn-gui.") from exc
     except DatasetError as exc:
-        raise DatasetError(f"bundled MNIST is damaged: {exc}. Reinstall cnn-gui.") from exc
+        raise DatasetError(f"bundled MNIST is damaged: {exc.message}", hint="Reinstall cnn-gui.") from exc
     # Fresh tensors each time: callers may move or modify them without touching the cache.
     return ImageDataset(DATASETS["mnist"], *(t.clone() for t in tensors))
 
 
 # --------------------------------------------------------------------------- torchvision datasets
+#
+# Addresses, file names and checksums come from torchvision's dataset classes, so they
+# stay those torchvision itself would use; only the fetching is ours.
 
-_FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-_FASHION_FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
-_CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-_CIFAR_ARCHIVE = "cifar-10-python.tar.gz"
-_CIFAR_FOLDER = "cifar-10-batches-py"
-_CIFAR_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch")
+_FOLDER_HINT = "Choose a folder you can write to with --data-dir or the environment variable CNN_GUI_DATA_DIR."
+_CACHE_SIZE = 4
+_cache: "OrderedDict[tuple[str, str], tuple[torch.Tensor, ...]]" = OrderedDict()
+# One load at a time: two threads (training and the Test set tab) asking for the same
+# set must not download or unpack into the same folder at once.
+_load_lock = threading.Lock()
+_LOCK_POLL_S = 0.05
 
 
-def _by_hand(name: str, root: Path) -> str:
-    """The sentence telling the user where to put the files themselves."""
+def _clear_cache() -> None:
+    with _load_lock:
+        _cache.clear()
+
+
+@dataclass(frozen=True)
+class _Fetching:
+    """How downloads run: the cancel check, the timeout (None: the default), progress."""
+
+    stop_requested: Callable[[], bool]
+    timeout: float | None
+    progress: Callable[[str, int, int | None], None] | None
+
+
+def _torchvision_class(name: str):
+    info = DATASETS[name]
+    try:
+        import torchvision.datasets as tvd
+    except Exception as exc:  # pragma: no cover - torchvision is a dependency
+        raise DatasetError(f"{info.title} needs torchvision, which cannot be imported: {exc}") from exc
+    return tvd.FashionMNIST if name == "fashion-mnist" else tvd.CIFAR10
+
+
+def _fashion_raw(root: Path) -> Path:
+    return root / "FashionMNIST" / "raw"  # torchvision's <root>/<class name>/raw
+
+
+def _cifar_files(cls) -> list[tuple[str, str]]:
+    """(name, md5) of every file torchvision reads from ``cifar-10-batches-py``."""
+    return [(n, m) for n, m in (*cls.train_list, *cls.test_list)] + [(cls.meta["filename"], cls.meta["md5"])]
+
+
+def _by_hand(name: str, cls, root: Path) -> str:
+    """The clause telling the user how to put the files in place themselves."""
     if name == "fashion-mnist":
-        return (
-            f"download {', '.join(f + '.gz' for f in _FASHION_FILES)} from {_FASHION_URL} "
-            f"and put them in {root / 'FashionMNIST' / 'raw'}{os.sep}"
-        )
+        files = ", ".join(f for f, _ in cls.resources)
+        return f"or put these files from {cls.mirrors[0]} into {_fashion_raw(root)}{os.sep} by hand: {files}"
     return (
-        f"download {_CIFAR_URL} and put it in {root}{os.sep} "
-        f"(or unpack it there, so that {root / _CIFAR_FOLDER}{os.sep} holds {', '.join(_CIFAR_FILES)})"
+        f"or download {cls.url} into {root}{os.sep} by hand (or unpack it there, "
+        f"giving {root / cls.base_folder}{os.sep})"
     )
 
 
-def _local_files_present(name: str, root: Path) -> bool:
-    """Whether the files are on disk (unpacked or still packed), unpacking them if need be."""
-    if name == "fashion-mnist":
-        raw = root / "FashionMNIST" / "raw"
-        for stem in _FASHION_FILES:
-            if (raw / stem).is_file():
-                continue
-            packed = raw / f"{stem}.gz"
-            if not packed.is_file():
-                return False
-            # torchvision only reads unpacked files; unpack the user's .gz copy for it.
-            try:
-                with gzip.open(packed, "rb") as src, open(raw / stem, "wb") as dst:
-                    while chunk := src.read(1 << 20):
-                        dst.write(chunk)
-            except (OSError, EOFError) as exc:
-                (raw / stem).unlink(missing_ok=True)
-                raise DatasetError(f"cannot unpack {packed}: {exc}; replace it with a fresh copy") from exc
-        return True
-    folder = root / _CIFAR_FOLDER
-    if all((folder / f).is_file() for f in _CIFAR_FILES):
-        return True
-    archive = root / _CIFAR_ARCHIVE
-    if not archive.is_file():
-        return False
-    import tarfile
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        why = (
+            f"{blocker} is a file, not a folder"
+            if blocker is not None and not blocker.is_dir()
+            else exc.strerror or str(exc)
+        )
+        raise DatasetError(f"cannot create the data folder {folder}: {why}", hint=_FOLDER_HINT) from exc
+
+
+def _download(urls: list[str], dest: Path, md5: str, name: str, cls, root: Path, how: _Fetching) -> None:
+    """Fetch ``dest`` from the first mirror that works, or raise the first mirror's failure."""
+    info = DATASETS[name]
+    failures: list[FetchError] = []
+    for url in urls:
+        try:
+            timeout = download_timeout() if how.timeout is None else how.timeout
+            progress = functools.partial(how.progress, dest.name) if how.progress is not None else None
+            fetch(url, dest, md5, timeout=timeout, cancel=how.stop_requested, progress=progress)
+            return
+        except FetchCancelled:
+            raise DownloadCancelled(
+                f"downloading {info.title} was cancelled",
+                hint="Nothing partial was kept; files already complete stay for the next try.",
+            ) from None
+        except FetchError as exc:
+            if exc.kind == "folder":
+                raise DatasetError(str(exc), hint=_FOLDER_HINT) from exc
+            if exc.kind == "setting":
+                raise DatasetError(str(exc), hint="Set it to a number of seconds, such as 60, or unset it.") from exc
+            failures.append(exc)
+    first = failures[0]
+    more = f" ({len(failures) - 1} other mirror(s) failed too)" if len(failures) > 1 else ""
+    by_hand = _by_hand(name, cls, root)
+    if first.kind == "corrupt":
+        raise DatasetError(f"{first}{more}", hint=f"Try again later, {by_hand}.") from first
+    # The hint is long already (the files and the folder); the wait goes with the message.
+    wait = f"; {TIMEOUT_ENV_NAME} sets how many seconds to wait" if "timed out" in str(first) else ""
+    raise DatasetError(
+        f"cannot download {dest.name} for {info.title}: {first}{more}{wait}",
+        hint=f"Check the network connection and try again, {by_hand}.",
+    ) from first
+
+
+def _not_here(name: str, cls, where: Path, root: Path) -> DatasetError:
+    return DatasetError(
+        f"{DATASETS[name].title} is not in {where}{os.sep} and downloading is switched off",
+        hint=f"Allow the download, {_by_hand(name, cls, root)}.",
+    )
+
+
+def _corrupt(path: Path, detail: str, again: str) -> DatasetError:
+    return DatasetError(f"{path} is corrupt ({detail})", hint=f"Delete it and try again{again}.")
+
+
+def _copy_stream(src, dest: Path, stop_requested: Callable[[], bool], source: Path) -> None:
+    """Copy the readable ``src`` to ``dest`` through a temporary file; errors name the right file."""
+    import tempfile
+    import zlib
 
     try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    except OSError as exc:
+        raise DatasetError(f"cannot write in the folder {dest.parent} ({exc.strerror or exc})", hint=_FOLDER_HINT) from exc
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                if stop_requested():
+                    raise DownloadCancelled(f"unpacking {source.name} was cancelled", hint="Nothing partial was kept.")
+                try:
+                    chunk = src.read(1 << 20)
+                except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+                    raise _corrupt(source, f"{type(exc).__name__}: {exc}", "") from exc
+                if not chunk:
+                    break
+                try:
+                    out.write(chunk)
+                except OSError as exc:
+                    raise DatasetError(f"cannot write {dest} ({exc.strerror or exc})", hint=_FOLDER_HINT) from exc
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _ensure_fashion(cls, root: Path, download: bool, how: _Fetching) -> None:
+    raw = _fashion_raw(root)
+    for filename, md5 in cls.resources:
+        stem = filename[: -len(".gz")] if filename.endswith(".gz") else filename
+        if (raw / stem).is_file():
+            continue
+        packed = raw / filename
+        if not packed.is_file():
+            if not download:
+                raise _not_here("fashion-mnist", cls, raw, root)
+            _make_folder(raw)
+            _download([mirror + filename for mirror in cls.mirrors], packed, md5, "fashion-mnist", cls, root, how)
+        # torchvision reads only unpacked files.
+        try:
+            src = gzip.open(packed, "rb")
+        except OSError as exc:
+            raise DatasetError(f"cannot read {packed} ({exc.strerror or exc})") from exc
+        with src:
+            _copy_stream(src, raw / stem, how.stop_requested, packed)
+
+
+def _ensure_cifar(cls, root: Path, download: bool, how: _Fetching) -> None:
+    import tarfile
+    import zlib
+
+    folder = root / cls.base_folder
+    missing = {n for n, _ in _cifar_files(cls) if not (folder / n).is_file()}
+    if not missing:
+        return
+    archive = root / cls.filename
+    if not archive.is_file():
+        if not download:
+            raise _not_here("cifar10", cls, folder, root)
+        _make_folder(root)
+        _download([cls.url], archive, cls.tgz_md5, "cifar10", cls, root, how)
+    _make_folder(folder)
+    # Only the files torchvision reads, each under a name chosen here: no path from the
+    # archive is ever used, so it cannot write outside the folder.
+    try:
         with tarfile.open(archive, "r:gz") as tar:
-            if sys.version_info >= (3, 12):
-                tar.extractall(root, filter="data")
-            else:  # pragma: no cover
-                tar.extractall(root)
-    except (OSError, EOFError, tarfile.TarError) as exc:
-        raise DatasetError(f"cannot unpack {archive}: {exc}; replace it with a fresh copy") from exc
-    return all((folder / f).is_file() for f in _CIFAR_FILES)
+            for member in tar:
+                path = member.name.replace("\\", "/").split("/")
+                if member.isfile() and len(path) == 2 and path[0] == cls.base_folder and path[1] in missing:
+                    src = tar.extractfile(member)
+                    with src:
+                        _copy_stream(src, folder / path[1], how.stop_requested, archive)
+                    missing.discard(path[1])
+                if not missing:
+                    break
+    except (OSError, EOFError, zlib.error, tarfile.TarError) as exc:
+        raise _corrupt(archive, f"{type(exc).__name__}: {exc}", " to download a fresh copy" if download else "") from exc
+    if missing:
+        raise _corrupt(archive, f"it holds no {', '.join(sorted(missing))}", " to download a fresh copy" if download else "")
+
+
+def _load_failure(name: str, cls, root: Path, train: bool, exc: Exception) -> DatasetError:
+    """The file torchvision could not read, found and named; else the folder."""
+    info = DATASETS[name]
+    if name == "fashion-mnist":
+        raw = _fashion_raw(root)
+        for kind in ("images-idx3", "labels-idx1"):
+            path = raw / f"{'train' if train else 't10k'}-{kind}-ubyte"
+            try:
+                read_idx(path)
+            except DatasetError as bad:
+                return DatasetError(bad.message, hint=f"Delete it and {path.name}.gz beside it, then try again.")
+        folder = raw
+    else:
+        from torchvision.datasets.utils import check_integrity
+
+        folder = root / cls.base_folder
+        wanted = [*(cls.train_list if train else cls.test_list), (cls.meta["filename"], cls.meta["md5"])]
+        for file, md5 in wanted:
+            if not check_integrity(str(folder / file), md5):
+                return _corrupt(folder / file, "its md5 checksum is not CIFAR-10's", "")
+    detail = " ".join(str(exc).split()) or "no details"
+    return DatasetError(
+        f"cannot read {info.title} from {folder} ({type(exc).__name__}: {detail})",
+        hint=f"Delete {folder} and try again.",
+    )
 
 
 def _to_nchw(data, info: DatasetInfo, what: str) -> torch.Tensor:
-    images = torch.as_tensor(np.asarray(data))
+    array = np.asarray(data)
+    if array.dtype != np.uint8:
+        # Integers that fit a byte are pixels still; anything else is not this dataset.
+        if array.dtype.kind not in "ui" or (array.size and (array.min() < 0 or array.max() > 255)):
+            raise DatasetError(f"{what}: images are {array.dtype}, expected bytes (0-255)")
+        array = array.astype(np.uint8)
+    images = torch.as_tensor(array)
     c, h, w = info.input_shape
     if images.ndim == 3 and c == 1:
         images = images.unsqueeze(1)
     elif images.ndim == 4 and tuple(images.shape[1:]) == (h, w, c):  # NHWC, as CIFAR's numpy arrays
         images = images.permute(0, 3, 1, 2)
-    if tuple(images.shape[1:]) != (c, h, w):
+    if images.ndim != 4 or tuple(images.shape[1:]) != (c, h, w):
         raise DatasetError(f"{what}: images have shape {tuple(images.shape)}, expected [N, {c}, {h}, {w}]")
-    if images.dtype != torch.uint8:
-        raise DatasetError(f"{what}: images are {images.dtype}, expected uint8")
     return images.contiguous()
 
 
-def _to_labels(targets, n: int, what: str) -> torch.Tensor:
-    labels = torch.as_tensor(np.asarray(targets), dtype=torch.int64).reshape(-1).contiguous()
-    if labels.shape[0] != n:
-        raise DatasetError(f"{what}: {n} images but {labels.shape[0]} labels")
-    return labels
+def _to_labels(targets, n: int, info: DatasetInfo, what: str) -> torch.Tensor:
+    array = np.asarray(targets)
+    if array.dtype.kind not in "ui" or array.ndim != 1:
+        raise DatasetError(f"{what}: labels are {array.dtype} of shape {array.shape}, expected one integer per image")
+    if array.shape[0] != n:
+        raise DatasetError(f"{what}: {n} images but {array.shape[0]} labels")
+    if array.size:
+        problem = _label_range_problem(int(array.min()), int(array.max()), len(info.classes))
+        if problem:
+            raise DatasetError(f"{what}: {problem}")
+    return torch.as_tensor(array.astype(np.int64)).contiguous()
 
 
-@functools.lru_cache(maxsize=4)
-def _torchvision_tensors(name: str, root: str, download: bool) -> tuple[torch.Tensor, ...]:
+def _torchvision_tensors(name: str, root: Path, download: bool, how: _Fetching) -> tuple[torch.Tensor, ...]:
     info = DATASETS[name]
-    root_path = Path(root)
-    if not download and not _local_files_present(name, root_path):
-        raise DatasetError(
-            f"{info.title} is not in {root_path} and downloading is switched off. "
-            f"Allow the download, or {_by_hand(name, root_path)}."
-        )
-    try:
-        root_path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DatasetError(f"cannot create the data folder {root_path}: {exc}") from exc
-
-    try:
-        import torchvision.datasets as tvd
-    except Exception as exc:  # pragma: no cover - torchvision is a dependency
-        raise DatasetError(f"{info.title} needs torchvision, which cannot be imported: {exc}") from exc
-    cls = tvd.FashionMNIST if name == "fashion-mnist" else tvd.CIFAR10
-    source = _FASHION_URL if name == "fashion-mnist" else _CIFAR_URL
-
+    cls = _torchvision_class(name)
+    if name == "fashion-mnist":
+        _ensure_fashion(cls, root, download, how)
+    else:
+        _ensure_cifar(cls, root, download, how)
     out: list[torch.Tensor] = []
     for train in (True, False):
-        split = "training" if train else "test"
         try:
-            ds = cls(str(root_path), train=train, download=download)
-        except Exception as exc:  # torchvision raises RuntimeError, URLError, OSError, tar/pickle errors...
-            failed = f"downloading {info.title} from {source} failed" if download else f"loading {info.title} failed"
-            raise DatasetError(
-                f"{failed} ({type(exc).__name__}: {' '.join(str(exc).split()) or 'no details'}). "
-                f"Check the network connection and try again, or {_by_hand(name, root_path)}."
-            ) from exc
-        what = f"{info.title} {split} set in {root_path}"
+            ds = cls(str(root), train=train, download=False)
+        except Exception as exc:  # RuntimeError, OSError, pickle and parse errors...
+            raise _load_failure(name, cls, root, train, exc) from exc
+        what = f"{info.title} {'training' if train else 'test'} set in {root}"
         images = _to_nchw(ds.data, info, what)
         out.append(images)
-        out.append(_to_labels(ds.targets, images.shape[0], what))
+        out.append(_to_labels(ds.targets, images.shape[0], info, what))
     return tuple(out)
 
 
-def load_dataset(name: str, data_dir: str | Path | None = None, download: bool = True) -> ImageDataset:
+@contextlib.contextmanager
+def _one_load_at_a_time(stop_requested: Callable[[], bool], title: str):
+    while not _load_lock.acquire(timeout=_LOCK_POLL_S):
+        if stop_requested():
+            raise DownloadCancelled(f"loading {title} was cancelled while another load was running")
+    try:
+        yield
+    finally:
+        _load_lock.release()
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | Path | None = None,
+    download: bool = True,
+    *,
+    cancel: Cancel = None,
+    timeout: float | None = None,
+    progress: Callable[[str, int, int | None], None] | None = None,
+) -> ImageDataset:
     """Load a dataset by name into memory.
 
-    ``mnist`` comes from the files bundled with the app (``data_dir`` and ``download`` are
-    not used). The others are read from, or downloaded into, ``data_dir`` (default:
-    :func:`default_data_dir`). Loaded data is cached in-process; every call returns new
-    tensors that the caller may move or modify.
+    ``mnist`` comes from the files bundled with the app (``data_dir``, ``download`` and
+    the download options are not used). The others are read from, or downloaded into,
+    ``data_dir`` (default: :func:`default_data_dir`). Loaded data is cached in-process;
+    every call returns new tensors that the caller may move or modify.
+
+    ``cancel``: a ``threading.Event`` or a callable returning True to stop; it is polled
+    every ~50 ms while downloading or unpacking, and :class:`DownloadCancelled` is raised
+    with no partial file left behind. ``timeout``: seconds without an answer from the
+    server before giving up (default ``$CNN_GUI_DOWNLOAD_TIMEOUT``, else 30).
+    ``progress(file_name, bytes_done, bytes_total_or_None)`` is called per chunk received.
+
+    Every failure raises :class:`DatasetError`.
     """
     key = _canonical_name(name)
     if key == "mnist":
         return _load_mnist()
-    root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-    tensors = _torchvision_tensors(key, str(root.resolve()), bool(download))
+    root = (Path(data_dir).expanduser() if data_dir is not None else default_data_dir()).resolve()
+    stop_requested = cancel_check(cancel)
+    with _one_load_at_a_time(stop_requested, DATASETS[key].title):
+        tensors = _cache.get((key, str(root)))
+        if tensors is None:
+            tensors = _torchvision_tensors(key, root, bool(download), _Fetching(stop_requested, timeout, progress))
+            _cache[(key, str(root))] = tensors
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+        else:
+            _cache.move_to_end((key, str(root)))
     return ImageDataset(DATASETS[key], *(t.clone() for t in tensors))

@@ -6,7 +6,6 @@ import gzip
 import socket
 import sys
 from pathlib import Path
-from urllib.error import URLError
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from cnn_gui.core import data
 from cnn_gui.core.data import (
     DATASETS,
     DatasetError,
+    DownloadCancelled,
     ImageDataset,
     dataset_names,
     default_data_dir,
@@ -32,7 +32,7 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     yield
-    data._torchvision_tensors.cache_clear()
+    data._clear_cache()
 
 
 @pytest.fixture(scope="module")
@@ -242,43 +242,48 @@ def test_env_dir_used_when_no_data_dir_given(monkeypatch, tmp_path):
 def test_fashion_missing_without_download(tmp_path):
     with pytest.raises(DatasetError) as err:
         load_dataset("fashion-mnist", data_dir=tmp_path, download=False)
-    msg = str(err.value)
-    assert str(tmp_path / "FashionMNIST" / "raw") in msg
-    assert "train-images-idx3-ubyte.gz" in msg and "http" in msg
+    assert str(tmp_path / "FashionMNIST" / "raw") in err.value.message
+    assert "switched off" in err.value.message
+    assert "train-images-idx3-ubyte.gz" in err.value.hint and "http" in err.value.hint
+    assert "\n" not in err.value.full_text()
 
 
-def test_fashion_download_failure_is_explained(tmp_path, monkeypatch):
-    import torchvision.datasets.mnist as tv_mnist
+def test_dataset_error_is_a_cnn_gui_error_and_still_a_runtime_error():
+    from cnn_gui.core.errors import CnnGuiError
 
-    calls = []
-
-    def offline(url, *args, **kwargs):
-        calls.append(url)
-        raise URLError("no network here")
-
-    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", offline)
-    with pytest.raises(DatasetError) as err:
-        load_dataset("fashion-mnist", data_dir=tmp_path, download=True)
-    msg = str(err.value)
-    assert calls, "torchvision's download was not attempted"
-    assert "download" in msg.lower() and "failed" in msg
-    assert str(tmp_path / "FashionMNIST" / "raw") in msg
-    assert "fashion-mnist" in msg.lower()
+    assert issubclass(DatasetError, CnnGuiError) and issubclass(DatasetError, RuntimeError)
+    assert issubclass(DownloadCancelled, DatasetError)
 
 
-def test_cifar_download_failure_is_explained(tmp_path, monkeypatch):
+def _place_cifar_files(root: Path) -> None:
+    """Empty stand-ins for the files torchvision reads, so that nothing is downloaded."""
     import torchvision.datasets as tvd
 
-    class Offline:
-        def __init__(self, root, train=True, download=False, **kwargs):
-            raise OSError("[Errno -3] Temporary failure in name resolution")
+    folder = root / tvd.CIFAR10.base_folder
+    folder.mkdir(parents=True)
+    for name, _ in data._cifar_files(tvd.CIFAR10):
+        (folder / name).touch()
 
-    monkeypatch.setattr(tvd, "CIFAR10", Offline)
-    with pytest.raises(DatasetError) as err:
-        load_dataset("cifar10", data_dir=tmp_path)
-    msg = str(err.value)
-    assert "cifar-10-python.tar.gz" in msg and "name resolution" in msg
-    assert str(tmp_path / "cifar-10-batches-py") in msg
+
+def _place_fashion_files(root: Path) -> None:
+    import torchvision.datasets as tvd
+
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name, _ in tvd.FashionMNIST.resources:
+        (raw / name.removesuffix(".gz")).touch()
+
+
+def _fake_fashion(monkeypatch, make):
+    """Replace torchvision's FashionMNIST reader by one returning ``make(train)`` = (data, targets)."""
+    import torchvision.datasets as tvd
+
+    class FakeFashion(tvd.FashionMNIST):
+        def __init__(self, root, train=True, download=False, **kwargs):
+            assert not download, "torchvision must never download: cnn-gui fetches the files itself"
+            self.data, self.targets = make(train)
+
+    monkeypatch.setattr(tvd, "FashionMNIST", FakeFashion)
 
 
 def test_cifar_conversion_from_torchvision_layout(tmp_path, monkeypatch):
@@ -288,14 +293,16 @@ def test_cifar_conversion_from_torchvision_layout(tmp_path, monkeypatch):
     sizes = {True: 6, False: 4}
     made = {}
 
-    class FakeCIFAR10:
+    class FakeCIFAR10(tvd.CIFAR10):
         def __init__(self, root, train=True, download=False, **kwargs):
             assert Path(root) == tmp_path.resolve()
+            assert not download
             self.data = rng.integers(0, 256, (sizes[train], 32, 32, 3), dtype=np.uint8)  # NHWC
             self.targets = [int(v) for v in rng.integers(0, 10, sizes[train])]
             made[train] = self
 
     monkeypatch.setattr(tvd, "CIFAR10", FakeCIFAR10)
+    _place_cifar_files(tmp_path)
     ds = load_dataset("cifar10", data_dir=tmp_path)
     assert ds.name == "cifar10" and ds.input_shape == (3, 32, 32)
     assert ds.train_images.shape == (6, 3, 32, 32) and ds.test_images.shape == (4, 3, 32, 32)
@@ -308,15 +315,12 @@ def test_cifar_conversion_from_torchvision_layout(tmp_path, monkeypatch):
 
 
 def test_fashion_conversion_from_torchvision_layout(tmp_path, monkeypatch):
-    import torchvision.datasets as tvd
+    def make(train):
+        n = 5 if train else 3
+        return torch.arange(n * 28 * 28, dtype=torch.int64).remainder(256).to(torch.uint8).view(n, 28, 28), torch.arange(n) % 10
 
-    class FakeFashion:
-        def __init__(self, root, train=True, download=False, **kwargs):
-            n = 5 if train else 3
-            self.data = torch.arange(n * 28 * 28, dtype=torch.int64).remainder(256).to(torch.uint8).view(n, 28, 28)
-            self.targets = torch.arange(n) % 10
-
-    monkeypatch.setattr(tvd, "FashionMNIST", FakeFashion)
+    _fake_fashion(monkeypatch, make)
+    _place_fashion_files(tmp_path)
     ds = load_dataset("fashion_mnist", data_dir=tmp_path)
     assert ds.name == "fashion-mnist"
     assert ds.train_images.shape == (5, 1, 28, 28) and ds.test_images.shape == (3, 1, 28, 28)
@@ -338,3 +342,121 @@ def test_fashion_reads_hand_placed_gz_files_offline(tmp_path):
     np.testing.assert_array_equal(
         ds.train_images[:, 0].numpy(), read_idx(raw / "train-images-idx3-ubyte.gz")
     )
+    assert sorted(p.name for p in raw.iterdir() if p.name.endswith(".part")) == []
+
+
+# --------------------------------------------------------------------------- corrupt local files
+
+
+def test_corrupt_hand_placed_gz_is_named(tmp_path):
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    for split, n in (("train", 4), ("t10k", 2)):
+        write_idx(raw / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), gz=True)
+        write_idx(raw / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n, dtype=np.uint8), gz=True)
+    bad = raw / "train-labels-idx1-ubyte.gz"
+    bad.write_bytes(bad.read_bytes()[:-12])  # a cut-off download
+    with pytest.raises(DatasetError) as err:
+        load_dataset("fashion-mnist", data_dir=tmp_path, download=False)
+    assert str(bad) in err.value.message and "corrupt" in err.value.message
+    assert "Delete it" in err.value.hint
+    assert not (raw / "train-labels-idx1-ubyte").exists()  # no half-unpacked file either
+    assert not [p for p in raw.iterdir() if p.name.endswith(".part")]
+
+
+def test_corrupt_unpacked_idx_is_named(tmp_path):
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for split, n in (("train", 4), ("t10k", 2)):
+        write_idx(raw / f"{split}-images-idx3-ubyte", np.zeros((n, 28, 28), dtype=np.uint8))
+        write_idx(raw / f"{split}-labels-idx1-ubyte", np.zeros(n, dtype=np.uint8))
+    bad = raw / "t10k-images-idx3-ubyte"
+    bad.write_bytes(b"this is not an IDX file")
+    with pytest.raises(DatasetError) as err:
+        load_dataset("fashion-mnist", data_dir=tmp_path, download=False)
+    assert str(bad) in err.value.message
+    assert "t10k-images-idx3-ubyte.gz" in err.value.hint and "Delete" in err.value.hint
+
+
+def test_corrupt_cifar_archive_is_named(tmp_path):
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    archive.write_bytes(gzip.compress(b"not a tar archive" * 100))
+    with pytest.raises(DatasetError) as err:
+        load_dataset("cifar10", data_dir=tmp_path, download=False)
+    assert str(archive) in err.value.message and "corrupt" in err.value.message
+    assert "Delete it" in err.value.hint
+
+
+def test_corrupt_cifar_batch_is_named(tmp_path):
+    _place_cifar_files(tmp_path)  # empty files: their md5 is wrong
+    with pytest.raises(DatasetError) as err:
+        load_dataset("cifar10", data_dir=tmp_path, download=False)
+    assert str(tmp_path / "cifar-10-batches-py" / "data_batch_1") in err.value.message
+    assert "md5" in err.value.message and "Delete it" in err.value.hint
+
+
+def test_data_dir_that_is_a_file_is_named(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder should be")
+    with pytest.raises(DatasetError) as err:
+        load_dataset("cifar10", data_dir=blocker / "data")
+    assert str(blocker / "data") in err.value.message and "is a file" in err.value.message
+    assert "--data-dir" in err.value.hint and "CNN_GUI_DATA_DIR" in err.value.hint
+
+
+# --------------------------------------------------------------------------- labels and images
+
+
+@pytest.mark.parametrize("bad", [-1, 10], ids=["negative", "too-large"])
+def test_image_dataset_refuses_labels_outside_its_classes(bad):
+    images = torch.zeros((3, 1, 28, 28), dtype=torch.uint8)
+    labels = torch.tensor([0, bad, 9])
+    with pytest.raises(DatasetError) as err:
+        ImageDataset(DATASETS["fashion-mnist"], images, labels, images[:1], labels[:1])
+    msg = err.value.message
+    assert f"label {bad}" in msg and "10 classes" in msg and "0..9" in msg and "training set" in msg
+    with pytest.raises(DatasetError, match="test set"):
+        ImageDataset(DATASETS["fashion-mnist"], images[:1], labels[:1], images, labels)
+
+
+def test_image_dataset_checks_counts_shapes_and_dtypes():
+    info = DATASETS["cifar10"]
+    images = torch.zeros((4, 3, 32, 32), dtype=torch.uint8)
+    labels = torch.zeros(4, dtype=torch.int64)
+    with pytest.raises(DatasetError, match="4 images but 3 labels"):
+        ImageDataset(info, images, labels[:3], images, labels)
+    with pytest.raises(DatasetError, match=r"expected \[N, 3, 32, 32\]"):
+        ImageDataset(info, torch.zeros((4, 1, 28, 28), dtype=torch.uint8), labels, images, labels)
+    with pytest.raises(DatasetError, match="uint8"):
+        ImageDataset(info, images.float(), labels, images, labels)
+    with pytest.raises(DatasetError, match="integer"):
+        ImageDataset(info, images, labels.float(), images, labels)
+    ok = ImageDataset(info, images, labels.to(torch.int32), images, labels.to(torch.uint8))
+    assert ok.train_labels.dtype == torch.int64 and ok.test_labels.dtype == torch.int64
+
+
+def test_downloaded_labels_outside_the_classes_are_refused_at_load(tmp_path, monkeypatch):
+    _fake_fashion(monkeypatch, lambda train: (np.zeros((3, 28, 28), np.uint8), [0, 4, 10]))
+    _place_fashion_files(tmp_path)
+    with pytest.raises(DatasetError) as err:
+        load_dataset("fashion-mnist", data_dir=tmp_path)
+    msg = err.value.message
+    assert "label 10" in msg and "10 classes" in msg and str(tmp_path) in msg
+
+
+def test_downloaded_images_must_be_bytes(tmp_path, monkeypatch):
+    _place_fashion_files(tmp_path)
+    _fake_fashion(monkeypatch, lambda train: (np.full((2, 28, 28), 300, np.int32), [0, 1]))
+    with pytest.raises(DatasetError, match="expected bytes"):
+        load_dataset("fashion-mnist", data_dir=tmp_path)
+    _fake_fashion(monkeypatch, lambda train: (np.full((2, 28, 28), 0.5, np.float32), [0, 1]))
+    with pytest.raises(DatasetError, match="float32"):
+        load_dataset("fashion-mnist", data_dir=tmp_path)
+    _fake_fashion(monkeypatch, lambda train: (np.zeros((2, 28, 28), np.uint8), [0, 1, 2]))
+    with pytest.raises(DatasetError, match="2 images but 3 labels"):
+        load_dataset("fashion-mnist", data_dir=tmp_path)
+    # Integers that fit a byte are still pixels.
+    _fake_fashion(monkeypatch, lambda train: (np.full((2, 28, 28), 200, np.int64), [0, 1]))
+    ds = load_dataset("fashion-mnist", data_dir=tmp_path)
+    assert ds.train_images.dtype == torch.uint8 and int(ds.train_images.max()) == 200
