@@ -19,9 +19,14 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import CnnGuiError
+
 MNIST_SIZE = 28  # the field
 MNIST_BOX = 20  # the digit's longer side inside the field
 MNIST_CENTRE = 14.0  # where the centre of mass goes (row/column index, as in MNIST tools)
+# A drawing smaller than this share of the canvas is not read (see too_little_ink).
+MIN_INK_EXTENT = 0.15
+TOO_LITTLE_INK_TEXT = "Too little ink to read: draw a bigger digit"
 
 
 @lru_cache(maxsize=256)
@@ -61,26 +66,103 @@ def _resample_matrix(src: int, dst: int) -> np.ndarray:
     return m
 
 
+class InputError(CnnGuiError):
+    """An image array that cannot be read: wrong shape or type, empty, too big, NaN."""
+
+
+# The canvas is 280x280 and read_digit_image gives at most 1024 a side: anything much
+# bigger is a mistake, and would cost seconds and gigabytes before anyone noticed.
+MAX_SIDE = 4096
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape)) if shape else "a scalar"
+
+
+def as_unit_float(image: object, what: str = "the image") -> np.ndarray:
+    """``image``'s pixels as float32 in [0, 1], whatever their type; any shape.
+
+    Floats and bools are taken as they are (clipped to [0, 1]); integers are scaled by
+    their type's range: uint8 by 255, uint16 by 65535, signed types by their maximum,
+    with negative values clipped to 0.  A 16-bit scan clipped to [0, 1] instead made
+    every pixel that was not pure black full ink.  Raises :class:`InputError` for NaN or
+    infinite pixels, for 64-bit integers (no image is stored so: they are Python ints
+    whose range nobody knows) and for anything that is not an array of numbers.
+    """
+    try:
+        a = np.asarray(image)
+    except (ValueError, TypeError) as exc:  # a ragged list
+        raise InputError(f"{what} is not an array of pixels: {exc}") from None
+    kind = a.dtype.kind
+    if kind == "b":
+        return a.astype(np.float32)
+    if kind in "ui":
+        if a.dtype.itemsize >= 8:
+            raise InputError(f"{what} has 64-bit integer pixels, whose range is unknown: "
+                             "give uint8 (0-255), uint16 (0-65535) or float (0-1) pixels")
+        top = np.float32(np.iinfo(a.dtype).max)
+        return np.clip(a.astype(np.float32) / top, 0.0, 1.0)
+    if kind != "f":
+        raise InputError(f"{what} must hold numbers, not {a.dtype} values")
+    f = a.astype(np.float32)
+    bad = ~np.isfinite(f)
+    if bad.any():
+        raise InputError(f"{what} has {int(bad.sum()):,} NaN or infinite pixel(s) of {f.size:,}")
+    return np.clip(f, 0.0, 1.0)
+
+
 def _as_float_image(image: np.ndarray) -> np.ndarray:
-    a = np.asarray(image)
+    try:
+        a = np.asarray(image)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"the drawing is not an array of pixels: {exc}") from None
     if a.ndim == 3 and a.shape[-1] == 1:
         a = a[..., 0]
     elif a.ndim == 3 and a.shape[0] == 1:
         a = a[0]
     if a.ndim != 2:
-        raise ValueError(f"expected a 2-D grey image, got an array of shape {a.shape}")
+        raise InputError(f"expected a 2-D grey image (height x width), got an array of shape {shape_text(a.shape)}")
+    if a.size == 0:
+        raise InputError(f"the image is empty ({shape_text(a.shape)} pixels)")
+    if max(a.shape) > MAX_SIDE:
+        raise InputError(f"the image is {shape_text(a.shape)} pixels: too large, at most {MAX_SIDE} a side; "
+                         "scale it down first")
     if a.dtype == np.uint8:
         return a.astype(np.float32) * np.float32(1.0 / 255.0)
-    if a.dtype == np.bool_:
-        return a.astype(np.float32)
-    return np.clip(a.astype(np.float32, copy=False), 0.0, 1.0)
+    return as_unit_float(a, "the image")
+
+
+def ink_extent(image: np.ndarray, threshold: float = 0.05) -> tuple[int, int]:
+    """(height, width) in pixels of the bounding box of the ink (pixels above
+    ``threshold``) in a drawing as :func:`to_mnist` takes it; (0, 0) when there is none."""
+    mask = _as_float_image(image) > threshold
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return 0, 0
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)
+
+
+def too_little_ink(image: np.ndarray, min_extent: float = MIN_INK_EXTENT, threshold: float = 0.05) -> bool:
+    """True when a drawing is too small to be read as a digit: its ink's bounding box is
+    shorter, on its longer side, than ``min_extent`` of the drawing's longer side.
+
+    :func:`to_mnist` scales any ink to 20 px, so a dot becomes a big round blob, which a
+    network reads as a confident "0".  15 % of a 280 px canvas is 42 px, a little more
+    than a dot of the widest pen (40 px); a digit is drawn several times bigger.
+    """
+    img = _as_float_image(image)
+    h, w = ink_extent(img, threshold)
+    return max(h, w) < min_extent * max(img.shape)
 
 
 def to_mnist(image: np.ndarray, threshold: float = 0.05) -> np.ndarray | None:
     """Prepare a drawing the way MNIST's digits were prepared; None when nothing is drawn.
 
-    ``image`` is a 2-D array of any size with white ink on black: floats in [0, 1]
-    (ink = 1.0) or uint8 in 0..255.  Steps, as in MNIST:
+    ``image`` is a 2-D array (at most :data:`MAX_SIDE` a side) with white ink on black:
+    floats in [0, 1] (ink = 1.0), bools, or integers scaled by their type's range (uint8
+    by 255, see :func:`as_unit_float`).  Raises :class:`InputError` for anything else
+    (NaN, 3-D, empty ...).  Steps, as in MNIST:
 
     1. crop to the bounding box of the pixels brighter than ``threshold``;
     2. scale it so that its longer side is 20 px, keeping the aspect ratio, with
@@ -138,9 +220,9 @@ def normalize(
     if x.ndim == 2:
         x = x[None]
     if x.ndim != 3:
-        raise ValueError(f"expected an (H, W) or (C, H, W) image, got shape {x.shape}")
+        raise InputError(f"expected an (H, W) or (C, H, W) image, got shape {shape_text(x.shape)}")
     m = np.asarray(mean, dtype=np.float32).reshape(-1, 1, 1)
     s = np.asarray(std, dtype=np.float32).reshape(-1, 1, 1)
     if m.shape[0] not in (1, x.shape[0]) or s.shape[0] not in (1, x.shape[0]):
-        raise ValueError(f"mean/std have {m.shape[0]}/{s.shape[0]} values for {x.shape[0]} channel(s)")
+        raise InputError(f"mean/std have {m.shape[0]}/{s.shape[0]} values for {x.shape[0]} channel(s)")
     return np.ascontiguousarray((x - m) / s, dtype=np.float32)
