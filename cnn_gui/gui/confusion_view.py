@@ -1,11 +1,11 @@
 """The *Test set* tab: the confusion matrix of the current weights, and what they get wrong.
 
 **Compute** runs a frozen snapshot of the weights (the canvas's copy; never the model
-being trained) over the test split of the dataset they were trained on, in a plain
-thread that ends with the job:
-OpenMP keeps a team of threads per calling thread, and a pool thread that stayed alive
-with its team would slow every later training run (see ``cnn_gui.core.cpu_threads``).
-The result arrives through a queued signal. Rows are the true classes, columns the
+being trained) over the test split of the dataset they were trained on, as a
+:class:`~cnn_gui.gui.jobs.JobRunner` job on all the training threads (Compute is off
+while training runs, so they are free). Weights that read another input shape than that
+dataset's images (SimpleCNN after an MNIST run) are not run: the status line says why.
+Rows are the true classes, columns the
 predicted ones; the diagonal is green (share of the row right), mistakes are red (darker
 = more). Click a cell to see its test images; by default the grid shows the first
 misclassified ones, each with its true and predicted class in the tooltip. Click an
@@ -13,13 +13,13 @@ image to see its feature maps.
 
 New weights (an epoch ended, a checkpoint was opened) make a shown result stale: it is
 cleared, and Compute runs again on the new ones. Starting a training run cancels a
-computation in progress; so does closing the window.
+computation in progress; so does closing the window, within one batch (~20 ms).
 """
 
 from __future__ import annotations
 
 import copy
-import threading
+import html
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -29,14 +29,16 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from cnn_gui.core.analysis import ConfusionResult, confusion_matrix, tile_at, tile_maps
-from cnn_gui.core.cpu_threads import use_training_threads
+from cnn_gui.core.errors import CnnGuiError, one_line
 
 from .grid_image import GridImage
+from .jobs import JobRunner
 
 if TYPE_CHECKING:
     from cnn_gui.core.data import ImageDataset
     from cnn_gui.core.predictor import Predictor
 
+JOB = "confusion"
 SAMPLES_SHOWN = 60
 SAMPLE_COLUMNS = 12
 PAD = 2
@@ -53,7 +55,6 @@ class ConfusionView(QWidget):
 
     finished = Signal(object)
     sampleChosen = Signal(object, str)  # a clicked test image, (H, W) or (C, H, W) in [0, 1], and what it is
-    _done = Signal(int, object, object, object)  # token, result, dataset, error
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -102,31 +103,53 @@ class ConfusionView(QWidget):
         self._predictor: "Predictor | None" = None
         self._dataset_name = "mnist"
         self._data: "ImageDataset | None" = None
+        self._input_shape: tuple[int, ...] | None = None  # what the weights read, when known
         self._cached: dict[str, "ImageDataset"] = {}
-        self._token = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._running = False
+        self.jobs = JobRunner(self)
         self._blocked = False
         self.result: ConfusionResult | None = None
         self._result_data: "ImageDataset | None" = None
         self._sample_shape = (1, 1)  # (height, width) of one image in the sample grid
         self._shown: np.ndarray = np.zeros(0, dtype=np.int64)  # test indices in the sample grid
-        self._done.connect(self._on_done)
         self._update_button()
 
     # -- inputs ----------------------------------------------------------------------------
-    def set_source(self, predictor: "Predictor | None", dataset_name: str, data: "ImageDataset | None" = None) -> None:
-        """The weights to judge and the dataset they belong to (``data``: use this one instead of loading it)."""
-        changed = predictor is not self._predictor or dataset_name != self._dataset_name or data is not self._data
-        self._predictor, self._dataset_name, self._data = predictor, dataset_name, data
+    def set_source(self, predictor: "Predictor | None", dataset_name: str, data: "ImageDataset | None" = None,
+                   *, input_shape: tuple[int, ...] | None = None) -> None:
+        """The weights to judge and the dataset they belong to (``data``: use this one instead
+        of loading it); ``input_shape``: the (C, H, W) the weights' model reads, checked
+        against the dataset's before anything runs."""
+        shape = tuple(input_shape) if input_shape is not None else None
+        changed = (predictor is not self._predictor or dataset_name != self._dataset_name or data is not self._data
+                   or shape != self._input_shape)
+        self._predictor, self._dataset_name, self._data, self._input_shape = predictor, dataset_name, data, shape
         if changed:
             self.cancel()
             had_result = self.result is not None
             self._clear_result()
-            self.status.setText("The weights changed: compute again." if had_result and predictor
+            mismatch = self.mismatch()
+            self.status.setText(html.escape(mismatch) if mismatch and predictor
+                                else "The weights changed: compute again." if had_result and predictor
                                 else IDLE_TEXT if predictor else "No weights yet.")
         self._update_button()
+
+    def mismatch(self) -> str | None:
+        """Why the weights cannot run on their test set (another input shape), or None."""
+        if self._input_shape is None:
+            return None
+        if self._data is not None:
+            have, title = tuple(self._data.input_shape), _title(self._data.name)
+        else:
+            from cnn_gui.core.data import DATASETS
+
+            info = DATASETS.get(self._dataset_name)
+            if info is None:
+                return None
+            have, title = tuple(info.input_shape), _title(self._dataset_name)
+        if have == self._input_shape:
+            return None
+        return (f"These weights read {_shape(self._input_shape)} images, but the {title} test set has "
+                f"{_shape(have)} ones: train them on a dataset of their shape first.")
 
     def set_blocked(self, blocked: bool) -> None:
         """While training runs the button is off (both would fight for the same CPU cores)."""
@@ -136,79 +159,70 @@ class ConfusionView(QWidget):
         self._update_button()
 
     def is_running(self) -> bool:
-        return self._running
+        return self.jobs.pending(JOB)
 
     # -- computing -------------------------------------------------------------------------
     @Slot()
     def compute(self) -> bool:
-        if self._predictor is None or self._running or self._blocked:
+        """Start computing; False (and nothing runs) when there is nothing to run or it cannot."""
+        if self._predictor is None or self.is_running() or self._blocked:
             return False
-        self._token += 1
-        self._stop = threading.Event()
-        self._running = True
-        self._update_button()
-        self.status.setText(f"Computing on the {_title(self._dataset_name)} test set…")
+        mismatch = self.mismatch()
+        if mismatch:
+            self.status.setText(html.escape(mismatch))
+            return False
         # A private copy: the canvas and the Feature maps tab keep using the snapshot on the
         # GUI thread meanwhile, and the forward hooks the feature maps set for a moment
-        # would otherwise fire inside this thread's passes too.
+        # would otherwise fire inside the job's passes too.
         model = copy.deepcopy(self._predictor.model)
-        args = (self._token, model, self._dataset_name, self._data or self._cached.get(self._dataset_name), self._stop)
-        self._thread = threading.Thread(target=self._work, args=args, name="cnn-gui-confusion", daemon=True)
-        self._thread.start()
+        data = self._data or self._cached.get(self._dataset_name)
+        try:
+            self.jobs.submit(_compute, model, self._dataset_name, data, key=JOB, threads="training",
+                             on_done=self._on_done, on_error=self._on_error)
+        except RuntimeError:
+            return False  # shut down: the window is closing
+        self.status.setText(f"Computing on the {_title(self._dataset_name)} test set…")
+        self._update_button()
         return True
 
-    def _work(self, token: int, model, name: str, data, stop: threading.Event) -> None:
-        """On its own thread: load the data if needed, run the matrix, send the result back."""
-        result = error = None
-        try:
-            use_training_threads()
-            if data is None:
-                from cnn_gui.core.data import load_dataset
-
-                data = load_dataset(name)
-            result = confusion_matrix(model, data, should_stop=stop.is_set)
-        except Exception as exc:
-            error = exc
-        try:
-            self._done.emit(token, result, data, error)
-        except RuntimeError:
-            pass  # the window is gone
-
-    @Slot(int, object, object, object)
-    def _on_done(self, token: int, result, data, error) -> None:
-        if token != self._token:
-            return  # cancelled or superseded
-        self._running = False
+    def _on_done(self, outcome) -> None:
+        result, data = outcome
         self._update_button()
-        if error is not None:
-            self.status.setText(f"Could not compute: {type(error).__name__}: {error}")
-            self.finished.emit(None)
-            return
-        if self._data is None and data is not None:
-            self._cached[self._dataset_name] = data
+        if self._data is None:
+            self._cached[data.name] = data
         self._show_result(result, data)
         self.finished.emit(result)
 
+    def _on_error(self, error: BaseException) -> None:
+        self._update_button()
+        # A CnnGuiError (a download that failed) speaks to the user; anything else names its type.
+        text = str(error) if isinstance(error, CnnGuiError) else f"{type(error).__name__}: {error}"
+        self.status.setText(html.escape(one_line(f"Could not compute: {text}")))
+        self.finished.emit(None)
+
     def cancel(self) -> None:
         """Stop a computation in progress; its result, if it still arrives, is dropped."""
-        if self._running:
-            self._stop.set()
-            self._token += 1
-            self._running = False
+        if self.is_running():
+            self.jobs.cancel(JOB)
             self.status.setText("Cancelled.")
         self._update_button()
 
     def join(self, timeout: float = 10.0) -> bool:
-        """Wait for the computing thread (window shutdown). True when none is left."""
-        thread = self._thread
-        if thread is not None and thread.is_alive():
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
+        """Wait up to ``timeout`` s for a computation's thread (cancelled or not) to end.
+        True when none is left."""
+        return self.jobs.join(timeout)
+
+    def shutdown(self, timeout: float = 10.0) -> bool:
+        """The window closes: cancel, deliver nothing more, wait up to ``timeout`` s for the thread."""
+        ok = self.jobs.shutdown(timeout)
+        self._update_button()
+        return ok
 
     def _update_button(self) -> None:
-        self.compute_button.setEnabled(self._predictor is not None and not self._running
-                                       and not self._blocked)
+        mismatch = self.mismatch()
+        self.compute_button.setEnabled(self._predictor is not None and not self.is_running()
+                                       and not self._blocked and not mismatch)
+        self.compute_button.setToolTip(mismatch or "")
 
     # -- showing ---------------------------------------------------------------------------
     def _clear_result(self) -> None:
@@ -316,6 +330,19 @@ class ConfusionView(QWidget):
             return
         image = self._result_data.test_images[index].cpu().numpy().astype(np.float32) / 255.0
         self.sampleChosen.emit(image[0] if image.shape[0] == 1 else image, self.describe(index))
+
+
+def _compute(model, name: str, data: "ImageDataset | None", cancel) -> "tuple[ConfusionResult | None, ImageDataset]":
+    """The job: load the test set if needed, then the matrix (None once cancelled: never delivered)."""
+    if data is None:
+        from cnn_gui.core.data import load_dataset
+
+        data = load_dataset(name)
+    return confusion_matrix(model, data, cancel=cancel), data
+
+
+def _shape(shape) -> str:
+    return "x".join(str(int(d)) for d in shape)
 
 
 def _title(dataset_name: str) -> str:

@@ -107,4 +107,25 @@ def test_confusion_matrix_of_a_constant_model_and_stopping():
     assert (result.matrix[:, 3] == np.bincount(data.test_labels.numpy(), minlength=10)).all()
     assert result.matrix.sum() == result.matrix[:, 3].sum()
     assert result.accuracy == pytest.approx(int((data.test_labels == 3).sum()) / 200)
-    assert confusion_matrix(AlwaysThree(), data, should_stop=lambda: True) is None
+
+
+def test_confusion_matrix_stops_at_the_next_batch_once_cancelled():
+    import threading
+
+    data = load_dataset("mnist").subset(0, 1000)
+    batches = []
+    cancel = threading.Event()
+
+    class CancelAfterTwo(nn.Module):
+        def forward(self, x):
+            batches.append(x.shape[0])
+            if len(batches) == 2:
+                cancel.set()  # as the GUI thread would, mid-pass
+            return torch.zeros(x.shape[0], 10)
+
+    assert confusion_matrix(CancelAfterTwo(), data, batch_size=100, cancel=cancel) is None
+    assert batches == [100, 100]  # not one batch more
+    assert confusion_matrix(CancelAfterTwo(), data, cancel=lambda: True) is None  # a callable works too
+    assert len(batches) == 2
+    result = confusion_matrix(CancelAfterTwo(), data.subset(0, 150), batch_size=100, cancel=threading.Event())
+    assert result.matrix.sum() == 150  # an Event never set: the whole split, last batch partial

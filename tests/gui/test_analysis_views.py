@@ -1,5 +1,8 @@
 """The Feature maps and Test set tabs, driven as a user drives them: draw, pick, compute, click."""
 
+import threading
+import time
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPointF, Qt
@@ -8,6 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from cnn_gui.core.config import TrainConfig
 from cnn_gui.gui.feature_maps_view import NO_DRAWING_TEXT
+from cnn_gui.gui.jobs import THREAD_PREFIX
 
 
 def draw_one(canvas):
@@ -119,7 +123,7 @@ def test_confusion_matrix_of_the_canvas_weights_and_its_cells(qtbot, window, mni
     assert view.table.item(3, 3).text() == f"{result.matrix[3, 3]:,}"
     assert view.compute_button.isEnabled()
     # The thread that computed has ended: no OpenMP team of its own lingers to slow training.
-    assert view.join(5) and not view._thread.is_alive()
+    assert view.join(5) and not [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX)]
     # By default the grid shows the misclassified test images.
     np.testing.assert_array_equal(view.shown_indices(), result.misclassified[:60])
 
@@ -145,12 +149,111 @@ def test_new_weights_clear_the_matrix_and_training_blocks_it(qtbot, window):
     assert view.compute_button.isEnabled()
 
 
-def test_closing_mid_computation_leaves_no_thread(qtbot, window):
+@pytest.fixture
+def slow_pass(monkeypatch, mnist_small):
+    """``(big, started)``: 5,000 test images, and an Event set when the first batch runs;
+    every batch of the matrix takes 50 ms more (2.5 s in all over ``big``, unless cancelled)."""
+    import torch
+
+    import cnn_gui.gui.confusion_view as cv
+    from cnn_gui.core.data import ImageDataset
+
+    big = ImageDataset(mnist_small.info, mnist_small.train_images, mnist_small.train_labels,
+                       mnist_small.test_images.repeat(10, 1, 1, 1), mnist_small.test_labels.repeat(10))
+    started = threading.Event()
+    original = cv.confusion_matrix
+
+    class Slow(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            started.set()
+            time.sleep(0.05)
+            return self.model(x)
+
+    monkeypatch.setattr(cv, "confusion_matrix", lambda model, data, **kw: original(Slow(model), data, **kw))
+    return big, started
+
+
+def test_closing_mid_computation_is_quick_and_leaves_no_thread(qtbot, window, slow_pass):
     view = window.confusion
+    big, started = slow_pass
+    view.set_source(window.predictor, "mnist", big)
+    results = []
+    view.finished.connect(results.append)
     assert view.compute()
+    assert started.wait(10)
+    t0 = time.monotonic()
     assert window.shutdown(20000)
-    assert view.join(0)
+    assert time.monotonic() - t0 < 1.0  # the pass stops at its next batch, not after 2.5 s
+    assert view.join(0) and not [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX)]
     assert not view.is_running()
+    qtbot.wait(20)
+    assert results == []  # a cancelled computation reports nothing
+
+
+def test_new_weights_cancel_a_computation_and_compute_runs_again(qtbot, window, slow_pass):
+    view = window.confusion
+    big, started = slow_pass
+    view.set_source(window.predictor, "mnist", big)
+    results = []
+    view.finished.connect(results.append)
+    assert view.compute()
+    assert started.wait(10)
+    window._refresh_predictor()  # new weights, as at an epoch's end (and the window's own 500 images)
+    assert not view.is_running() and view.compute_button.isEnabled()
+    assert view.join(1.0)  # the old pass stopped at its next batch
+    qtbot.wait(20)
+    assert results == [] and view.result is None
+    with qtbot.waitSignal(view.finished, timeout=60000) as blocker:
+        assert view.compute()
+    assert blocker.args[0].matrix.sum() == 500
+
+
+def test_weights_for_another_input_shape_say_so_instead_of_running(qtbot, make_window, mnist_small, monkeypatch):
+    """SimpleCNN's weights (3x32x32) with MNIST as the dataset (1x28x28), as after an MNIST
+    run and a model switch: one line in the view, nothing runs, nothing raises."""
+    import cnn_gui.gui.confusion_view as cv
+    from cnn_gui.core.models import SimpleCNN
+    from cnn_gui.core.predictor import Predictor
+
+    window = make_window(data_override=mnist_small)
+    view = window.confusion
+    ran, original = [], cv.confusion_matrix
+    monkeypatch.setattr(cv, "confusion_matrix", lambda *a, **kw: ran.append(a) or original(*a, **kw))
+    simple = Predictor(SimpleCNN(), (0.5,), (0.5,), tuple("0123456789"))
+    for data in (mnist_small, None):  # the window's own data, or MNIST by name
+        view.set_source(simple, "mnist", data, input_shape=(3, 32, 32))
+        text = view.status.text()
+        assert "3x32x32" in text and "1x28x28" in text and "MNIST" in text and "\n" not in text
+        assert not view.compute_button.isEnabled() and "3x32x32" in view.compute_button.toolTip()
+        assert not view.compute() and not view.is_running()
+        assert view.status.text() == text
+    assert ran == [] and window.errors == []
+    # The matching shape runs.
+    view.set_source(window.predictor, "mnist", mnist_small, input_shape=(1, 28, 28))
+    assert view.compute_button.isEnabled() and view.compute_button.toolTip() == ""
+    with qtbot.waitSignal(view.finished, timeout=60000) as blocker:
+        assert view.compute()
+    assert len(ran) == 1 and blocker.args[0].matrix.sum() == 500
+
+
+def test_a_failed_computation_is_one_line_in_the_view(qtbot, window, monkeypatch):
+    import cnn_gui.gui.confusion_view as cv
+
+    def fail(*_args, **_kwargs):
+        raise RuntimeError("expected input[100, 1, 28, 28] to have 3 channels,\nbut got 1 <channels>")
+
+    monkeypatch.setattr(cv, "confusion_matrix", fail)
+    view = window.confusion
+    with qtbot.waitSignal(view.finished, timeout=5000) as blocker:
+        assert view.compute()
+    assert blocker.args == [None]
+    assert view.status.text() == ("Could not compute: RuntimeError: expected input[100, 1, 28, 28] to have "
+                                  "3 channels, but got 1 &lt;channels&gt;")
+    assert view.compute_button.isEnabled() and not view.is_running()
 
 
 def test_clicking_a_test_image_shows_its_feature_maps(qtbot, window, mnist_small):
