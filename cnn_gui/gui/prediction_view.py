@@ -2,7 +2,11 @@
 
 * :class:`PredictionView` shows the 28x28 image the network is given (nearest-neighbour
   enlarged, so its real pixels show), one bar per class, the top class in another colour,
-  and a caption "Prediction: 7 (98.3%)".
+  and a caption "Prediction: 7 (98.3%)".  A guess under
+  :data:`~cnn_gui.core.predictor.MIN_CONFIDENCE` reads "Not sure: maybe 3 (41.0%)" with
+  no bar highlighted, and a drawing too small to be a digit (a dot) is not read at all
+  (:func:`~cnn_gui.core.preprocess.too_little_ink`): the rules live in the core, this
+  module only shows what they decide.
 * :class:`ProbabilityBars` is that bar chart: a small QPainter widget rather than a
   pyqtgraph plot, because ten rectangles need no plot machinery and an update is only
   storing ten numbers and scheduling a repaint (well under a millisecond).
@@ -20,8 +24,9 @@ from PySide6.QtCore import QObject, QRectF, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from ..core.predictor import Predictor
-from ..core.preprocess import to_mnist
+from ..core.errors import CnnGuiError
+from ..core.predictor import Predictor, PredictionError, read_out
+from ..core.preprocess import TOO_LITTLE_INK_TEXT, to_mnist, too_little_ink
 from .canvas import DrawingCanvas
 
 EMPTY_TEXT = "Draw a digit to see a prediction"
@@ -31,14 +36,22 @@ BAR_COLOUR = QColor(120, 144, 176)
 TOP_COLOUR = QColor(230, 120, 30)
 
 
+def _sentence(exc: BaseException) -> str:
+    """A one-line core error as a caption: its first letter capitalised."""
+    text = str(exc)
+    return text[:1].upper() + text[1:]
+
+
 class ProbabilityBars(QWidget):
-    """One vertical bar per class, height = probability; the top class highlighted."""
+    """One vertical bar per class, height = probability; the top class highlighted when
+    the guess is confident."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._probs = np.zeros(10, dtype=np.float32)
         self._classes: tuple[str, ...] = tuple(str(i) for i in range(10))
-        self._top = -1
+        self._top = -1  # highlighted bar
+        self._biggest = -1  # tallest bar, labelled even when not highlighted
         self._visible = False
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(200, 120)
@@ -46,16 +59,19 @@ class ProbabilityBars(QWidget):
     def sizeHint(self) -> QSize:
         return QSize(300, 160)
 
-    def set_probabilities(self, probs: np.ndarray | None, classes: Sequence[str] | None = None) -> None:
-        """Show ``probs`` (one per class), or no bars for None."""
-        if probs is None:
+    def set_probabilities(self, probs: np.ndarray | None, classes: Sequence[str] | None = None,
+                          highlight: bool = True) -> None:
+        """Show ``probs`` (one per class), the tallest highlighted if ``highlight``; no bars
+        for None or for probabilities that are not all finite."""
+        p = None if probs is None else np.asarray(probs, dtype=np.float32).reshape(-1)
+        if p is None or not np.isfinite(p).all():
             self._visible = False
             self._probs = np.zeros(len(self._classes), dtype=np.float32)
-            self._top = -1
+            self._top = self._biggest = -1
         else:
-            p = np.asarray(probs, dtype=np.float32).reshape(-1)
             self._probs = np.clip(p, 0.0, 1.0)
-            self._top = int(np.argmax(p)) if p.size else -1
+            self._biggest = int(np.argmax(p)) if p.size else -1
+            self._top = self._biggest if highlight else -1
             self._visible = p.size > 0
             if classes is not None and len(classes) == p.size:
                 self._classes = tuple(str(c) for c in classes)
@@ -102,7 +118,7 @@ class ProbabilityBars(QWidget):
             colour = TOP_COLOUR if i == self._top else BAR_COLOUR
             if h >= 0.5:
                 painter.fillRect(QRectF(x, area.bottom() - h, bar_w, h), colour)
-            if i == self._top or p >= 0.1:
+            if i == self._biggest or p >= 0.1:
                 painter.setPen(text_colour)
                 painter.drawText(QRectF(area.left() + i * slot - 6, area.bottom() - h - value_h, slot + 12, value_h),
                                  Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom, f"{p:.0%}")
@@ -165,14 +181,21 @@ class PredictionView(QWidget):
         self.input_label.setPixmap(pix)
 
     def show_prediction(self, img28: np.ndarray, probs: np.ndarray, classes: Sequence[str] | None = None) -> None:
-        """Show the network's input, its probabilities and "Prediction: 7 (98.3%)"."""
-        p = np.asarray(probs, dtype=np.float32).reshape(-1)
+        """Show the network's input, its probabilities and "Prediction: 7 (98.3%)", or
+        "Not sure: maybe 3 (41.0%)" with no bar highlighted for a weak guess."""
+        try:
+            reading = read_out(probs, classes)
+        except PredictionError as exc:  # NaN probabilities: say so, never "nan%"
+            self.show_input_only(img28, _sentence(exc))
+            return
         self._set_input(img28)
-        self.bars.set_probabilities(p, classes)
-        top = int(np.argmax(p))
-        name = classes[top] if classes is not None and len(classes) == p.size else str(top)
-        self._top = (top, float(p[top]))
-        self.caption.setText(f"Prediction: {name} ({p[top]:.1%})")
+        self.bars.set_probabilities(probs, classes, highlight=reading.confident)
+        self._top = (reading.index, reading.probability)
+        self.caption.setText(reading.caption)
+
+    def show_too_little_ink(self, img28: np.ndarray | None) -> None:
+        """A drawing too small to be a digit: its input, no bars, "Too little ink to read"."""
+        self.show_input_only(img28, TOO_LITTLE_INK_TEXT)
 
     def show_input_only(self, img28: np.ndarray | None, message: str = NO_MODEL_TEXT) -> None:
         """Show what the network would see, but no guess (no model yet, or it failed)."""
@@ -186,7 +209,7 @@ class PredictionView(QWidget):
         self.show_input_only(None, EMPTY_TEXT)
 
     def top_prediction(self) -> tuple[int, float] | None:
-        """(class index, probability) shown now, or None."""
+        """(class index, probability) shown now, confident or not, or None."""
         return self._top
 
     def caption_text(self) -> str:
@@ -200,14 +223,16 @@ class CanvasPredictor(QObject):
     (which normalises with the training mean/std) and updates the view; a drawing it has
     already read (same canvas revision) is not read again.  On an empty canvas or
     ``cleared`` the view shows no prediction.  With no predictor the view shows the
-    28x28 input but no guess.
+    28x28 input but no guess, and so it does for a drawing with too little ink to be a
+    digit (:func:`~cnn_gui.core.preprocess.too_little_ink`: a dot is no "0").
 
     Swap in a newer snapshot with :meth:`set_predictor` (a slot: a trainer thread may
     build the Predictor between two steps and send it through a queued signal); the
     current drawing is read again at once.
 
     Signals:
-        predicted(int, float): the top class index and its probability, after each read.
+        predicted(int, float): the top class index and its probability, after each read
+            (also a "not sure" one; not for too little ink).
         failed(str): the model could not read the drawing (e.g. it wants 3x32x32 input).
         inputRead(object): the 28x28 float image the network reads, or None (empty canvas),
             each time the drawing changes.
@@ -254,7 +279,8 @@ class CanvasPredictor(QObject):
         if not force and not drawn:
             return
         self._seen_revision = revision
-        img28 = None if self._canvas.is_empty() else to_mnist(self._canvas.image_array())
+        drawing = None if self._canvas.is_empty() else self._canvas.image_array()
+        img28 = None if drawing is None else to_mnist(drawing)
         if drawn:  # not for new weights: the drawing's listeners have it already
             self.inputRead.emit(img28)
         if img28 is None:
@@ -263,9 +289,17 @@ class CanvasPredictor(QObject):
         if self._predictor is None:
             self._view.show_input_only(img28)
             return
+        if too_little_ink(drawing):
+            self._view.show_too_little_ink(img28)
+            return
         try:
             probs = self._predictor.predict(img28)
-        except Exception as exc:  # a model that cannot take a 1x28x28 drawing; tell, don't crash the GUI
+        except CnnGuiError as exc:  # a model that cannot take a 1x28x28 drawing, NaN weights
+            message = _sentence(exc)
+            self._view.show_input_only(img28, message)
+            self.failed.emit(message)
+            return
+        except Exception as exc:  # whatever else a user's model does: tell, don't crash the GUI
             detail = str(exc)
             detail = detail if len(detail) <= 200 else detail[:197] + "..."
             message = f"This model cannot read drawings: {type(exc).__name__}: {detail}"

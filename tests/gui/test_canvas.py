@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QApplication
 
 from cnn_gui.core.models import CNN
 from cnn_gui.core.predictor import Predictor
-from cnn_gui.core.preprocess import to_mnist
+from cnn_gui.core.preprocess import TOO_LITTLE_INK_TEXT, to_mnist
 from cnn_gui.gui.canvas import DrawingCanvas
 from cnn_gui.gui.prediction_view import EMPTY_TEXT, CanvasPredictor, PredictionView
 
@@ -45,6 +45,33 @@ def canvas(qtbot):
 
 def upper_left_stroke():
     return [(30 + 4 * i, 30 + 6 * i) for i in range(16)]  # a slanted line from (30,30) to (90,120)
+
+
+def one_stroke():
+    return [(140, 40 + 12 * i) for i in range(17)]  # a "1" down the middle, 192 px high
+
+
+@pytest.fixture(scope="module")
+def pretrained():
+    """The shipped MNIST weights, as the window's canvas reads with them."""
+    from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
+    from cnn_gui.core.resources import pretrained_checkpoint
+
+    ckpt = load_checkpoint(pretrained_checkpoint())
+    model = CNN()
+    load_weights_into(model, ckpt)
+    return Predictor(model, mean=ckpt.meta.mean, std=ckpt.meta.std, classes=ckpt.meta.classes or None)
+
+
+class FixedScores(torch.nn.Module):
+    """A "network" whose answer is known: the same ten scores for every image."""
+
+    def __init__(self, probs):
+        super().__init__()
+        self.register_buffer("logits", torch.log(torch.tensor(probs, dtype=torch.float32))[None])
+
+    def forward(self, x):
+        return self.logits.expand(x.shape[0], -1)
 
 
 def test_default_pen_draws_strokes_as_thick_as_mnist(canvas):
@@ -121,18 +148,17 @@ def test_pen_width(canvas):
     assert 3 <= width <= 5
 
 
-def test_controller_predicts_and_shows_empty(qtbot, canvas):
+def test_controller_predicts_and_shows_empty(qtbot, canvas, pretrained):
     view = PredictionView()
     qtbot.addWidget(view)
-    torch.manual_seed(0)
-    ctrl = CanvasPredictor(canvas, view, Predictor(CNN()))
+    ctrl = CanvasPredictor(canvas, view, pretrained)
     with qtbot.waitSignal(ctrl.predicted, timeout=1000) as blocker:
-        draw(canvas, upper_left_stroke())
+        draw(canvas, one_stroke())
     top, prob = blocker.args
-    assert 0 <= top <= 9 and 0.0 < prob <= 1.0
+    assert top == 1 and 0.5 <= prob <= 1.0  # a real digit is still read, confidently
     assert view.bars.bars_visible() and view.bars.top_index() == top
     assert np.isclose(view.bars.values().sum(), 1.0, atol=1e-4)
-    assert view.caption_text().startswith(f"Prediction: {top} (")
+    assert view.caption_text() == f"Prediction: 1 ({prob:.1%})"
     assert view.top_prediction()[0] == top
 
     canvas.clear()
@@ -165,3 +191,58 @@ def test_controller_reports_a_model_that_cannot_read_drawings(qtbot, canvas):
         draw(canvas, upper_left_stroke())
     assert "cannot read" in view.caption_text()
     assert not view.bars.bars_visible()
+
+
+def test_a_dot_is_not_read_as_a_digit(qtbot, canvas, pretrained):
+    """A single dot became a big round blob after the preparation, read as "0 (96%)"."""
+    view = PredictionView()
+    qtbot.addWidget(view)
+    ctrl = CanvasPredictor(canvas, view, pretrained)
+    got, inputs = [], []
+    ctrl.predicted.connect(lambda *a: got.append(a))
+    ctrl.inputRead.connect(inputs.append)
+    draw(canvas, [(150, 150)])
+    assert not canvas.is_empty()
+    assert view.caption_text() == TOO_LITTLE_INK_TEXT == "Too little ink to read: draw a bigger digit"
+    assert got == [] and view.top_prediction() is None
+    assert not view.bars.bars_visible() and view.bars.top_index() == -1
+    assert inputs and inputs[-1] is not None  # the Feature maps tab still sees the input
+    assert not view.input_label.pixmap().isNull()
+
+    draw(canvas, one_stroke())  # drawing on: a digit is read again
+    assert got and got[-1][0] == 1
+    assert view.caption_text().startswith("Prediction: 1 (")
+
+
+def test_a_weak_guess_says_not_sure_and_highlights_nothing(qtbot, canvas):
+    view = PredictionView()
+    qtbot.addWidget(view)
+    probs = [0.05, 0.05, 0.3, 0.41, 0.03, 0.04, 0.03, 0.03, 0.03, 0.03]
+    ctrl = CanvasPredictor(canvas, view, Predictor(FixedScores(probs)))
+    with qtbot.waitSignal(ctrl.predicted, timeout=1000) as blocker:
+        draw(canvas, one_stroke())
+    assert blocker.args[0] == 3 and blocker.args[1] == pytest.approx(0.41, abs=1e-5)
+    assert view.caption_text() == "Not sure: maybe 3 (41.0%)"
+    assert view.bars.bars_visible() and view.bars.top_index() == -1  # no bar in the highlight colour
+    np.testing.assert_allclose(view.bars.values(), probs, atol=1e-5)
+    assert view.top_prediction() == (3, pytest.approx(0.41, abs=1e-5))
+
+    ctrl.set_predictor(Predictor(FixedScores([0.02] * 9 + [0.82])))  # confident: highlighted again
+    assert view.caption_text() == "Prediction: 9 (82.0%)" and view.bars.top_index() == 9
+
+
+def test_nan_weights_never_show_nan(qtbot, canvas):
+    view = PredictionView()
+    qtbot.addWidget(view)
+    model = CNN()
+    with torch.no_grad():
+        model.fc[2].weight[0, 0] = float("nan")
+    ctrl = CanvasPredictor(canvas, view, Predictor(model))
+    with qtbot.waitSignal(ctrl.failed, timeout=1000) as blocker:
+        draw(canvas, one_stroke())
+    assert "not a number" in blocker.args[0]
+    assert view.caption_text().startswith("The network's output is not a number")
+    assert not view.bars.bars_visible() and view.top_prediction() is None
+
+    view.show_prediction(np.zeros((28, 28), np.float32), np.full(10, np.nan, np.float32))
+    assert "nan%" not in view.caption_text().lower() and not view.bars.bars_visible()
