@@ -670,6 +670,7 @@ class Run:
     pid: int | None = None
     hostname: str = ""
     info: dict = field(default_factory=dict)  # the whole run.json
+    modified: float = 0.0  # run.json's mtime, to sort runs that have no start time
 
     @property
     def id(self) -> str:
@@ -705,16 +706,15 @@ class Run:
         return f"unreadable: {self.problem}" if self.status == "unreadable" else self.status
 
     def sort_key(self) -> float:
-        if self.started is not None:
-            return self.started.timestamp()
-        try:
-            return self.folder.stat().st_mtime
-        except OSError:
-            return 0.0
+        return self.started.timestamp() if self.started is not None else self.modified
 
 
 def _unreadable(folder: Path, why: str) -> Run:
-    return Run(folder=folder, name=folder.name, status="unreadable", problem=one_line(why, 200))
+    try:
+        modified = (folder / RUN_FILE).stat().st_mtime
+    except OSError:
+        modified = 0.0
+    return Run(folder=folder, name=folder.name, status="unreadable", problem=one_line(why, 200), modified=modified)
 
 
 def _check_info(doc: object) -> str | None:
