@@ -6,7 +6,11 @@
     cnn-gui predict IMAGE...     what the network reads in image files of handwritten digits
 
 User mistakes (a bad option, an unknown model, an unreadable checkpoint) print one line
-and exit with status 2; a run that fails (NaN loss, out of memory) exits with 1.
+and exit with status 2; a run that fails (NaN loss, out of memory) exits with 1. An
+error nobody foresaw prints one line too, and writes its full traceback to a file it names.
+
+Checkpoints are data: no command imports a file because a checkpoint names it. A
+checkpoint of your own model class needs ``--model path/to/file.py:ClassName``.
 """
 
 from __future__ import annotations
@@ -17,20 +21,15 @@ import sys
 from pathlib import Path
 
 from cnn_gui import __version__
+from cnn_gui.core.errors import CnnGuiError, one_line
 
 
-class UserError(Exception):
+class UserError(CnnGuiError):
     """A mistake in what the user asked for; printed as one line, no traceback."""
 
 
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    from cnn_gui.core.checkpoints import CheckpointError
-    from cnn_gui.core.config import ConfigError
-    from cnn_gui.core.data import DatasetError
-    from cnn_gui.core.devices import DeviceError
-    from cnn_gui.core.models import ModelError
-
-    return (UserError, ConfigError, DeviceError, ModelError, CheckpointError, DatasetError, FileNotFoundError)
+class RunFailed(CnnGuiError):
+    """A run that started and failed (NaN loss, out of memory): exit status 1."""
 
 
 def _positive_int(text: str) -> int:
@@ -71,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--preset", choices=sorted(PRESETS), default=None,
                        help="start from a preset (tutorial: Adam, batch 100, 3 epochs; fast: one-cycle, 1 epoch); "
                        "options given below override it")
-    train.add_argument("--model", default=None, help="mnist-cnn, simple-cnn, or path/to/file.py:ClassName")
+    train.add_argument("--model", default=None, help="mnist-cnn, simple-cnn, or path/to/file.py:ClassName "
+                       "(with --resume: the file of the checkpoint's own model class)")
     train.add_argument("--dataset", default=None, help="mnist (bundled), fashion-mnist, cifar10")
     train.add_argument("--epochs", type=_positive_int, default=None)
     train.add_argument("--batch-size", type=_positive_int, default=None)
@@ -94,14 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bars, only the per-epoch lines")
 
     summary = sub.add_parser("summary", help="print the module tree, hyper-parameters and parameters")
-    summary.add_argument("--model", default="mnist-cnn", help="mnist-cnn, simple-cnn, or path/to/file.py:ClassName")
+    summary.add_argument("model_arg", nargs="?", metavar="MODEL", default=None,
+                         help="mnist-cnn, simple-cnn, or path/to/file.py:ClassName (same as --model)")
+    summary.add_argument("--model", default=None, help="mnist-cnn (default), simple-cnn, or path/to/file.py:ClassName")
     predict = sub.add_parser("predict", help="read handwritten digits from image files")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files, one digit each")
     predict.add_argument("--checkpoint", metavar="FILE", default=None,
                          help="weights to use (default: the pretrained MNIST CNN)")
+    predict.add_argument("--model", default=None, metavar="FILE.py:CLASS",
+                         help="your own model's file, for a checkpoint of your own model class")
     evaluate = sub.add_parser("evaluate", help="test accuracy and confusion matrix of a checkpoint")
     evaluate.add_argument("--checkpoint", metavar="FILE", default=None,
                           help="weights to judge (default: the pretrained MNIST CNN)")
+    evaluate.add_argument("--model", default=None, metavar="FILE.py:CLASS",
+                          help="your own model's file, for a checkpoint of your own model class")
     evaluate.add_argument("--dataset", default=None,
                           help="test split to use (default: the one the checkpoint was trained on)")
     evaluate.add_argument("--data-dir", default=None, help="where downloaded datasets live (env CNN_GUI_DATA_DIR)")
@@ -113,19 +119,51 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 with one usage line on a bad option
     command = args.command or "gui"
+    commands = {"train": _train, "summary": _summary, "predict": _predict, "evaluate": _evaluate}
     try:
-        if command == "train":
-            return _train(args)
-        if command == "summary":
-            return _summary(args)
-        if command == "predict":
-            return _predict(args)
-        if command == "evaluate":
-            return _evaluate(args)
-        return _gui(args)
-    except _user_error_types() as exc:
-        print(f"cnn-gui: error: {exc}", file=sys.stderr)
+        return commands.get(command, _gui)(args)
+    except RunFailed as exc:
+        print(f"cnn-gui: {exc.full_text()}", file=sys.stderr)
+        return 1
+    except CnnGuiError as exc:
+        print(f"cnn-gui: error: {exc.full_text()}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file or folder the user named: unreadable, missing, full disk
+        what = f"{exc.strerror}: {one_line(exc.filename, 150)}" if exc.filename and exc.strerror else one_line(exc)
+        print(f"cnn-gui: error: {what}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cnn-gui: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("cnn-gui: out of memory", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - nobody foresaw it: one line, the traceback in a file
+        where = _write_traceback(command)
+        saved = f" (full traceback in {where})" if where else ""
+        print(f"cnn-gui: unexpected error: {type(exc).__name__}: {one_line(exc, 200)}{saved}", file=sys.stderr)
+        return 1
+
+
+def _write_traceback(command: str) -> str | None:
+    """The current exception's traceback in a file of the user's log folder; its path."""
+    import tempfile
+    import time
+    import traceback
+
+    try:
+        from platformdirs import user_log_path
+
+        folder = user_log_path("cnn-gui")
+        folder.mkdir(parents=True, exist_ok=True)
+    except Exception:  # noqa: BLE001 - no log folder: the temporary folder will do
+        folder = Path(tempfile.gettempdir())
+    path = folder / f"crash-{command}-{time.strftime('%Y%m%d-%H%M%S')}.txt"
+    try:
+        path.write_text(f"cnn-gui {__version__} {' '.join(sys.argv)}\n{traceback.format_exc()}", encoding="utf-8")
+    except OSError:
+        return None
+    return str(path)
 
 
 def _gui(args) -> int:
@@ -135,10 +173,12 @@ def _gui(args) -> int:
 
 
 def _summary(args) -> int:
-    from cnn_gui.core.models import get_spec
+    from cnn_gui.core.models import resolve_user_choice
     from cnn_gui.core.structure import build_tree, format_summary
 
-    spec = get_spec(args.model)
+    if args.model and args.model_arg and args.model != args.model_arg:
+        raise UserError(f"two models given ({args.model_arg} and --model {args.model}); give one")
+    spec = resolve_user_choice(args.model or args.model_arg or "mnist-cnn")
     tree = build_tree(spec.factory(), spec.input_shape)
     print(format_summary(tree, spec.input_shape))
     return 0
@@ -163,18 +203,35 @@ def _load_image(path: str):
     return 1.0 - gray if gray.mean() > 0.5 else gray
 
 
-def _load_checkpoint_model(path: str | None):
-    """(checkpoint, model with its weights, in eval mode): ``path`` or the pretrained weights."""
+def _checkpoint_spec(ckpt, model_arg: str | None):
+    """The spec of ``ckpt``'s model: built in, or the user's own file given with --model.
+
+    The checkpoint's own architecture name is never imported; a file named there only
+    appears in the message that asks for --model.
+    """
+    from cnn_gui.core.models import load_user_spec, spec_for_architecture
+
+    user_spec = None
+    if model_arg:
+        if ".py:" not in model_arg:
+            raise UserError(f"--model {one_line(model_arg, 80)}: give your own model as path/to/file.py:ClassName")
+        user_spec = load_user_spec(model_arg, tuple(ckpt.meta.input_shape))
+    return spec_for_architecture(ckpt.meta.architecture, user_spec)
+
+
+def _load_checkpoint_model(path: str | None, model_arg: str | None = None):
+    """(checkpoint, spec, model with its weights, in eval mode): ``path`` or the pretrained weights."""
     from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
-    from cnn_gui.core.models import build_model
     from cnn_gui.core.resources import pretrained_checkpoint
 
     ckpt = load_checkpoint(path or pretrained_checkpoint())
     if not ckpt.meta.architecture:
-        raise UserError(f"{ckpt.path} holds bare weights without an architecture; open it in the window instead")
-    model = build_model(ckpt.meta.architecture)
+        raise UserError(f"{one_line(ckpt.path, 120)} holds bare weights without an architecture; "
+                        "open it in the window instead")
+    spec = _checkpoint_spec(ckpt, model_arg)
+    model = spec.factory()
     load_weights_into(model, ckpt)
-    return ckpt, model.eval()
+    return ckpt, spec, model.eval()
 
 
 def _evaluate(args) -> int:
@@ -183,8 +240,8 @@ def _evaluate(args) -> int:
     from cnn_gui.core.analysis import confusion_matrix
     from cnn_gui.core.data import DATASETS, load_dataset
 
-    ckpt, model = _load_checkpoint_model(args.checkpoint)
-    name = args.dataset or ckpt.meta.config.get("dataset") or "mnist"
+    ckpt, _, model = _load_checkpoint_model(args.checkpoint, args.model)
+    name = args.dataset or ckpt.meta.config.get("dataset") or ckpt.meta.dataset or "mnist"
     info = DATASETS.get(name)
     if info is not None and tuple(info.input_shape) != tuple(ckpt.meta.input_shape):
         shape = "x".join(map(str, ckpt.meta.input_shape))
@@ -213,7 +270,7 @@ def _predict(args) -> int:
     from cnn_gui.core.predictor import Predictor
     from cnn_gui.core.preprocess import to_mnist
 
-    ckpt, model = _load_checkpoint_model(args.checkpoint)
+    ckpt, _, model = _load_checkpoint_model(args.checkpoint, args.model)
     if tuple(ckpt.meta.input_shape) != (1, 28, 28):
         raise UserError(f"{ckpt.path} is a {ckpt.meta.architecture} for "
                         f"{'x'.join(map(str, ckpt.meta.input_shape))} images; predict reads 1x28x28 digits")
@@ -232,20 +289,20 @@ def _predict(args) -> int:
     return status
 
 
-def _train_config(args):
+def _train_config(args, spec):
     from cnn_gui.core.config import DEFAULT_PRESET, PRESETS
-    from cnn_gui.core.models import get_spec
 
     base = PRESETS[args.preset or DEFAULT_PRESET]
     changes = {k: getattr(args, k) for k in
-               ("model", "dataset", "epochs", "batch_size", "lr", "optimizer", "schedule", "seed", "device",
+               ("dataset", "epochs", "batch_size", "lr", "optimizer", "schedule", "seed", "device",
                 "max_batches") if getattr(args, k) is not None}
+    changes["model"] = spec.name
     if args.compile:
         changes["compile"] = True
     if args.precision != "auto":
         changes["amp"] = args.precision == "bf16"
-    if "model" in changes and "dataset" not in changes:
-        changes["dataset"] = get_spec(changes["model"]).default_dataset
+    if args.model and "dataset" not in changes:
+        changes["dataset"] = spec.default_dataset
     return base.with_(**changes).validate()
 
 
@@ -263,16 +320,20 @@ def _train(args) -> int:
 
         ckpt = load_checkpoint(args.resume)
         if not ckpt.meta.config:
-            raise UserError(f"{args.resume} holds weights only, no training session to resume")
+            raise UserError(f"{one_line(args.resume, 120)} holds weights only, no training session to resume")
+        spec = _checkpoint_spec(ckpt, args.model)
         data = load_dataset(ckpt.meta.dataset, data_dir=args.data_dir)
-        trainer = Trainer.from_checkpoint(ckpt, data=data, callbacks=[printer], epochs=args.epochs,
+        trainer = Trainer.from_checkpoint(ckpt, data=data, callbacks=[printer], spec=spec, epochs=args.epochs,
                                           device=args.device, max_batches=args.max_batches)
         out = Path(args.out or args.resume)
     else:
-        config = _train_config(args)
+        from cnn_gui.core.models import resolve_user_choice
+
+        spec = resolve_user_choice(args.model or "mnist-cnn")
+        config = _train_config(args, spec)
         data = load_dataset(config.dataset, data_dir=args.data_dir)
-        trainer = Trainer(config, data=data, callbacks=[printer])
-        out = Path(args.out or f"{config.model.replace(':', '-').replace('/', '-')}-{config.dataset}.safetensors")
+        trainer = Trainer(config, data=data, callbacks=[printer], spec=spec)
+        out = Path(args.out or f"{spec.architecture.replace(':', '-')}-{config.dataset}.safetensors")
 
     # Ctrl-C stops cooperatively after the current batch and still saves a resumable file.
     previous = signal.signal(signal.SIGINT, lambda *_: trainer.stop())
@@ -283,8 +344,7 @@ def _train(args) -> int:
         printer.close()
     if result.reason == "failed":
         err = trainer.error
-        print(f"cnn-gui: training failed: {err.message} {err.hint}", file=sys.stderr)
-        return 1
+        raise RunFailed(f"training failed: {err.message}", hint=err.hint)
     trainer.save_checkpoint(out)
     if result.reason == "stopped":
         print(f"stopped in epoch {trainer.position.epoch + 1} after batch {trainer.position.batch}; "

@@ -17,142 +17,48 @@ with a sentence on how to convert it. A plain safetensors file of weights from e
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
+import secrets
 import struct
-import tempfile
-from dataclasses import asdict, dataclass, field, fields, replace
+import time
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 from torch import nn
 
-FORMAT = "cnn-gui-checkpoint"
-FORMAT_VERSION = 1
+from cnn_gui.core.checkpoint_meta import (  # noqa: F401 - re-exported: the checkpoint's public names
+    FORMAT,
+    FORMAT_VERSION,
+    CheckpointError,
+    CheckpointMeta,
+    optimizer_doc,
+    parse_json,
+)
+from cnn_gui.core.errors import one_line, short_repr
 
 METADATA_KEY = "cnn_gui"
 MODEL_PREFIX = "model."
 OPTIM_PREFIX = "optim."
 _GROUP_PART = "groups"  # optim.groups.<group>.<key>: a tensor-valued param_groups entry (rare)
 _MAX_HEADER = 100_000_000  # the safetensors reference implementation's own limit
+_MAX_TENSORS = 1_000_000
+# The largest file cnn-gui opens. Its models are small CNNs for 28x28 and 32x32 images: the
+# tutorial's CNN with Adam's state is 27 MB, a ResNet-50 with Adam's state ~300 MB. A bigger
+# file is not a model this app can show, and reading it would only cost the user memory.
+MAX_CHECKPOINT_BYTES = 1 << 30
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_PROTO = b"\x80"
+_STALE_TMP_SECONDS = 3600  # a temporary file this old is an interrupted save, whoever wrote it
 
 _CONVERT_HINT = (
     "to convert a file you trust, run in Python: "
     "import torch; from safetensors.torch import save_file; "
     'save_file(torch.load("FILE", weights_only=True), "model.safetensors")'
 )
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be saved or opened, in one sentence naming the file."""
-
-
-# --------------------------------------------------------------------------- metadata
-
-
-@dataclass
-class CheckpointMeta:
-    architecture: str  # registry name, e.g. "mnist-cnn" (or "file.py:Class"); "" when unknown
-    input_shape: tuple[int, int, int]
-    classes: list[str]
-    mean: list[float]
-    std: list[float]
-    dataset: str
-    epoch: int = 0  # epochs fully completed
-    history: list[dict] = field(default_factory=list)  # one EpochEnded.to_dict() per completed epoch
-    config: dict = field(default_factory=dict)  # TrainConfig.to_dict()
-    training: dict = field(default_factory=dict)  # opaque resume position from the engine
-    scheduler: dict | None = None  # JSON-able LR scheduler state
-    versions: dict = field(default_factory=dict)  # filled on save: cnn_gui, torch, python, safetensors
-    created: str = ""  # ISO timestamp, filled on save
-
-    def to_dict(self) -> dict:
-        values = asdict(self)
-        values["input_shape"] = list(self.input_shape)
-        return {"format": FORMAT, "format_version": FORMAT_VERSION, **values}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
-
-    @classmethod
-    def from_json(cls, text: str) -> "CheckpointMeta":
-        try:
-            doc = json.loads(text)
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"checkpoint metadata is not valid JSON ({exc})") from exc
-        return cls.from_dict(doc)
-
-    @classmethod
-    def from_dict(cls, doc: object) -> "CheckpointMeta":
-        if not isinstance(doc, dict):
-            raise CheckpointError("checkpoint metadata is not a JSON object")
-        fmt = doc.get("format", FORMAT)
-        if fmt != FORMAT:
-            raise CheckpointError(f"checkpoint metadata has format {fmt!r}, not {FORMAT!r}")
-        version = doc.get("format_version", FORMAT_VERSION)
-        if not isinstance(version, int) or isinstance(version, bool):
-            raise CheckpointError(f"checkpoint metadata has an invalid format_version {version!r}")
-        if version > FORMAT_VERSION:
-            raise CheckpointError(
-                f"checkpoint format version {version} is newer than this cnn-gui reads "
-                f"(up to {FORMAT_VERSION}); update cnn-gui to open it"
-            )
-        missing = [f.name for f in fields(cls) if f.name in _REQUIRED and f.name not in doc]
-        if missing:
-            raise CheckpointError(f"checkpoint metadata lacks {', '.join(missing)}")
-        values = {f.name: doc[f.name] for f in fields(cls) if f.name in doc}
-        try:
-            return cls(**_checked(values))
-        except (TypeError, ValueError) as exc:
-            if isinstance(exc, CheckpointError):
-                raise
-            raise CheckpointError(f"checkpoint metadata is malformed ({exc})") from exc
-
-
-_REQUIRED = ("architecture", "input_shape", "classes", "mean", "std", "dataset")
-
-
-def _checked(values: dict) -> dict:
-    """Check the JSON types of the metadata fields; CheckpointError naming the first bad one."""
-
-    def bad(name: str, want: str) -> CheckpointError:
-        return CheckpointError(f"checkpoint metadata field {name!r} must be {want}, not {values[name]!r}")
-
-    def is_int(v: object) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool)
-
-    def is_num(v: object) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-    out = dict(values)
-    for name in ("architecture", "dataset", "created"):
-        if name in out and not isinstance(out[name], str):
-            raise bad(name, "a string")
-    shape = out["input_shape"]
-    if not (isinstance(shape, (list, tuple)) and len(shape) == 3 and all(is_int(v) for v in shape)):
-        raise bad("input_shape", "three integers [C, H, W]")
-    out["input_shape"] = tuple(shape)
-    if not (isinstance(out["classes"], list) and all(isinstance(c, str) for c in out["classes"])):
-        raise bad("classes", "a list of strings")
-    for name in ("mean", "std"):
-        if not (isinstance(out[name], list) and all(is_num(v) for v in out[name])):
-            raise bad(name, "a list of numbers")
-        out[name] = [float(v) for v in out[name]]
-    if "epoch" in out and not (is_int(out["epoch"]) and out["epoch"] >= 0):
-        raise bad("epoch", "a whole number of at least 0")
-    if "history" in out and not (
-        isinstance(out["history"], list) and all(isinstance(h, dict) for h in out["history"])
-    ):
-        raise bad("history", "a list of objects")
-    for name in ("config", "training", "versions"):
-        if name in out and not isinstance(out[name], dict):
-            raise bad(name, "an object")
-    if out.get("scheduler") is not None and not isinstance(out["scheduler"], dict):
-        raise bad("scheduler", "an object or null")
-    return out
 
 
 # --------------------------------------------------------------------------- the checkpoint
@@ -273,6 +179,8 @@ def save_checkpoint(
     """Write one ``.safetensors`` file atomically; an existing file is replaced only on success.
 
     ``meta`` is not changed: its ``versions`` and ``created`` are filled in the file only.
+    The data goes to ``.<name>.<pid>.<random>.tmp`` beside the target, then is renamed;
+    temporary files that interrupted saves left there are removed first.
     """
     from safetensors.torch import save as st_save
 
@@ -294,41 +202,78 @@ def save_checkpoint(
         optim_tensors, doc["optimizer"] = _split_optimizer(optimizer_state)
         named.update(optim_tensors)
     try:
-        text = json.dumps(doc)
+        text = json.dumps(doc, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"cannot save {path}: its metadata is not plain JSON data ({exc})") from exc
+        raise CheckpointError(f"cannot save {one_line(path)}: its metadata is not plain JSON data ({exc})") from exc
     data = st_save(_cpu_tensors(named), metadata={METADATA_KEY: text})
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     except OSError as exc:
-        raise CheckpointError(f"cannot save {path}: {exc.strerror or exc}") from exc
-    tmp_name = None
+        raise CheckpointError(f"cannot save {one_line(path)}: {exc.strerror or exc}") from exc
+    remove_stale_temporaries(path)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    written = False
     try:
-        with tempfile.NamedTemporaryFile(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-        ) as tmp:
-            tmp_name = tmp.name
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        try:
-            os.chmod(tmp_name, mode)  # mkstemp files are 0600; keep what a plain write would give
-        except OSError:
-            pass
-        os.replace(tmp_name, path)
-        tmp_name = None
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        written = True
     except OSError as exc:
-        raise CheckpointError(f"cannot save {path}: {exc.strerror or exc}") from exc
+        raise CheckpointError(f"cannot save {one_line(path)}: {exc.strerror or exc}") from exc
     finally:
-        if tmp_name is not None:
+        if not written:
             try:
-                os.unlink(tmp_name)
+                os.unlink(tmp)
             except OSError:
                 pass
     _fsync_dir(path.parent)
     return path
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process, or a platform without signals: assume alive
+    return True
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Delete the temporary files of interrupted saves to ``path``; returns what was removed.
+
+    A temporary file is stale when the process that wrote it is gone (its pid is in the
+    name) or when it is over an hour old (an older cnn-gui's names carry no pid).
+    """
+    removed = []
+    try:
+        candidates = list(path.parent.glob(f".{path.name}.*.tmp"))
+    except OSError:
+        return removed
+    now = time.time()
+    for tmp in candidates:
+        middle = tmp.name[len(path.name) + 2 : -len(".tmp")]
+        pid_text = middle.split(".", 1)[0]
+        try:
+            age = now - tmp.stat().st_mtime
+        except OSError:
+            continue
+        dead = pid_text.isdigit() and not _pid_alive(int(pid_text))
+        if dead or age > _STALE_TMP_SECONDS or (not pid_text.isdigit() and age > 60):
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:
+                pass
+    return removed
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -351,57 +296,74 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _corrupt(path: Path, why: str) -> CheckpointError:
-    return CheckpointError(f"{path} is corrupt or truncated ({why}); it cannot be opened as a checkpoint")
+    return CheckpointError(f"{one_line(path, 120)} is corrupt or truncated ({why}); it cannot be opened as a checkpoint")
 
 
-def _read_header(path: Path) -> dict:
-    """Check the file and return its parsed safetensors header, without reading the tensors."""
-    if not path.exists():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    if not path.is_file():
-        raise CheckpointError(f"{path} is not a file, so it cannot be a checkpoint")
+def _read_header(path: Path) -> tuple[dict, int]:
+    """Check the file and return (its parsed safetensors header, header length), tensors unread."""
+    shown = one_line(path, 150)
     try:
+        if not path.exists():
+            raise CheckpointError(f"checkpoint not found: {shown}")
+        if not path.is_file():
+            raise CheckpointError(f"{shown} is not a file, so it cannot be a checkpoint")
         size = path.stat().st_size
+        if size > MAX_CHECKPOINT_BYTES:
+            raise CheckpointError(
+                f"{shown} is {size / 2**30:.1f} GiB; cnn-gui opens checkpoints of up to "
+                f"{MAX_CHECKPOINT_BYTES / 2**30:.0f} GiB (its models are small CNNs)")
         with open(path, "rb") as f:
             head = f.read(8)
             length = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
             plausible = 2 <= length <= _MAX_HEADER and 8 + length <= size
             raw = f.read(length) if plausible else b""
     except OSError as exc:
-        raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise CheckpointError(f"cannot read {shown}: {exc.strerror or exc}") from None
     if size == 0:
         raise _corrupt(path, "the file is empty")
     if not (plausible and raw[:1] == b"{"):
         if head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_PROTO):
             raise CheckpointError(
-                f"{path} is a PyTorch pickle file (.pt/.pth), which cnn-gui refuses to open because "
-                f"unpickling can run arbitrary code; {_CONVERT_HINT.replace('FILE', path.name)}"
-            )
+                f"{shown} is a PyTorch pickle file (.pt/.pth), which cnn-gui refuses to open because "
+                "unpickling can run arbitrary code",
+                hint=_CONVERT_HINT.replace("FILE", path.name))
         if len(head) < 8:
             raise _corrupt(path, f"only {size} bytes")
         raise _corrupt(path, "not a safetensors file: its header length does not fit the file")
     try:
         header = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise _corrupt(path, "its header is nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:
-        raise _corrupt(path, f"its header is not valid JSON: {exc}") from exc
+        raise _corrupt(path, f"its header is not valid JSON: {short_repr(str(exc), 60)}") from None
     if not isinstance(header, dict):
         raise _corrupt(path, "its header is not a JSON object")
+    if len(header) > _MAX_TENSORS:
+        raise _corrupt(path, f"its header lists {len(header):,} tensors")
     end = 0
     for name, info in header.items():
         if name == "__metadata__":
+            if not (isinstance(info, dict) and all(isinstance(v, str) for v in info.values())):
+                raise _corrupt(path, "its __metadata__ is not an object of texts")
             continue
         offsets = info.get("data_offsets") if isinstance(info, dict) else None
-        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
-            raise _corrupt(path, f"tensor {name!r} has no valid data offsets")
+        if not (isinstance(offsets, list) and len(offsets) == 2
+                and all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)
+                and offsets[0] <= offsets[1]):
+            raise _corrupt(path, f"tensor {short_repr(name)} has no valid data offsets")
         end = max(end, offsets[1])
     data_size = size - 8 - length
     if end != data_size:
         raise _corrupt(path, f"the header describes {end} bytes of tensor data but the file holds {data_size}")
-    return header
+    return header, length
 
 
 def _foreign_meta() -> CheckpointMeta:
     return CheckpointMeta(architecture="", input_shape=(0, 0, 0), classes=[], mean=[], std=[], dataset="")
+
+
+def _cannot_open(path: Path, exc: CheckpointError) -> CheckpointError:
+    return CheckpointError(f"cannot open {one_line(path, 120)}: {exc}", hint=exc.hint)
 
 
 def _parse_doc(path: Path, header: dict) -> dict | None:
@@ -410,11 +372,11 @@ def _parse_doc(path: Path, header: dict) -> dict | None:
     if not isinstance(metadata, dict) or METADATA_KEY not in metadata:
         return None
     try:
-        doc = json.loads(metadata[METADATA_KEY])
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path} has malformed cnn-gui metadata (not valid JSON: {exc})") from exc
+        doc = parse_json(metadata[METADATA_KEY], "its cnn-gui metadata")
+    except CheckpointError as exc:
+        raise _cannot_open(path, exc) from None
     if not isinstance(doc, dict):
-        raise CheckpointError(f"{path} has malformed cnn-gui metadata (not a JSON object)")
+        raise CheckpointError(f"cannot open {one_line(path, 120)}: its cnn-gui metadata is not a JSON object")
     return doc
 
 
@@ -424,43 +386,65 @@ def _meta_from_doc(path: Path, doc: dict | None) -> CheckpointMeta:
     try:
         return CheckpointMeta.from_dict(doc)
     except CheckpointError as exc:
-        raise CheckpointError(f"cannot open {path}: {exc}") from exc
+        raise _cannot_open(path, exc) from None
 
 
 def read_meta(path: str | os.PathLike) -> CheckpointMeta:
     """The metadata only, from the header (cheap); a foreign file has architecture ""."""
     path = Path(path)
-    header = _read_header(path)
+    header, _ = _read_header(path)
     return _meta_from_doc(path, _parse_doc(path, header))
 
 
+def _non_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
+    return [name for name, t in tensors.items()
+            if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all())]
+
+
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Open a checkpoint (or a plain safetensors weights file) without running any code from it."""
-    from safetensors.torch import load as st_load
+    """Open a checkpoint (or a plain safetensors weights file) without running any code from it.
+
+    Every metadata field is checked once here (see :mod:`cnn_gui.core.checkpoint_meta`),
+    tensors are read through a memory map (the file is never held twice in memory), and
+    weights or optimizer state holding NaN or infinity are refused.
+    """
+    from safetensors.torch import load_file
 
     path = Path(path)
-    header = _read_header(path)
+    header, _ = _read_header(path)
     doc = _parse_doc(path, header)
     meta = _meta_from_doc(path, doc)
+    optim_doc = None
+    if doc is not None:
+        try:
+            optim_doc = optimizer_doc(doc.get("optimizer"))
+        except CheckpointError as exc:
+            raise _cannot_open(path, exc) from None
     try:
-        tensors = st_load(path.read_bytes())
+        tensors = load_file(path, device="cpu")
     except OSError as exc:
-        raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except Exception as exc:  # SafetensorError, or anything else a damaged file provokes
-        raise _corrupt(path, f"{type(exc).__name__}: {exc}") from exc
+        raise CheckpointError(f"cannot read {one_line(path, 150)}: {exc.strerror or exc}") from None
+    except Exception as exc:  # noqa: BLE001 - SafetensorError, or anything else a damaged file provokes
+        raise _corrupt(path, f"{type(exc).__name__}: {short_repr(str(exc), 80)}") from None
+    bad = _non_finite(tensors)
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise CheckpointError(
+            f"{one_line(path, 120)} holds NaN or infinite values in {short_repr(bad[0], 60)}{more}: "
+            "these weights cannot predict anything", hint="train again from a checkpoint saved before the loss diverged")
     if doc is None:
         return Checkpoint(path=path, meta=meta, weights=tensors, optimizer_state=None)
 
     weights = {k[len(MODEL_PREFIX):]: t for k, t in tensors.items() if k.startswith(MODEL_PREFIX)}
     optimizer_state = None
-    if doc.get("optimizer") is not None:
+    if optim_doc is not None:
         optim_tensors = {k: t for k, t in tensors.items() if k.startswith(OPTIM_PREFIX)}
         try:
-            optimizer_state = _join_optimizer(doc["optimizer"], optim_tensors)
+            optimizer_state = _join_optimizer(optim_doc, optim_tensors)
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
             raise CheckpointError(
-                f"{path} has a malformed optimizer state ({type(exc).__name__}: {exc})"
-            ) from exc
+                f"{one_line(path, 120)} has a malformed optimizer state ({type(exc).__name__}: {short_repr(str(exc), 60)})"
+            ) from None
     return Checkpoint(path=path, meta=meta, weights=weights, optimizer_state=optimizer_state)
 
 
@@ -471,11 +455,10 @@ def _shape(t: torch.Tensor) -> str:
     return str(tuple(t.shape))
 
 
-def _listed(label: str, items: list[str], limit: int = 5) -> str:
-    shown = "; ".join(items[:limit])
-    more = f"; and {len(items) - limit} more" if len(items) > limit else ""
-    noun = "weight" if len(items) == 1 else "weights"
-    return f"{len(items)} {noun} {label}: {shown}{more}"
+def _listed(label: str, items: list[str], limit: int = 2) -> str:
+    shown = ", ".join(items[:limit])
+    more = f", … {len(items) - limit} more" if len(items) > limit else ""
+    return f"{len(items)} {label} ({shown}{more})"
 
 
 def load_weights_into(model: nn.Module, checkpoint: Checkpoint) -> None:
@@ -506,16 +489,15 @@ def load_weights_into(model: nn.Module, checkpoint: Checkpoint) -> None:
     if missing or unexpected or mismatched:
         parts = []
         if mismatched:
-            parts.append(_listed("with a different shape or type", mismatched))
+            parts.append(_listed("of another shape or type", mismatched, 1))
         if missing:
             parts.append(_listed("missing from the file", missing))
         if unexpected:
             parts.append(_listed("not in the model", unexpected))
         arch = checkpoint.meta.architecture
-        source = f"was saved from {arch!r} and " if arch else ""
+        source = f" (saved from {short_repr(arch, 60)})" if arch else ""
         raise CheckpointError(
-            f"{checkpoint.path} {source}does not fit this model, which was left unchanged. "
-            + ". ".join(parts) + "."
-        )
+            f"{one_line(checkpoint.path.name, 80)}{source} does not fit this model, which is unchanged: "
+            + "; ".join(parts))
     with torch.no_grad():
         module.load_state_dict(cast, strict=True)

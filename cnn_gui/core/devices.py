@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import torch
 
 from cnn_gui.core.cpu_threads import training_threads
+from cnn_gui.core.errors import CnnGuiError
 
 
-class DeviceError(ValueError):
+class DeviceError(CnnGuiError):
     """The requested device does not exist on this machine."""
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable
 
@@ -29,7 +30,7 @@ from cnn_gui.core.config import ConfigError, TrainConfig
 from cnn_gui.core.cpu_threads import use_training_threads
 from cnn_gui.core.devices import cpu_has_native_bf16, device_label, resolve_device
 from cnn_gui.core.events import BatchEnded, EpochEnded, Event, FitEnded, FitFailed, FitStarted
-from cnn_gui.core.models import build_model, get_spec, parameter_count
+from cnn_gui.core.models import ModelSpec, get_spec, parameter_count, spec_for_architecture
 
 if TYPE_CHECKING:
     from cnn_gui.core.checkpoints import Checkpoint, CheckpointMeta
@@ -40,6 +41,46 @@ Callback = Callable[[Event], None]
 
 class NonFiniteLoss(RuntimeError):
     pass
+
+
+class _StoppedInTest(Exception):
+    """Raised inside the test pass when the run is stopped; never leaves the engine."""
+
+
+class RunControl:
+    """Stop and pause of one run, safe to call from any thread, made before the run starts.
+
+    The caller creates it and hands it to the :class:`Trainer`, so a stop requested while
+    the dataset is still loading counts: ``fit()`` never clears it. A stopped control
+    stays stopped; the next run gets a new one.
+    """
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()  # set = not paused
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()  # a paused run must wake up to stop
+
+    def pause(self) -> None:
+        if not self._stop.is_set():
+            self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_if_paused(self) -> None:
+        self._running.wait()
 
 
 @dataclass
@@ -132,11 +173,16 @@ class Trainer:
         data: "ImageDataset | None" = None,
         callbacks: Iterable[Callback] = (),
         checkpoint: "Checkpoint | None" = None,
+        spec: ModelSpec | None = None,
+        control: RunControl | None = None,
     ) -> None:
+        """``spec`` is the model's (required for a user's own module: the engine never
+        imports a file named in a config); ``control`` the run's stop/pause switch."""
         self.config = config.validate()
         self.callbacks = list(callbacks)
         self.device = resolve_device(config.device)
-        self.spec = get_spec(config.model)
+        self.spec = spec if spec is not None else get_spec(config.model)
+        self.control = control if control is not None else RunControl()
         if data is None:
             from cnn_gui.core.data import load_dataset
 
@@ -151,7 +197,9 @@ class Trainer:
         self.data = data
         if model is None:
             torch.manual_seed(config.seed)
-            model = build_model(config.model)
+            model = self.spec.factory()
+        if not any(p.requires_grad for p in model.parameters()):
+            raise ConfigError(f"{self.spec.title} has no trainable parameters, so there is nothing to train")
         self.model = model
         self.position = Position()
         self.history: list[dict] = []
@@ -161,44 +209,51 @@ class Trainer:
         if checkpoint is not None:
             self._adopt_checkpoint(checkpoint)
 
-        self._stop = threading.Event()
-        self._running = threading.Event()
-        self._running.set()  # set = not paused
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler = None
 
     # --- control, from any thread -------------------------------------------------
     def stop(self) -> None:
-        self._stop.set()
-        self._running.set()  # a paused run must wake up to stop
+        self.control.stop()
 
     def pause(self) -> None:
-        self._running.clear()
+        self.control.pause()
 
     def resume(self) -> None:
-        self._running.set()
+        self.control.resume()
 
     @property
     def paused(self) -> bool:
-        return not self._running.is_set()
+        return self.control.paused
 
     # --- checkpoints -----------------------------------------------------------------
     @classmethod
-    def from_checkpoint(cls, checkpoint: "Checkpoint", *, data=None, callbacks=(), **overrides) -> "Trainer":
+    def from_checkpoint(cls, checkpoint: "Checkpoint", *, data=None, callbacks=(), spec: ModelSpec | None = None,
+                        control: RunControl | None = None, **overrides) -> "Trainer":
         """Continue a saved session. The saved config is used; ``epochs``, ``device``,
-        ``max_batches`` and ``report_interval`` may be overridden (e.g. train longer)."""
+        ``max_batches`` and ``report_interval`` may be overridden (e.g. train longer).
+
+        A checkpoint of a user's own model needs that model's ``spec``, loaded by the
+        user: the name in the file is never imported (see ``spec_for_architecture``).
+        """
+        from cnn_gui.core.checkpoints import CheckpointError
+
         allowed = {"epochs", "device", "max_batches", "report_interval", "compile"}
         unknown = set(overrides) - allowed
         if unknown:
             raise ConfigError(f"cannot change {', '.join(sorted(unknown))} when resuming a checkpoint")
-        base = TrainConfig.from_dict(checkpoint.meta.config or {"model": checkpoint.meta.architecture})
-        config = base.with_(**{k: v for k, v in overrides.items() if v is not None})
-        return cls(config, data=data, callbacks=callbacks, checkpoint=checkpoint)
+        base = checkpoint.meta.train_config
+        if base is None:
+            raise CheckpointError(f"{checkpoint.path.name} holds weights only, no training session to resume")
+        spec = spec_for_architecture(checkpoint.meta.architecture, spec)
+        config = base.with_(model=spec.name, **{k: v for k, v in overrides.items() if v is not None})
+        return cls(config, data=data, callbacks=callbacks, checkpoint=checkpoint, spec=spec, control=control)
 
     def _adopt_checkpoint(self, checkpoint: "Checkpoint") -> None:
         from cnn_gui.core.checkpoints import load_weights_into
 
         load_weights_into(self.model, checkpoint)
+        check_session_fits(checkpoint, self.model, self.config)
         self.history = [dict(h) for h in checkpoint.meta.history]
         self.position = Position.from_dict(checkpoint.meta.training or {"epoch": checkpoint.meta.epoch})
         self._optimizer_state = checkpoint.optimizer_state
@@ -214,7 +269,7 @@ class Trainer:
         elif self._scheduler_state is not None:
             scheduler = self._scheduler_state
         return CheckpointMeta(
-            architecture=self.config.model,
+            architecture=self.spec.architecture,
             input_shape=tuple(self.spec.input_shape),
             classes=list(self.data.classes),
             mean=list(self.data.mean),
@@ -222,7 +277,7 @@ class Trainer:
             dataset=self.data.name,
             epoch=self.position.epoch,
             history=[dict(h) for h in self.history],
-            config=self.config.to_dict(),
+            config=self.config.with_(model=self.spec.architecture).to_dict(),  # a name, never a path
             training=self.position.to_dict(),
             scheduler=scheduler,
         )
@@ -253,7 +308,6 @@ class Trainer:
     def fit(self) -> FitEnded:
         cfg = self.config
         started = time.perf_counter()
-        self._stop.clear()
         use_training_threads()  # this thread may be a fresh QThread, or a serial GUI thread
         try:
             result = self._fit(started)
@@ -327,6 +381,8 @@ class Trainer:
         try:
             with torch.inference_mode(), self._autocast():
                 for start in range(0, data.test_size, bs):
+                    if self.control.stopped:  # closing the window mid test pass: do not finish it
+                        raise _StoppedInTest()
                     idx = torch.arange(start, min(start + bs, data.test_size), device=self.device)
                     x, y = self._batch(data.test_images, data.test_labels, idx)
                     out = self._forward(x)
@@ -366,11 +422,11 @@ class Trainer:
             t_last_report = time.perf_counter()
             t_batch0 = time.perf_counter()
             while pos.batch < nb:
-                if not self._running.is_set():
+                if self.control.paused:
                     epoch_train_seconds += time.perf_counter() - t_batch0
-                    self._running.wait()
+                    self.control.wait_if_paused()
                     t_batch0 = time.perf_counter()
-                if self._stop.is_set():
+                if self.control.stopped:
                     epoch_train_seconds += time.perf_counter() - t_batch0
                     pos.loss_sum, pos.correct = acc.loss.item(), int(acc.correct.item())
                     pos.seen, pos.train_seconds = epoch_seen, epoch_train_seconds
@@ -422,7 +478,17 @@ class Trainer:
             self._check_finite(train_loss, epoch, pos.batch)
             train_acc = acc.correct.item() / max(epoch_seen, 1)
             t_eval = time.perf_counter()
-            test_loss, test_acc = self.evaluate()
+            try:
+                test_loss, test_acc = self.evaluate()
+            except _StoppedInTest:
+                # The epoch's training is done but untested: keep the position at its end so
+                # a resume tests it and goes on, and report the stop like any other.
+                pos.loss_sum, pos.correct = acc.loss.item(), int(acc.correct.item())
+                pos.seen, pos.train_seconds = epoch_seen, epoch_train_seconds
+                end = FitEnded("stopped", pos.epoch, pos.step, time.perf_counter() - started,
+                               self.history[-1]["test_accuracy"] if self.history else None)
+                self._emit(end)
+                return end
             eval_seconds_estimate = time.perf_counter() - t_eval
             ended = EpochEnded(
                 epoch=epoch, train_loss=train_loss, train_accuracy=train_acc, test_loss=test_loss,
@@ -441,3 +507,60 @@ class Trainer:
     def _check_finite(value: float, epoch: int, batch: int) -> None:
         if not math.isfinite(value):
             raise NonFiniteLoss(f"The loss became {value} in epoch {epoch} near batch {batch}; training stopped.")
+
+
+def check_session_fits(checkpoint: "Checkpoint", model: nn.Module, config: TrainConfig | None = None) -> None:
+    """Refuse (CheckpointError) a saved optimizer or scheduler state that does not fit ``model``.
+
+    Builds the run's optimizer and scheduler on the side and loads the saved state into
+    them, so an edited ``param_groups``, a state for other parameters or a scheduler
+    position of the wrong kind is refused when the file is opened, not when a resumed
+    run starts. ``model`` is not changed.
+    """
+    from cnn_gui.core.checkpoints import CheckpointError
+
+    config = config if config is not None else checkpoint.meta.train_config
+    state = checkpoint.optimizer_state
+    if config is None or (state is None and checkpoint.meta.scheduler is None):
+        return
+    name = checkpoint.path.name
+    params = [p for p in model.parameters()]
+    if state is not None:
+        listed = [i for g in state["param_groups"] for i in g["params"]]
+        if sorted(listed) != list(range(len(params))):
+            raise CheckpointError(f"{name}: its optimizer state covers {len(listed)} parameters, "
+                                  f"the model has {len(params)}")
+        for index, entries in state["state"].items():
+            if not 0 <= index < len(params):
+                raise CheckpointError(f"{name}: optimizer state for parameter {index}, which does not exist")
+            for key, value in entries.items():
+                if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != params[index].shape:
+                    raise CheckpointError(f"{name}: optimizer state {key} of parameter {index} has shape "
+                                          f"{tuple(value.shape)}, the parameter {tuple(params[index].shape)}")
+    shadow = [torch.zeros_like(p, device="cpu").requires_grad_(p.requires_grad) for p in params]
+    try:
+        optimizer = _make_optimizer(config, shadow, torch.device("cpu"))
+        if state is not None:
+            optimizer.load_state_dict(state)
+            for group in optimizer.param_groups:
+                for key in ("lr", "weight_decay", "eps", "momentum"):
+                    value = group.get(key)
+                    if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)
+                                                  and value >= 0):
+                        raise ValueError(f"param_groups {key} is {value!r}")
+        if config.schedule == "onecycle" and checkpoint.meta.scheduler is not None:
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=max(
+                1, int(checkpoint.meta.scheduler.get("total_steps", 1) or 1)))
+            scheduler.load_state_dict(dict(checkpoint.meta.scheduler))
+            if not (isinstance(scheduler.last_epoch, int) and isinstance(scheduler.total_steps, int)
+                    and 0 <= scheduler.last_epoch <= scheduler.total_steps):
+                raise ValueError("the scheduler's step count is not a step of its run")
+            if scheduler.last_epoch < scheduler.total_steps:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    scheduler.step()  # computes a rate from every saved field
+    except CheckpointError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever torch says about the state, as one line
+        raise CheckpointError(f"{name}: its saved optimizer or scheduler state does not fit this model "
+                              f"({type(exc).__name__}: {exc})") from None

@@ -16,8 +16,10 @@ from typing import Callable
 import torch
 from torch import nn
 
+from cnn_gui.core.errors import CnnGuiError, one_line, short_repr
 
-class ModelError(ValueError):
+
+class ModelError(CnnGuiError):
     """A model that cannot be built or does not fit its input, with the reason."""
 
 
@@ -113,33 +115,127 @@ class ModelSpec:
     default_dataset: str
     factory: Callable[[], nn.Module]
 
+    @property
+    def is_user(self) -> bool:
+        return is_user_model(self.name)
+
+    @property
+    def architecture(self) -> str:
+        """What a checkpoint records: the registry name, or ``user:ClassName`` (never a path)."""
+        return f"{USER_PREFIX}{user_class_name(self.name)}" if self.is_user else self.name
+
 
 MODELS: dict[str, ModelSpec] = {
     "mnist-cnn": ModelSpec("mnist-cnn", "Tutorial MNIST CNN (BatchNorm)", (1, 28, 28), 10, "mnist", CNN),
     "simple-cnn": ModelSpec("simple-cnn", "Tutorial SimpleCNN (3x32x32)", (3, 32, 32), 10, "cifar10", SimpleCNN),
 }
 
+USER_PREFIX = "user:"
+MAX_INPUT_SIDE = 1024
+MAX_CHANNELS = 64
+MAX_CLASSES = 10_000
+
 
 def is_user_model(name: str) -> bool:
-    return ".py:" in name
+    """A user's own module: ``file.py:Class`` (as chosen) or ``user:Class`` (as a checkpoint records it)."""
+    return isinstance(name, str) and (".py:" in name or name.startswith(USER_PREFIX))
 
 
-def get_spec(name: str, input_shape: tuple[int, int, int] | None = None) -> ModelSpec:
-    """A registry name, or ``file.py:ClassName`` (its input shape defaults to 1x28x28)."""
+def user_class_name(name: str) -> str:
+    """``Net`` of ``path/to/file.py:Net`` or ``user:Net``."""
+    return name.rpartition(":")[2]
+
+
+def get_spec(name: str) -> ModelSpec:
+    """A built-in model by its registry name. Never imports anything.
+
+    A user's own module is not looked up by name: it is loaded only by an explicit user
+    action, through :func:`load_user_spec` (``--model path.py:Class``, the window's model
+    chooser). A name that arrives from a file (a checkpoint, a run) must go through
+    :func:`spec_for_architecture`, which cannot import.
+    """
     if name in MODELS:
         return MODELS[name]
     if is_user_model(name):
-        cls = load_user_class(name)
-        shape = tuple(input_shape or getattr(cls, "input_shape", (1, 28, 28)))
-        spec = ModelSpec(name, cls.__name__, shape, int(getattr(cls, "num_classes", 10)), "mnist", cls)
-        check_model(spec)
-        return spec
+        raise ModelError(
+            f"{one_line(name)} is your own model class; load its file yourself "
+            "(give --model path/to/file.py:ClassName, or choose it in the window)")
     known = ", ".join(MODELS)
-    raise ModelError(f"unknown model {name!r}: choose one of {known}, or give path/to/file.py:ClassName")
+    raise ModelError(f"unknown model {short_repr(name)}: choose one of {known}, or give path/to/file.py:ClassName")
 
 
-def build_model(name: str, input_shape: tuple[int, int, int] | None = None) -> nn.Module:
-    return get_spec(name, input_shape).factory()
+def resolve_user_choice(name: str, input_shape: tuple[int, int, int] | None = None) -> ModelSpec:
+    """A model the user named on purpose: a registry name, or a ``file.py:Class`` to import."""
+    if name in MODELS:
+        return MODELS[name]
+    if ".py:" in name:
+        return load_user_spec(name, input_shape)
+    return get_spec(name)
+
+
+def spec_for_architecture(architecture: str, user_spec: ModelSpec | None = None) -> ModelSpec:
+    """The spec for an architecture named in a file, without importing anything.
+
+    A built-in name gives its spec. A user model (``user:Net``, or an old checkpoint's
+    ``path.py:Net``) is answered only by ``user_spec``, the module the user loaded
+    themselves, and only if its class has the same name; otherwise
+    :class:`NeedsModelFile` says which class to load.
+    """
+    if architecture in MODELS:
+        return MODELS[architecture]
+    if is_user_model(architecture):
+        wanted = user_class_name(architecture)
+        if user_spec is not None and user_spec.is_user and user_class_name(user_spec.name) == wanted:
+            return user_spec
+        recorded = architecture.rpartition(":")[0] if ".py:" in architecture else ""
+        raise NeedsModelFile(wanted, recorded)
+    raise ModelError(f"unknown architecture {short_repr(architecture)}: this cnn-gui knows {', '.join(MODELS)}")
+
+
+class NeedsModelFile(ModelError):
+    """A file was saved from a user's own class; the user must load that class's file."""
+
+    def __init__(self, class_name: str, recorded_path: str = "") -> None:
+        self.class_name = class_name
+        self.recorded_path = recorded_path
+        where = f" (it was saved from {recorded_path})" if recorded_path else ""
+        super().__init__(
+            f"this file holds weights of your own model class {short_repr(class_name)}{where}; "
+            "cnn-gui never runs code named in a file, so load the file that defines it yourself",
+            hint=f"cnn-gui: add --model path/to/file.py:{one_line(class_name, 80)}; "
+                 "the window asks you for the file",
+        )
+
+
+def build_model(name: str) -> nn.Module:
+    return get_spec(name).factory()
+
+
+def _shape_attr(cls: type, value: object) -> tuple[int, int, int]:
+    ok = (isinstance(value, (tuple, list)) and len(value) == 3
+          and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+          and 1 <= value[0] <= MAX_CHANNELS and all(1 <= v <= MAX_INPUT_SIDE for v in value[1:]))
+    if not ok:
+        raise ModelError(f"{cls.__name__}.input_shape must be three whole numbers (C, H, W) with C <= "
+                         f"{MAX_CHANNELS} and H, W <= {MAX_INPUT_SIDE}, not {short_repr(value)}")
+    return tuple(int(v) for v in value)
+
+
+def _classes_attr(cls: type, value: object) -> int:
+    if not (isinstance(value, int) and not isinstance(value, bool) and 2 <= value <= MAX_CLASSES):
+        raise ModelError(f"{cls.__name__}.num_classes must be a whole number from 2 to {MAX_CLASSES}, "
+                         f"not {short_repr(value)}")
+    return int(value)
+
+
+def load_user_spec(ref: str, input_shape: tuple[int, int, int] | None = None) -> ModelSpec:
+    """Import the user's ``path/to/file.py:ClassName`` (a user action) and check the model."""
+    cls = load_user_class(ref)
+    shape = _shape_attr(cls, input_shape if input_shape is not None else getattr(cls, "input_shape", (1, 28, 28)))
+    classes = _classes_attr(cls, getattr(cls, "num_classes", 10))
+    spec = ModelSpec(ref, cls.__name__, shape, classes, "mnist", cls)
+    check_model(spec)
+    return spec
 
 
 def load_user_class(ref: str) -> type[nn.Module]:
@@ -150,29 +246,30 @@ def load_user_class(ref: str) -> type[nn.Module]:
     """
     path_text, _, class_name = ref.rpartition(":")
     path = Path(path_text).expanduser()
-    if not class_name:
-        raise ModelError(f"{ref!r}: give the class after a colon, as path/to/file.py:ClassName")
+    if not class_name or not class_name.isidentifier():
+        raise ModelError(f"{short_repr(ref)}: give the class after a colon, as path/to/file.py:ClassName")
     if not path.is_file():
-        raise ModelError(f"model file not found: {path}")
+        raise ModelError(f"model file not found: {one_line(path)}")
     module_name = f"cnn_gui_user_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
-        raise ModelError(f"cannot import {path}: not a Python file")
+        raise ModelError(f"cannot import {one_line(path)}: not a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # the user's file may raise anything while importing
+    except BaseException as exc:  # noqa: BLE001 - the user's file may raise anything, sys.exit() included
         sys.modules.pop(module_name, None)
-        raise ModelError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
+        what = "exit" if isinstance(exc, SystemExit) else type(exc).__name__
+        raise ModelError(f"importing {one_line(path)} failed: {what}: {one_line(exc, 150)}") from None
     cls = getattr(module, class_name, None)
     if cls is None:
         found = [n for n, v in vars(module).items() if inspect.isclass(v) and issubclass(v, nn.Module)
                  and v.__module__ == module_name]
         hint = f" (it defines: {', '.join(found)})" if found else " (it defines no nn.Module subclass)"
-        raise ModelError(f"{path} has no class {class_name!r}{hint}")
+        raise ModelError(f"{one_line(path)} has no class {class_name!r}{hint}")
     if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
-        raise ModelError(f"{class_name!r} in {path} is not a subclass of torch.nn.Module")
+        raise ModelError(f"{class_name!r} in {one_line(path)} is not a subclass of torch.nn.Module")
     return cls
 
 
@@ -180,18 +277,20 @@ def check_model(spec: ModelSpec) -> None:
     """Build the model and run one dummy sample through it; explain what does not fit."""
     try:
         model = spec.factory()
-    except Exception as exc:
-        raise ModelError(f"creating {spec.title} failed: {type(exc).__name__}: {exc}") from exc
+    except BaseException as exc:  # noqa: BLE001 - a user's constructor may sys.exit() too
+        raise ModelError(f"creating {spec.title} failed: {type(exc).__name__}: {one_line(exc, 150)}") from None
+    if not isinstance(model, nn.Module):
+        raise ModelError(f"creating {spec.title} gave a {type(model).__name__}, not a torch.nn.Module")
     model.eval()
     try:
         with torch.no_grad():
             out = model(torch.zeros(1, *spec.input_shape))
-    except Exception as exc:
+    except BaseException as exc:  # noqa: BLE001
         shape = "x".join(map(str, spec.input_shape))
         raise ModelError(
-            f"{spec.title} does not accept a {shape} input: {type(exc).__name__}: {exc}. "
+            f"{spec.title} does not accept a {shape} input: {type(exc).__name__}: {one_line(exc, 120)}. "
             "Set a class attribute input_shape = (C, H, W) on the model, or pick a dataset of that shape."
-        ) from exc
+        ) from None
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[1] != spec.num_classes:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ModelError(

@@ -19,7 +19,8 @@ instead of showing a dialog), and the ``controller`` with its signals.
 
 from __future__ import annotations
 
-import concurrent.futures
+import dataclasses
+import html
 import sys
 from pathlib import Path
 
@@ -43,10 +44,9 @@ from PySide6.QtWidgets import (
 
 from cnn_gui import __version__
 from cnn_gui.core.config import TrainConfig
-from cnn_gui.core.cpu_threads import make_this_thread_serial
 from cnn_gui.core.data import DATASETS
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted
-from cnn_gui.core.models import ModelError, get_spec, is_user_model
+from cnn_gui.core.models import ModelError, NeedsModelFile, get_spec, load_user_spec, resolve_user_choice, spec_for_architecture
 from cnn_gui.core.predictor import Predictor
 from cnn_gui.core.structure import build_tree, initialize
 
@@ -54,6 +54,7 @@ from . import settings as settings_mod
 from .canvas import DrawingCanvas
 from .confusion_view import ConfusionView
 from .feature_maps_view import FeatureMapsView
+from .jobs import JobRunner
 from .plots import TrainingPlots
 from .prediction_view import CanvasPredictor, PredictionView
 from .structure_view import StructurePanel
@@ -84,7 +85,6 @@ class MainWindow(QMainWindow):
 
     checkpointOpened = Signal(str)  # path, after a checkpoint was opened and swapped in
     openFinished = Signal(bool)  # after every open_checkpoint(): True when it was swapped in
-    _loadDone = Signal(int, str, object, object)  # token, path, Checkpoint | None, error | None
 
     def __init__(self, load_pretrained: bool = True, data_override=None, parent: QWidget | None = None,
                  *, defer_pretrained: bool = False) -> None:
@@ -105,8 +105,7 @@ class MainWindow(QMainWindow):
         self._run_epochs = 0
         self._run_config: TrainConfig | None = None
         self._run_start_step = 0
-        self._load_token = 0
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self.jobs = JobRunner(self)  # background work of the window (opening checkpoints)
         self._closing = False
         self._shown_once = False
         self._restored_state = False
@@ -262,7 +261,6 @@ class MainWindow(QMainWindow):
         c.finished.connect(self._on_finished)
         self.clear_button.clicked.connect(self.canvas.clear)
         self.pen_slider.valueChanged.connect(lambda v: self.canvas.setPenWidth(float(v)))
-        self._loadDone.connect(self._on_load_done)
         cp = self.canvas_controller
         cp.inputRead.connect(self.feature_maps.set_input)
         c.runningChanged.connect(self.confusion.set_blocked)
@@ -424,7 +422,8 @@ class MainWindow(QMainWindow):
 
     def _set_analysis_weights(self, snapshot: Predictor | None) -> None:
         self.feature_maps.set_predictor(snapshot, tuple(self.spec.input_shape))
-        self.confusion.set_source(snapshot, self._weights_dataset(), self.data_override)
+        self.confusion.set_source(snapshot, self._weights_dataset(), self.data_override,
+                                  input_shape=tuple(self.spec.input_shape))
 
     @property
     def predictor(self) -> Predictor | None:
@@ -438,7 +437,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Stop training before changing the model", 5000)
             return False
         try:
-            spec = get_spec(name)
+            spec = resolve_user_choice(name)  # the user chose it: a user's file may be imported
             torch.manual_seed(0)
             model = spec.factory()
         except Exception as exc:  # ModelError, or anything a user's file raises on import
@@ -447,6 +446,7 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot use this model", text)
             return False
         self._forget_session()
+        self._run_config = None  # the last run was of another model: its dataset says nothing now
         self._adopt_model(name, spec, model, "Weights: untrained", [], None)
         self.statusBar().showMessage(f"Model: {spec.title}", 5000)
         return True
@@ -494,7 +494,7 @@ class MainWindow(QMainWindow):
             meta = ckpt.meta
             self._stats = (tuple(meta.mean), tuple(meta.std), tuple(meta.classes))
             self.plots.set_history(self.history)
-            self.controller.start(cfg, checkpoint=ckpt, data=self.data_override)
+            self.controller.start(cfg, checkpoint=ckpt, data=self.data_override, spec=self.spec)
         else:
             data = self.data_override
             info = data.info if data is not None else DATASETS.get(cfg.dataset)
@@ -507,7 +507,7 @@ class MainWindow(QMainWindow):
                 torch.manual_seed(cfg.seed)
                 self.model = self.spec.factory()
                 self.structure.show_tree(self.structure.tree, self.model)
-            self.controller.start(cfg, model=self.model, data=data)
+            self.controller.start(cfg, model=self.model, data=data, spec=self.spec)
         self._run_config = cfg
         self._run_epochs = cfg.epochs
         self._run_start_step = 0
@@ -660,34 +660,28 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot open a checkpoint now", "Stop training before opening a checkpoint.")
             self.openFinished.emit(False)
             return
-        self._load_token += 1
-        token = self._load_token
         self.statusBar().showMessage(f"Opening {Path(path).name}…")
+        from cnn_gui.core.checkpoints import load_checkpoint
+
         if not background:
-            ckpt, error = _read_checkpoint(path)
-            self._on_load_done(token, path, ckpt, error)
-            return
-        if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnn-gui-open")
-        future = self._executor.submit(_read_checkpoint, path)
-
-        def done(f: concurrent.futures.Future) -> None:  # on the pool thread
-            ckpt, error = f.result()
             try:
-                self._loadDone.emit(token, path, ckpt, error)  # queued to the GUI thread
-            except RuntimeError:
-                pass  # the window is gone
+                ckpt, error = load_checkpoint(path), None
+            except Exception as exc:  # noqa: BLE001 - shown as one line by _on_load_done
+                ckpt, error = None, exc
+            self._on_load_done(path, ckpt, error)
+            return
+        # A newer open supersedes this one: its result is never delivered.
+        self.jobs.submit(load_checkpoint, path, key="open",
+                         on_done=lambda ckpt: self._on_load_done(path, ckpt, None),
+                         on_error=lambda exc: self._on_load_done(path, None, exc))
 
-        future.add_done_callback(done)
-
-    @Slot(int, str, object, object)
-    def _on_load_done(self, token: int, path: str, ckpt, error) -> None:
-        if token != self._load_token or self._closing:
-            return  # a newer open superseded this one
+    def _on_load_done(self, path: str, ckpt, error) -> None:
+        if self._closing:
+            return
         self.statusBar().clearMessage()
         name = Path(path).name
         if error is not None:
-            self.show_error("Cannot open checkpoint", str(error))
+            self.show_error("Cannot open checkpoint", error_text(error))
             self.openFinished.emit(False)
             return
         if self.controller.is_running():
@@ -695,15 +689,22 @@ class MainWindow(QMainWindow):
             self.openFinished.emit(False)
             return
         from cnn_gui.core.checkpoints import load_weights_into
+        from cnn_gui.core.engine import check_session_fits
 
         meta = ckpt.meta
-        arch = meta.architecture or self.model_name
         try:
-            spec = get_spec(arch, tuple(meta.input_shape) if is_user_model(arch) and not ckpt.is_foreign else None)
+            spec = self.spec if ckpt.is_foreign else self._spec_for_checkpoint(ckpt)
+            if spec is None:
+                self.statusBar().showMessage(f"Not opened: {name} needs its model file", 8000)
+                self.openFinished.emit(False)
+                return
+            arch = spec.name
             model = spec.factory()
             load_weights_into(model, ckpt)  # validates every name and shape before copying
+            if not ckpt.is_foreign:
+                check_session_fits(ckpt, model)  # a resumable session must fit too
         except Exception as exc:  # CheckpointError, ModelError, a user's file failing to import
-            self.show_error("Cannot open checkpoint", str(exc) or type(exc).__name__)
+            self.show_error("Cannot open checkpoint", error_text(exc))
             self.openFinished.emit(False)
             return
         stats = None
@@ -725,6 +726,43 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opened {name}", 5000)
         self.checkpointOpened.emit(path)
         self.openFinished.emit(True)
+
+    def _spec_for_checkpoint(self, ckpt):
+        """The spec of the checkpoint's model, never imported because the file names it.
+
+        A checkpoint of the user's own class opens with the current model if it is that
+        class; otherwise the user is asked for the file that defines it (None: declined).
+        """
+        meta = ckpt.meta
+        current = self.spec if self.spec.is_user else None
+        try:
+            return spec_for_architecture(meta.architecture, current)
+        except NeedsModelFile as need:
+            path = self.ask_model_file(need.class_name, need.recorded_path)
+            if not path:
+                return None
+            return load_user_spec(f"{path}:{need.class_name}", tuple(meta.input_shape))
+
+    def ask_model_file(self, class_name: str, recorded_path: str = "") -> str | None:
+        """Ask for the .py file defining ``class_name`` (tests replace this). None: cancelled."""
+        recorded = (f"<br><br>The checkpoint says it came from:<br><code>{html.escape(recorded_path)}</code>"
+                    if recorded_path else "")
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Open checkpoint: your own model")
+        box.setText(f"These weights belong to your own model class <b>{html.escape(class_name)}</b>.")
+        box.setInformativeText(
+            "cnn-gui never runs code named in a checkpoint. Choose the Python file that defines "
+            f"{html.escape(class_name)} yourself; it will be run as Python, so choose only a file you trust."
+            + recorded)
+        choose = box.addButton("Choose model file…", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        if box.clickedButton() is not choose:
+            return None
+        path, _ = QFileDialog.getOpenFileName(self, f"Python file defining {class_name}", self._last_dir(),
+                                              "Python files (*.py);;All files (*)")
+        return path or None
 
     def _ask_save(self) -> None:
         path = self.ask_save_path("Save checkpoint", f"{self.model_name.replace('.py:', '-')}.safetensors",
@@ -752,13 +790,15 @@ class MainWindow(QMainWindow):
         if kind == "trainer" and obj.model is self.model:
             return Path(obj.save_checkpoint(path) or path)
         if kind == "checkpoint" and not obj.is_foreign:
-            meta = obj.meta
-            meta.history = [dict(h) for h in self.history]
+            meta = dataclasses.replace(obj.meta, architecture=self.spec.architecture,
+                                       history=[dict(h) for h in self.history])
+            if meta.config:
+                meta.config = dict(meta.config, model=self.spec.architecture)
             return Path(write(path, self.model, meta, obj.optimizer_state) or path)
         mean, std, classes = self._prediction_stats()
-        cfg = self.training_panel.config().with_(model=self.model_name, max_batches=None)
+        cfg = self.training_panel.config().with_(model=self.spec.architecture, max_batches=None)
         meta = CheckpointMeta(
-            architecture=self.model_name, input_shape=tuple(self.spec.input_shape), classes=list(classes),
+            architecture=self.spec.architecture, input_shape=tuple(self.spec.input_shape), classes=list(classes),
             mean=list(mean), std=list(std), dataset=cfg.dataset, epoch=len(self.history),
             history=[dict(h) for h in self.history], config=cfg.to_dict(), training={"epoch": len(self.history)})
         return Path(write(path, self.model, meta, None) or path)
@@ -817,11 +857,8 @@ class MainWindow(QMainWindow):
     def shutdown(self, timeout_ms: int = 10000) -> bool:
         """Stop training and join the worker thread (also used on application quit)."""
         ok = self.controller.shutdown(timeout_ms)
-        self.confusion.cancel()
-        ok = self.confusion.join(timeout_ms / 1000) and ok
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        ok = self.confusion.shutdown(timeout_ms / 1000) and ok
+        ok = self.jobs.shutdown(timeout_ms / 1000) and ok
         return ok
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -858,14 +895,13 @@ class MainWindow(QMainWindow):
         return QSize(1680, 960)
 
 
-def _read_checkpoint(path: str):
-    """(Checkpoint, None) or (None, error): runs on a pool thread, touches no Qt object."""
-    # Serial: the pool thread lives on, and an OpenMP team of its own would slow training.
-    make_this_thread_serial()
-    try:
-        from cnn_gui.core.checkpoints import load_checkpoint
 
-        return load_checkpoint(path), None
-    except Exception as exc:
-        return None, exc
+def error_text(exc: BaseException) -> str:
+    """An exception as the text of an error dialog: one line, then its hint if it has one."""
+    from cnn_gui.core.errors import one_line
 
+    text = one_line(exc) or type(exc).__name__
+    if not getattr(exc, "message", None):  # not one of ours: say what kind of failure it was
+        text = one_line(f"{type(exc).__name__}: {text}")
+    hint = getattr(exc, "hint", "")
+    return f"{text}\n\n{hint}" if hint else text

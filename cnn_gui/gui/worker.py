@@ -1,19 +1,15 @@
-"""Training off the GUI thread: a worker object on a QThread, and its controller.
+"""Training off the GUI thread: one run at a time on a thread of its own.
 
-:class:`TrainingWorker` lives on its own :class:`QThread` (the worker-object pattern:
-``thread.started -> worker.run``, ``worker.finished -> thread.quit``, ``deleteLater`` for
-both). ``run()`` loads the dataset (so no file I/O happens on the GUI thread), builds a
-:class:`~cnn_gui.core.engine.Trainer` and calls its blocking ``fit()``. The engine's
-callback turns events into signals; only signals cross threads, and they carry the
-engine's frozen event dataclasses (plain numbers) or numpy arrays, never tensors.
+:class:`TrainingController` starts a ``threading.Thread`` that loads the dataset (no file
+I/O on the GUI thread), builds a :class:`~cnn_gui.core.engine.Trainer` and calls its
+blocking ``fit()``. The controller emits its signals *from that thread*; since the
+controller lives on the GUI thread, Qt queues them there. They carry the engine's frozen
+event dataclasses (plain numbers) or numpy arrays, never tensors.
 
-``stop()``, ``pause()`` and ``resume()`` are plain method calls on thread-safe engine
-flags, deliberately *not* queued slots: the worker thread is busy inside ``fit()`` and
-would not process a queued call until training had ended.
-
-:class:`TrainingController` owns the thread+worker pair of one run at a time, re-emits
-the worker's signals on the GUI thread, remembers the finished :class:`Trainer` (for
-"Save checkpoint"), and joins the thread on :meth:`TrainingController.shutdown`.
+Stop and pause go through the run's :class:`~cnn_gui.core.engine.RunControl`, created
+before the thread starts and handed to the Trainer, so a Stop clicked while the data is
+still loading counts. They are plain calls on thread-safe flags, never queued slots: the
+training thread is busy inside ``fit()`` and would not process a queued call.
 """
 
 from __future__ import annotations
@@ -22,9 +18,10 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from cnn_gui.core.config import TrainConfig
+from cnn_gui.core.engine import RunControl
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted
 
 if TYPE_CHECKING:
@@ -33,62 +30,10 @@ if TYPE_CHECKING:
     from cnn_gui.core.checkpoints import Checkpoint
     from cnn_gui.core.data import ImageDataset
     from cnn_gui.core.engine import Trainer
+    from cnn_gui.core.models import ModelSpec
 
 PROGRESS_MIN_INTERVAL = 0.1  # seconds: at most 10 progress signals a second; each one repaints widgets
-
-
-class _RunControl:
-    """Thread-safe stop/pause state of one run, shared by the GUI and the worker thread.
-
-    A plain Python object (not a QObject), so the GUI may keep calling it after the
-    worker's C++ object has been deleted. Requests made before the Trainer exists
-    (while the dataset is still loading) are applied as soon as it does.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.trainer: "Trainer | None" = None
-        self.stop_requested = False
-        self.paused = False
-
-    def attach(self, trainer: "Trainer") -> None:
-        with self._lock:
-            self.trainer = trainer
-            self._apply_locked()
-
-    def reapply(self) -> None:
-        """Called when fit() has started: fit() clears the engine's stop flag on entry."""
-        with self._lock:
-            self._apply_locked()
-
-    def _apply_locked(self) -> None:
-        if self.trainer is None:
-            return
-        if self.stop_requested:
-            self.trainer.stop()
-        elif self.paused:
-            self.trainer.pause()
-
-    def stop(self) -> None:
-        with self._lock:
-            self.stop_requested = True
-            self.paused = False
-            if self.trainer is not None:
-                self.trainer.stop()
-
-    def pause(self) -> None:
-        with self._lock:
-            if self.stop_requested:
-                return
-            self.paused = True
-            if self.trainer is not None:
-                self.trainer.pause()
-
-    def resume(self) -> None:
-        with self._lock:
-            self.paused = False
-            if self.trainer is not None:
-                self.trainer.resume()
+THREAD_NAME = "cnn-gui-training"
 
 
 def state_dict_arrays(model: "nn.Module") -> dict:
@@ -103,124 +48,18 @@ def state_dict_arrays(model: "nn.Module") -> dict:
     return out
 
 
-class TrainingWorker(QObject):
-    """Runs one ``Trainer.fit()`` on the thread it was moved to.
-
-    Signals (all emitted from the worker thread; connect them to GUI-thread objects):
-        started(FitStarted), progress(BatchEnded), epochEnded(EpochEnded),
-        weightsSnapshot(dict[str, numpy.ndarray]) at each epoch end,
-        failed(FitFailed), finished(FitEnded | None).
-    """
-
-    started = Signal(object)
-    progress = Signal(object)
-    epochEnded = Signal(object)
-    weightsSnapshot = Signal(object)
-    failed = Signal(object)
-    finished = Signal(object)
-
-    def __init__(
-        self,
-        config: TrainConfig,
-        model: "nn.Module | None" = None,
-        checkpoint: "Checkpoint | None" = None,
-        data: "ImageDataset | None" = None,
-        control: _RunControl | None = None,
-    ) -> None:
-        super().__init__()
-        self.config = config
-        self._model = model
-        self._checkpoint = checkpoint
-        self._data = data
-        self.control = control or _RunControl()
-        self._last_progress = 0.0
-
-    # -- control from any thread (plain calls, not queued slots) ------------------------
-    def stop(self) -> None:
-        self.control.stop()
-
-    def pause(self) -> None:
-        self.control.pause()
-
-    def resume(self) -> None:
-        self.control.resume()
-
-    @property
-    def trainer(self) -> "Trainer | None":
-        return self.control.trainer
-
-    # -- the worker thread --------------------------------------------------------------
-    @Slot()
-    def run(self) -> None:
-        end: FitEnded | None = None
-        started = time.perf_counter()
-        try:
-            trainer = self._build_trainer()
-            self.control.attach(trainer)
-            if self.control.stop_requested:
-                end = FitEnded("stopped", trainer.position.epoch, trainer.position.step,
-                               time.perf_counter() - started,
-                               trainer.history[-1]["test_accuracy"] if trainer.history else None)
-            else:
-                end = trainer.fit()
-        except Exception as exc:  # a ConfigError/DatasetError/ModelError/CheckpointError before fit
-            self.failed.emit(FitFailed("error", _message(exc), _hint(exc)))
-            end = FitEnded("failed", 0, 0, time.perf_counter() - started, None)
-        finally:
-            self.finished.emit(end)
-
-    def _build_trainer(self) -> "Trainer":
-        from cnn_gui.core.engine import Trainer
-
-        cfg = self.config
-        data = self._data
-        ckpt = self._checkpoint
-        if data is None:
-            from cnn_gui.core.data import load_dataset
-
-            dataset = cfg.dataset
-            if ckpt is not None and ckpt.meta.config.get("dataset"):
-                dataset = ckpt.meta.config["dataset"]
-            data = load_dataset(dataset)
-        if ckpt is not None:
-            return Trainer.from_checkpoint(
-                ckpt, data=data, callbacks=[self._on_event], epochs=cfg.epochs, device=cfg.device,
-                max_batches=cfg.max_batches, report_interval=cfg.report_interval)
-        return Trainer(cfg, model=self._model, data=data, callbacks=[self._on_event])
-
-    def _on_event(self, event) -> None:
-        """The engine's callback, on the worker thread."""
-        if isinstance(event, BatchEnded):
-            now = time.perf_counter()
-            last_of_epoch = event.batch >= event.batches_per_epoch
-            if last_of_epoch or now - self._last_progress >= PROGRESS_MIN_INTERVAL:
-                self._last_progress = now
-                self.progress.emit(event)
-        elif isinstance(event, EpochEnded):
-            self.epochEnded.emit(event)
-            trainer = self.control.trainer
-            if trainer is not None:
-                # Copied here, between two optimizer steps, on the thread that owns them.
-                self.weightsSnapshot.emit(state_dict_arrays(trainer.model))
-        elif isinstance(event, FitStarted):
-            self.control.reapply()  # a stop() that raced with fit()'s start still counts
-            self._last_progress = 0.0
-            self.started.emit(event)
-        elif isinstance(event, FitFailed):
-            self.failed.emit(event)
-        # FitEnded: fit() returns it; run() emits finished once.
-
-
 def _message(exc: BaseException) -> str:
-    from cnn_gui.core.config import ConfigError
+    from cnn_gui.core.errors import CnnGuiError, one_line
 
-    text = str(exc) or type(exc).__name__
-    if isinstance(exc, (ConfigError, ValueError, RuntimeError, FileNotFoundError)):
-        return text[0].upper() + text[1:] if text else text
+    text = one_line(exc) or type(exc).__name__
+    if isinstance(exc, (CnnGuiError, ValueError, RuntimeError, FileNotFoundError)):
+        return text[0].upper() + text[1:]
     return f"{type(exc).__name__}: {text}"
 
 
 def _hint(exc: BaseException) -> str:
+    if getattr(exc, "hint", ""):
+        return exc.hint
     name = type(exc).__name__
     if name == "DatasetError":
         return "Pick another dataset, or check the network connection for a download."
@@ -234,11 +73,15 @@ def _hint(exc: BaseException) -> str:
 
 
 class TrainingController(QObject):
-    """One training run at a time on a worker thread; its signals arrive on the GUI thread.
+    """One training run at a time on a thread of its own; its signals arrive on the GUI thread.
 
     ``start()`` returns at once; ``finished`` always arrives once per run (also after a
     failure). After ``finished``, :attr:`last_trainer` is the run's Trainer (history,
     position, optimizer state) and ``start()`` may be called again.
+
+    Signals: started(FitStarted), progress(BatchEnded, at most 10 a second),
+    epochEnded(EpochEnded), weightsSnapshot(dict[str, numpy.ndarray]) at each epoch's
+    end, failed(FitFailed), finished(FitEnded | None), runningChanged(bool).
     """
 
     started = Signal(object)
@@ -248,138 +91,161 @@ class TrainingController(QObject):
     failed = Signal(object)
     finished = Signal(object)
     runningChanged = Signal(bool)
+    _ended = Signal(object, object)  # (run id, FitEnded | None), from the training thread
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._thread: QThread | None = None
-        self._worker: TrainingWorker | None = None
-        self._control: _RunControl | None = None
+        self._thread: threading.Thread | None = None
+        self._control: RunControl | None = None
+        self._trainer: "Trainer | None" = None
+        self._run_id = 0
         self._running = False
-        self._paused = False
-        self._threads: list[QThread] = []  # Python references until each thread has finished
-        self._workers: list[TrainingWorker] = []
+        self._last_progress = 0.0
         self.last_trainer: "Trainer | None" = None
         self.last_end: FitEnded | None = None
+        self.extra_callbacks: list = []  # more engine callbacks for the next run (e.g. a run folder)
+        self._ended.connect(self._on_ended)
 
     # -- public API ------------------------------------------------------------------------
     def start(self, config: TrainConfig, model: "nn.Module | None" = None,
-              checkpoint: "Checkpoint | None" = None, data: "ImageDataset | None" = None) -> None:
+              checkpoint: "Checkpoint | None" = None, data: "ImageDataset | None" = None,
+              *, spec: "ModelSpec | None" = None, callbacks=()) -> None:
         if self._running:
             raise RuntimeError("a training run is already in progress")
-        control = _RunControl()
-        worker = TrainingWorker(config, model=model, checkpoint=checkpoint, data=data, control=control)
-        thread = QThread()
-        thread.setObjectName("cnn-gui-training")
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
-        worker.finished.connect(thread.quit)
-        worker.finished.connect(worker.deleteLater)
-        thread.finished.connect(thread.deleteLater)
-        thread.finished.connect(self._on_thread_finished)
-
-        # Signal-to-signal connections: queued across the thread boundary, re-emitted here.
-        worker.started.connect(self.started)
-        worker.progress.connect(self.progress)
-        worker.epochEnded.connect(self.epochEnded)
-        worker.weightsSnapshot.connect(self.weightsSnapshot)
-        worker.failed.connect(self.failed)
-        worker.finished.connect(self._on_finished)
-
-        self._thread, self._worker, self._control = thread, worker, control
-        self._threads.append(thread)
-        self._workers.append(worker)
+        self._run_id += 1
+        control = RunControl()
+        self._control, self._trainer = control, None
         self._running = True
-        self._paused = False
         self.last_end = None
+        job = (self._run_id, config, model, checkpoint, data, spec, list(callbacks), control)
+        thread = threading.Thread(target=self._run, args=job, name=THREAD_NAME, daemon=True)
+        self._thread = thread
         self.runningChanged.emit(True)
         thread.start()
 
     def stop(self) -> None:
         if self._control is not None:
             self._control.stop()
-        self._paused = False
 
     def pause(self) -> None:
         if self._control is not None and self._running:
             self._control.pause()
-            self._paused = True
 
     def resume(self) -> None:
         if self._control is not None:
             self._control.resume()
-        self._paused = False
 
     def is_running(self) -> bool:
         return self._running
 
     def is_paused(self) -> bool:
-        return self._running and self._paused
-
-    @property
-    def thread(self) -> QThread | None:
-        """The current (or last) run's thread, until it has finished."""
-        return self._thread
+        return self._running and self._control is not None and self._control.paused
 
     @property
     def trainer(self) -> "Trainer | None":
         """The running Trainer (don't touch its model while running), else the last one."""
-        if self._control is not None and self._control.trainer is not None:
-            return self._control.trainer
-        return self.last_trainer
+        return self._trainer if self._trainer is not None else self.last_trainer
 
     def threads_alive(self) -> bool:
-        return any(_alive(t) for t in self._threads)
+        return self._thread is not None and self._thread.is_alive()
 
     def shutdown(self, timeout_ms: int = 10000) -> bool:
         """Stop any run and join its thread. True when no training thread is left running."""
         self.stop()
-        ok = True
-        deadline = time.monotonic() + timeout_ms / 1000
-        for thread in list(self._threads):
-            if not _alive(thread):
-                continue
-            thread.quit()  # takes effect once run() has returned to the event loop
-            left = max(int((deadline - time.monotonic()) * 1000), 1)
-            if not thread.wait(left):
-                ok = False
-        if ok:
-            if self._running:
-                self._collect_trainer()
-                self._running = False
-                self.runningChanged.emit(False)
-            self._threads = [t for t in self._threads if _alive(t)]
-        return ok
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout_ms / 1000)
+            if thread.is_alive():
+                return False
+        if self._running:
+            self._finish(self._run_id, self.last_end)
+        return True
 
-    # -- worker signals (GUI thread) ---------------------------------------------------------
-    @Slot(object)
-    def _on_finished(self, end) -> None:
-        self._collect_trainer()
+    # -- the training thread ------------------------------------------------------------------
+    def _run(self, run_id, config, model, checkpoint, data, spec, callbacks, control) -> None:
+        from cnn_gui.core.engine import Trainer
+
+        end: FitEnded | None = None
+        started = time.perf_counter()
+        on_event = self._relay(callbacks)
+        try:
+            if data is None:
+                from cnn_gui.core.data import load_dataset
+
+                name = checkpoint.meta.config.get("dataset", config.dataset) if checkpoint is not None else config.dataset
+                data = (load_dataset(name, cancel=lambda: control.stopped) if _accepts_cancel(load_dataset)
+                        else load_dataset(name))
+            if checkpoint is not None:
+                trainer = Trainer.from_checkpoint(
+                    checkpoint, data=data, callbacks=[on_event], spec=spec, control=control, epochs=config.epochs,
+                    device=config.device, max_batches=config.max_batches, report_interval=config.report_interval)
+            else:
+                trainer = Trainer(config, model=model, data=data, callbacks=[on_event], spec=spec, control=control)
+            self._trainer = trainer
+            if control.stopped:
+                end = FitEnded("stopped", trainer.position.epoch, trainer.position.step,
+                               time.perf_counter() - started,
+                               trainer.history[-1]["test_accuracy"] if trainer.history else None)
+            else:
+                end = trainer.fit()
+        except Exception as exc:  # noqa: BLE001 - a ConfigError/DatasetError/ModelError/CheckpointError before fit
+            if not control.stopped or not _is_cancel(exc):
+                self.failed.emit(FitFailed("error", _message(exc), _hint(exc)))
+                end = FitEnded("failed", 0, 0, time.perf_counter() - started, None)
+            else:
+                end = FitEnded("stopped", 0, 0, time.perf_counter() - started, None)
+        finally:
+            self._ended.emit(run_id, end)
+
+    def _relay(self, callbacks):
+        def on_event(event) -> None:  # the engine's callback, on the training thread
+            for cb in callbacks:
+                cb(event)
+            if isinstance(event, BatchEnded):
+                now = time.perf_counter()
+                if event.batch >= event.batches_per_epoch or now - self._last_progress >= PROGRESS_MIN_INTERVAL:
+                    self._last_progress = now
+                    self.progress.emit(event)
+            elif isinstance(event, EpochEnded):
+                self.epochEnded.emit(event)
+                if self._trainer is not None:
+                    # Copied here, between two optimizer steps, on the thread that owns them.
+                    self.weightsSnapshot.emit(state_dict_arrays(self._trainer.model))
+            elif isinstance(event, FitStarted):
+                self._last_progress = 0.0
+                self.started.emit(event)
+            elif isinstance(event, FitFailed):
+                self.failed.emit(event)
+            # FitEnded: fit() returns it; _run() reports it once.
+        return on_event
+
+    # -- back on the GUI thread ---------------------------------------------------------------
+    @Slot(object, object)
+    def _on_ended(self, run_id: int, end) -> None:
+        if run_id == self._run_id and self._running:
+            self._finish(run_id, end)
+
+    def _finish(self, run_id: int, end) -> None:
+        if self._trainer is not None:
+            self.last_trainer = self._trainer
+        self._trainer = None
+        self._control = None
         self.last_end = end
-        was_running = self._running
         self._running = False
-        self._paused = False
-        if was_running:
-            self.runningChanged.emit(False)
+        self.runningChanged.emit(False)
         self.finished.emit(end)
 
-    def _collect_trainer(self) -> None:
-        if self._control is not None and self._control.trainer is not None:
-            self.last_trainer = self._control.trainer
-        self._control = None
 
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        self._threads = [t for t in self._threads if _alive(t)]
-        # Workers are deleted by deleteLater in their thread; drop the wrappers of finished runs.
-        if not self._running:
-            self._workers = []
-            self._worker = None
-            if not self._threads:
-                self._thread = None
+def _accepts_cancel(fn) -> bool:
+    import inspect
 
-
-def _alive(thread: QThread) -> bool:
     try:
-        return thread.isRunning()
-    except RuntimeError:  # the C++ object is already deleted
+        return "cancel" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
         return False
+
+
+def _is_cancel(exc: BaseException) -> bool:
+    return "Cancel" in type(exc).__name__
+
+

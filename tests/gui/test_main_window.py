@@ -236,6 +236,7 @@ def test_mismatched_checkpoint_changes_nothing(qtbot, window, tmp_path):
     tensors = load_file(path)
     meta.architecture = "mnist-cnn"
     meta.input_shape = (1, 28, 28)
+    meta.mean, meta.std = [0.5], [0.5]
     save_file(tensors, path, metadata={"cnn_gui": json.dumps({**meta.to_dict(), "optimizer": None})})
     before = weights(window.model)
     label = window.weights_label.text()
