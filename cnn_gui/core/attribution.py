@@ -36,16 +36,14 @@ import importlib.util
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from .errors import CnnGuiError
-
-if TYPE_CHECKING:
-    from .predictor import Predictor
+from .predictor import Predictor, _strip_hooks
 
 INSTALL_HINT = "pip install -e '.[explain]'"
 MISSING_CAPTUM_TEXT = f"Attribution maps need Captum: {INSTALL_HINT}"
@@ -173,8 +171,9 @@ class Explainer:
     thread and the GUI thread may share an explainer.
     """
 
-    def __init__(self, predictor: "Predictor", input_shape: Sequence[int] = (1, 28, 28)) -> None:
+    def __init__(self, predictor: Predictor, input_shape: Sequence[int] = (1, 28, 28)) -> None:
         model = without_inplace(copy.deepcopy(predictor.model)).eval()
+        _strip_hooks(model)  # a viewer's hook set on the snapshot for a moment must not fire here
         for p in model.parameters():
             p.requires_grad_(False)  # gradients for the input only: no weight gradients to compute
         self.input_shape = tuple(int(d) for d in input_shape)
@@ -278,7 +277,7 @@ _latest: "tuple[Predictor, Explainer] | None" = None
 _latest_lock = threading.Lock()
 
 
-def explainer_for(predictor: "Predictor", input_shape: Sequence[int] = (1, 28, 28)) -> Explainer:
+def explainer_for(predictor: Predictor, input_shape: Sequence[int] = (1, 28, 28)) -> Explainer:
     """The :class:`Explainer` of ``predictor`` for ``input_shape``, made once per snapshot:
     the latest one is kept, and a new predictor (new weights) replaces it."""
     global _latest

@@ -2,7 +2,7 @@
 thickened and made noisy, all in one batch.
 
 Each :class:`Transform` is a family of variants of the input along one range (shift -4..4
-px, rotation -30..30 degrees, scale 0.6..1.4, stroke -2..+2 px, noise 0..0.5); every range
+px, rotation -30..30 degrees, scale 0.6..1.4, stroke width -2..+4 px, noise 0..0.5); every range
 holds its identity, which returns the input bit for bit. :func:`run_probes` builds the
 ~60 variants, runs them through the frozen model in one batch, and returns for each
 transform the predicted class and its probability along the range, with the probability
@@ -12,7 +12,8 @@ Everything acts on the image in [0, 1] (0 = no ink) as the network reads it (28x
 the canvas), before normalisation, so an uncovered border is empty canvas; torch on the
 CPU: whole-pixel shifts by slicing (exact), rotation and scale with ``affine_grid`` /
 ``grid_sample`` (bilinear, about the image centre), thickening as grey-level dilation
-(``max_pool2d`` 3x3), thinning as erosion (the dilation of the negative), noise from a
+(``max_pool2d`` over a square one pixel wider than the change: a 3x3 square widens a
+stroke by 2 px), thinning as erosion (the dilation of the negative), noise from a
 fixed seed (the same pattern at every strength, clipped to [0, 1]).
 """
 
@@ -74,16 +75,23 @@ def affine(x: torch.Tensor, degrees: Sequence[float], scales: Sequence[float]) -
     return out
 
 
-def stroke(x: torch.Tensor, steps: int) -> torch.Tensor:
-    """Thicker strokes (``steps`` > 0: grey-level dilation, 3x3, that many times) or thinner
-    ones (< 0: erosion); 0 returns a copy."""
-    out = x.clone()
-    for _ in range(abs(int(steps))):
-        if steps > 0:
-            out = F.max_pool2d(out, 3, stride=1, padding=1)
-        else:
-            out = -F.max_pool2d(-out, 3, stride=1, padding=1)
-    return out
+def grey_dilate(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Grey-level dilation of ``x`` (N, C, H, W) by a ``size`` x ``size`` square (max over
+    it); an even size reaches one pixel further right and down than left and up."""
+    if size <= 1:
+        return x.clone()
+    before, after = (size - 1) // 2, size - 1 - (size - 1) // 2
+    padded = F.pad(x, (before, after, before, after), value=float("-inf"))
+    return F.max_pool2d(padded, size, stride=1)
+
+
+def stroke(x: torch.Tensor, change: int) -> torch.Tensor:
+    """Strokes ``change`` px wider (> 0: grey-level dilation by a (change+1)-square) or
+    narrower (< 0: erosion, the dilation of the negative); 0 returns a copy."""
+    change = int(change)
+    if change >= 0:
+        return grey_dilate(x, change + 1)
+    return -grey_dilate(-x, 1 - change)
 
 
 def noise(x: torch.Tensor, sigmas: Sequence[float], seed: int = NOISE_SEED) -> torch.Tensor:
@@ -125,9 +133,9 @@ def _range(lo: float, hi: float, step: float) -> tuple[float, ...]:
 TRANSFORMS: tuple[Transform, ...] = (
     Transform("shift_x", "Shift right", "px", _range(-4, 4, 1), 0),
     Transform("shift_y", "Shift down", "px", _range(-4, 4, 1), 0),
-    Transform("rotation", "Rotation (counter-clockwise)", "degrees", _range(-30, 30, 5), 0),
-    Transform("scale", "Scale", "x", _range(0.6, 1.4, 0.1), 1.0),
-    Transform("stroke", "Stroke: thinner / thicker", "px", _range(-2, 2, 1), 0),
+    Transform("rotation", "Rotation", "degrees, + = counter-clockwise", _range(-30, 30, 5), 0),
+    Transform("scale", "Scale", "times", _range(0.6, 1.4, 0.1), 1.0),
+    Transform("stroke", "Stroke width", "px wider", _range(-2, 4, 1), 0),
     Transform("noise", "Noise", "sigma", _range(0.0, 0.5, 0.05), 0.0),
 )
 

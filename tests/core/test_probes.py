@@ -78,16 +78,19 @@ def test_rotation_turns_counter_clockwise_and_scale_grows_about_the_centre():
 
 def test_stroke_thickens_by_grey_dilation_and_thins_by_erosion(digit):
     x = batch(digit)
-    thick = stroke(x, 1)[0, 0].numpy()
+    thick = stroke(x, 2)[0, 0].numpy()  # 3x3 square: 2 px wider
     padded = np.pad(digit, 1, constant_values=-np.inf)
     dilated = np.max([padded[r:r + 28, c:c + 28] for r in range(3) for c in range(3)], axis=0)
     np.testing.assert_array_equal(thick, dilated)
-    thin = stroke(x, -1)[0, 0].numpy()
+    thin = stroke(x, -2)[0, 0].numpy()
     padded = np.pad(digit, 1, constant_values=np.inf)
     eroded = np.min([padded[r:r + 28, c:c + 28] for r in range(3) for c in range(3)], axis=0)
     np.testing.assert_array_equal(thin, eroded)
-    ink = [stroke(x, s).sum().item() for s in (-2, -1, 0, 1, 2)]
-    assert ink == sorted(ink) and len(set(ink)) == 5
+    one = stroke(x, 1)[0, 0].numpy()  # 2x2 square: 1 px wider, reaching right and down
+    padded = np.pad(digit, ((0, 1), (0, 1)), constant_values=-np.inf)
+    np.testing.assert_array_equal(one, np.max([padded[r:r + 28, c:c + 28] for r in range(2) for c in range(2)], axis=0))
+    ink = [stroke(x, s).sum().item() for s in range(-2, 5)]
+    assert ink == sorted(ink) and len(set(ink)) == 7
 
 
 def test_noise_is_one_pattern_scaled_and_stays_in_range(digit):
