@@ -133,6 +133,10 @@ def _is_num(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _is_finite(v: object) -> bool:
+    return _is_num(v) and math.isfinite(v)
+
+
 def _versions() -> dict:
     import platform
 
@@ -520,7 +524,7 @@ def tail_jsonl(path: Path, offset: int = 0, limit: int = MAX_READ_BYTES) -> tupl
         with open(path, "rb") as f:
             f.seek(offset)
             raw = f.read(limit)
-    except FileNotFoundError:
+    except OSError:  # missing, or unreadable for now: nothing to add
         return [], offset, 0
     end = raw.rfind(b"\n")
     if end < 0:
@@ -551,7 +555,7 @@ def valid_epoch(rec: dict) -> bool:
         return False
     for key in _EPOCH_NUMBERS:
         v = rec.get(key)
-        if v is not None and not _is_num(v):
+        if v is not None and not _is_finite(v):
             return False
     for key in ("train_accuracy", "test_accuracy"):
         v = rec.get(key)
@@ -566,7 +570,7 @@ def valid_step(rec: dict) -> bool:
         return False
     for key in ("loss", "accuracy", "lr", "epoch"):
         v = rec.get(key)
-        if v is not None and not _is_num(v):
+        if v is not None and not _is_finite(v):
             return False
     return True
 
@@ -599,7 +603,7 @@ class _Tail:
             if self.offset:
                 self.offset, self.ident, reset = 0, None, True
             return [], reset
-        ident = (st.st_dev, st.st_ino)
+        ident = (st.st_dev, st.st_ino)  # a file replaced by another (rewritten by hand) starts over
         if (self.ident is not None and ident != self.ident) or st.st_size < self.offset:
             self.offset, reset = 0, True
             self.bad = 0
@@ -837,7 +841,17 @@ def _last_write(folder: Path) -> float:
 
 def is_run_folder(folder: Path) -> bool:
     """A folder cnn-gui wrote: it holds a run.json (even an unreadable one)."""
-    return folder.is_dir() and not folder.name.startswith(".") and (folder / RUN_FILE).is_file()
+    try:
+        return folder.is_dir() and not folder.name.startswith(".") and (folder / RUN_FILE).is_file()
+    except OSError:  # no permission to look inside
+        return False
+
+
+def _read_listed(folder: Path) -> Run:
+    try:
+        return read_run(folder)
+    except Exception as exc:  # a listing shows every run it can; one odd folder must not hide the rest
+        return _unreadable(folder, f"{type(exc).__name__}: {exc}")
 
 
 def _run_folders(runs_dir: Path) -> list[Path]:
@@ -865,7 +879,7 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[Run]:
     are left out; a bad run is listed as unreadable. RunsError only when ``runs_dir`` itself
     cannot be read (a missing folder has no runs)."""
     runs_dir = resolve_runs_dir(runs_dir)
-    runs = [read_run(f) for f in _run_folders(runs_dir) if (f / RUN_FILE).is_file()]
+    runs = [_read_listed(f) for f in _run_folders(runs_dir) if is_run_folder(f)]
     runs.sort(key=lambda r: (r.sort_key(), r.id), reverse=True)
     return runs
 
@@ -906,12 +920,12 @@ class RunsIndex:
                 run = old[1]
                 if run.status == "running":
                     # Nothing written, but the writer may have died, and the clock runs.
-                    fresh = read_run(folder)
+                    fresh = _read_listed(folder)
                     if fresh.status != run.status:
                         changed = True
                     run = fresh
             else:
-                run = read_run(folder)
+                run = _read_listed(folder)
                 changed = True
             cache[folder] = (sig, run)
         if set(cache) != set(self._cache):
