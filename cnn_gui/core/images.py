@@ -190,11 +190,11 @@ def _planes(im, work_side: int) -> tuple[np.ndarray, np.ndarray | None]:
 def composite(lum_premultiplied: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """A transparent image on paper: ``lum + (1 - alpha) * paper``, float32 in [0, 1].
 
-    When what shows covers less than half of the image, or is one colour, it is the
-    drawing: the paper is white under a dark drawing and black under a light one, so a
-    black digit on a transparent background is black ink on white paper (and a white
-    one is white ink on black).  When what shows covers most of the image and has
-    structure, it is a page with transparent margins: the margins get the page's colour.
+    When what shows covers less than half of the image, it is the drawing: the paper is
+    white under a dark drawing and black under a light one, so a black digit on a
+    transparent background is black ink on white paper, and a white one white ink on
+    black (whatever colour the invisible pixels have).  When it covers more, it is a page
+    with transparent margins: the margins get the page's colour.
     """
     lum = np.asarray(lum_premultiplied, dtype=np.float32)
     a = np.clip(np.asarray(alpha, dtype=np.float32), 0.0, 1.0)
@@ -203,10 +203,8 @@ def composite(lum_premultiplied: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     shown = a > 0.5
     if not shown.any():
         return np.ones_like(lum)  # nothing visible: a blank page
-    colour = lum[shown] / a[shown]
-    median = float(np.median(colour))
-    spread = float(np.percentile(colour, 90) - np.percentile(colour, 10))
-    if shown.mean() < 0.5 or spread < 0.1:
+    median = float(np.median(lum[shown] / a[shown]))
+    if shown.mean() < 0.5:
         paper = 1.0 if median < 0.5 else 0.0
     else:
         paper = median
@@ -286,6 +284,14 @@ def _paper_field(g: np.ndarray) -> np.ndarray:
     return field
 
 
+def _noise(resid: np.ndarray) -> float:
+    """The paper's noise sigma: the median absolute deviation of the residual (the paper
+    is most of the page), on a sample of at most ~256 x 256 pixels."""
+    h, w = resid.shape
+    sample = resid[:: max(1, h // 256), :: max(1, w // 256)]
+    return 1.4826 * float(np.median(np.abs(sample - np.median(sample))))
+
+
 def extract_ink(grey: np.ndarray) -> np.ndarray:
     """The ink in a grey image (float in [0, 1]): float32 of the same shape, ink = 1, paper = 0.
 
@@ -303,11 +309,15 @@ def extract_ink(grey: np.ndarray) -> np.ndarray:
     smooth = _box_blur(g, max(h, w) // 300)  # noise down; strokes of a big photo are far wider
     field = _paper_field(smooth) if min(h, w) >= 4 else np.full_like(g, float(np.median(g)))
     resid = smooth - field
-    sample = resid[:: max(1, h // 256), :: max(1, w // 256)]
-    noise = 1.4826 * float(np.median(np.abs(sample - np.median(sample))))
-    floor = max(NOISE_SIGMAS * noise, 0.02)
+    floor = max(NOISE_SIGMAS * _noise(resid), 0.02)
     dark = float(np.clip(-resid - floor, 0, None).sum()) >= float(np.clip(resid - floor, 0, None).sum())
-    ink = -resid if dark else resid
+    if dark:
+        # Light multiplies: where the page is lit half as much, the same ink is half as far
+        # below the paper. Dark ink's share of the paper's brightness is the same everywhere.
+        ink = -resid / np.maximum(field, np.float32(0.05))
+        floor = max(NOISE_SIGMAS * _noise(ink), 0.02)
+    else:
+        ink = resid
     strong = ink[ink > floor]
     if strong.size == 0:
         return np.zeros(g.shape, np.float32)

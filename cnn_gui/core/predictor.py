@@ -141,7 +141,7 @@ class Predictor:
         """``image`` as float32 (C, H, W) in [0, 1], or an :class:`InputError` saying what is wrong."""
         try:
             a = np.asarray(image)
-        except (ValueError, TypeError) as exc:  # a ragged list
+        except (ValueError, TypeError, RuntimeError) as exc:  # a ragged list, a tensor needing grad
             raise InputError(f"the image is not an array of pixels: {exc}") from None
         if a.ndim == 2:
             a = a[None]

@@ -91,7 +91,7 @@ def as_unit_float(image: object, what: str = "the image") -> np.ndarray:
     """
     try:
         a = np.asarray(image)
-    except (ValueError, TypeError) as exc:  # a ragged list
+    except (ValueError, TypeError, RuntimeError) as exc:  # a ragged list, a tensor needing grad
         raise InputError(f"{what} is not an array of pixels: {exc}") from None
     kind = a.dtype.kind
     if kind == "b":
@@ -104,18 +104,17 @@ def as_unit_float(image: object, what: str = "the image") -> np.ndarray:
         return np.clip(a.astype(np.float32) / top, 0.0, 1.0)
     if kind != "f":
         raise InputError(f"{what} must hold numbers, not {a.dtype} values")
-    f = a.astype(np.float32)
-    bad = ~np.isfinite(f)
+    bad = ~np.isfinite(a)  # before float32, where 1e300 would become inf
     if bad.any():
-        raise InputError(f"{what} has {int(bad.sum()):,} NaN or infinite pixel(s) of {f.size:,}")
-    return np.clip(f, 0.0, 1.0)
+        raise InputError(f"{what} has {int(bad.sum()):,} NaN or infinite pixel(s) of {a.size:,}")
+    return np.clip(a, 0.0, 1.0).astype(np.float32, copy=False)
 
 
 def _as_float_image(image: np.ndarray) -> np.ndarray:
     try:
         a = np.asarray(image)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"the drawing is not an array of pixels: {exc}") from None
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise InputError(f"the image is not an array of pixels: {exc}") from None
     if a.ndim == 3 and a.shape[-1] == 1:
         a = a[..., 0]
     elif a.ndim == 3 and a.shape[0] == 1:
