@@ -334,7 +334,7 @@ class RunWriter:
     def __init__(
         self,
         runs_dir: str | os.PathLike | None,
-        config: dict,
+        config: dict | None = None,
         *,
         name: str | None = None,
         preset: str | None = None,
@@ -345,7 +345,7 @@ class RunWriter:
         max_step_points: int = MAX_STEP_POINTS,
     ) -> None:
         self.runs_dir = resolve_runs_dir(runs_dir)
-        self.config = dict(config)
+        self.config = dict(config or {})
         self.name = name
         self.preset = preset
         self.device_label = device_label
@@ -363,7 +363,10 @@ class RunWriter:
 
     # -- wiring ----------------------------------------------------------------------
     def attach(self, trainer) -> "RunWriter":
-        """Write ``trainer``'s run: its checkpoint at the end, its events as they come."""
+        """Write ``trainer``'s run: its config as it trains (a resumed run's comes from its
+        checkpoint), its checkpoint at the end, its events as they come."""
+        if self.folder is None:
+            self.config = trainer.config.to_dict()
         if self.save_checkpoint is None:
             self.save_checkpoint = trainer.save_checkpoint
         if self not in trainer.callbacks:
@@ -373,7 +376,7 @@ class RunWriter:
     @classmethod
     def for_trainer(cls, trainer, runs_dir=None, **kwargs) -> "RunWriter":
         """A writer for ``trainer`` (its config, its checkpoint), already attached."""
-        return cls(runs_dir, trainer.config.to_dict(), **kwargs).attach(trainer)
+        return cls(runs_dir, **kwargs).attach(trainer)
 
     # -- the folder ------------------------------------------------------------------
     def open(self) -> Path:

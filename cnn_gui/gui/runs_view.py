@@ -451,15 +451,20 @@ class RunsView(QWidget):
         return self._index.runs_dir
 
     def set_runs_dir(self, path: str | os.PathLike | None) -> None:
-        """Show the runs of ``path`` (None: ``$CNN_GUI_RUNS_DIR`` or the per-user default)."""
+        """Show the runs of ``path`` (None: ``$CNN_GUI_RUNS_DIR`` or the per-user default).
+
+        The folder is read when the view is shown (or on :meth:`refresh`), not before:
+        a window that starts with another tab in front reads nothing at start-up.
+        """
         folder = resolve_runs_dir(path)
-        if self._index is not None and folder == self._index.runs_dir:
+        if self._index is None or folder != self._index.runs_dir:
+            self._index = RunsIndex(folder)
+            self._clear_shown()
+            self.model.set_runs([])
+            self.folder_label.setText(f"runs in {folder}")
+            self.folder_label.setToolTip(str(folder))
+        if self.isVisible():
             self.refresh()
-            return
-        self._index = RunsIndex(folder)
-        self._clear_shown()
-        self.model.set_runs([])
-        self.refresh()
 
     @Slot()
     def refresh(self) -> None:

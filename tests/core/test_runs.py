@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from cnn_gui.core import runs as runs_mod
 from cnn_gui.core.errors import CnnGuiError
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted
 from cnn_gui.core.metrics_csv import CSV_HEADER, write_metrics_csv
 from cnn_gui.core.runs import (
-    CHECKPOINT_FILE, EPOCHS_FILE, MAX_STEP_POINTS, RUN_FILE, STEPS_FILE, RunFollower, RunsError,
+    CHECKPOINT_FILE, EPOCHS_FILE, MAX_STEP_POINTS, RUN_FILE, RunFollower, RunsError,
     RunsIndex, RunWriter, StepSampler, delete_run, list_runs, read_run, rename_run, resolve_runs_dir,
     run_metrics_csv,
 )
@@ -482,3 +481,14 @@ def test_a_real_training_run_is_recorded_and_its_checkpoint_loads(tmp_path):
     load_weights_into(model, ckpt)
     for name, tensor in trainer.model.state_dict().items():
         assert torch.equal(model.state_dict()[name], tensor.cpu()), name
+
+    # Resumed from that checkpoint: a run of its own, with the config the trainer really uses.
+    resumed = Trainer.from_checkpoint(ckpt, data=data, epochs=3)
+    writer2 = RunWriter(tmp_path, {"model": "stale"}, resumed_from=run.checkpoint).attach(resumed)
+    assert resumed.fit().reason == "completed" and writer2.error is None
+    newest = list_runs(tmp_path)[0]
+    assert newest.folder == writer2.folder and newest.status == "finished"
+    assert newest.config["epochs"] == 3 and newest.model == "mnist-cnn"
+    assert [e["epoch"] for e in newest.epochs] == [3] and newest.info["start_epoch"] == 3
+    assert newest.info["resumed_from"] == str(run.checkpoint)
+    assert load_checkpoint(newest.checkpoint).meta.epoch == 3

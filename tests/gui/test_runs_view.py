@@ -57,6 +57,8 @@ def view(qtbot, two_runs):
     w = RunsView(two_runs[0])
     qtbot.addWidget(w)
     w.resize(1200, 700)
+    assert w.runs() == []  # read when shown or refreshed, not at construction
+    w.refresh()
     return w
 
 
@@ -198,9 +200,15 @@ def test_unreadable_runs_show_why_in_one_line(view, two_runs):
     assert list(view.shown_curves()) == ["faster lr"]  # nothing to draw for it, and no error
 
 
-def test_set_runs_dir_switches_folders(view, tmp_path_factory):
+def test_set_runs_dir_switches_folders(qtbot, view, two_runs, tmp_path_factory):
     empty = tmp_path_factory.mktemp("empty")
     view.select_runs(["faster lr"])
     view.set_runs_dir(empty)
     assert view.runs() == [] and view.shown_curves() == {}
+    view.refresh()
     assert view.folder_label.text() == f"0 runs in {empty}"
+    view.ask_directory = lambda current: str(two_runs[0])
+    view.show()
+    with qtbot.waitSignal(view.runsDirChanged) as signal:
+        view.folder_button.click()
+    assert signal.args == [str(two_runs[0])] and len(view.runs()) == 2
