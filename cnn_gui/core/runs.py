@@ -362,13 +362,18 @@ class RunWriter:
         self._failure: FitFailed | None = None
 
     # -- wiring ----------------------------------------------------------------------
-    def attach(self, trainer) -> "RunWriter":
-        """Write ``trainer``'s run: its config as it trains (a resumed run's comes from its
-        checkpoint), its checkpoint at the end, its events as they come."""
+    def bind(self, trainer) -> "RunWriter":
+        """Record ``trainer``'s config (a resumed run's comes from its checkpoint) and save
+        its checkpoint at the end; for a caller that relays the events itself."""
         if self.folder is None:
             self.config = trainer.config.to_dict()
         if self.save_checkpoint is None:
             self.save_checkpoint = trainer.save_checkpoint
+        return self
+
+    def attach(self, trainer) -> "RunWriter":
+        """:meth:`bind` to ``trainer`` and join its callbacks: its events come as they happen."""
+        self.bind(trainer)
         if self not in trainer.callbacks:
             trainer.callbacks.append(self)
         return self

@@ -484,8 +484,10 @@ def test_a_real_training_run_is_recorded_and_its_checkpoint_loads(tmp_path):
 
     # Resumed from that checkpoint: a run of its own, with the config the trainer really uses.
     resumed = Trainer.from_checkpoint(ckpt, data=data, epochs=3)
-    writer2 = RunWriter(tmp_path, {"model": "stale"}, resumed_from=run.checkpoint).attach(resumed)
+    writer2 = RunWriter(tmp_path, {"model": "stale"}, resumed_from=run.checkpoint).bind(resumed)
+    resumed.callbacks.append(lambda event: writer2(event))  # a relay, as the window's worker has
     assert resumed.fit().reason == "completed" and writer2.error is None
+    assert resumed.callbacks.count(writer2) == 0
     newest = list_runs(tmp_path)[0]
     assert newest.folder == writer2.folder and newest.status == "finished"
     assert newest.config["epochs"] == 3 and newest.model == "mnist-cnn"
