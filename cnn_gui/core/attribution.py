@@ -10,8 +10,8 @@ it pushed it down.
   "why not a 3?" shows what argues against the 3 too.
 - **Input x Gradient** (:class:`~captum.attr.InputXGradient`), **Integrated Gradients**
   (:class:`~captum.attr.IntegratedGradients`, 32 steps in one batch) and **occlusion**
-  (:class:`~captum.attr.Occlusion`, a blank patch slid over the image, all positions in
-  one batch).
+  (a blank patch slid over the image, all positions in one batch; Captum's ``Occlusion``
+  computed here so that patches over empty canvas, which change nothing, are not run).
 
 All of them read the image in **pixel space** ([0, 1], 0 = no ink) through a wrapper that
 normalises as in training. So the "input" of Input x Gradient is the ink, the baseline of
@@ -257,15 +257,32 @@ class Explainer:
         return LayerGradCam(self.net, module).attribute(x, target=target, relu_attributions=False).detach()
 
     def _occlusion(self, x: torch.Tensor, target: int, window: int | None, stride: int | None) -> torch.Tensor:
-        from captum.attr import Occlusion
-
+        """Captum's ``Occlusion`` (a blank square slid with a stride; each pixel gets the mean
+        score drop of the placements covering it), computed here: a placement that covers
+        no ink changes nothing, so its drop is exactly 0 and it is not run. That skips
+        about half of the 169 placements on an MNIST digit (measured: Captum's 60-140 ms ->
+        30-50 ms on one thread; ``test_attribution`` checks both agree)."""
         c, h, w = x.shape[1:]
         window = window or occlusion_window_for(h, w)
         stride = stride or max(1, window // 2)
-        positions = ((h - window) // stride + 1) * ((w - window) // stride + 1)
-        return Occlusion(self.net).attribute(
-            x, sliding_window_shapes=(c, window, window), strides=(c, stride, stride), baselines=0.0,
-            target=target, perturbations_per_eval=positions)[0].sum(0)
+        tops, lefts = range(0, h - window + 1, stride), range(0, w - window + 1, stride)
+        ink = (x[0] != 0).any(0)
+        counts = torch.zeros(h, w)
+        boxes = []
+        for top in tops:
+            for left in lefts:
+                counts[top:top + window, left:left + window] += 1
+                if ink[top:top + window, left:left + window].any():
+                    boxes.append((top, left))
+        batch = x.repeat(len(boxes) + 1, 1, 1, 1)  # row 0: the image itself, in the same pass
+        for i, (top, left) in enumerate(boxes, 1):
+            batch[i, :, top:top + window, left:left + window] = 0.0
+        with torch.inference_mode():
+            scores = self.net(batch)[:, target]
+        total = torch.zeros(h, w)
+        for i, (top, left) in enumerate(boxes, 1):
+            total[top:top + window, left:left + window] += scores[0] - scores[i]
+        return total / counts.clamp(min=1)
 
 
 def occlusion_window_for(height: int, width: int) -> int:

@@ -12,6 +12,8 @@ class scores. Images the network finds alike lie close together there.
   whichever did the work).
 - :func:`project` puts one new image (the canvas drawing) into the same PCA plane: the
   live point.
+- On CPUs with native bf16 the test-set pass runs under bf16 autocast (twice as fast,
+  features within ~0.3 %; :func:`use_bf16`), and the live point is read the same way.
 - :func:`tsne` is t-SNE on demand (scikit-learn's ``TSNE``, optional: slower, seconds per
   thousand images, and it cannot place a new point), with progress and cancellation.
 
@@ -62,9 +64,23 @@ def last_linear(model: nn.Module) -> tuple[str, nn.Linear]:
     return found
 
 
-def penultimate(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def use_bf16(precision: str = "auto") -> bool:
+    """Whether feature passes run under bf16 autocast: ``"auto"`` = on CPUs with native bf16
+    (AVX512-BF16 / AMX, as the training engine decides), where it halves the time of the
+    test-set pass (measured: 10,000 MNIST images, one thread, ~4 s -> ~2 s) for features
+    within ~0.3 % of fp32; ``"fp32"`` / ``"bf16"`` force it."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+    if precision == "auto":
+        from .devices import cpu_has_native_bf16
+
+        return cpu_has_native_bf16()
+    return precision == "bf16"
+
+
+def penultimate(model: nn.Module, x: torch.Tensor, bf16: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """(features, logits) of a normalised batch ``x``: the input of the last Linear, (N, D),
-    and the model's output (N, classes). The hook is removed again before returning."""
+    and the model's output (N, classes), float32. The hook is removed again before returning."""
     _, layer = last_linear(model)
     caught: list[torch.Tensor] = []
 
@@ -73,7 +89,7 @@ def penultimate(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.
 
     handle = layer.register_forward_pre_hook(hook)
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             logits = model(x)
     finally:
         handle.remove()
@@ -92,6 +108,7 @@ class Features:
     predicted: np.ndarray  # int64 (N,)
     indices: np.ndarray  # int64 (N,): positions in the test split
     layer: str  # the Linear whose input they are
+    bf16: bool = False  # computed under bf16 autocast (project new images the same way)
 
     @property
     def mistakes(self) -> np.ndarray:
@@ -100,9 +117,10 @@ class Features:
 
 
 def dataset_features(model: nn.Module, data: "ImageDataset", count: int | None = None, batch_size: int = 100,
-                  cancel: threading.Event | None = None, progress: Progress | None = None) -> Features | None:
+                     cancel: threading.Event | None = None, progress: Progress | None = None,
+                     precision: str = "auto") -> Features | None:
     """Features of the first ``count`` test images of ``data`` (all when None), on the CPU.
-    None when ``cancel`` was set.
+    None when ``cancel`` was set. ``precision``: see :func:`use_bf16`.
 
     Runs a private channels_last copy of ``model`` (in eval mode): oneDNN's blocked
     convolutions make the pass ~2x faster than the contiguous layout on a CPU, and
@@ -110,6 +128,7 @@ def dataset_features(model: nn.Module, data: "ImageDataset", count: int | None =
     hook away from a model another thread is using.
     """
     layer, _ = last_linear(model)
+    bf16 = use_bf16(precision)
     with torch.no_grad():
         model = copy.deepcopy(model).cpu().eval().to(memory_format=torch.channels_last)
     n = data.test_size if count is None else min(int(count), data.test_size)
@@ -120,7 +139,7 @@ def dataset_features(model: nn.Module, data: "ImageDataset", count: int | None =
         if cancel is not None and cancel.is_set():
             return None
         x = data.normalize(images[start:start + batch_size]).contiguous(memory_format=torch.channels_last)
-        f, logits = penultimate(model, x)
+        f, logits = penultimate(model, x, bf16)
         feats.append(f)
         preds.append(logits.argmax(1))
         if progress is not None:
@@ -128,7 +147,7 @@ def dataset_features(model: nn.Module, data: "ImageDataset", count: int | None =
     if n == 0:
         raise ValueError("no test images to map")
     return Features(torch.cat(feats).numpy().astype(np.float32, copy=False), labels.numpy().astype(np.int64),
-                    torch.cat(preds).numpy().astype(np.int64), np.arange(n, dtype=np.int64), layer)
+                    torch.cat(preds).numpy().astype(np.int64), np.arange(n, dtype=np.int64), layer, bf16)
 
 
 @dataclass(frozen=True)
@@ -194,11 +213,11 @@ class Embedding:
 
 def compute_embedding(model: nn.Module, data: "ImageDataset", count: int | None = None,
                       cancel: threading.Event | None = None, progress: Progress | None = None,
-                      use_sklearn: bool | None = None) -> Embedding | None:
+                      use_sklearn: bool | None = None, precision: str = "auto") -> Embedding | None:
     """Features of the test split (or its first ``count`` images), then their PCA plane.
     None when cancelled."""
     start = time.perf_counter()
-    feats = dataset_features(model, data, count, cancel=cancel, progress=progress)
+    feats = dataset_features(model, data, count, cancel=cancel, progress=progress, precision=precision)
     if feats is None or (cancel is not None and cancel.is_set()):
         return None
     pca = fit_pca(feats.features, 2, use_sklearn)
@@ -207,15 +226,16 @@ def compute_embedding(model: nn.Module, data: "ImageDataset", count: int | None 
     return Embedding(feats, pca, pca.transform(feats.features), time.perf_counter() - start)
 
 
-def image_features(predictor: "Predictor", image: np.ndarray) -> np.ndarray:
+def image_features(predictor: "Predictor", image: np.ndarray, bf16: bool = False) -> np.ndarray:
     """The penultimate features (D,) of one image in [0, 1], (H, W) or (C, H, W)."""
-    f, _ = penultimate(predictor.model, predictor.input_tensor(image))
+    f, _ = penultimate(predictor.model, predictor.input_tensor(image), bf16)
     return f[0].numpy().astype(np.float32)
 
 
-def project(predictor: "Predictor", image: np.ndarray, pca: Pca) -> np.ndarray:
-    """Where one image (the canvas drawing) lands in ``pca``'s plane: float32 (k,)."""
-    return pca.transform(image_features(predictor, image)[None])[0]
+def project(predictor: "Predictor", image: np.ndarray, pca: Pca, bf16: bool = False) -> np.ndarray:
+    """Where one image (the canvas drawing) lands in ``pca``'s plane: float32 (k,). Pass the
+    ``bf16`` of the mapped :class:`Features`, so that the image is read as they were."""
+    return pca.transform(image_features(predictor, image, bf16)[None])[0]
 
 
 # -- t-SNE -------------------------------------------------------------------------------

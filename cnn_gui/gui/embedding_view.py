@@ -465,7 +465,7 @@ class EmbeddingView(QWidget):
             self.live_item.setData([], [])
             return
         try:
-            point = project(self._predictor, self._live_image, self.result.pca)
+            point = project(self._predictor, self._live_image, self.result.pca, self.result.features.bf16)
         except Exception:  # noqa: BLE001 -- an image of another shape: no star
             self.live_item.setData([], [])
             return

@@ -11,9 +11,9 @@ The maps come from the same frozen snapshot of the weights as the canvas (a priv
 gradient-ready copy of it, made once per snapshot), never from the model being trained.
 The window calls :meth:`ExplainView.set_image` on every stroke; the view computes at
 most ten times a second (a single-shot timer coalesces the calls) and only while it is
-visible. Grad-CAM and Input x Gradient take ~3 ms and run on the GUI thread; Integrated
-Gradients (~25 ms) and occlusion (~60 ms) run on a worker thread (one at a time; a result
-for an image or a setting that has changed since is dropped).
+visible. Grad-CAM and Input x Gradient take ~5 ms and run on the GUI thread; Integrated
+Gradients and occlusion (~30-50 ms each on one thread) run on a worker thread (one at a
+time; a result for an image or a setting that has changed since is dropped).
 
 Without Captum (an optional extra) the view says how to install it, in one line.
 """

@@ -41,7 +41,7 @@ def mnist():
 
 @pytest.fixture(scope="module")
 def result(pretrained, mnist):
-    return compute_embedding(pretrained.model, mnist, count=500)
+    return compute_embedding(pretrained.model, mnist, count=500, precision="fp32")
 
 
 def test_features_are_the_input_of_the_last_linear_layer(pretrained, mnist, result):
@@ -103,6 +103,20 @@ def test_the_live_point_of_a_test_image_lands_on_its_point(pretrained, mnist, re
         assert (np.abs(live - result.points[i]) <= 1e-4 * spread).all()
         np.testing.assert_allclose(image_features(pretrained, image), result.features.features[i],
                                    rtol=1e-4, atol=1e-4)
+
+
+def test_bf16_features_stay_close_to_fp32_and_the_live_point_follows_them(pretrained, mnist, result):
+    fast = compute_embedding(pretrained.model, mnist, count=500, precision="bf16")
+    assert fast.features.bf16 and not result.features.bf16
+    a, b = fast.features.features, result.features.features
+    assert np.median(np.linalg.norm(a - b, axis=1) / np.linalg.norm(b, axis=1)) < 0.01
+    assert (fast.features.predicted == result.features.predicted).mean() > 0.99
+    spread = fast.points.max(0) - fast.points.min(0)
+    image = mnist.test_images[7, 0].numpy().astype(np.float32) / 255.0
+    live = project(pretrained, image, fast.pca, bf16=True)
+    assert (np.abs(live - fast.points[7]) <= 0.01 * spread).all()
+    with pytest.raises(ValueError, match="precision"):
+        compute_embedding(pretrained.model, mnist, count=10, precision="fp16")
 
 
 def test_cancel_and_progress(pretrained, mnist):

@@ -252,7 +252,8 @@ def test_embedding_view_maps_the_test_set_with_live_point_hover_click_and_box(qt
     # The canvas drawing as a star: a test image lands on its own dot.
     view.set_live_image(digit_of(mnist, 5))
     spread = result.points.max(0) - result.points.min(0)
-    assert (np.abs(view.live_point - result.points[5]) <= 1e-4 * spread).all()
+    tolerance = 0.01 if result.features.bf16 else 1e-4  # bf16: one image vs a batch of 100 may round apart
+    assert (np.abs(view.live_point - result.points[5]) <= tolerance * spread).all()
     x, y = view.live_item.getData()
     assert (x[0], y[0]) == pytest.approx(tuple(view.live_point))
 
