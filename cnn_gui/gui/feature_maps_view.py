@@ -13,10 +13,13 @@ the GUI thread, and only while the tab is visible.
 from __future__ import annotations
 
 import numpy as np
+from html import escape
+
 from PySide6.QtCore import Slot
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from cnn_gui.core.analysis import SpatialLayer, feature_maps, spatial_layers, tile_at, tile_maps
+from cnn_gui.core.errors import one_line
 from cnn_gui.core.predictor import Predictor
 
 from .grid_image import GridImage
@@ -29,6 +32,20 @@ NO_DRAWING_TEXT = ("Draw a digit on the canvas (or click a test image in the Tes
                    "each filter's response to it appears here.")
 CANVAS_SOURCE = "the drawing on the canvas"
 PAD = 1
+LAYER_TIP = "Layers whose output is a stack of 2-D maps, in forward order"
+LAYER_CHARS = 24  # the box's width in characters; longer layer labels elide (whole in the popup)
+
+
+NAME_CHARS = 48  # longer layer names are cut in the middle in the caption (whole in the combo's tooltip)
+
+
+def _breakable(name: str) -> str:
+    """A module name for rich text that never widens the caption: cut in the middle past
+    NAME_CHARS, and free to wrap after each "." and "_" (a zero-width space after each)."""
+    if len(name) > NAME_CHARS:
+        half = (NAME_CHARS - 1) // 2
+        name = name[:half] + "…" + name[-half:]
+    return escape(name, quote=False).replace(".", ".\u200b").replace("_", "_\u200b")
 
 
 class FeatureMapsView(QWidget):
@@ -37,7 +54,11 @@ class FeatureMapsView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.layer_combo = QComboBox()
-        self.layer_combo.setToolTip("Layers whose output is a stack of 2-D maps, in forward order")
+        self.layer_combo.setToolTip(LAYER_TIP)
+        # A user's model can have long layer names: they elide here, not widen the window.
+        self.layer_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.layer_combo.setMinimumContentsLength(LAYER_CHARS)
+        self.layer_combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.layer_combo.currentIndexChanged.connect(self._on_layer_changed)
         self.caption = QLabel()
         self.caption.setWordWrap(True)
@@ -88,6 +109,10 @@ class FeatureMapsView(QWidget):
             convs = [i for i, layer in enumerate(self._layers) if layer.type == "Conv2d"]
             self.layer_combo.setCurrentIndex(convs[0] if convs else (0 if names else -1))
         self.layer_combo.blockSignals(False)
+        fm = self.layer_combo.fontMetrics()
+        widest = max((fm.horizontalAdvance(layer.label) for layer in self._layers), default=0)
+        self.layer_combo.view().setMinimumWidth(widest + 4 * fm.averageCharWidth())
+        self._update_layer_tip()
         self._invalidate()
 
     @Slot(object)
@@ -145,7 +170,12 @@ class FeatureMapsView(QWidget):
 
     @Slot(int)
     def _on_layer_changed(self, _index: int) -> None:
+        self._update_layer_tip()
         self._invalidate()
+
+    def _update_layer_tip(self) -> None:
+        text = self.layer_combo.currentText()
+        self.layer_combo.setToolTip(f"{text}\n{LAYER_TIP}" if text else LAYER_TIP)
 
     def refresh(self) -> None:
         """Run the forward pass for the chosen layer now (also when hidden)."""
@@ -162,7 +192,7 @@ class FeatureMapsView(QWidget):
         try:
             maps = feature_maps(self._predictor.model, self._predictor.input_tensor(self._img28), [name])[name]
         except Exception as exc:  # keep the window alive whatever a user's model does
-            self._clear(f"This layer cannot be shown: {type(exc).__name__}: {exc}")
+            self._clear(one_line(f"This layer cannot be shown: {type(exc).__name__}: {exc}"))
             return
         self._maps = maps
         grid = tile_maps(maps, pad=PAD)
@@ -170,7 +200,8 @@ class FeatureMapsView(QWidget):
         self.image.set_grid(grid)
         layer = self._layers[self.layer_combo.currentIndex()]
         self.caption.setText(
-            f"<b>{layer.name}</b> ({layer.type}): {c} maps of {h}x{w} for {self._source}. "
+            f"<b>{_breakable(layer.name)}</b> ({escape(layer.type, quote=False)}): {c} maps of {h}x{w} "
+            f"for {escape(self._source, quote=False)}. "
             "Each map is scaled on its own: black = its weakest response, white = its strongest. "
             "Hover a map for its number and range.")
 

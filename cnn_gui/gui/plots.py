@@ -28,7 +28,13 @@ run.  Under pyqtgraph's auto-range every redraw moved all three axes (their tick
 regenerated in Python) and painted the plots twice (the range applied during the
 paint asks for another one): ~9 ms of the GUI thread per redraw, which on a 2-core
 machine the training threads wait for.  Zooming or panning it with the mouse stops
-following; the plot's "A" button (bottom left, on hover) follows the run again.
+following; the plot's "A" button (bottom left, on hover) follows the run again.  The
+per-epoch plot's epoch axis likewise spans the planned epochs (:meth:`plan_epochs`; a
+1-epoch run is one tick, not a point at the edge of a 1-3 axis), with whole-number ticks.
+
+Each plot's title and its one-line legend share the title row.  A narrow window would
+make them overlap, so :class:`_TitleRow` switches to shorter texts (and at last drops the
+title) whenever the plot's width changes.
 """
 
 from __future__ import annotations
@@ -39,8 +45,8 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Slot
-from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtWidgets import QGraphicsItem, QSizePolicy, QVBoxLayout, QWidget
 
 from cnn_gui.core.events import BatchEnded, EpochEnded
 
@@ -50,6 +56,21 @@ LOSS_COLOR = "#ff7f0e"  # orange
 BATCH_ACC_COLOR = "#2ca02c"  # green
 
 ACCURACY_TOP = 100.5  # the accuracy axes never show more than this
+NEUTRAL_EPOCHS = 3  # the epoch axis of an empty plot with no run planned
+
+# Title and legend texts, longest first; the first that fits the plot's width is shown.
+EPOCH_TITLES = (
+    ("Accuracy per epoch", ("train accuracy", "test accuracy")),
+    ("Accuracy per epoch", ("train", "test")),
+    ("", ("train", "test")),
+)
+BATCH_TITLES = (
+    ("Training loss and accuracy per batch", ("train loss (latest batches)", "train accuracy % (epoch so far)")),
+    ("Loss and accuracy per batch", ("loss (latest batches)", "accuracy % (epoch so far)")),
+    ("Per batch", ("loss", "accuracy %")),
+    ("", ("loss", "accuracy %")),
+)
+TITLE_LEGEND_GAP = 16  # pixels between the title's end and the legend
 
 CSV_HEADER = (
     "kind", "epoch", "step", "train_loss", "train_accuracy",
@@ -178,19 +199,39 @@ class TrainingPlots(QWidget):
 
         self._following = True
         self._planned_last_step: int | None = None
+        self._planned_epochs: int | None = None
+        self._epochs_following = True
         self._loss_max = -math.inf  # highest finite loss in the batch buffer
         self._applied_ranges: tuple | None = None
         self.batch_plot.vb.sigRangeChangedManually.connect(self._stop_following)
         self._acc_view.sigRangeChangedManually.connect(self._stop_following)
         # After PlotItem's own handler (which turns auto-range on): follow the run again.
         self.batch_plot.autoBtn.clicked.connect(self.follow_run)
+        self.accuracy_plot.vb.sigRangeChangedManually.connect(self._stop_following_epochs)
+        self.accuracy_plot.autoBtn.clicked.connect(self.follow_epochs)
         self._apply_batch_ranges()
+        self._apply_epoch_range()
+        # The plots take whatever room the window has; they never ask for more.
+        self.graphics.setMinimumSize(200, 160)
+        self.graphics.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        # Titles are fitted when the plots' width changes, but a hidden plot is skipped
+        # (its width is not real yet): fit once the layout has settled on screen.
+        QTimer.singleShot(0, self.fit_titles)
+
+    @Slot()
+    def fit_titles(self) -> None:
+        """Pick the title and legend texts that fit each plot's width now."""
+        self.accuracy_title.fit()
+        self.batch_title.fit()
 
     # -- construction -------------------------------------------------------------------
 
     def _build_epoch_plot(self) -> None:
         plot = self.graphics.addPlot(axisItems={"bottom": _IntegerAxis("bottom")})
-        plot.setTitle("Accuracy per epoch", color="k", size="11pt", justify="left")
+        plot.setTitle(EPOCH_TITLES[0][0], color="k", size="11pt", justify="left")
         plot.setLabel("left", "accuracy (%)")
         plot.setLabel("bottom", "epoch")
         plot.showGrid(x=True, y=True, alpha=0.25)
@@ -201,11 +242,11 @@ class TrainingPlots(QWidget):
         _style_axes(plot)
         legend = _title_row_legend(plot)
         self.train_acc_curve = plot.plot(
-            [], [], name="train accuracy", pen=pg.mkPen(TRAIN_COLOR, width=2),
+            [], [], name=EPOCH_TITLES[0][1][0], pen=pg.mkPen(TRAIN_COLOR, width=2),
             symbol="o", symbolSize=7, symbolBrush=TRAIN_COLOR, symbolPen="w",
         )
         self.test_acc_curve = plot.plot(
-            [], [], name="test accuracy", pen=pg.mkPen(TEST_COLOR, width=2),
+            [], [], name=EPOCH_TITLES[0][1][1], pen=pg.mkPen(TEST_COLOR, width=2),
             symbol="s", symbolSize=7, symbolBrush=TEST_COLOR, symbolPen="w",
         )
         # The latest test accuracy in the view's bottom-right corner, where rising
@@ -215,11 +256,11 @@ class TrainingPlots(QWidget):
         self.test_label.anchor(itemPos=(1, 1), parentPos=(1, 1), offset=(-8, -4))
         self.accuracy_plot = plot
         self.accuracy_legend = legend
+        self.accuracy_title = _TitleRow(plot, legend, EPOCH_TITLES)
 
     def _build_batch_plot(self) -> None:
         plot = self.graphics.addPlot()
-        plot.setTitle("Training loss and accuracy per batch", color="k", size="11pt",
-                      justify="left")
+        plot.setTitle(BATCH_TITLES[0][0], color="k", size="11pt", justify="left")
         plot.setLabel("bottom", "step")
         plot.setLabel("left", "loss", color=LOSS_COLOR)
         plot.showAxis("right")
@@ -256,10 +297,11 @@ class TrainingPlots(QWidget):
             curve.setSkipFiniteCheck(True)
 
         legend = _title_row_legend(plot)
-        legend.addItem(self.batch_loss_curve, "train loss (latest batches)")
-        legend.addItem(self.batch_acc_curve, "train accuracy % (epoch so far)")
+        legend.addItem(self.batch_loss_curve, BATCH_TITLES[0][1][0])
+        legend.addItem(self.batch_acc_curve, BATCH_TITLES[0][1][1])
         self.batch_plot = plot
         self.batch_legend = legend
+        self.batch_title = _TitleRow(plot, legend, BATCH_TITLES)
         self._sync_acc_view()
 
     @Slot()
@@ -269,10 +311,51 @@ class TrainingPlots(QWidget):
 
     # -- following the run ------------------------------------------------------------------
 
-    def plan_steps(self, last_step: int) -> None:
-        """The run in progress ends at optimizer step ``last_step``: the step axis spans to it."""
+    def plan_steps(self, last_step: int, epochs: int | None = None) -> None:
+        """The run in progress ends at optimizer step ``last_step`` (and after epoch ``epochs``):
+        the step axis spans to it. Without ``epochs`` the epoch axis is planned from the
+        first batch (``last_step / batches_per_epoch``)."""
         self._planned_last_step = int(last_step) if last_step and last_step > 0 else None
+        if epochs is not None:
+            self.plan_epochs(epochs)
+        else:
+            self._planned_epochs = None
         self._apply_batch_ranges()
+
+    def plan_epochs(self, epochs: int | None) -> None:
+        """The run in progress ends after epoch ``epochs``: the epoch axis spans 1 to it."""
+        self._planned_epochs = int(epochs) if epochs and epochs > 0 else None
+        self._apply_epoch_range()
+
+    def epoch_range(self) -> tuple[float, float]:
+        """The epoch axis: the planned epochs, or those shown, or 1-3 for an empty plot;
+        a little room either side so the first and last markers show whole."""
+        buf = self._epochs
+        last = buf.view("epoch")[-1] if buf.size else 0.0
+        first = min(float(buf.view("epoch")[0]), 1.0) if buf.size else 1.0
+        n = max(float(self._planned_epochs or 0), float(last) if math.isfinite(last) else 0.0)
+        if n <= 0:
+            n = float(NEUTRAL_EPOCHS)
+        pad = max(0.06 * (n - first), 0.25)
+        return first - pad, n + pad
+
+    @Slot()
+    def follow_epochs(self) -> None:
+        """Show the planned epochs again after a zoom or pan by hand (the plot's "A" button)."""
+        self._epochs_following = True
+        self._apply_epoch_range()
+
+    @Slot()
+    def _stop_following_epochs(self) -> None:
+        self._epochs_following = False
+
+    def _apply_epoch_range(self) -> None:
+        if not self._epochs_following:
+            return
+        vb = self.accuracy_plot.vb
+        lo, hi = self.epoch_range()
+        vb.setXRange(lo, hi, padding=0)  # x fixed; accuracy keeps auto-ranging
+        vb.enableAutoRange(axis=vb.YAxis)
 
     @property
     def following(self) -> bool:
@@ -332,6 +415,8 @@ class TrainingPlots(QWidget):
             self.batch_loss_curve.setSkipFiniteCheck(False)
             self.batch_acc_curve.setSkipFiniteCheck(False)
         buf.append((float(ev.step), loss, acc * 100.0, acc, float(ev.epoch), float(ev.lr)))
+        if self._planned_epochs is None and self._planned_last_step and ev.batches_per_epoch > 0:
+            self.plan_epochs(math.ceil(self._planned_last_step / int(ev.batches_per_epoch)))
         self._dirty = True
         if not self._timer.isActive():
             self._timer.start()
@@ -361,14 +446,15 @@ class TrainingPlots(QWidget):
         self._batch_finite = True
         self._loss_max = -math.inf
         self._planned_last_step = None
+        self._planned_epochs = None
         self.batch_loss_curve.setSkipFiniteCheck(True)
         self.batch_acc_curve.setSkipFiniteCheck(True)
         self._draw_batches()
+        # Without data, auto-range keeps the last run's accuracies; show a neutral frame
+        # instead (auto-range takes over again with the first point).
+        self.accuracy_plot.vb.setYRange(0, 100, padding=0.06)
+        self._epochs_following = True
         self._draw_epochs()
-        # Without data, auto-range keeps the last run's axes; show a neutral frame instead
-        # (auto-range takes over again with the first point).
-        self.accuracy_plot.vb.setRange(xRange=(1, 3), yRange=(0, 100), padding=0.06)
-        self.accuracy_plot.vb.enableAutoRange()
         self.follow_run()
 
     def flush(self) -> None:
@@ -413,6 +499,7 @@ class TrainingPlots(QWidget):
         tests = buf.view("test_accuracy_pct")
         finite = tests[np.isfinite(tests)]
         self.test_label.setText(f"test {finite[-1]:.2f}%" if finite.size else "")
+        self._apply_epoch_range()
 
     @property
     def test_label_text(self) -> str:
@@ -500,6 +587,52 @@ class TrainingPlots(QWidget):
                 writer.writerow(["epoch", cell(epoch, True), "", cell(tl), cell(ta), cell(vl),
                                  cell(va), cell(lr), cell(sec)])
         return path
+
+
+class _TitleRow:
+    """A plot's title (left) and one-line legend (right) in its title row, never overlapping:
+    on each change of the plot's width the first of ``variants`` -- (title, legend labels
+    in legend order), longest first -- that fits is shown."""
+
+    def __init__(self, plot: pg.PlotItem, legend: pg.LegendItem, variants) -> None:
+        self.plot, self.legend, self.variants = plot, legend, variants
+        self.index = 0
+        plot.geometryChanged.connect(self.fit)
+
+    def fit(self) -> int:
+        width = self.plot.width()
+        scene = self.plot.scene()
+        if width <= 0 or scene is None or not any(view.isVisible() for view in scene.views()):
+            return self.index  # a hidden plot has no real width yet: keep the texts until it shows
+        for i in range(len(self.variants)):
+            self._apply(i)
+            if self.needed_width() <= width:
+                break
+        return self.index
+
+    def needed_width(self) -> float:
+        """The title row's width with the texts shown now, from the plot's left edge."""
+        title = self.plot.titleLabel.item.boundingRect().width() if self.plot.titleLabel.text else 0.0
+        left = self.plot.getAxis("left")
+        start = left.width() if left.isVisible() else 0.0
+        return start + title + TITLE_LEGEND_GAP + self.legend_width() + 8
+
+    def legend_width(self) -> float:
+        return self.legend.effectiveSizeHint(Qt.SizeHint.MinimumSize).width()
+
+    def _apply(self, index: int) -> None:
+        if index == self.index:
+            return
+        self.index = index
+        title, labels = self.variants[index]
+        self.plot.titleLabel.setText(title)
+        for (_sample, label), text in zip(self.legend.items, labels):
+            label.setText(text)
+        # LegendItem.updateSize() would sum the labels' old widths (they are laid out
+        # later); its layout's minimum is the new texts' width, and the anchor keeps the
+        # legend's right edge where it was.
+        self.legend.layout.invalidate()
+        self.legend.resize(self.legend.effectiveSizeHint(Qt.SizeHint.MinimumSize))
 
 
 def _round_up(value: float) -> float:

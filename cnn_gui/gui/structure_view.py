@@ -21,7 +21,15 @@ import re
 from html import escape
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -38,6 +46,8 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
+    QSplitter,
+    QStyledItemDelegate,
     QToolButton,
     QTreeView,
     QVBoxLayout,
@@ -65,11 +75,16 @@ _HEADER_TIPS = (
 )
 
 ALL_TYPES = "All types"
+TYPE_FILTER_TIP = "Show only modules of one type (the tutorial's \"all conv layers\")"
 USER_MODEL_TEXT = "Your own model from a .py file…"
 _USER_MODEL_DATA = "\0user-model"  # item data of the last combo entry; never a model name
 SEARCH_PLACEHOLDER = "Search modules and parameters"
 DETAILS_HINT = "Select a module to see its hyper-parameters and what each one means."
 _CLASS_RE = re.compile(r"^\s*class\s+(\w+)\s*\(.*Module", re.MULTILINE)
+
+
+NAME_MIN, NAME_MAX = 80, 170  # the Name column's width: elided in the middle below its contents
+DETAILS_MIN = 50  # the Details column gets what is left, at least this much
 
 
 def _shape_text(shape: tuple[int, ...] | None) -> str:
@@ -320,6 +335,14 @@ class StructureFilterProxy(QSortFilterProxyModel):
         return True
 
 
+class _ElideRightDelegate(QStyledItemDelegate):
+    """Constructor arguments read from the left: "kernel_size=(5, 5), stride=…"."""
+
+    def initStyleOption(self, option, index) -> None:  # noqa: N802 (Qt's name)
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideRight
+
+
 class CodeDialog(QDialog):
     """Read-only text in a monospace font: what the tutorial's print() shows."""
 
@@ -353,6 +376,7 @@ class StructurePanel(QWidget):
         self.model_combo = QComboBox()
         self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.model_combo.setMinimumContentsLength(16)
+        self.model_combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         for name, spec in MODELS.items():
             self.model_combo.addItem(spec.title, name)
             self.model_combo.setItemData(self.model_combo.count() - 1, name, Qt.ItemDataRole.ToolTipRole)
@@ -361,12 +385,17 @@ class StructurePanel(QWidget):
                                      "Load an nn.Module subclass from your own Python file", Qt.ItemDataRole.ToolTipRole)
         self._model_index = 0
         self.model_combo.currentIndexChanged.connect(self._on_model_index)
+        self.model_combo.currentIndexChanged.connect(self._update_model_tip)
+        self._fit_popup(self.model_combo)
+        self._update_model_tip()
 
         # Filters
         self.type_combo = QComboBox()
         self.type_combo.addItem(ALL_TYPES, None)
-        self.type_combo.setToolTip("Show only modules of one type (the tutorial's \"all conv layers\")")
-        self.type_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.type_combo.setToolTip(TYPE_FILTER_TIP)
+        # A user's module types can have long names: elided here, whole in the popup.
+        self.type_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.type_combo.setMinimumContentsLength(11)
         self.type_combo.currentIndexChanged.connect(self._on_type_index)
         self.search_edit = QLineEdit()
         self.search_edit.setPlaceholderText(SEARCH_PLACEHOLDER)
@@ -386,7 +415,17 @@ class StructurePanel(QWidget):
         self.tree_view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.tree_view.setIndentation(14)
         self.tree_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        # The stretched last column never gets narrower than its size when it began to
+        # stretch: start it at DETAILS_MIN, or it would keep 100 px and scroll sideways.
+        self.tree_view.header().resizeSection(COL_DETAILS, DETAILS_MIN)
         self.tree_view.header().setStretchLastSection(True)
+        self.tree_view.setItemDelegateForColumn(COL_DETAILS, _ElideRightDelegate(self.tree_view))
+        self.tree_view.viewport().installEventFilter(self)
+        self._content_widths: list[int] | None = None  # what the rows shown so far need (_fit_columns)
+        self._sizing_columns = False
+        self._user_sized = False  # a column was resized by hand: leave them alone
+        self.tree_view.header().sectionResized.connect(self._on_section_resized)
+        self.tree_view.expanded.connect(self._fit_columns)
 
         # The selected module's hyper-parameters with what each means (the tutorial's tables).
         self.details_label = QLabel(DETAILS_HINT)
@@ -398,9 +437,17 @@ class StructurePanel(QWidget):
         self.details_scroll = QScrollArea()
         self.details_scroll.setWidget(self.details_label)
         self.details_scroll.setWidgetResizable(True)
-        self.details_scroll.setMinimumHeight(190)
-        self.details_scroll.setMaximumHeight(320)
+        self.details_scroll.setMinimumHeight(60)
+        self.tree_view.setMinimumHeight(120)
         self.tree_view.selectionModel().currentChanged.connect(self._on_current)
+        # The user moves the border between the tree and the details; neither collapses.
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self.tree_view)
+        self.splitter.addWidget(self.details_scroll)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([360, 190])
 
         self.totals_label = QLabel("No model loaded")
         self.totals_label.setWordWrap(True)
@@ -438,8 +485,7 @@ class StructurePanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)
         layout.addLayout(filters)
-        layout.addWidget(self.tree_view, 1)
-        layout.addWidget(self.details_scroll)
+        layout.addWidget(self.splitter, 1)
         layout.addWidget(self.totals_label)
         layout.addLayout(tools)
         self.totals_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
@@ -481,8 +527,16 @@ class StructurePanel(QWidget):
     def show_tree(self, tree: ModuleNode | None, model: nn.Module | None = None) -> None:
         """Show a tree built by the caller; ``model`` is kept only for the 'Show as code' texts.
 
-        The type filter and search text stay as they were where they still apply.
+        The type filter and search text stay as they were where they still apply. The
+        same tree shown again (new weights) keeps its selected row; another tree clears
+        the selection and the details pane, which would otherwise describe a module of
+        the previous model.
         """
+        same = tree is not None and tree is self._tree
+        keep = self._selected_row() if same else None
+        if not same:
+            self._user_sized = False  # a new model's columns are sized afresh
+            self._content_widths = None
         self._tree = tree
         self._live_model = model
         previous_type = self.proxy.type_filter
@@ -496,12 +550,29 @@ class StructurePanel(QWidget):
             self.type_combo.setCurrentIndex(max(pos, 0))
         finally:
             self.type_combo.blockSignals(False)
+        self._fit_popup(self.type_combo)
+        self.type_combo.setToolTip(self.type_combo.currentText() + "\n" + TYPE_FILTER_TIP)
         self.proxy.set_type_filter(self.type_combo.currentData())
         self.model.set_tree(tree)
-        self._fit_columns()
         self._apply_expansion()
         self._update_totals()
         self._update_enabled()
+        self.details_label.setText(DETAILS_HINT)
+        if keep is not None:
+            self.select(*keep)
+
+    def select(self, full_name: str, kind: str = "module") -> bool:
+        """Select a module (or parameter) by its full name, as a click would; False if not shown."""
+        index = self.proxy.mapFromSource(self.model.index_for_name(full_name, kind))
+        if not index.isValid():
+            return False
+        self.tree_view.setCurrentIndex(index)
+        self.tree_view.scrollTo(index)
+        return True
+
+    def _selected_row(self) -> tuple[str, str] | None:
+        item = self.model.item(self.proxy.mapToSource(self.tree_view.currentIndex()))
+        return None if item is None else (item.node.name, item.kind)
 
     def set_current_model(self, name: str, title: str) -> None:
         """Select (adding it if new) the entry for ``name`` without emitting modelRequested."""
@@ -518,6 +589,8 @@ class StructurePanel(QWidget):
             self._model_index = pos
         finally:
             self.model_combo.blockSignals(False)
+        self._fit_popup(self.model_combo)
+        self._update_model_tip()
 
     def current_model_name(self) -> str | None:
         data = self.model_combo.currentData()
@@ -599,6 +672,7 @@ class StructurePanel(QWidget):
         self.modelRequested.emit(data)
 
     def _on_type_index(self, _pos: int) -> None:
+        self.type_combo.setToolTip(self.type_combo.currentText() + "\n" + TYPE_FILTER_TIP)
         self.proxy.set_type_filter(self.type_combo.currentData())
         self._apply_expansion()
         self._update_totals()
@@ -613,29 +687,84 @@ class StructurePanel(QWidget):
             self.initRequested.emit(scheme)
 
     def _fit_columns(self) -> None:
-        """Size the columns to all rows once (expanded, so parameter names count too)."""
+        """Measure what the shown rows need in each column, then share the panel's width out
+        (:meth:`_layout_columns`). Widths only grow while a tree is shown, so expanding and
+        collapsing rows does not make the columns jump back and forth."""
         view = self.tree_view
-        view.expandAll()
-        for col in range(len(COLUMNS) - 1):
-            view.resizeColumnToContents(col)
-        # Keep the name column readable without letting long parameter names eat the
-        # panel; what does not fit is elided in the middle ("layer4…weight").
         header = view.header()
-        header.resizeSection(COL_NAME, min(max(header.sectionSize(COL_NAME), 120), 170))
+        measured = [max(view.sizeHintForColumn(col), header.sectionSizeHint(col)) for col in range(len(COLUMNS))]
+        if self._content_widths is not None:
+            measured = [max(a, b) for a, b in zip(measured, self._content_widths)]
+        self._content_widths = measured
+        self._layout_columns()
+
+    def _layout_columns(self) -> None:
+        """Type, Output and Params whole; Name up to its contents (at most NAME_MAX, elided
+        in the middle, "layer4…weight", when the panel is narrow); Details gets the rest.
+        Only a panel narrower than Type + Output + Params + NAME_MIN scrolls sideways."""
+        widths = self._content_widths
+        if widths is None or self._user_sized:
+            return
+        header = self.tree_view.header()
+        fixed = widths[COL_TYPE] + widths[COL_OUTPUT] + widths[COL_PARAMS]
+        name = min(widths[COL_NAME], NAME_MAX)
+        room = self.tree_view.viewport().width() - fixed - DETAILS_MIN
+        name = max(min(name, room), min(NAME_MIN, widths[COL_NAME]))
+        self._sizing_columns = True
+        try:
+            header.resizeSection(COL_NAME, name)
+            for col in (COL_TYPE, COL_OUTPUT, COL_PARAMS):
+                header.resizeSection(col, widths[col])
+        finally:
+            self._sizing_columns = False
+
+    def _on_section_resized(self, section: int, _old: int, _new: int) -> None:
+        if not self._sizing_columns and section != COL_DETAILS and self._content_widths is not None:
+            self._user_sized = True
+
+    def column_widths(self) -> list[int]:
+        """The columns' widths as shown (for tests and the layout checks)."""
+        header = self.tree_view.header()
+        return [header.sectionSize(col) for col in range(len(COLUMNS))]
+
+    def content_widths(self) -> list[int] | None:
+        """What each column needs to show the rows shown so far whole, or None before a tree."""
+        return None if self._content_widths is None else list(self._content_widths)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.Resize and obj is self.tree_view.viewport():
+            self._layout_columns()
+        return super().eventFilter(obj, event)
+
+    @staticmethod
+    def _fit_popup(combo: QComboBox) -> None:
+        """The popup lists every entry whole, however narrow the box."""
+        fm = combo.fontMetrics()
+        widest = max((fm.horizontalAdvance(combo.itemText(i)) for i in range(combo.count())), default=0)
+        combo.view().setMinimumWidth(widest + 4 * fm.averageCharWidth())
+
+    def _update_model_tip(self, *_args) -> None:
+        tip = self.model_combo.currentData(Qt.ItemDataRole.ToolTipRole)
+        self.model_combo.setToolTip(f"{self.model_combo.currentText()}\n{tip}" if tip else "")
 
     def _apply_expansion(self) -> None:
         view = self.tree_view
-        if self.proxy.is_active():
-            view.expandAll()
-            return
-        view.collapseAll()
-        root = self.proxy.index(0, 0)
-        if root.isValid():
-            view.expand(root)
-            for r in range(self.proxy.rowCount(root)):
-                child = self.proxy.index(r, 0, root)
-                if self.proxy.hasChildren(child) and child.data(KIND_ROLE) == "module":
-                    view.expand(child)
+        view.blockSignals(True)  # one measurement below, not one per expanded row
+        try:
+            if self.proxy.is_active():
+                view.expandAll()
+            else:
+                view.collapseAll()
+                root = self.proxy.index(0, 0)
+                if root.isValid():
+                    view.expand(root)
+                    for r in range(self.proxy.rowCount(root)):
+                        child = self.proxy.index(r, 0, root)
+                        if self.proxy.hasChildren(child) and child.data(KIND_ROLE) == "module":
+                            view.expand(child)
+        finally:
+            view.blockSignals(False)
+        self._fit_columns()
 
     def _update_totals(self) -> None:
         tree = self._tree

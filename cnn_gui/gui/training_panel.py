@@ -3,23 +3,32 @@
 :class:`TrainingPanel` knows nothing about threads or models: it turns its fields into a
 :class:`~cnn_gui.core.config.TrainConfig` (``config()``), emits ``trainRequested`` /
 ``pauseRequested`` / ``resumeRequested`` / ``stopRequested``, and shows what it is told
-(``set_state``, ``show_progress``).
+(``set_state``, ``show_progress``, ``show_finished``, ``reset``).
+
+The panel must fit a 1280-pixel screen next to the two docks, so it never asks for more
+than about 450 px: the settings wrap (:class:`FlowLayout`) instead of widening the
+window, long texts elide (:class:`ElidedLabel`, full text in the tooltip) and combo
+boxes are sized to their fixed titles, or elide (devices) with the full name in the
+tooltip and the popup.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QStandardItemModel
+from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QPainter, QPalette, QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
+    QLayout,
+    QLayoutItem,
     QProgressBar,
     QPushButton,
     QSizePolicy,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -27,10 +36,11 @@ from PySide6.QtWidgets import (
 from cnn_gui.core.config import DEFAULT_PRESET, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
 from cnn_gui.core.data import DATASETS
 from cnn_gui.core.devices import available_devices
-from cnn_gui.core.events import BatchEnded
+from cnn_gui.core.events import BatchEnded, FitEnded
 
+# Short enough to show whole in the box; the item tooltips spell the recipe out.
 PRESET_TITLES = {
-    "tutorial": "Tutorial (Adam, batch 100, 3 epochs)",
+    "tutorial": "Tutorial (Adam, 3 epochs)",
     "fast": "Fast (one-cycle, 1 epoch)",
 }
 OPTIMIZER_TITLES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD (momentum)"}
@@ -38,10 +48,176 @@ SCHEDULE_TITLES = {"constant": "Constant rate", "onecycle": "One-cycle"}
 SHORT_DATASET = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 
 IDLE_TEXT = "Ready: press Train"
+# Device names can be long ("Auto (CUDA 0: NVIDIA GeForce RTX 4090)"): the box shows this
+# many characters' width and elides the rest; the tooltip and the popup show it whole.
+DEVICE_CHARS = 16
+PROGRESS_MIN_CHARS = 12
 
 
 def _shape_text(shape) -> str:
     return "x".join(str(int(v)) for v in shape)
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """"1 epoch", "3 epochs", "0 epochs"."""
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"
+
+
+def _recipe_text(cfg: TrainConfig) -> str:
+    lr = "peak lr" if cfg.schedule == "onecycle" else "lr"
+    return (f"{OPTIMIZER_TITLES.get(cfg.optimizer, cfg.optimizer)}, {lr} {cfg.lr:g}, batch {cfg.batch_size}, "
+            f"{SCHEDULE_TITLES.get(cfg.schedule, cfg.schedule).lower()}, {plural(cfg.epochs, 'epoch')}")
+
+
+class FlowLayout(QLayout):
+    """Items left to right, wrapping to a new line when the width runs out.
+
+    Its minimum width is its widest item, so it never widens a window; it reports the
+    height it needs for a width (``heightForWidth``), which QBoxLayout honours. Hidden
+    widgets take no room.
+    """
+
+    def __init__(self, parent: QWidget | None = None, h_spacing: int = 10, v_spacing: int = 4) -> None:
+        super().__init__(parent)
+        self._items: list[QLayoutItem] = []
+        self._h = h_spacing
+        self._v = v_spacing
+        self.setContentsMargins(0, 0, 0, 0)
+
+    def addItem(self, item: QLayoutItem) -> None:  # noqa: N802 (Qt's name)
+        self._items.append(item)
+
+    def count(self) -> int:
+        return len(self._items)
+
+    def itemAt(self, index: int):  # noqa: N802
+        return self._items[index] if 0 <= index < len(self._items) else None
+
+    def takeAt(self, index: int):  # noqa: N802
+        return self._items.pop(index) if 0 <= index < len(self._items) else None
+
+    def expandingDirections(self) -> Qt.Orientation:  # noqa: N802
+        return Qt.Orientation(0)
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802
+        return True
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802
+        return self._arrange(QRect(0, 0, width, 0), move=False)
+
+    def setGeometry(self, rect: QRect) -> None:  # noqa: N802
+        super().setGeometry(rect)
+        self._arrange(rect, move=True)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        # Not "everything on one line": a hint of ~1,700 px would only invite a window to
+        # grow. The height a width needs comes from heightForWidth.
+        return self.minimumSize()
+
+    def minimumSize(self) -> QSize:  # noqa: N802
+        """The widest item (items are never squeezed below their size hint)."""
+        shown = self._shown()
+        m = self.contentsMargins()
+        w = max((i.sizeHint().width() for i in shown), default=0)
+        h = max((i.sizeHint().height() for i in shown), default=0)
+        return QSize(w + m.left() + m.right(), h + m.top() + m.bottom())
+
+    def lines(self, width: int) -> list[list[QLayoutItem]]:
+        """The shown items, line by line, as laid out in ``width`` pixels."""
+        m = self.contentsMargins()
+        avail = max(width - m.left() - m.right(), 1)
+        lines: list[list[QLayoutItem]] = []
+        x = 0
+        for item in self._shown():
+            w = item.sizeHint().width()
+            if lines and x + self._h + w <= avail:
+                lines[-1].append(item)
+                x += self._h + w
+            else:
+                lines.append([item])
+                x = w
+        return lines
+
+    def _shown(self) -> list[QLayoutItem]:
+        return [i for i in self._items if not i.isEmpty()]
+
+    def _arrange(self, rect: QRect, move: bool) -> int:
+        m = self.contentsMargins()
+        y = rect.y() + m.top()
+        lines = self.lines(rect.width())
+        for n, line in enumerate(lines):
+            height = max(i.sizeHint().height() for i in line)
+            x = rect.x() + m.left()
+            for item in line:
+                hint = item.sizeHint()
+                if move:  # vertically centred in the line
+                    item.setGeometry(QRect(QPoint(x, y + (height - hint.height()) // 2), hint))
+                x += hint.width() + self._h
+            y += height + (self._v if n < len(lines) - 1 else 0)
+        return y + m.bottom() - rect.y()
+
+
+class ElidedLabel(QLabel):
+    """One line of plain text that never widens its window: what does not fit ends in "…",
+    and the tooltip then shows it whole. ``text()`` is the whole text."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None, min_chars: int = PROGRESS_MIN_CHARS) -> None:
+        super().__init__(parent)
+        self._min_chars = min_chars
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setWordWrap(False)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802
+        super().setText(text)
+        self._update_tooltip()
+
+    def is_elided(self) -> bool:
+        return self.fontMetrics().horizontalAdvance(self.text()) > self.contentsRect().width()
+
+    def shown_text(self) -> str:
+        """The text as painted now, elided to the label's width."""
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight,
+                                             max(self.contentsRect().width(), 0))
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        fm = self.fontMetrics()
+        m = self.contentsMargins()
+        return QSize(fm.averageCharWidth() * self._min_chars + m.left() + m.right(),
+                     super().minimumSizeHint().height())
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        hint = super().sizeHint()
+        return QSize(max(min(hint.width(), self.fontMetrics().averageCharWidth() * 60),
+                         self.minimumSizeHint().width()), hint.height())
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._update_tooltip()
+
+    def paintEvent(self, event) -> None:  # noqa: N802, ARG002
+        painter = QPainter(self)
+        self.style().drawItemText(painter, self.contentsRect(), int(self.alignment()), self.palette(),
+                                  self.isEnabled(), self.shown_text(), QPalette.ColorRole.WindowText)
+        painter.end()
+
+    def _update_tooltip(self) -> None:
+        self.setToolTip(self.text() if self.is_elided() else "")
+
+
+def fit_combo(combo: QComboBox, max_chars: int | None = None) -> None:
+    """Size ``combo`` to its longest item (its items are fixed), or with ``max_chars`` to that
+    many characters' width: longer items elide, the popup is widened to show them whole."""
+    fm = combo.fontMetrics()
+    widest = max((fm.horizontalAdvance(combo.itemText(i)) for i in range(combo.count())), default=0)
+    if max_chars:
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(max_chars)
+    else:
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+    combo.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+    combo.view().setMinimumWidth(widest + 4 * fm.averageCharWidth())
 
 
 def format_duration(seconds: float) -> str:
@@ -69,11 +245,15 @@ class TrainingPanel(QWidget):
         self._input_shape: tuple[int, int, int] | None = None
         self._resume_epoch: int | None = None
 
+        self._busy = False
+
         self.preset_combo = QComboBox()
         for key, title in PRESET_TITLES.items():
             if key in PRESETS:
                 self.preset_combo.addItem(title, key)
-        self.preset_combo.setToolTip("Fill the settings below with a tested recipe; you may edit them afterwards")
+                self.preset_combo.setItemData(self.preset_combo.count() - 1, _recipe_text(PRESETS[key]),
+                                              Qt.ItemDataRole.ToolTipRole)
+        self.preset_combo.setToolTip("Fill the settings with a tested recipe; you may edit them afterwards")
         self.preset_combo.activated.connect(self._on_preset)
 
         self.dataset_combo = QComboBox()
@@ -106,7 +286,8 @@ class TrainingPanel(QWidget):
         self.device_combo = QComboBox()
         for dev in available_devices():
             self.device_combo.addItem(dev.label, dev.key)
-        self.device_combo.setToolTip("Where the network trains; the drawing canvas always predicts on the CPU")
+            self.device_combo.setItemData(self.device_combo.count() - 1, dev.label, Qt.ItemDataRole.ToolTipRole)
+        self.device_combo.currentIndexChanged.connect(self._update_device_tip)
 
         self.train_button = QPushButton("Train")
         self.train_button.setDefault(True)
@@ -117,6 +298,9 @@ class TrainingPanel(QWidget):
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop after the current batch; the weights so far are kept")
         self.stop_button.clicked.connect(self.stopRequested.emit)
+        for button in (self.train_button, self.pause_button, self.stop_button):
+            # Down to their text's width on a narrow window (the style's 80 px is a preference).
+            button.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.start_combo = QComboBox()
         self.start_combo.addItem("New weights", "fresh")
         self.start_combo.addItem("Current weights", "current")
@@ -124,7 +308,7 @@ class TrainingPanel(QWidget):
             "New weights: a freshly initialised network (from the seed), so you watch it learn from scratch; "
             "the canvas keeps the current weights until the first epoch ends.\n"
             "Current weights: fine-tune the weights the canvas is using now (e.g. the pretrained ones).")
-        self.continue_check = QCheckBox("Continue loaded session")
+        self.continue_check = QCheckBox("Continue session")
         self.continue_check.setToolTip("Resume the opened checkpoint's run (its optimizer state, position and "
                                        "history) instead of starting a new run with these settings")
         self.continue_check.setVisible(False)
@@ -134,59 +318,107 @@ class TrainingPanel(QWidget):
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
         self.progress_bar.setTextVisible(True)
-        self.progress_bar.setMinimumWidth(100)
-        self.progress_label = QLabel(IDLE_TEXT)
-        self.progress_label.setMinimumWidth(200)
-        self.progress_label.setWordWrap(True)
-        self.progress_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.progress_bar.setMinimumWidth(60)
+        self.progress_label = ElidedLabel(IDLE_TEXT)
 
-        def labelled(text: str, widget: QWidget, row: QHBoxLayout) -> None:
-            label = QLabel(text)
-            label.setBuddy(widget)
-            row.addWidget(label)
-            row.addWidget(widget)
-            row.addSpacing(8)
+        for combo in (self.preset_combo, self.dataset_combo, self.optimizer_combo, self.schedule_combo,
+                      self.start_combo):
+            fit_combo(combo)
+        fit_combo(self.device_combo, DEVICE_CHARS)
+        self._update_device_tip()
 
-        # Long entries may shrink (elided); the popup lists them in full.
-        for combo, chars in ((self.preset_combo, 18), (self.dataset_combo, 8), (self.device_combo, 14),
-                             (self.optimizer_combo, 6), (self.schedule_combo, 8), (self.start_combo, 10)):
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(chars)
-            combo.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-            combo.view().setMinimumWidth(combo.sizeHint().width())
-        self.preset_combo.setToolTip(self.preset_combo.toolTip())
+        # The settings wrap. The less used ones (optimizer, schedule, device, start from)
+        # come last, so on a narrow window they are the ones on a later line, and "Less"
+        # (at the end of the buttons' row) folds them away for more room for the plots.
+        self.more_button = QToolButton()
+        self.more_button.setCheckable(True)
+        self.more_button.setAutoRaise(True)
+        self.more_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.more_button.toggled.connect(self._on_more)
+        self.settings_flow = FlowLayout(h_spacing=14, v_spacing=4)
+        self._fields: dict[QWidget, QWidget] = {}  # field -> its label-and-field group
+        self._titles: dict[QWidget, str] = {}  # field -> its label's words ("Start from")
+        for text, field in (("&Preset:", self.preset_combo), ("&Dataset:", self.dataset_combo),
+                            ("&Epochs:", self.epochs_spin), ("&Batch:", self.batch_spin), ("&LR:", self.lr_spin),
+                            ("&Optimizer:", self.optimizer_combo), ("&Schedule:", self.schedule_combo),
+                            ("De&vice:", self.device_combo), ("S&tart from:", self.start_combo)):
+            self.settings_flow.addWidget(self._group(text, field))
+        self.settings_flow.addWidget(self.continue_check)
+        self._more_fields = (self.optimizer_combo, self.schedule_combo, self.device_combo, self.start_combo)
+        for combo in self._more_fields:
+            combo.currentIndexChanged.connect(self._update_more_tip)
 
-        row1 = QHBoxLayout()
-        labelled("&Preset:", self.preset_combo, row1)
-        labelled("&Dataset:", self.dataset_combo, row1)
-        labelled("De&vice:", self.device_combo, row1)
-        row1.addStretch(1)
-        row2 = QHBoxLayout()
-        labelled("&Epochs:", self.epochs_spin, row2)
-        labelled("&Batch:", self.batch_spin, row2)
-        labelled("&LR:", self.lr_spin, row2)
-        labelled("&Optimizer:", self.optimizer_combo, row2)
-        labelled("&Schedule:", self.schedule_combo, row2)
-        row2.addStretch(1)
-        row3 = QHBoxLayout()
-        row3.addWidget(self.train_button)
-        row3.addWidget(self.pause_button)
-        row3.addWidget(self.stop_button)
-        row3.addSpacing(8)
-        labelled("S&tart from:", self.start_combo, row3)
-        row3.addWidget(self.continue_check)
-        row3.addSpacing(8)
-        row3.addWidget(self.progress_bar, 1)
-        row3.addWidget(self.progress_label, 2)
+        actions = QHBoxLayout()
+        actions.setSpacing(6)
+        actions.addWidget(self.train_button)
+        actions.addWidget(self.pause_button)
+        actions.addWidget(self.stop_button)
+        actions.addSpacing(6)
+        actions.addWidget(self.progress_bar, 1)
+        actions.addWidget(self.more_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.setSpacing(4)
-        layout.addLayout(row1)
-        layout.addLayout(row2)
-        layout.addLayout(row3)
+        layout.setSpacing(6)
+        layout.addLayout(self.settings_flow)
+        layout.addLayout(actions)
+        # A line of its own: "epoch 2/3 · batch 340/600 · 1,450 samples/s · ETA 0:45" is
+        # ~330 px, more than the buttons' row has left on a 1366-pixel screen.
+        layout.addWidget(self.progress_label)
 
         self.set_config(self._base)
         self.set_state("idle")
+        self.more_button.setChecked(True)
+        self._on_more(True)
+
+    def _group(self, text: str, field: QWidget) -> QWidget:
+        """A label and its field as one flow item, so a line never separates them."""
+        group = QWidget()
+        row = QHBoxLayout(group)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(4)
+        label = QLabel(text)
+        label.setBuddy(field)
+        row.addWidget(label)
+        row.addWidget(field)
+        self._fields[field] = group
+        self._titles[field] = text.replace("&", "").rstrip(":")
+        return group
+
+    # -- the less used settings ---------------------------------------------------------
+    def more_visible(self) -> bool:
+        """Whether optimizer, schedule, device and start-from are shown (the default)."""
+        return self.more_button.isChecked()
+
+    def set_more_visible(self, visible: bool) -> None:
+        """Show or fold away the less used settings (the window may remember the choice)."""
+        self.more_button.setChecked(bool(visible))
+
+    def _on_more(self, visible: bool) -> None:
+        for field in self._more_fields:
+            self._fields[field].setVisible(visible)
+        self.more_button.setText("Less" if visible else "More")
+        self.more_button.setArrowType(Qt.ArrowType.LeftArrow if visible else Qt.ArrowType.RightArrow)
+        self._update_more_tip()
+
+    def _update_more_tip(self, *_args) -> None:
+        values = " · ".join(f"{self._titles[f]}: {f.currentText()}" for f in self._more_fields)
+        self.more_button.setToolTip(("Hide: " if self.more_visible() else "Show: ") + values)
+
+    def field_group(self, field: QWidget) -> QWidget:
+        """The flow item (label and field) that holds ``field``."""
+        return self._fields[field]
+
+    def _update_device_tip(self, *_args) -> None:
+        self.device_combo.setToolTip(f"{self.device_combo.currentText()}\n"
+                                     "Where the network trains; the drawing canvas always predicts on the CPU")
+
+    def changeEvent(self, event) -> None:  # noqa: N802
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:  # the combos' widths are in this font's pixels
+            for combo in (self.preset_combo, self.dataset_combo, self.optimizer_combo, self.schedule_combo,
+                          self.start_combo):
+                fit_combo(combo)
+            fit_combo(self.device_combo, DEVICE_CHARS)
 
     # -- config --------------------------------------------------------------------------
     def config(self) -> TrainConfig:
@@ -217,7 +449,7 @@ class TrainingPanel(QWidget):
     def apply_preset(self, key: str) -> None:
         """Fill the recipe fields from a preset; dataset and device stay as chosen."""
         preset = PRESETS[key]
-        self._select(self.preset_combo, key)
+        self.select_preset(key)
         self.set_config(self.config().with_(
             epochs=preset.epochs, batch_size=preset.batch_size, lr=preset.lr, optimizer=preset.optimizer,
             schedule=preset.schedule, weight_decay=preset.weight_decay, momentum=preset.momentum))
@@ -225,8 +457,13 @@ class TrainingPanel(QWidget):
     def current_preset(self) -> str:
         return self.preset_combo.currentData()
 
+    def select_preset(self, key: str) -> bool:
+        """Show ``key`` as the chosen preset without touching the fields (a remembered choice)."""
+        return self._select(self.preset_combo, key)
+
     @staticmethod
     def _select(combo: QComboBox, data) -> bool:
+        # Kept for callers outside the panel until they use select_preset().
         pos = combo.findData(data)
         if pos >= 0:
             combo.setCurrentIndex(pos)
@@ -290,12 +527,12 @@ class TrainingPanel(QWidget):
 
     def _update_resume_text(self, *_args) -> None:
         if self._resume_epoch is None:
-            self.continue_check.setText("Continue loaded session")
+            self.continue_check.setText("Continue session")
             self._update_train_text()
             return
         target = self._resume_epoch + self.epochs_spin.value() if self.epochs_spin.value() <= self._resume_epoch \
             else self.epochs_spin.value()
-        self.continue_check.setText(f"Continue loaded session (epoch {self._resume_epoch} → {target})")
+        self.continue_check.setText(f"Continue session (epoch {self._resume_epoch} → {target})")
         self._update_train_text()
 
     def _update_train_text(self) -> None:
@@ -315,11 +552,21 @@ class TrainingPanel(QWidget):
         self._state = state
         self._update_enabled()
 
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    def set_busy(self, busy: bool) -> None:
+        """While the window is busy (opening a checkpoint, switching model) nothing here can
+        start a run or change its settings; Pause and Stop still follow the run's state."""
+        self._busy = bool(busy)
+        self._update_enabled()
+
     def _update_enabled(self, *_args) -> None:
-        idle = self._state == "idle"
+        idle = self._state == "idle" and not self._busy
         self.train_button.setEnabled(idle)
-        self.pause_button.setEnabled(not idle)
-        self.stop_button.setEnabled(not idle)
+        self.pause_button.setEnabled(self._state != "idle")
+        self.stop_button.setEnabled(self._state != "idle")
         self.pause_button.setText("Resume" if self._state == "paused" else "Pause")
         self.pause_button.setToolTip("Continue training" if self._state == "paused"
                                      else "Hold training after the current batch")
@@ -357,12 +604,40 @@ class TrainingPanel(QWidget):
             f"{ev.samples_per_sec:,.0f} samples/s · ETA {format_duration(ev.eta_seconds)}")
 
     def show_message(self, text: str) -> None:
+        """One line under the run (elided to the panel's width; the tooltip shows it whole)."""
         self.progress_label.setText(text)
 
-    def reset_progress(self) -> None:
+    def show_finished(self, end: FitEnded | None) -> None:
+        """The bar full (completed) or as far as it got, and what happened, in words."""
+        if end is None:
+            self.reset()
+            return
+        self.show_message(finished_text(end))
+
+    def clear_message(self) -> None:
+        """Back to the idle text; the bar stays as it is."""
+        self.progress_label.setText(IDLE_TEXT)
+
+    def reset(self) -> None:
+        """Nothing run yet: an empty bar and the idle text (after switching model, say)."""
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
-        self.progress_label.setText(IDLE_TEXT)
+        self.clear_message()
+
+    reset_progress = reset  # the name the window used first
+
+
+def finished_text(end: FitEnded) -> str:
+    """"Done: 1 epoch in 0:21 · test 99.2%", "Stopped after 2 complete epochs, step 1,234"."""
+    epochs = plural(int(end.epochs_completed), "epoch")
+    if end.reason == "completed":
+        acc = f" · test {end.final_test_accuracy:.1%}" if end.final_test_accuracy is not None else ""
+        return f"Done: {epochs} in {format_duration(end.seconds)}{acc}"
+    if end.reason == "stopped":
+        if not end.epochs_completed:
+            return f"Stopped before the first epoch ended, at step {end.step:,}"
+        return f"Stopped after {plural(int(end.epochs_completed), 'complete epoch')}, at step {end.step:,}"
+    return "Training failed; see the message"
 
 
 def _same_recipe(a: TrainConfig, b: TrainConfig) -> bool:
