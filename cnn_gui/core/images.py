@@ -95,7 +95,10 @@ def load_grey(path: str | os.PathLike, *, max_side: int = MAX_SIDE, max_pixels: 
     A transparent background is composited onto a paper colour (see :func:`composite`).
     Raises :class:`ImageError` as :func:`read_digit_image` does.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    try:
+        from PIL import Image, ImageOps, UnidentifiedImageError
+    except ImportError:  # a declared dependency, but a broken environment should say so in one line
+        raise ImageError("reading images needs Pillow: pip install pillow") from None
 
     name = _name(path)
     try:
@@ -126,52 +129,82 @@ def load_grey(path: str | os.PathLike, *, max_side: int = MAX_SIDE, max_pixels: 
                 if im.format in ("JPEG", "MPO") and im.mode in ("L", "RGB", "YCbCr"):
                     im.draft("L", (work_side, work_side))  # decode at 1/2..1/8 scale, grey only
                 im.load()
-                im = ImageOps.exif_transpose(im)  # phones store pictures sideways plus a rotation tag
+                if _orientation(im) not in (1, None):  # no copy of an upright image
+                    im = ImageOps.exif_transpose(im)  # phones store pictures sideways plus a rotation tag
                 lum, alpha = _planes(im, work_side)
         except ImageError:
             raise
         except bomb as exc:
             raise ImageError(f"{name} is too large to read safely (a possible decompression bomb): {exc}") from None
         except UnidentifiedImageError:
-            raise ImageError(f"cannot read {name} as an image: not a "
-                             f"{', '.join(FORMATS[:-1])} or {FORMATS[-1]} file") from None
+            raise ImageError(f"cannot read {name} as an image: not a PNG, JPEG, BMP, GIF, TIFF, WebP, "
+                             "PPM, TGA or QOI file") from None
         except MemoryError:
             raise ImageError(f"cannot read {name}: not enough memory to decode it") from None
         except Exception as exc:  # noqa: BLE001 - a damaged file makes Pillow raise almost anything
             detail = str(exc) or type(exc).__name__
-            raise ImageError(f"cannot read {name} as an image (damaged or truncated?): {detail}") from None
+            raise ImageError(f"cannot read {name} as an image: {detail}") from None
     if not np.isfinite(lum).all():
         raise ImageError(f"cannot read {name}: its pixels hold NaN or infinite values")
     return composite(lum, alpha) if alpha is not None else lum
+
+
+def _orientation(im) -> int | None:
+    """The EXIF orientation tag, or None: a damaged EXIF block must not make a readable
+    picture unreadable."""
+    try:
+        return im.getexif().get(0x0112)
+    except Exception:  # noqa: BLE001 - Pillow's EXIF parser raises whatever the bytes provoke
+        return None
 
 
 def _has_alpha(im) -> bool:
     return im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
 
 
+def _shrink(im, factor: int):
+    """``im`` box-averaged by ``factor`` (Pillow's reduce, or a BOX resize for the modes
+    reduce does not take, such as I;16)."""
+    if factor <= 1:
+        return im
+    try:
+        return im.reduce(factor)
+    except ValueError:
+        from PIL import Image
+
+        size = (max(1, im.size[0] // factor), max(1, im.size[1] // factor))
+        return im.resize(size, Image.Resampling.BOX)
+
+
 def _planes(im, work_side: int) -> tuple[np.ndarray, np.ndarray | None]:
     """(luminance, alpha or None) as float32 in [0, 1], box-averaged to <= ``work_side``.
 
-    With alpha, the luminance is premultiplied by it: averaging premultiplied values is
-    what a shrunk transparent image shows, where plain ones would bleed the invisible
-    colour of transparent pixels into the drawing's edges.
+    Big images are shrunk before any full-size copy is made where Pillow allows it, so a
+    decoded 50 MP image is the only big thing in memory.  With alpha, the luminance is
+    premultiplied by it: averaging premultiplied values is what a shrunk transparent
+    image shows, where plain ones would bleed the invisible colour of transparent pixels
+    into the drawing's edges.
     """
+    from PIL import ImageChops
+
     factor = max(1, math.ceil(max(im.size) / work_side))
     if _has_alpha(im):
-        im = im.convert("RGBA").convert("RGBa")
-        if factor > 1:
-            im = im.reduce(factor)
-        a = np.asarray(im, dtype=np.float32) * np.float32(1.0 / 255.0)
-        lum = a[..., 0] * np.float32(0.299) + a[..., 1] * np.float32(0.587) + a[..., 2] * np.float32(0.114)
-        return np.clip(lum, 0.0, 1.0), a[..., 3].copy()
+        if im.mode not in ("RGBA", "LA"):
+            im = im.convert("RGBA")  # palette or tRNS transparency, premultiplied modes
+        alpha = im.getchannel("A")
+        lum = ImageChops.multiply(im.convert("L"), alpha)  # 8-bit planes: a quarter of RGBA each
+        lum, alpha = _shrink(lum, factor), _shrink(alpha, factor)
+        scale = np.float32(1.0 / 255.0)
+        return np.asarray(lum, np.float32) * scale, np.asarray(alpha, np.float32) * scale
+    if im.mode in ("1", "P"):
+        im = im.convert("L")  # palette indices cannot be averaged
+    im = _shrink(im, factor)
     if im.mode.startswith("I;16"):
         im, full = im.convert("I"), 65535.0
     elif im.mode in ("I", "F"):
         full = None  # its range is whatever the file holds
-    else:  # "1", "L", "P", "RGB", "CMYK", "YCbCr", "LAB", "HSV": 8 bits a channel
+    else:  # "L", "RGB", "CMYK", "YCbCr", "HSV": 8 bits a channel
         im, full = im.convert("L"), 255.0
-    if factor > 1:
-        im = im.reduce(factor)
     g = np.asarray(im, dtype=np.float32)
     if full is None:
         if not np.isfinite(g).all():
@@ -391,20 +424,24 @@ def _drop_specks(ink: np.ndarray) -> np.ndarray:
     labels, n = _label(strong)
     if n == 0:
         return ink
-    weights = np.bincount(labels.ravel(), weights=mass.ravel(), minlength=n + 1)[1:]
-    big = int(np.argmax(weights)) + 1
-    ys, xs = np.nonzero(labels == big)
-    size = max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1)
-    margin = NEAR * size
-    y0, y1, x0, x1 = ys.min() - margin, ys.max() + margin, xs.min() - margin, xs.max() + margin
-    keep = np.zeros(n + 1, bool)
-    for i in range(1, n + 1):
-        share = weights[i - 1] / weights[big - 1]
-        if share >= SPECK_SHARE:
-            keep[i] = True
-        elif share >= NEAR_SHARE:
-            iy, ix = np.nonzero(labels == i)
-            keep[i] = iy.max() >= y0 and iy.min() <= y1 and ix.max() >= x0 and ix.min() <= x1
+    weights = np.bincount(labels.ravel(), weights=mass.ravel(), minlength=n + 1)
+    weights[0] = 0.0
+    # each piece's bounding box, all at once (a textured page can have thousands of pieces)
+    ys, xs = np.nonzero(labels)
+    lab = labels[ys, xs]
+    y_lo, x_lo = np.full(n + 1, ph, np.int64), np.full(n + 1, pw, np.int64)
+    y_hi, x_hi = np.full(n + 1, -1, np.int64), np.full(n + 1, -1, np.int64)
+    np.minimum.at(y_lo, lab, ys)
+    np.minimum.at(x_lo, lab, xs)
+    np.maximum.at(y_hi, lab, ys)
+    np.maximum.at(x_hi, lab, xs)
+    big = int(np.argmax(weights))
+    margin = NEAR * max(y_hi[big] - y_lo[big] + 1, x_hi[big] - x_lo[big] + 1)
+    near = ((y_hi >= y_lo[big] - margin) & (y_lo <= y_hi[big] + margin)
+            & (x_hi >= x_lo[big] - margin) & (x_lo <= x_hi[big] + margin))
+    share = weights / weights[big]
+    keep = (share >= SPECK_SHARE) | ((share >= NEAR_SHARE) & near)
+    keep[0] = False
     kept = keep[labels]
     # Faint ink next to a kept piece (its anti-aliased edge) stays: grow by one cell.
     # Faint ink anywhere else goes, as it would stretch to_mnist's crop.

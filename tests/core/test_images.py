@@ -367,3 +367,19 @@ def test_a_file_name_with_control_characters_is_escaped(tmp_path):
     path.write_bytes(b"junk")
     text = refused(path, "cannot read", "\\n", "\\x1b")
     assert "\x1b" not in text
+
+
+def test_specks_are_found_as_8_connected_pieces():
+    from cnn_gui.core.images import _label
+
+    mask = np.array([[1, 0, 0, 1, 1],
+                     [0, 1, 0, 0, 1],
+                     [0, 0, 0, 0, 0],
+                     [1, 1, 0, 0, 1],
+                     [0, 1, 1, 0, 1]], bool)
+    labels, n = _label(mask)
+    assert n == 4  # the diagonal pair, the top-right hook, the bottom-left zigzag, the bottom-right bar
+    assert labels[0, 0] == labels[1, 1] and labels[0, 3] == labels[1, 4]
+    assert labels[3, 0] == labels[4, 2] and labels[3, 4] == labels[4, 4]
+    assert len({labels[0, 0], labels[0, 3], labels[3, 0], labels[3, 4]}) == 4
+    assert (labels[~mask] == 0).all()
