@@ -104,8 +104,7 @@ def test_window_fits_after_opening_a_checkpoint_with_a_long_name(window, tmp_pat
     path = window.save_checkpoint(tmp_path / ("x" * 180 + ".safetensors"))
     assert len(path.name) > 190
     window.open_checkpoint(path, background=False)
-    assert not window.errors
-    assert window.weights_label.text().endswith(path.name)
+    assert not window.errors and window.loaded_checkpoint is not None
     panel = window.training_panel
     assert panel.continue_check.isVisible()  # a resumable session: its widest state
     assert panel.train_button.text().startswith("Resume from epoch")
