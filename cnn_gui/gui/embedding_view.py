@@ -108,7 +108,7 @@ class EmbeddingView(QWidget):
         self.live_item = pg.ScatterPlotItem(symbol="star", size=22, pen=pg.mkPen("#000000", width=1.5),
                                             brush=pg.mkBrush("#ffd700"))
         self.hover_item = pg.ScatterPlotItem(symbol="o", size=14, pen=pg.mkPen("#000000", width=2), brush=None)
-        self.box = pg.RectROI((0, 0), (1, 1), pen=pg.mkPen("#333333", width=1.5, style=Qt.PenStyle.DashLine))
+        self.box = pg.RectROI((0, 0), (1, 1), pen=pg.mkPen("#000000", width=2, style=Qt.PenStyle.DashLine))
         self.box.sigRegionChangeFinished.connect(self._on_box_changed)
         self.box.setZValue(20)
         for extra in (self.mistake_item, self.live_item, self.hover_item):
@@ -532,13 +532,15 @@ class EmbeddingView(QWidget):
         p = self._points
         inside = ((p[:, 0] >= rect.left()) & (p[:, 0] <= rect.right())
                   & (p[:, 1] >= rect.top()) & (p[:, 1] <= rect.bottom()))
-        rows = self._shown[inside]
         f = self.result.features
+        rows = self._shown[inside]
+        rows = np.concatenate([rows[f.mistakes[rows]], rows[~f.mistakes[rows]]])  # mistakes first
         wrong = int(f.mistakes[rows].sum())
         more = f" (the first {GALLERY_MAX} shown)" if len(rows) > GALLERY_MAX else ""
+        first = ", mistakes first" if wrong else ""
         self._set_gallery(rows, f"In the box: {len(rows):,} image{'s' if len(rows) != 1 else ''}, "
-                                f"{wrong:,} mistake{'s' if wrong != 1 else ''}{more}. Drag or resize the box; "
-                                "hover an image for its classes, click to send it on.")
+                                f"{wrong:,} mistake{'s' if wrong != 1 else ''}{more}{first}. Drag or resize the "
+                                "box; hover an image for its classes, click to send it on.")
 
     def _set_gallery(self, rows: np.ndarray, caption: str) -> None:
         self._selected = np.asarray(rows[:GALLERY_MAX], dtype=np.int64)

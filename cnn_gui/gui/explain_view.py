@@ -280,7 +280,7 @@ class ExplainView(QWidget):
             self.layer_combo.setCurrentIndex(layers.index(keep_layer) if keep_layer in layers else len(layers) - 1)
         self.class_combo.addItem("its answer (top class)", None)
         for i, name in enumerate(classes):
-            self.class_combo.addItem(f"{name}  (why {name}? / why not {name}?)", i)
+            self.class_combo.addItem(name, i)
         if keep_class is not None and 0 <= keep_class < len(classes):
             self.class_combo.setCurrentIndex(keep_class + 1)
         for combo in (self.layer_combo, self.class_combo):

@@ -271,6 +271,8 @@ def test_embedding_view_maps_the_test_set_with_live_point_hover_click_and_box(qt
     lo, hi = result.points.min(0), result.points.max(0)
     rows = view.select_box(lo[0] - 1, lo[1] - 1, hi[0] + 1, hi[1] + 1)
     assert len(rows) == 60 and "400 images" in view.gallery_caption.text()
+    mistakes = set(np.flatnonzero(result.features.mistakes).tolist())
+    assert set(rows[:len(mistakes)].tolist()) == mistakes  # mistakes first
     inside = view.select_box(*(result.points[17] - 1e-3), *(result.points[17] + 1e-3))
     assert 17 in inside
     assert view.gallery.grid is not None
