@@ -343,13 +343,8 @@ class EmbeddingView(QWidget):
         self.tsne_points = None
         self.progress.setValue(1000)
         f = result.features
-        ratio = result.pca.explained_variance_ratio
         self.status.setText(f"{len(f.labels):,} test images · {int(f.mistakes.sum()):,} mistakes (ringed) · "
                             f"{result.seconds:.1f} s.")
-        self.axes_note.setText(
-            f"Axes: the first two principal components of the {f.features.shape[1]} features that the last "
-            f"Linear layer ({f.layer}) reads; they hold {ratio[0]:.0%} and {ratio[1]:.0%} of their variance "
-            f"({result.pca.backend}).")
         self._set_layout_choice("pca")
         self._show_layout()
         self._update_buttons()
@@ -419,10 +414,16 @@ class EmbeddingView(QWidget):
         if self.result is None:
             return
         f = self.result.features
+        features = f"the {f.features.shape[1]} features that the last Linear layer ({f.layer}) reads"
         if self.layout_name() == "tsne" and self.tsne_points is not None:
             self._points = self.tsne_points
+            self.axes_note.setText(f"Axes: t-SNE of {features}, for the first {len(self._points):,} images; "
+                                   "the axes have no units, and only neighbourhoods mean something.")
         else:
             self._points = self.result.points
+            ratio = self.result.pca.explained_variance_ratio
+            self.axes_note.setText(f"Axes: the first two principal components of {features}; they hold "
+                                   f"{ratio[0]:.0%} and {ratio[1]:.0%} of their variance ({self.result.pca.backend}).")
         self._shown = np.arange(len(self._points), dtype=np.int64)
         labels, mistakes = f.labels[self._shown], f.mistakes[self._shown]
         classes = self._result_data.classes if self._result_data is not None else tuple(

@@ -247,7 +247,7 @@ def test_embedding_view_maps_the_test_set_with_live_point_hover_click_and_box(qt
     assert len(view.class_items) == 10
     assert sum(len(item.getData()[0]) for item in view.class_items) == 400
     assert len(view.mistake_item.getData()[0]) == int(result.features.mistakes.sum())
-    assert "fc.3" in view.axes_note.text()
+    assert "fc.3" in view.axes_note.text() and "principal components" in view.axes_note.text()
 
     # The canvas drawing as a star: a test image lands on its own dot.
     view.set_live_image(digit_of(mnist, 5))
@@ -300,6 +300,7 @@ def test_embedding_view_tsne_on_demand_with_progress(qtbot, pretrained, mnist, m
     assert view.tsne_points.shape == (120, 2) and view.layout_name() == "tsne"
     assert sum(len(item.getData()[0]) for item in view.class_items) == 120
     assert view.live_point is None  # t-SNE cannot place a new image
+    assert "t-SNE" in view.axes_note.text()
     assert any(0 < v < 1000 for v in seen) and seen[-1] == 1000
     view.layout_combo.setCurrentIndex(view.layout_combo.findData("pca"))
     assert view.live_point is not None and sum(len(i.getData()[0]) for i in view.class_items) == 400
