@@ -34,6 +34,8 @@ from cnn_gui.core.errors import CnnGuiError, one_line
 from cnn_gui.core.runs import (Run, RunFollower, RunsError, RunsIndex, delete_run, rename_run, resolve_runs_dir,
                                run_metrics_csv)
 
+from .training_panel import ElidedLabel
+
 POLL_MS = 1000
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 RUN_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -352,13 +354,11 @@ class RunsView(QWidget):
             button.clicked.connect(action.trigger)
             self.buttons[key] = button
             bar.addWidget(button)
-        bar.addStretch(1)
-        self.folder_label = QLabel()
-        self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.folder_label = ElidedLabel(min_chars=8)  # a long runs path never widens the window
         self.folder_button = QPushButton("Folder…")
         self.folder_button.setToolTip("Show the runs of another folder")
         self.folder_button.clicked.connect(self._choose_folder)
-        bar.addWidget(self.folder_label)
+        bar.addWidget(self.folder_label, 1)
         bar.addWidget(self.folder_button)
 
         self._build_plots()
@@ -378,8 +378,7 @@ class RunsView(QWidget):
         split.setSizes([180, 420])
         self.splitter = split
 
-        self.message = QLabel()
-        self.message.setWordWrap(False)
+        self.message = ElidedLabel(min_chars=8)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(bar)

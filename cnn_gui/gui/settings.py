@@ -24,6 +24,17 @@ KEY_STATE = "window/state"
 KEY_TRAINING = "training/config"  # JSON of the panel's TrainConfig fields
 KEY_PRESET = "training/preset"
 KEY_LAST_DIR = "files/last_dir"
+KEY_RUNS_DIR = "runs/folder"
+
+
+def layout_keys(screen) -> tuple[str, str]:
+    """(geometry key, dock-state key) for a screen of this available size: a laptop and a big
+    monitor each keep their own layout."""
+    if screen is None:
+        return KEY_GEOMETRY, KEY_STATE
+    size = screen.availableGeometry().size()
+    suffix = f"/{size.width()}x{size.height()}"
+    return KEY_GEOMETRY + suffix, KEY_STATE + suffix
 
 
 def settings_path() -> Path | None:

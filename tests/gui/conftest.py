@@ -36,6 +36,8 @@ def make_window(qtbot):
         window = create_window(**kwargs)
         window.errors = []
         window.show_error = lambda title, text: window.errors.append((title, text))
+        window.discard_asked = []  # a test that wants "save" or "cancel" replaces ask_discard itself
+        window.ask_discard = lambda what: window.discard_asked.append(what) or "discard"
         qtbot.addWidget(window)
         window.show()
         windows.append(window)

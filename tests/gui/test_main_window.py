@@ -258,7 +258,7 @@ def test_save_open_round_trip_and_resume(qtbot, window, tmp_path):
     window.plots.clear()
     assert _open(qtbot, window, path) is True
     assert not window.errors
-    assert window.weights_label.text() == "Weights: file session.safetensors"
+    assert window.weights_label.text().startswith("Weights: file session.safetensors (")  # with its test accuracy
     assert window.structure.tree.type_name == "CNN"
     assert same_weights(trained, weights(window.model))
     series = window.plots.epoch_series()
@@ -370,7 +370,7 @@ def test_file_menu_actions_write_files(qtbot, window, tmp_path):
     with qtbot.waitSignal(window.openFinished, timeout=30000) as blocker:
         window.open_action.trigger()
     assert blocker.args == [True]
-    assert window.weights_label.text() == "Weights: file menu.safetensors"
+    assert window.weights_label.text() == "Weights: file menu.safetensors (99.0 % test)"
 
 
 @pytest.mark.parametrize("start", ["fresh", "current"])
@@ -401,8 +401,9 @@ def test_train_starts_from_new_or_current_weights(qtbot, make_window, mnist_smal
 
 def test_view_menu_switches_tabs_with_ctrl_digits(window):
     names = [a.text() for a in window.tab_actions]
-    assert names == ["Training curves", "Feature maps", "Test set"]
-    assert [a.shortcut().toString() for a in window.tab_actions] == ["Ctrl+1", "Ctrl+2", "Ctrl+3"]
+    assert names[:4] == ["Training curves", "Feature maps", "Test set", "Runs"]
+    assert names == [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert [a.shortcut().toString() for a in window.tab_actions] == [f"Ctrl+{i + 1}" for i in range(len(names))]
     window.tab_actions[2].trigger()
     assert window.tabs.currentWidget() is window.confusion
     window.tab_actions[0].trigger()
