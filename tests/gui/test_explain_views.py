@@ -141,14 +141,23 @@ def test_explain_view_throttles_strokes_and_computes_slow_methods_off_the_gui_th
     assert len(calls) <= 2
     np.testing.assert_array_equal(calls[-1], images[-1])
 
+    maps, painted = [], []
+    real_show, real_set_rgb = view._show, view.map_image.set_rgb
+    view._show = lambda request, result: (maps.append(result), real_show(request, result))
+    view.map_image.set_rgb = lambda rgb: (painted.append(rgb is not None), real_set_rgb(rgb))
     view.select_method("ig")
     view.set_image(images[1], "a 2")
-    view.set_image(images[2], "a 1")  # before the first map is done: only the newest is shown
+    view._timer.stop()
+    view._run()  # the worker starts on the 2 ...
+    assert view._runner.busy()
+    view.set_image(images[2], "a 1")  # ... and the image changes before its map is back: that map is dropped
     qtbot.waitUntil(lambda: view.result is not None and view.result.method == "ig" and not view.is_busy(),
                     timeout=10000)
     expected = attribution.Explainer(pretrained).explain(images[2], "ig")
     np.testing.assert_allclose(view.result.map, expected.map, rtol=1e-5, atol=1e-6)
     assert "a 1" in view.input_caption.text()
+    assert len(maps) == 2 and not np.allclose(maps[0].map, maps[1].map)  # two maps came back ...
+    assert painted.count(True) == 1 and view.result is maps[1]  # ... and only the newest was painted
     view.shutdown()
 
 
