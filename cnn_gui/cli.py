@@ -92,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=_positive_int, default=None,
                        help="CPU threads for training (default: torch's own, OMP_NUM_THREADS or the cores)")
     train.add_argument("--quiet", action="store_true", help="no progress bars, only the per-epoch lines")
+    train.add_argument("--runs-dir", metavar="DIR", default=None,
+                       help="record the run in a folder under DIR (default: $CNN_GUI_RUNS_DIR, else the "
+                       "per-user data folder's runs/); the window's Runs tab shows it live")
+    train.add_argument("--no-runs", action="store_true", help="do not record this run in a run folder")
+    train.add_argument("--tensorboard", nargs="?", const="", default=None, metavar="DIR",
+                       help="also write TensorBoard logs (into the run folder's tensorboard/, or DIR); "
+                       "needs pip install -e '.[tensorboard]'")
 
     summary = sub.add_parser("summary", help="print the module tree, hyper-parameters and parameters")
     summary.add_argument("model_arg", nargs="?", metavar="MODEL", default=None,
@@ -185,22 +192,11 @@ def _summary(args) -> int:
 
 
 def _load_image(path: str):
-    """A grayscale float image with ink = 1, whichever way round the file has it."""
-    import numpy as np
+    """The digit's ink in an image file (ink = 1, paper = 0), whichever way round the file
+    has it; ImageError (one line) for a file that cannot be read."""
+    from cnn_gui.core.images import read_digit_image
 
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:  # pillow comes with torchvision
-        raise UserError("reading images needs pillow: pip install pillow") from None
-    if not Path(path).is_file():
-        raise UserError(f"image not found: {path}")
-    try:
-        with Image.open(path) as im:
-            gray = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as exc:
-        raise UserError(f"cannot read {path} as an image: {exc}") from None
-    # Scans and photos are dark ink on light paper; MNIST is light ink on black.
-    return 1.0 - gray if gray.mean() > 0.5 else gray
+    return read_digit_image(path)
 
 
 def _checkpoint_spec(ckpt, model_arg: str | None):
@@ -267,6 +263,7 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
+    from cnn_gui.core.images import ImageError
     from cnn_gui.core.predictor import Predictor
     from cnn_gui.core.preprocess import to_mnist
 
@@ -274,19 +271,27 @@ def _predict(args) -> int:
     if tuple(ckpt.meta.input_shape) != (1, 28, 28):
         raise UserError(f"{ckpt.path} is a {ckpt.meta.architecture} for "
                         f"{'x'.join(map(str, ckpt.meta.input_shape))} images; predict reads 1x28x28 digits")
-    predictor = Predictor(model, mean=ckpt.meta.mean, std=ckpt.meta.std, classes=ckpt.meta.classes or None)
+    predictor = Predictor(model, mean=ckpt.meta.mean, std=ckpt.meta.std, classes=ckpt.meta.classes or None,
+                          input_shape=(1, 28, 28))
     status = 0
+    unreadable = 0
     for path in args.images:
-        img28 = to_mnist(_load_image(path))
+        shown = one_line(path, 200)
+        try:
+            img28 = to_mnist(_load_image(path))
+        except ImageError as exc:  # say so and read the other files; exit 2 at the end
+            print(f"cnn-gui: error: {exc.full_text()}", file=sys.stderr)
+            unreadable += 1
+            continue
         if img28 is None:
-            print(f"{path}: no ink found, nothing to read")
+            print(f"{shown}: no ink found, nothing to read")
             status = 1
             continue
         probs = predictor.predict(img28)
         order = probs.argsort()[::-1][:3]
         others = ", ".join(f"{predictor.classes[i]} {probs[i]:.1%}" for i in order[1:])
-        print(f"{path}: {predictor.classes[order[0]]} ({probs[order[0]]:.1%}; then {others})")
-    return status
+        print(f"{shown}: {predictor.classes[order[0]]} ({probs[order[0]]:.1%}; then {others})")
+    return 2 if unreadable else status
 
 
 def _train_config(args, spec):
@@ -335,6 +340,22 @@ def _train(args) -> int:
         trainer = Trainer(config, data=data, callbacks=[printer], spec=spec)
         out = Path(args.out or f"{spec.architecture.replace(':', '-')}-{config.dataset}.safetensors")
 
+    writer = None
+    if not args.no_runs:
+        from cnn_gui.core.config import DEFAULT_PRESET
+        from cnn_gui.core.runs import RunWriter
+
+        writer = RunWriter.for_trainer(trainer, args.runs_dir, source="cli", resumed_from=args.resume,
+                                       preset=None if args.resume else (args.preset or DEFAULT_PRESET))
+        print(f"recording the run in {writer.open()}", flush=True)
+    if args.tensorboard is not None:
+        from cnn_gui.core.tensorboard_log import TensorBoardWriter
+
+        if not args.tensorboard and writer is None:
+            raise UserError("--tensorboard without DIR writes into the run folder; give a DIR with --no-runs")
+        log_dir = Path(args.tensorboard) if args.tensorboard else writer.folder / "tensorboard"
+        trainer.callbacks.append(TensorBoardWriter(log_dir, trainer.config.to_dict()))
+
     # Ctrl-C stops cooperatively after the current batch and still saves a resumable file.
     previous = signal.signal(signal.SIGINT, lambda *_: trainer.stop())
     try:
@@ -345,6 +366,8 @@ def _train(args) -> int:
     if result.reason == "failed":
         err = trainer.error
         raise RunFailed(f"training failed: {err.message}", hint=err.hint)
+    if writer is not None and writer.error:
+        print(f"cnn-gui: warning: {writer.error}", file=sys.stderr)
     trainer.save_checkpoint(out)
     if result.reason == "stopped":
         print(f"stopped in epoch {trainer.position.epoch + 1} after batch {trainer.position.batch}; "

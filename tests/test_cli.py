@@ -181,3 +181,54 @@ def test_train_threads_option_sets_the_training_threads(tmp_path, capsys):
         cpu_threads.set_training_threads(before)
     with pytest.raises(SystemExit):
         main(["train", "--threads", "0"])
+
+
+def test_predict_reads_digits_on_grey_paper_and_goes_on_after_an_unreadable_file(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from cnn_gui.core.data import load_dataset
+
+    digit = load_dataset("mnist").test_images[1, 0].numpy()  # a 2
+    big = np.kron(digit, np.ones((4, 4), np.uint8)).astype(np.float32) / 255
+    paper = tmp_path / "two-on-grey.png"
+    Image.fromarray((235 - big * 215).astype(np.uint8)).save(paper)  # light grey paper: once an "8"
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    missing = tmp_path / "missing.png"
+    assert main(["predict", str(junk), str(paper), str(missing)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"{paper}: 2 (")
+    err = captured.err.strip().splitlines()
+    assert len(err) == 2 and "junk.png" in err[0] and "missing.png" in err[1]
+
+
+def test_summary_takes_the_model_as_argument_or_option(capsys):
+    assert main(["summary", "simple-cnn"]) == 0
+    positional = capsys.readouterr().out
+    assert main(["summary", "--model", "simple-cnn"]) == 0
+    assert capsys.readouterr().out == positional and "layer1.conv1" in positional
+
+
+@pytest.mark.slow
+def test_train_records_a_run_folder_and_tensorboard_logs(tmp_path, capsys):
+    pytest.importorskip("tensorboard")
+    from cnn_gui.core.runs import list_runs
+
+    out = tmp_path / "m.safetensors"
+    runs = tmp_path / "runs"
+    assert main(["train", "--epochs", "1", "--max-batches", "3", "--quiet", "--out", str(out),
+                 "--runs-dir", str(runs), "--tensorboard"]) == 0
+    assert f"recording the run in {runs}" in capsys.readouterr().out
+    (run,) = list_runs(runs)
+    assert run.status == "finished" and len(run.epochs) == 1
+    assert run.checkpoint is not None and run.checkpoint.is_file()
+    assert any((run.folder / "tensorboard").iterdir())
+
+
+def test_train_without_runs_writes_no_run_folder(tmp_path, capsys, monkeypatch):
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("CNN_GUI_RUNS_DIR", str(runs))
+    assert main(["train", "--epochs", "1", "--max-batches", "1", "--quiet", "--no-runs",
+                 "--out", str(tmp_path / "m.safetensors")]) == 0
+    assert not runs.exists()
