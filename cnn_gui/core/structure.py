@@ -5,16 +5,19 @@ forward pass with hooks the output shapes. The GUI's tree view and ``cnn-gui sum
 both read this tree; neither touches the model directly.
 
 Also here: the tutorial's sub-model extraction ("the first two layers", "all conv
-layers") and parameter initialisation.
+layers", "run the network up to here"), parameter initialisation, and freezing
+(``requires_grad_(False)``) a module's parameters, with its BatchNorm statistics.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 import torch
 from torch import nn
+
+from .errors import one_line
 
 # Which constructor arguments to show per module type: the tutorial's parameter tables
 # for Conv2d and MaxPool2d, and the obvious ones for the other layers it uses.
@@ -184,6 +187,83 @@ def first_children(model: nn.Module, count: int) -> nn.Sequential:
     return nn.Sequential(*list(model.children())[:count])
 
 
+def _first_leaf(module: nn.Module) -> nn.Module:
+    """The first module without children in ``module`` (itself if it has none)."""
+    for m in module.modules():
+        if not any(True for _ in m.children()):
+            return m
+    return module
+
+
+# Modules whose output is still a stack of 2-D maps: a Linear after them needs flattening.
+_SPATIAL = (nn.modules.conv._ConvNd, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
+            nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)
+
+
+def _up_to_children(model: nn.Module, name: str) -> tuple[list[nn.Module], int | None]:
+    """(the children up to and including ``name``, where a Flatten goes or None)."""
+    names = [n for n, _ in model.named_children()]
+    if name not in names:
+        if "." in name and name.split(".")[0] in names:
+            raise ValueError(f"'run up to here' takes one of the model's direct children "
+                             f"({', '.join(names)}); {name!r} is inside {name.split('.')[0]!r}")
+        raise ValueError(f"{name!r} is not a direct child of the model ({', '.join(names) or 'none'})")
+    children = list(model.children())[:names.index(name) + 1]
+    maps = False
+    for i, child in enumerate(children):
+        if isinstance(_first_leaf(child), nn.Linear) and maps:
+            return children, i
+        if isinstance(child, nn.Flatten) or any(isinstance(m, nn.Flatten) for m in child.modules()):
+            maps = False
+        elif any(isinstance(m, _SPATIAL) for m in child.modules()):
+            maps = True
+    return children, None
+
+
+def extract_up_to(model: nn.Module, name: str) -> nn.Sequential:
+    """The network up to and including its direct child ``name``: the tutorial's
+    ``nn.Sequential(*list(model.children())[:k])``; shares the modules (and weights).
+
+    A model's ``forward`` flattens the maps before its first ``Linear`` (the tutorial's
+    ``x.view(x.size(0), -1)``), which ``children()`` does not list: as the tutorial
+    notes, the bare Sequential fails there. So an ``nn.Flatten()`` goes in before a child
+    that begins with a ``Linear`` when an earlier child still outputs maps (a conv or
+    pooling layer, and no Flatten since); with it, up to the last child is the whole
+    network. Anything else a ``forward`` does between its children is not reproduced.
+    """
+    children, flat_at = _up_to_children(model, name)
+    if flat_at is not None:
+        children = children[:flat_at] + [nn.Flatten()] + children[flat_at:]
+    return nn.Sequential(*children)
+
+
+def up_to_expression(model: nn.Module, name: str) -> str:
+    """The Python that :func:`extract_up_to` evaluates, for the code view."""
+    children, flat_at = _up_to_children(model, name)
+    k = len(children)
+    if flat_at is None:
+        return f"nn.Sequential(*list(model.children())[:{k}])"
+    return (f"nn.Sequential(*list(model.children())[:{flat_at}], nn.Flatten(), "
+            f"*list(model.children())[{flat_at}:{k}])")
+
+
+def run_extracted(part: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``part(x)`` in inference mode, on ``part`` as it is (a frozen eval-mode copy in the app).
+
+    Raises ValueError with one line when the part cannot read ``x`` (the tutorial's
+    caveat: an extraction is not always a network that runs).
+    """
+    try:
+        with torch.inference_mode():
+            out = part(x)
+    except Exception as exc:  # a user's module can raise anything: say what, in one line
+        raise ValueError(one_line(f"this extraction cannot run on a {'x'.join(map(str, x.shape[1:]))} input: "
+                                  f"{type(exc).__name__}: {exc}", 280)) from None
+    if not isinstance(out, torch.Tensor):
+        raise ValueError(f"this extraction returns a {type(out).__name__}, not a tensor")
+    return out.detach()
+
+
 def extract_by_type(model: nn.Module, cls: type[nn.Module] = nn.Conv2d) -> nn.Sequential:
     """All modules of a type as one Sequential, keyed by their full name with dots as '_'.
 
@@ -227,6 +307,124 @@ def initialize(model: nn.Module, scheme: str = "default", seed: int | None = Non
                     nn.init.normal_(module.weight, 0.0, 0.01)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
+
+
+# ------------------------------------------------------------------ freezing
+
+
+@dataclass(frozen=True)
+class TrainableSummary:
+    total: int  # parameter values
+    trainable: int
+    frozen_params: tuple[str, ...]  # named_parameters() names with requires_grad False
+    frozen_modules: tuple[str, ...]  # the outermost modules whose parameters are all frozen
+
+    @property
+    def frozen(self) -> int:
+        return self.total - self.trainable
+
+    @property
+    def text(self) -> str:
+        if not self.frozen_params:
+            return f"{self.trainable:,} of {self.total:,} parameters trainable"
+        return (f"{self.trainable:,} of {self.total:,} parameters trainable; frozen: "
+                f"{', '.join(self.frozen_modules) if self.frozen_modules else ', '.join(self.frozen_params)}")
+
+
+def _module(model: nn.Module, name: str) -> nn.Module:
+    try:
+        return model.get_submodule(name)
+    except AttributeError:
+        raise ValueError(f"no module named {name!r} in this model") from None
+
+
+def set_trainable(model: nn.Module, module_name: str, trainable: bool) -> int:
+    """Freeze (``trainable=False``) or unfreeze all parameters of the module ``module_name``
+    ("" is the whole model); returns how many parameter values it covers.
+
+    Freezing also drops their gradients: an optimizer skips a parameter whose ``grad`` is
+    None, but would still step one with a stale gradient left from an earlier run. A
+    frozen module's BatchNorm statistics still move in train mode: the trainer calls
+    :func:`freeze_batchnorm_stats` after ``model.train()``.
+    """
+    count = 0
+    for p in _module(model, module_name).parameters():
+        p.requires_grad_(trainable)
+        if not trainable:
+            p.grad = None
+        count += p.numel()
+    return count
+
+
+def trainable_summary(model: nn.Module) -> TrainableSummary:
+    params = list(model.named_parameters())
+    frozen = {n for n, p in params if not p.requires_grad}
+    outer: list[str] = []
+    for name, module in model.named_modules():
+        own = [n for n, _ in module.named_parameters(prefix=name)]
+        if (name and own and all(n in frozen for n in own)
+                and not any(name.startswith(o + ".") for o in outer)):
+            outer.append(name)
+    if params and len(frozen) == len(params):
+        outer = [""]  # the whole model
+    return TrainableSummary(
+        total=sum(p.numel() for _, p in params),
+        trainable=sum(p.numel() for _, p in params if p.requires_grad),
+        frozen_params=tuple(n for n, _ in params if n in frozen),
+        frozen_modules=tuple(outer))
+
+
+def freeze_batchnorm_stats(model: nn.Module) -> list[str]:
+    """Put the BatchNorm layers of frozen modules in eval mode; their names.
+
+    In train mode BatchNorm normalises with the batch's statistics and updates its
+    running mean and variance even when its weight and bias are frozen. Call this after
+    every ``model.train()``: a frozen module's BatchNorm then uses and keeps its running
+    statistics, and the module's output depends on its frozen state only. A BatchNorm
+    counts as frozen when all the parameters of the smallest module around it that has
+    any (its own affine weight and bias, else its block's) are frozen; one with no
+    parameters around it at all is left alone.
+    """
+    modules = dict(model.named_modules())
+    names = []
+    for name, module in modules.items():
+        if not isinstance(module, nn.modules.batchnorm._BatchNorm):
+            continue
+        path = name
+        while True:
+            params = list(modules[path].parameters())
+            if params:
+                if not any(p.requires_grad for p in params):
+                    module.eval()
+                    names.append(name)
+                break
+            if not path:
+                break
+            path = path.rpartition(".")[0]
+    return names
+
+
+def copy_trainable(source: nn.Module, target: nn.Module) -> None:
+    """Give ``target`` the frozen/trainable state of ``source``'s parameters of the same
+    name (a fresh copy of the same network keeps the user's choice)."""
+    flags = {n: p.requires_grad for n, p in source.named_parameters()}
+    for n, p in target.named_parameters():
+        if n in flags:
+            p.requires_grad_(flags[n])
+
+
+def refresh_trainable(tree: ModuleNode, model: nn.Module) -> None:
+    """Update ``tree``'s trainable flags and counts in place from ``model``'s parameters
+    (after :func:`set_trainable`), without a new forward pass for the output shapes."""
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+
+    def visit(node: ModuleNode) -> int:
+        node.params = [replace(p, trainable=flags.get(p.name, p.trainable)) for p in node.params]
+        node.trainable_params = (sum(p.count for p in node.params if p.trainable)
+                                 + sum(visit(c) for c in node.children))
+        return node.trainable_params
+
+    visit(tree)
 
 
 def format_summary(tree: ModuleNode, input_shape: tuple[int, ...] | None = None) -> str:
