@@ -5,7 +5,8 @@ per-sample PIL images or transforms. :meth:`ImageDataset.normalize` turns a uint
 into the float32 input the networks expect.
 
 MNIST ships with the app (``resources/mnist``, gzipped IDX files) and is read here with
-numpy alone. Fashion-MNIST and CIFAR-10 are fetched on demand from the addresses and
+numpy alone. ``folder:PATH`` is the user's own images, one subfolder per class
+(:mod:`cnn_gui.core.image_folder`). Fashion-MNIST and CIFAR-10 are fetched on demand from the addresses and
 checksums torchvision lists, by :mod:`cnn_gui.core.download` (torchvision's own download
 has no timeout and cannot be cancelled), then read by torchvision from the local files.
 torchvision is imported only inside :func:`load_dataset` so that start-up stays fast.
@@ -33,7 +34,7 @@ import torch
 
 from .download import TIMEOUT_ENV as TIMEOUT_ENV_NAME
 from .download import Cancel, FetchCancelled, FetchError, cancel_check, download_timeout, fetch
-from .errors import CnnGuiError
+from .errors import CnnGuiError, one_line
 from .resources import resource_path
 
 
@@ -123,11 +124,22 @@ def dataset_names() -> list[str]:
     return list(DATASETS)
 
 
+FOLDER_PREFIX = "folder:"
+
+
+def is_folder_dataset(name: object) -> bool:
+    """``folder:PATH``: the user's own images (see :mod:`cnn_gui.core.image_folder`)."""
+    return isinstance(name, str) and name.startswith(FOLDER_PREFIX)
+
+
 def _canonical_name(name: str) -> str:
     key = str(name).strip().lower().replace("_", "-")
     key = _ALIASES.get(key, key)
     if key not in DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
+        raise DatasetError(
+            f"unknown dataset {one_line(repr(name), 120)}: choose one of {', '.join(DATASETS)}, "
+            "or folder:PATH for your own images (one subfolder per class)"
+        )
     return key
 
 
@@ -138,6 +150,10 @@ class ImageDataset:
     train_labels: torch.Tensor  # int64 [N]
     test_images: torch.Tensor
     test_labels: torch.Tensor
+    # Images of a folder dataset that could not be read (damaged, not images, too large):
+    # how many, and up to a few of them as "class/file.png: why".
+    skipped: int = 0
+    skipped_examples: tuple[str, ...] = ()
     _stats: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -168,6 +184,18 @@ class ImageDataset:
         return self.info.std
 
     @property
+    def note(self) -> str:
+        """One line for the UI about what loading left out, or "" when nothing was."""
+        if not self.skipped:
+            return ""
+        example = f" (e.g. {self.skipped_examples[0]})" if self.skipped_examples else ""
+        s = "" if self.skipped == 1 else "s"
+        return one_line(f"skipped {self.skipped:,} unreadable image{s}{example}")
+
+    def _with(self, *tensors: torch.Tensor) -> "ImageDataset":
+        return ImageDataset(self.info, *tensors, skipped=self.skipped, skipped_examples=self.skipped_examples)
+
+    @property
     def train_size(self) -> int:
         return int(self.train_labels.shape[0])
 
@@ -185,8 +213,7 @@ class ImageDataset:
             non_blocking = t.device.type == "cpu" and device.type != "cpu"
             return t.to(device, non_blocking=non_blocking)
 
-        return ImageDataset(
-            self.info,
+        return self._with(
             move(self.train_images),
             move(self.train_labels),
             move(self.test_images),
@@ -200,8 +227,7 @@ class ImageDataset:
                 raise ValueError(f"{label} subset size must not be negative (got {n})")
         tr = slice(None) if train is None else slice(0, train)
         te = slice(None) if test is None else slice(0, test)
-        return ImageDataset(
-            self.info,
+        return self._with(
             self.train_images[tr],
             self.train_labels[tr],
             self.test_images[te],
@@ -414,6 +440,11 @@ _LOCK_POLL_S = 0.05
 def _clear_cache() -> None:
     with _load_lock:
         _cache.clear()
+    import sys
+
+    folders = sys.modules.get("cnn_gui.core.image_folder")
+    if folders is not None:
+        folders.clear_cache()
 
 
 @dataclass(frozen=True)
@@ -695,8 +726,14 @@ def load_dataset(
     cancel: Cancel = None,
     timeout: float | None = None,
     progress: Callable[[str, int, int | None], None] | None = None,
+    input_shape: tuple[int, int, int] | None = None,
 ) -> ImageDataset:
     """Load a dataset by name into memory.
+
+    ``folder:PATH`` reads the user's images from PATH, one subfolder per class, resized
+    to ``input_shape`` (C, H, W; default 1x28x28); see
+    :func:`cnn_gui.core.image_folder.load_image_folder`. For the named datasets
+    ``input_shape`` is not used: their images have the shape they have.
 
     ``mnist`` comes from the files bundled with the app (``data_dir``, ``download`` and
     the download options are not used). The others are read from, or downloaded into,
@@ -711,6 +748,12 @@ def load_dataset(
 
     Every failure raises :class:`DatasetError`.
     """
+    if is_folder_dataset(name):
+        from .image_folder import load_image_folder
+
+        return load_image_folder(
+            name[len(FOLDER_PREFIX):], input_shape if input_shape is not None else (1, 28, 28), cancel=cancel
+        )
     key = _canonical_name(name)
     if key == "mnist":
         return _load_mnist()
