@@ -73,6 +73,27 @@ def test_unknown_name_lists_known_ones():
     assert "imagenet" in msg
     for name in dataset_names():
         assert name in msg
+    assert "folder:PATH" in msg  # the user's own images are named too
+
+
+def test_folder_names_go_to_the_image_folder_loader(tmp_path):
+    assert data.is_folder_dataset("folder:shapes") and not data.is_folder_dataset("mnist")
+    with pytest.raises(DatasetError, match="^image folder not found: "):
+        load_dataset(f"folder:{tmp_path / 'missing'}")
+    # input_shape is for folders; a named dataset keeps its own shape.
+    assert load_dataset("mnist", input_shape=(3, 32, 32)).input_shape == (1, 28, 28)
+
+
+def test_skipped_images_travel_with_the_dataset(mnist):
+    assert mnist.skipped == 0 and mnist.note == ""
+    d = ImageDataset(mnist.info, mnist.train_images[:10], mnist.train_labels[:10], mnist.test_images[:10],
+                     mnist.test_labels[:10], skipped=2, skipped_examples=("7/a.png: not an image", "7/b.png: cut"))
+    assert d.note == "skipped 2 unreadable images (e.g. 7/a.png: not an image)"
+    for other in (d.subset(3, 3), d.to("cpu")):
+        assert other.skipped == 2 and other.skipped_examples == d.skipped_examples
+    one = ImageDataset(mnist.info, mnist.train_images[:2], mnist.train_labels[:2], mnist.test_images[:2],
+                       mnist.test_labels[:2], skipped=1)
+    assert one.note == "skipped 1 unreadable image"
 
 
 # --------------------------------------------------------------------------- bundled MNIST
