@@ -127,7 +127,7 @@ class CheckpointFlow:
             w.show_error("Cannot save checkpoint", error_text(exc))
             return False
         w.statusBar().showMessage(f"Saved {saved}", 8000)
-        w.canvas_panel.set_weights_text(w.session.provenance.label())
+        w._set_weights_text(w.session.provenance.label())
         return True
 
     def save(self, path) -> Path:

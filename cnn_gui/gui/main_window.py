@@ -40,8 +40,7 @@ from . import dialogs
 from . import settings as settings_mod
 from .canvas_panel import CanvasPanel, canvas_refusal
 from .checkpoint_flow import CheckpointFlow
-from .confusion_view import ConfusionView
-from .feature_maps_view import FeatureMapsView
+from .analysis_tabs import AnalysisTabs
 from .plots import TrainingPlots
 from .runs_view import RunsView
 from .structure_view import StructurePanel
@@ -81,11 +80,11 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self._build_menus()
         self._wire()
         self._restore_settings()
-        self._show_session(predictor=not defer_pretrained)
+        self._show_session(predictor="none" if defer_pretrained else "refresh")
         if load_pretrained:
             if defer_pretrained:  # start-up: the window (tree included) shows first, see showEvent
                 self._pretrained_pending = True
-                self.canvas_panel.set_weights_text(PRETRAINED_PENDING_TEXT)
+                self._set_weights_text(PRETRAINED_PENDING_TEXT)
             else:
                 self.use_pretrained(ask=False)
         self._set_run_state("Idle")
@@ -96,18 +95,16 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self.structure_dock = self._dock("Network", "structureDock", self.structure, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.training_panel = TrainingPanel()
         self.plots = TrainingPlots()
-        self.feature_maps = FeatureMapsView()
-        self.confusion = ConfusionView()
-        self.runs_view = RunsView(runs_dir or settings_mod.read_str(settings_mod.open_settings(),
-                                                                   settings_mod.KEY_RUNS_DIR) or None)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        for widget, title, tip in (
-                (self.plots, "Training curves", "Train and test accuracy per epoch, loss and accuracy per step"),
-                (self.feature_maps, "Feature maps", "What each filter of a layer makes of the digit on the canvas"),
-                (self.confusion, "Test set", "Confusion matrix and misclassified test images of the current weights"),
-                (self.runs_view, "Runs", "Every training run: compare them, follow one running elsewhere")):
-            self.tabs.setTabToolTip(self.tabs.addTab(widget, title), tip)
+        self.tabs.setTabToolTip(self.tabs.addTab(self.plots, "Training curves"),
+                                "Train and test accuracy per epoch, loss and accuracy per step")
+        self.analysis = AnalysisTabs(self.tabs, self)
+        self.feature_maps, self.confusion = self.analysis.feature_maps, self.analysis.confusion
+        self.runs_view = RunsView(runs_dir or settings_mod.read_str(settings_mod.open_settings(),
+                                                                   settings_mod.KEY_RUNS_DIR) or None)
+        self.tabs.setTabToolTip(self.tabs.addTab(self.runs_view, "Runs"),
+                                "Every training run: compare them, follow one running elsewhere")
         centre = QWidget()
         layout = QVBoxLayout(centre)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -176,9 +173,8 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         c.weightsSnapshot.connect(self._on_snapshot)
         c.failed.connect(self._on_failed)
         c.finished.connect(self._on_finished)
-        c.runningChanged.connect(self.confusion.set_blocked)
-        self.canvas_panel.controller.inputRead.connect(self.feature_maps.set_input)
-        self.confusion.sampleChosen.connect(self._show_sample_maps)
+        c.runningChanged.connect(self.analysis.set_blocked)
+        self.canvas_panel.controller.inputRead.connect(self.analysis.set_canvas_image)
         self.runs_view.loadWeightsRequested.connect(lambda path: self.open_checkpoint(path))
         self.runs_view.runsDirChanged.connect(
             lambda path: settings_mod.open_settings().setValue(settings_mod.KEY_RUNS_DIR, path))
@@ -197,9 +193,10 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
     canvas_controller = property(lambda self: self.canvas_panel.controller)
 
     # ================================================================== showing the session
-    def _show_session(self, predictor: bool = True, tree: bool = True, plots: bool = True) -> None:
+    def _show_session(self, predictor: str = "refresh", tree: bool = True, plots: bool = True) -> None:
         """Every view shows the session's current weights (or clears): tree, plots, canvas, tabs.
-        ``plots=False`` keeps the curves (a run's own, per batch too)."""
+        ``plots=False`` keeps the curves (a run's own, per batch too); ``predictor``: "refresh",
+        "keep" (the views already have these weights) or "none" (not yet: start-up)."""
         s = self.session
         if tree:
             self.structure.show_tree(build_tree(s.model, s.spec.input_shape), s.model)
@@ -210,12 +207,16 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
             self.plots.clear()
             if s.history:
                 self.plots.set_history(s.history)
-        self.canvas_panel.set_weights_text(s.provenance.label())
-        if predictor:
+        self._set_weights_text(s.provenance.label())
+        if predictor == "refresh":
             self._refresh_predictor()
-        else:
+        elif predictor == "none":
             self.canvas_panel.set_predictor(None)
             self._set_analysis_weights(None)
+
+    def _set_weights_text(self, text: str) -> None:
+        self.canvas_panel.set_weights_text(text)
+        self.analysis.set_weights_label(text)
 
     def _refresh_predictor(self, source_model=None) -> None:
         """A fresh frozen copy of ``source_model`` (a run's epoch snapshot) or the current weights."""
@@ -226,17 +227,12 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self.canvas_panel.set_predictor(snapshot, canvas_refusal(s.spec))
 
     def _set_analysis_weights(self, snapshot: Predictor | None) -> None:
-        shape = tuple(self.session.spec.input_shape)
-        self.feature_maps.set_predictor(snapshot, shape)
-        self.confusion.set_source(snapshot, self.session.dataset, self.data_override, input_shape=shape)
+        s = self.session
+        self.analysis.set_weights(snapshot, s.spec.input_shape, s.dataset, self.data_override,
+                                  self.canvas_panel.weights_label.text(), self.canvas_supported())
 
     def canvas_supported(self) -> bool:
         return not canvas_refusal(self.session.spec)
-
-    @Slot(object, str)
-    def _show_sample_maps(self, image, text: str) -> None:
-        self.feature_maps.show_image(image, text)
-        self.tabs.setCurrentWidget(self.feature_maps)
 
     # ================================================================== the model and its weights
     def _idle_or_say(self, what: str) -> bool:
@@ -306,7 +302,7 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
             self.statusBar().showMessage(f"Pretrained weights not loaded: {dialogs.error_text(exc)}", 10000)
             if self.session.provenance.source is Source.UNTRAINED:
                 self.session.current.provenance = Provenance(Source.UNTRAINED, "pretrained file unreadable")
-                self.canvas_panel.set_weights_text(self.session.provenance.label())
+                self._set_weights_text(self.session.provenance.label())
             return False
         with torch.no_grad():
             model.load_state_dict(candidate.state_dict())  # the same object the tree shows
@@ -409,7 +405,7 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
     @Slot(object)
     def _on_snapshot(self, arrays: dict) -> None:
         """Weights copied by the training thread at an epoch's end: a new frozen predictor."""
-        self.canvas_panel.set_weights_text(self.session.provenance.label())
+        self._set_weights_text(self.session.provenance.label())
         try:
             model = self.spec.factory()
             model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in arrays.items()})
@@ -439,7 +435,8 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
             adopted = self.session.finish_run(trainer, end, kept_in)
         else:
             self.session.run_failed()
-        self._show_session(plots=not adopted)
+        # A completed run's last epoch snapshot is already in every view: no second pass.
+        self._show_session(plots=not adopted, predictor="keep" if adopted and end.reason == "completed" else "refresh")
         panel.show_finished(end)
         if end is not None and not adopted and end.reason == "stopped" and kept_in:
             self.statusBar().showMessage(
@@ -502,7 +499,7 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
     def shutdown(self, timeout_ms: int = 10000) -> bool:
         """Stop training and every background job, joining their threads (also on quit)."""
         ok = self.controller.shutdown(timeout_ms)
-        ok = self.confusion.shutdown(timeout_ms / 1000) and ok
+        ok = self.analysis.shutdown(timeout_ms / 1000) and ok
         return self.files.shutdown(timeout_ms / 1000) and ok
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -99,7 +99,8 @@ def test_a_model_that_does_not_read_the_canvas_shows_test_images(qtbot, make_win
     assert result.matrix.shape == (10, 10) and result.matrix.sum() == 120
     assert "CIFAR-10 test images" in view.status.text()
     view.choose_sample(5)
-    assert window.tabs.currentWidget() is fm
+    assert window.tabs.currentWidget() is window.analysis.explain  # a clicked image: why did it say that?
+    window.tabs.setCurrentWidget(fm)
     assert fm.maps.shape == (32, 32, 32)  # layer1.conv1 of the clicked colour image
     assert fm.source.startswith("test image #5: true ")
     expected = feature_maps_of(window, fake_cifar.test_images[5].numpy() / 255.0, "layer1.conv1")
@@ -269,7 +270,8 @@ def test_clicking_a_test_image_shows_its_feature_maps(qtbot, window, mnist_small
     h = 28 * rect.height() / grid.grid.shape[0]
     qtbot.mouseClick(grid, Qt.MouseButton.LeftButton, pos=rect.topLeft() + QPointF(h / 2, h / 2).toPoint())
     fm = window.feature_maps
-    assert window.tabs.currentWidget() is fm
+    assert window.tabs.currentWidget() is window.analysis.explain  # a clicked image: why did it say that?
+    window.tabs.setCurrentWidget(fm)
     assert fm.source == f"test image #{first}: true 2, predicted 2"
     assert fm.source in fm.caption.text()
     expected = feature_maps_of(window, mnist_small.test_images[first, 0].numpy() / 255.0, fm.current_layer_name())
@@ -306,6 +308,7 @@ def test_new_weights_keep_the_shown_test_image_and_compute_its_maps_once(qtbot, 
     with qtbot.waitSignal(view.finished, timeout=60000):
         view.compute()
     view.choose_sample(0)
+    window.tabs.setCurrentWidget(fm)
     source = fm.source
     passes = []
     original = fm.refresh

@@ -401,7 +401,7 @@ def test_train_starts_from_new_or_current_weights(qtbot, make_window, mnist_smal
 
 def test_view_menu_switches_tabs_with_ctrl_digits(window):
     names = [a.text() for a in window.tab_actions]
-    assert names[:4] == ["Training curves", "Feature maps", "Test set", "Runs"]
+    assert names == ["Training curves", "Feature maps", "Test set", "Explain", "Robustness", "Embedding", "Runs"]
     assert names == [window.tabs.tabText(i) for i in range(window.tabs.count())]
     assert [a.shortcut().toString() for a in window.tab_actions] == [f"Ctrl+{i + 1}" for i in range(len(names))]
     window.tab_actions[2].trigger()
