@@ -1,7 +1,8 @@
 """The model's structure as a tree: the left panel of the main window.
 
-* :class:`StructureModel` is a read-only ``QAbstractItemModel`` over a core
-  :class:`~cnn_gui.core.structure.ModuleNode` tree. The model itself is the one top-level
+* :class:`StructureModel` is a ``QAbstractItemModel`` over a core
+  :class:`~cnn_gui.core.structure.ModuleNode` tree; the only thing it lets a user change
+  is the *Train* tick of a module row (:attr:`StructureModel.trainToggled`). The model itself is the one top-level
   row (named after its class, full name ``""``), so the rows mirror ``named_modules()``;
   under each module come first its own parameter rows (full names as
   ``named_parameters()`` gives them), then its child modules. A depth-first walk therefore
@@ -9,7 +10,10 @@
 * :class:`StructureFilterProxy` filters by module type ("all conv layers") and by text.
 * :class:`StructurePanel` is the panel: model chooser, type filter, search box, the tree,
   parameter totals, and the tutorial's operations (initialise parameters; show the first
-  two layers / all conv layers as the tutorial's ``print()`` would).
+  two layers / all conv layers as the tutorial's ``print()`` would; run the network up
+  to a block, or its conv layers alone, on the current image). Selecting a module emits
+  ``layerSelected(name)`` (for :class:`~cnn_gui.gui.layer_view.LayerView`); unticking a
+  module's *Train* box freezes its parameters in the live model (``trainableChanged``).
 
 The panel never builds a tree itself: the main window builds it with
 ``build_tree(model, input_shape)`` and passes it to :meth:`StructurePanel.show_tree`.
@@ -30,7 +34,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtGui import QColor, QFont, QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -56,7 +60,18 @@ from PySide6.QtWidgets import (
 from torch import nn
 
 from ..core.models import MODELS
-from ..core.structure import HPARAM_HELP, INIT_SCHEMES, ModuleNode, ParamRow, extract_by_type, filter_by_type, first_children, module_types
+from ..core.structure import (
+    HPARAM_HELP,
+    INIT_SCHEMES,
+    ModuleNode,
+    ParamRow,
+    extract_by_type,
+    filter_by_type,
+    first_children,
+    module_types,
+    refresh_trainable,
+    set_trainable,
+)
 
 # Custom roles: the raw data behind a row, for the filter and for tests.
 NODE_ROLE = Qt.ItemDataRole.UserRole + 1  # the ModuleNode or ParamRow
@@ -67,11 +82,12 @@ MODULE_TYPE_ROLE = Qt.ItemDataRole.UserRole + 4  # the module's type; a paramete
 COLUMNS = ("Name", "Type", "Output", "Params", "Details")  # short headers: the panel is narrow
 COL_NAME, COL_TYPE, COL_OUTPUT, COL_PARAMS, COL_DETAILS = range(len(COLUMNS))
 _HEADER_TIPS = (
-    "Module name as named_children() gives it; parameters by their full named_parameters() name",
+    "Module name as named_children() gives it; parameters by their full named_parameters() name.\n"
+    "The box before a module is Train: untick it to freeze the module's parameters (requires_grad=False)",
     "Module class, or 'Parameter'",
     "Output shape: of one sample (C x H x W), from a forward pass on a zero input",
     "Parameters: count of a module's own plus all its children's",
-    "Constructor arguments of a module; shape and trainable/frozen of a parameter",
+    "Constructor arguments of a module (after what of it is frozen); shape and trainable/frozen of a parameter",
 )
 
 ALL_TYPES = "All types"
@@ -79,7 +95,17 @@ TYPE_FILTER_TIP = "Show only modules of one type (the tutorial's \"all conv laye
 USER_MODEL_TEXT = "Your own model from a .py file…"
 _USER_MODEL_DATA = "\0user-model"  # item data of the last combo entry; never a model name
 SEARCH_PLACEHOLDER = "Search modules and parameters"
-DETAILS_HINT = "Select a module to see its hyper-parameters and what each one means."
+DETAILS_HINT = ("Select a module to see its hyper-parameters and what each one means, "
+                "and its kernels and feature maps. Untick a module to freeze it.")
+TRAIN_TIP = "Train: ticked = its parameters learn; unticked = frozen (requires_grad=False), BatchNorm statistics too"
+BUSY_TIP = "Training: stop it to freeze or unfreeze a module"
+FROZEN_RGB = "#777777"  # frozen rows' text: still readable, clearly not like the others
+RUN_UP_TO_TEXT = "Run the network up to {name}"
+RUN_UP_TO_IDLE = "Run the network up to the selected block"
+RUN_UP_TO_TIP = ("nn.Sequential(*list(model.children())[:k]) on the current image: "
+                 "its structure, output shape and maps (select one of the model's direct children)")
+RUN_CONVS_TEXT = "Run all conv layers on the image"
+RUN_CONVS_TIP = "The tutorial's 'extract all conv layers' as one Sequential, run on the current image"
 _CLASS_RE = re.compile(r"^\s*class\s+(\w+)\s*\(.*Module", re.MULTILINE)
 
 
@@ -95,6 +121,30 @@ def _hparams_text(node: ModuleNode, sep: str = ", ") -> str:
     if set(node.hparams) == {"repr"}:
         return node.hparams["repr"]
     return sep.join(f"{k}={v}" for k, v in node.hparams.items())
+
+
+def _frozen_text(node: ModuleNode) -> str:
+    """"frozen", "1,024 of 2,080 trainable", or "" when all of it trains (or it has nothing)."""
+    if node.trainable_params == node.total_params:
+        return ""
+    if node.trainable_params == 0:
+        return "frozen"
+    return f"{node.trainable_params:,} of {node.total_params:,} trainable"
+
+
+def outer_frozen(tree: ModuleNode) -> list[str]:
+    """The outermost modules of ``tree`` whose parameters are all frozen ("" = the whole model)."""
+    out: list[str] = []
+
+    def visit(node: ModuleNode) -> None:
+        if node.total_params and not node.trainable_params:
+            out.append(node.name)
+            return
+        for child in node.children:
+            visit(child)
+
+    visit(tree)
+    return out
 
 
 class _Item:
@@ -113,10 +163,19 @@ class _Item:
 
 
 class StructureModel(QAbstractItemModel):
-    """Read-only adapter over a ModuleNode tree (see the module docstring for the row order)."""
+    """Adapter over a ModuleNode tree (see the module docstring for the row order).
+
+    Module rows that hold parameters carry a check box, *Train*: checked when all their
+    parameters train, unchecked when all are frozen, partly checked in between. When
+    :meth:`set_editable` allows it, a click emits ``trainToggled(name, trainable)``; the
+    owner freezes the live model and calls :meth:`refresh` -- the tree is only a picture.
+    """
+
+    trainToggled = Signal(str, bool)  # module full name, the state asked for
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
+        self._editable = False
         self._tree: ModuleNode | None = None
         self._items: list[_Item] = []  # index.internalId() is the position in this list
         self._top: list[_Item] = []
@@ -144,6 +203,24 @@ class StructureModel(QAbstractItemModel):
         for c in node.children:
             item.children.append(self._add_module(c, item, len(item.children)))
         return item
+
+    def set_editable(self, editable: bool) -> None:
+        """Whether the Train boxes can be clicked (a live model, and no training running)."""
+        if editable != self._editable:
+            self._editable = editable
+            self.refresh()
+
+    @property
+    def editable(self) -> bool:
+        return self._editable
+
+    def refresh(self) -> None:
+        """Every row's data again (after the tree's trainable flags changed in place)."""
+        last = len(COLUMNS) - 1
+        for it in self._items:
+            if it.kind == "param":  # ParamRows are frozen dataclasses: refresh_trainable replaced them
+                it.node = it.owner.params[it.row]
+            self.dataChanged.emit(self.createIndex(it.row, 0, it.id), self.createIndex(it.row, last, it.id))
 
     def item(self, index: QModelIndex) -> _Item | None:
         if not index.isValid():
@@ -192,7 +269,28 @@ class StructureModel(QAbstractItemModel):
     def flags(self, index: QModelIndex) -> Qt.ItemFlag:
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if self._editable and index.column() == COL_NAME and self._checkable(self.item(index)):
+            flags |= Qt.ItemFlag.ItemIsUserCheckable
+        return flags
+
+    @staticmethod
+    def _checkable(it: _Item | None) -> bool:
+        return it is not None and it.kind == "module" and it.node.total_params > 0
+
+    @staticmethod
+    def check_state(node: ModuleNode) -> Qt.CheckState:
+        if node.trainable_params == node.total_params:
+            return Qt.CheckState.Checked
+        return Qt.CheckState.Unchecked if node.trainable_params == 0 else Qt.CheckState.PartiallyChecked
+
+    def setData(self, index: QModelIndex, value, role: int = Qt.ItemDataRole.EditRole) -> bool:  # noqa: N802
+        it = self.item(index)
+        if role != Qt.ItemDataRole.CheckStateRole or not self._editable or not self._checkable(it):
+            return False
+        state = value if isinstance(value, Qt.CheckState) else Qt.CheckState(int(value))
+        self.trainToggled.emit(it.node.name, state != Qt.CheckState.Unchecked)
+        return True
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
         if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(COLUMNS):
@@ -211,8 +309,15 @@ class StructureModel(QAbstractItemModel):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(it, index.column())
+        if role == Qt.ItemDataRole.CheckStateRole and index.column() == COL_NAME and self._checkable(it):
+            return self.check_state(it.node)
+        if role == Qt.ItemDataRole.ForegroundRole and self._frozen(it):
+            return QColor(FROZEN_RGB)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(it)
+            tip = self._tooltip(it)
+            if index.column() == COL_NAME and self._checkable(it):
+                tip += "\n\n" + (TRAIN_TIP if self._editable else f"{TRAIN_TIP}\n{BUSY_TIP}")
+            return tip
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == COL_PARAMS:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.FontRole and it.kind == "param" and index.column() == COL_NAME:
@@ -230,6 +335,12 @@ class StructureModel(QAbstractItemModel):
         return None
 
     @staticmethod
+    def _frozen(it: _Item) -> bool:
+        if it.kind == "param":
+            return not it.node.trainable
+        return it.node.total_params > 0 and it.node.trainable_params == 0
+
+    @staticmethod
     def _display(it: _Item, column: int) -> str:
         if it.kind == "module":
             node: ModuleNode = it.node
@@ -242,7 +353,7 @@ class StructureModel(QAbstractItemModel):
             if column == COL_PARAMS:
                 return f"{node.total_params:,}"
             if column == COL_DETAILS:
-                return _hparams_text(node)
+                return " · ".join(t for t in (_frozen_text(node), _hparams_text(node)) if t)
             return ""
         p: ParamRow = it.node
         if column == COL_NAME:
@@ -366,11 +477,17 @@ class StructurePanel(QWidget):
 
     modelRequested = Signal(str)  # a registry name, or "path/to/file.py:ClassName"
     initRequested = Signal(str)  # one of INIT_SCHEMES
+    layerSelected = Signal(str)  # the selected module's full name; "" for none, a parameter or the model
+    trainableChanged = Signal()  # a module was frozen or unfrozen in the live model
+    runUpToRequested = Signal(str)  # run the network up to this direct child of the model
+    convLayersRequested = Signal()  # run the tutorial's "all conv layers" Sequential
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._tree: ModuleNode | None = None
-        self._live_model: nn.Module | None = None  # only for first_layers_text / conv_layers_text
+        self._live_model: nn.Module | None = None  # the 'Show as code' texts, freezing, module_for()
+        self._busy = False
+        self._layer = ""  # the last layerSelected name
 
         # Model chooser
         self.model_combo = QComboBox()
@@ -440,6 +557,9 @@ class StructurePanel(QWidget):
         self.details_scroll.setMinimumHeight(60)
         self.tree_view.setMinimumHeight(120)
         self.tree_view.selectionModel().currentChanged.connect(self._on_current)
+        self.model.trainToggled.connect(self._on_train_toggled)
+        self.tree_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree_view.customContextMenuRequested.connect(self._on_context_menu)
         # The user moves the border between the tree and the details; neither collapses.
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.setChildrenCollapsible(False)
@@ -458,7 +578,8 @@ class StructurePanel(QWidget):
         self.init_button.setToolTip("Re-initialise the Conv2d/Linear weights with one of: " + ", ".join(INIT_SCHEMES))
         self.init_button.clicked.connect(self._on_init)
         self.code_button = QToolButton()
-        self.code_button.setText("Show as code")
+        self.code_button.setText("Extract")
+        self.code_button.setToolTip("The tutorial's extractions: as code, or run on the current image")
         self.code_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.code_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.code_button)
@@ -468,6 +589,14 @@ class StructurePanel(QWidget):
         self.conv_layers_action = menu.addAction("All conv layers (extract_by_type)")
         self.conv_layers_action.triggered.connect(
             lambda: self.show_code("All conv layers", self.conv_layers_text()))
+        menu.addSeparator()
+        self.run_up_to_action = menu.addAction(RUN_UP_TO_IDLE)
+        self.run_up_to_action.setToolTip(RUN_UP_TO_TIP)
+        self.run_up_to_action.triggered.connect(self._request_run_up_to)
+        self.run_convs_action = menu.addAction(RUN_CONVS_TEXT)
+        self.run_convs_action.setToolTip(RUN_CONVS_TIP)
+        self.run_convs_action.triggered.connect(self.convLayersRequested)
+        menu.setToolTipsVisible(True)
         self.code_button.setMenu(menu)
 
         # Layout
@@ -495,6 +624,13 @@ class StructurePanel(QWidget):
 
     def _on_current(self, current, _previous=None) -> None:
         self.details_label.setText(self.details_html(self.proxy.mapToSource(current)))
+        self._update_run_action()
+        self._emit_layer(self.selected_module_name() or "")
+
+    def _emit_layer(self, name: str) -> None:
+        if name != self._layer:
+            self._layer = name
+            self.layerSelected.emit(name)
 
     def details_html(self, index) -> str:
         """The selected module's hyper-parameters and their meaning, or a parameter's facts."""
@@ -508,6 +644,9 @@ class StructurePanel(QWidget):
             return (f"<b>{escape(item.name)}</b><br>shape {shape} · {item.count:,} values · {state}")
         name = escape(item.name or item.local_name)
         out = "x".join(map(str, item.output_shape)) if item.output_shape else "–"
+        frozen = _frozen_text(item)
+        state = (f" · <b>{escape(frozen)}</b>" if frozen
+                 else " · all trainable" if item.total_params else "")
         rows = "".join(
             f"<tr><td><code>{escape(k)}</code></td><td>{escape(v)}</td>"
             f"<td style='color:#555'>{escape(HPARAM_HELP.get(k, ''))}</td></tr>"
@@ -516,7 +655,7 @@ class StructurePanel(QWidget):
                  f"<tr><th align='left'>parameter</th><th align='left'>value</th>"
                  f"<th align='left'>meaning</th></tr>{rows}</table>") if rows else ""
         return (f"<b>{name}</b> · {escape(item.type_name)} · output {out} · "
-                f"{item.total_params:,} parameters{table}")
+                f"{item.total_params:,} parameters{state}{table}")
 
     # -- public API --------------------------------------------------------------------
 
@@ -537,6 +676,8 @@ class StructurePanel(QWidget):
         if not same:
             self._user_sized = False  # a new model's columns are sized afresh
             self._content_widths = None
+        if tree is not None and model is not None:
+            refresh_trainable(tree, model)  # the tree shows what the model it goes with trains
         self._tree = tree
         self._live_model = model
         previous_type = self.proxy.type_filter
@@ -557,9 +698,13 @@ class StructurePanel(QWidget):
         self._apply_expansion()
         self._update_totals()
         self._update_enabled()
+        self.model.set_editable(model is not None and not self._busy)
         self.details_label.setText(DETAILS_HINT)
+        self._update_run_action()
         if keep is not None:
             self.select(*keep)
+        if self.selected_module_name() is None:
+            self._emit_layer("")
 
     def select(self, full_name: str, kind: str = "module") -> bool:
         """Select a module (or parameter) by its full name, as a click would; False if not shown."""
@@ -568,6 +713,43 @@ class StructurePanel(QWidget):
             return False
         self.tree_view.setCurrentIndex(index)
         self.tree_view.scrollTo(index)
+        return True
+
+    def selected_module_name(self) -> str | None:
+        """The selected module's full name; None for none, a parameter, or the model itself."""
+        row = self._selected_row()
+        return row[0] if row is not None and row[1] == "module" and row[0] else None
+
+    def module_for(self, name: str) -> nn.Module | None:
+        """The live model's module ``name`` (the one being trained), or None."""
+        if self._live_model is None or not name:
+            return None
+        try:
+            return self._live_model.get_submodule(name)
+        except AttributeError:
+            return None
+
+    def top_level_names(self) -> list[str]:
+        """The model's direct children: where 'run the network up to here' applies."""
+        return [c.name for c in self._tree.children] if self._tree is not None else []
+
+    def set_busy(self, busy: bool) -> None:
+        """While training runs, the Train boxes are read-only: the trainer owns the model."""
+        self._busy = busy
+        self.model.set_editable(self._live_model is not None and not busy)
+
+    def set_trainable(self, name: str, trainable: bool) -> bool:
+        """Freeze or unfreeze module ``name`` of the live model, as its Train box does;
+        False (and nothing changed) without a live model or while training."""
+        if self._live_model is None or self._tree is None or self._busy:
+            return False
+        set_trainable(self._live_model, name, trainable)
+        refresh_trainable(self._tree, self._live_model)
+        self.model.refresh()
+        self._update_totals()
+        self._fit_columns()
+        self.details_label.setText(self.details_html(self.proxy.mapToSource(self.tree_view.currentIndex())))
+        self.trainableChanged.emit()
         return True
 
     def _selected_row(self) -> tuple[str, str] | None:
@@ -681,6 +863,51 @@ class StructurePanel(QWidget):
         self.proxy.set_search_text(text)
         self._apply_expansion()
 
+    def _on_train_toggled(self, name: str, trainable: bool) -> None:
+        self.set_trainable(name, trainable)
+
+    def _update_run_action(self) -> None:
+        name = self.selected_module_name()
+        ok = name in self.top_level_names()
+        self.run_up_to_action.setEnabled(ok)
+        self.run_up_to_action.setText(RUN_UP_TO_TEXT.format(name=name) if ok else RUN_UP_TO_IDLE)
+        self.run_convs_action.setEnabled(self._tree is not None)
+
+    def _request_run_up_to(self) -> None:
+        name = self.selected_module_name()
+        if name in self.top_level_names():
+            self.runUpToRequested.emit(name)
+
+    def context_menu_for(self, index) -> QMenu:
+        """The tree's right-click menu for the row at ``index`` (a proxy index)."""
+        menu = QMenu(self)
+        menu.setToolTipsVisible(True)
+        item = self.model.item(self.proxy.mapToSource(index)) if index.isValid() else None
+        name = item.node.name if item is not None and item.kind == "module" else None
+        if name in self.top_level_names():
+            action = menu.addAction(RUN_UP_TO_TEXT.format(name=name))
+            action.setToolTip(RUN_UP_TO_TIP)
+            action.triggered.connect(lambda: self.runUpToRequested.emit(name))
+        action = menu.addAction(RUN_CONVS_TEXT)
+        action.setToolTip(RUN_CONVS_TIP)
+        action.setEnabled(self._tree is not None)
+        action.triggered.connect(self.convLayersRequested)
+        if name is not None and item.node.total_params:
+            menu.addSeparator()
+            frozen = item.node.trainable_params == 0
+            label = f"{'Unfreeze' if frozen else 'Freeze'} {name or 'the whole model'}"
+            action = menu.addAction(label)
+            action.setEnabled(self.model.editable)
+            action.setToolTip(TRAIN_TIP if self.model.editable else BUSY_TIP)
+            action.triggered.connect(lambda: self.set_trainable(name, frozen))
+        return menu
+
+    def _on_context_menu(self, pos) -> None:
+        index = self.tree_view.indexAt(pos)
+        if index.isValid():
+            self.tree_view.setCurrentIndex(index)
+        self.context_menu_for(index).exec(self.tree_view.viewport().mapToGlobal(pos))
+
     def _on_init(self) -> None:
         scheme = self.ask_init_scheme()
         if scheme:
@@ -772,6 +999,9 @@ class StructurePanel(QWidget):
             self.totals_label.setText("No model loaded")
             return
         text = f"Parameters: {tree.total_params:,} total · {tree.trainable_params:,} trainable"
+        frozen = outer_frozen(tree)
+        if frozen:
+            text += " · frozen: " + (", ".join(frozen) if frozen != [""] else "everything")
         type_name = self.proxy.type_filter
         if type_name:
             matches = filter_by_type(tree, type_name)
