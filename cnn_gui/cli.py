@@ -110,6 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
                          help="weights to use (default: the pretrained MNIST CNN)")
     predict.add_argument("--model", default=None, metavar="FILE.py:CLASS",
                          help="your own model's file, for a checkpoint of your own model class")
+    explain = sub.add_parser("explain", help="why the network reads a digit as it does: an attribution map as PNG")
+    explain.add_argument("image", metavar="IMAGE", help="a PNG/JPEG of one handwritten digit")
+    explain.add_argument("--method", choices=("gradcam", "ixg", "ig", "occlusion"), default="gradcam",
+                         help="gradcam (default; on --layer), ixg: input x gradient, ig: integrated gradients, "
+                         "occlusion: a patch slid over the input")
+    explain.add_argument("--class", dest="target", default=None, metavar="K",
+                         help="explain this class (its name or index) instead of the network's answer")
+    explain.add_argument("--layer", default=None, help="Grad-CAM's conv layer (default: the last one)")
+    explain.add_argument("--out", metavar="FILE", required=True, help="the PNG to write: the input beside its map")
+    explain.add_argument("--checkpoint", metavar="FILE", default=None,
+                         help="weights to explain (default: the pretrained MNIST CNN)")
+    explain.add_argument("--model", default=None, metavar="FILE.py:CLASS",
+                         help="your own model's file, for a checkpoint of your own model class")
     evaluate = sub.add_parser("evaluate", help="test accuracy and confusion matrix of a checkpoint")
     evaluate.add_argument("--checkpoint", metavar="FILE", default=None,
                           help="weights to judge (default: the pretrained MNIST CNN)")
@@ -126,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 with one usage line on a bad option
     command = args.command or "gui"
-    commands = {"train": _train, "summary": _summary, "predict": _predict, "evaluate": _evaluate}
+    commands = {"train": _train, "summary": _summary, "predict": _predict, "evaluate": _evaluate,
+                "explain": _explain}
     try:
         return commands.get(command, _gui)(args)
     except RunFailed as exc:
@@ -292,6 +306,51 @@ def _predict(args) -> int:
         others = ", ".join(f"{predictor.classes[i]} {probs[i]:.1%}" for i in order[1:])
         print(f"{shown}: {predictor.classes[order[0]]} ({probs[order[0]]:.1%}; then {others})")
     return 2 if unreadable else status
+
+
+def _explain(args) -> int:
+    from PIL import Image
+
+    from cnn_gui.core.attribution import METHODS, Explainer
+    from cnn_gui.core.colormaps import explain_picture
+    from cnn_gui.core.predictor import Predictor
+    from cnn_gui.core.preprocess import to_mnist
+
+    ckpt, spec, model = _load_checkpoint_model(args.checkpoint, args.model)
+    if tuple(spec.input_shape) != (1, 28, 28):
+        raise UserError(f"explain reads 1x28x28 digits; {spec.title} takes "
+                        f"{'x'.join(map(str, spec.input_shape))} images")
+    predictor = Predictor(model, mean=ckpt.meta.mean, std=ckpt.meta.std, classes=ckpt.meta.classes or None,
+                          input_shape=(1, 28, 28))
+    img28 = to_mnist(_load_image(args.image))
+    if img28 is None:
+        raise UserError(f"{one_line(args.image, 150)}: no ink found, nothing to explain")
+    classes = list(predictor.classes)
+    target = None
+    if args.target is not None:
+        if args.target in classes:
+            target = classes.index(args.target)
+        elif args.target.isdigit() and int(args.target) < len(classes):
+            target = int(args.target)
+        else:
+            raise UserError(f"--class {one_line(args.target, 40)}: choose one of {', '.join(classes)}")
+    explainer = Explainer(predictor, (1, 28, 28))
+    if args.layer is not None and args.layer not in explainer.conv_layers:
+        raise UserError(f"--layer {one_line(args.layer, 60)}: choose one of {', '.join(explainer.conv_layers)}")
+    result = explainer.explain(img28, args.method, target=target, layer=args.layer)
+    out = Path(args.out if Path(args.out).suffix else args.out + ".png")
+    picture = explain_picture(img28, result.map, result.scale)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(picture).save(out)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot write {one_line(out, 150)}: {getattr(exc, 'strerror', None) or exc}") from None
+    probs = result.probabilities
+    print(f"{one_line(args.image, 200)}: read as {result.predicted_name} ({probs[result.predicted]:.1%}); "
+          f"{METHODS[args.method].title} for {result.target_name}"
+          f"{' on ' + result.layer if result.layer else ''}, scale ±{result.scale:.3g}; wrote {out}")
+    print(result.reading)
+    return 0
 
 
 def _train_config(args, spec):

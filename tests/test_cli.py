@@ -232,3 +232,26 @@ def test_train_without_runs_writes_no_run_folder(tmp_path, capsys, monkeypatch):
     assert main(["train", "--epochs", "1", "--max-batches", "1", "--quiet", "--no-runs",
                  "--out", str(tmp_path / "m.safetensors")]) == 0
     assert not runs.exists()
+
+
+def test_explain_writes_the_input_beside_its_map(tmp_path, capsys):
+    pytest.importorskip("captum")
+    import numpy as np
+    from PIL import Image
+
+    from cnn_gui.core.data import load_dataset
+
+    digit = load_dataset("mnist").test_images[1, 0].numpy()  # a 2
+    image = tmp_path / "two.png"
+    Image.fromarray(255 - np.kron(digit, np.ones((4, 4), np.uint8))).save(image)
+    out = tmp_path / "why-not-3"
+    assert main(["explain", str(image), "--method", "ig", "--class", "3", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "read as 2" in text and "Integrated Gradients for 3" in text
+    picture = np.asarray(Image.open(tmp_path / "why-not-3.png"))
+    assert picture.shape == (280, 570, 3)  # 28x28 at 10x, a gap, the map at 10x
+    left, right = picture[:, :280].astype(int), picture[:, 290:].astype(int)
+    assert (left[..., 0] == left[..., 2]).all()  # the input in grey
+    assert (right[..., 0] != right[..., 2]).any()  # the map in colour: red and blue
+    assert main(["explain", str(image), "--class", "cat", "--out", str(out)]) == 2
+    assert "--class cat" in capsys.readouterr().err

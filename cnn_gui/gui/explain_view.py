@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QSiz
 
 from cnn_gui.core import attribution
 from cnn_gui.core.attribution import LAYER_NOTE, METHODS, Attribution, Explainer
+from cnn_gui.core.colormaps import STOP_RGB, STOPS, INK_SHADE, diverging_rgb, image_rgb, overlay_rgb  # noqa: F401
 from cnn_gui.core.errors import one_line
 from cnn_gui.core.predictor import Predictor
 
@@ -42,39 +43,6 @@ FAST_METHODS = ("gradcam", "ixg")  # a few ms: computed on the GUI thread
 NO_MODEL_TEXT = "No weights to explain yet."
 NO_IMAGE_TEXT = ("Draw a digit on the canvas (or click a test image): the map shows which pixels "
                  "pushed the network towards its answer.")
-
-# A blue - white - red diverging map (ColorBrewer RdBu, reversed): blue < 0 < red.
-_STOPS = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
-_RGB = np.array([(33, 102, 172), (103, 169, 207), (247, 247, 247), (239, 138, 98), (178, 24, 43)], dtype=np.float64)
-INK_SHADE = 0.3  # how much darker a fully inked pixel is drawn over the map
-
-
-def diverging_rgb(values: np.ndarray, scale: float) -> np.ndarray:
-    """uint8 (H, W, 3): ``values`` / ``scale`` in [-1, 1] as blue (-) - white (0) - red (+)."""
-    v = np.clip(values / scale, -1.0, 1.0) if scale > 0 else np.zeros_like(values, dtype=np.float64)
-    rgb = np.stack([np.interp(v, _STOPS, _RGB[:, c]) for c in range(3)], axis=-1)
-    return (rgb + 0.5).astype(np.uint8)
-
-
-def image_rgb(image: np.ndarray) -> np.ndarray:
-    """uint8 (H, W, 3) of an image in [0, 1], (H, W) grey (white ink on black, as MNIST) or (C, H, W)."""
-    a = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
-    if a.ndim == 3 and a.shape[0] == 3:
-        a = np.moveaxis(a, 0, -1)
-    else:
-        if a.ndim == 3:
-            a = a.mean(0)
-        a = np.repeat(a[..., None], 3, axis=-1)
-    return (a * 255.0 + 0.5).astype(np.uint8)
-
-
-def overlay_rgb(amap: np.ndarray, scale: float, image: np.ndarray) -> np.ndarray:
-    """The attribution map coloured, with the image's ink drawn darker on top."""
-    rgb = diverging_rgb(amap.astype(np.float64), scale).astype(np.float64)
-    a = np.asarray(image, dtype=np.float64)
-    ink = np.clip(a.mean(0) if a.ndim == 3 else a, 0.0, 1.0)
-    return (rgb * (1.0 - INK_SHADE * ink)[..., None] + 0.5).astype(np.uint8)
-
 
 class RgbImage(QWidget):
     """A uint8 (H, W, 3) array, scaled by whole pixels where it fits (no smoothing), or a message."""
@@ -161,7 +129,7 @@ class ColourBar(QWidget):
         if labels:
             bar = QRect(4, 10, 16, max(self.height() - 20, 10))
             gradient = QLinearGradient(0, bar.top(), 0, bar.bottom())
-            for stop, rgb in zip(_STOPS[::-1], _RGB[::-1]):
+            for stop, rgb in zip(STOPS[::-1], STOP_RGB[::-1]):
                 gradient.setColorAt((1.0 - stop) / 2.0, QColor(*(int(c) for c in rgb)))
             painter.fillRect(bar, gradient)
             painter.setPen(QColor("#444444"))
