@@ -15,6 +15,7 @@ from cnn_gui.core.checkpoints import CheckpointMeta, load_checkpoint, load_weigh
 from cnn_gui.core.errors import CnnGuiError
 from cnn_gui.core.export import (
     ExportError,
+    ExportReport,
     export_model,
     export_with_check,
     format_for,
@@ -118,6 +119,8 @@ def test_export_with_check_reports_in_one_line(tmp_path):
     text = report.summary()
     assert text.startswith("wrote m.pt (TorchScript, ") and "on 200 test images of MNIST" in text
     assert "same top class for 100.00%" in text and "\n" not in text
+    assert report.ok
+    assert not ExportReport(report.path, "onnx", 1, 0.5, 0.9, "x").ok  # a different network
 
 
 class ShapesNet(nn.Module):
