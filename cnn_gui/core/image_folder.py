@@ -190,9 +190,11 @@ def _layout(folder: Path) -> _Layout:
     top = _class_dirs(folder)
     lowered = {n.lower(): n for n in top}
     test_name = next((lowered[t] for t in TEST_FOLDERS if t in lowered), None)
-    if "train" in lowered and test_name is not None:
+    # train/ and test/ holding images themselves are two classes that happen to have those names.
+    split_classes = _class_dirs(folder / lowered["train"]) if "train" in lowered and test_name else []
+    if split_classes:
         train_dir, test_dir = folder / lowered["train"], folder / test_name
-        train_classes, test_classes = _class_dirs(train_dir), _class_dirs(test_dir)
+        train_classes, test_classes = split_classes, _class_dirs(test_dir)
         if train_classes != test_classes:
             only_train = sorted(set(train_classes) - set(test_classes))
             only_test = sorted(set(test_classes) - set(train_classes))
@@ -308,7 +310,7 @@ def _load(folder: Path, name: str, layout: _Layout, shape: tuple[int, int, int],
         skipped += len(bad)
         for i in bad[: _EXAMPLES - len(examples)]:
             examples.append(f"{_relative(items[i][0], folder)}: {why[i]}")
-        decoded[split] = (images[ok], labels[ok])
+        decoded[split] = (images, labels) if ok.all() else (images[ok], labels[ok])
 
     train_x, train_y = decoded["train"]
     counts = np.bincount(train_y, minlength=len(layout.classes))

@@ -135,6 +135,15 @@ def test_train_and_test_folders_are_used_when_present(tmp_path):
     assert torch.bincount(data.test_labels).tolist() == [4, 4, 4]
 
 
+def test_classes_called_train_and_test_are_classes(tmp_path):
+    draw_shapes(tmp_path / "src", per_class=5)
+    os.rename(tmp_path / "src" / "circle", tmp_path / "train")
+    os.rename(tmp_path / "src" / "square", tmp_path / "test")
+    data = load_dataset(f"folder:{tmp_path}")
+    assert data.classes == ("src", "test", "train")  # src/ holds triangle/: a class of its own
+    assert data.train_size + data.test_size == 15
+
+
 def test_train_and_test_with_other_classes_are_refused(tmp_path):
     draw_shapes(tmp_path / "train", per_class=2)
     draw_shapes(tmp_path / "test", per_class=2)
