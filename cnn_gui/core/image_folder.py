@@ -159,7 +159,8 @@ def _checked_shape(input_shape) -> tuple[int, int, int]:
     try:
         c, h, w = (int(v) for v in input_shape)
     except (TypeError, ValueError):
-        raise DatasetError(f"an image folder's input shape must be (C, H, W), not {one_line(input_shape, 60)}") from None
+        shown = one_line(input_shape, 60)
+        raise DatasetError(f"an image folder's input shape must be (C, H, W), not {shown}") from None
     if c not in (1, 3):
         raise DatasetError(f"image folders give 1 (grey) or 3 (colour) channels; the model wants {c}")
     if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
