@@ -17,7 +17,6 @@ with a sentence on how to convert it. A plain safetensors file of weights from e
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import secrets

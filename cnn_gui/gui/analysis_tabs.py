@@ -58,6 +58,7 @@ class AnalysisTabs(QObject):
         self.set_weights_label(label)
 
     def set_weights_label(self, text: str) -> None:
+        text = text.removeprefix("Weights: ")  # the views say "Weights: " themselves
         for view in (self.explain, self.probes, self.embedding):
             view.set_weights_label(text)
 

@@ -40,6 +40,7 @@ from cnn_gui.core.predictor import Predictor
 
 from .grid_image import GridImage
 from .jobs import JobRunner
+from .widgets import FlowLayout, labelled
 
 if TYPE_CHECKING:
     from cnn_gui.core.data import ImageDataset
@@ -137,15 +138,13 @@ class EmbeddingView(QWidget):
         self.weights_label.setStyleSheet("color: #555555")
         self.axes_note.setStyleSheet("color: #555555")
 
-        top = QHBoxLayout()
+        top = FlowLayout()  # wraps rather than widen the window
         top.addWidget(self.compute_button)
         top.addWidget(self.count_combo)
         top.addWidget(self.tsne_button)
-        top.addWidget(QLabel("Layout:"))
-        top.addWidget(self.layout_combo)
+        top.addWidget(labelled(QLabel("Layout:"), self.layout_combo))
         top.addWidget(self.cancel_button)
         top.addWidget(self.progress)
-        top.addStretch(1)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)

@@ -36,6 +36,7 @@ from cnn_gui.core.errors import one_line
 from cnn_gui.core.predictor import Predictor
 
 from .jobs import JobRunner
+from .widgets import FlowLayout, labelled
 
 CANVAS_INPUT = (1, 28, 28)
 INTERVAL_MS = 100  # at most ten maps a second while drawing
@@ -179,16 +180,13 @@ class ExplainView(QWidget):
         self.weights_label.setStyleSheet("color: #555555")
         self.layer_note.setStyleSheet("color: #555555")
 
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Method:"))
-        top.addWidget(self.method_combo)
-        top.addSpacing(8)
-        top.addWidget(QLabel("Explain class:"))
-        top.addWidget(self.class_combo)
-        top.addSpacing(8)
-        top.addWidget(self.layer_label)
-        top.addWidget(self.layer_combo)
-        top.addStretch(1)
+        # The choices wrap onto more lines rather than widen the window (a 1280-pixel laptop).
+        top = FlowLayout()
+        for label, combo in ((QLabel("Method:"), self.method_combo), (QLabel("Explain class:"), self.class_combo),
+                             (self.layer_label, self.layer_combo)):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(12)
+            top.addWidget(labelled(label, combo))
         images = QGridLayout()
         images.addWidget(self.input_caption, 0, 0)
         images.addWidget(self.map_caption, 0, 1)

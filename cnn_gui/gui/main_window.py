@@ -22,15 +22,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QTabWidget, QVBoxLayout, QWidget
 
 from cnn_gui import __version__
 from cnn_gui.core.config import TrainConfig
-from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted
 from cnn_gui.core.models import get_spec, resolve_user_choice
 from cnn_gui.core.predictor import Predictor
 from cnn_gui.core.session import Provenance, Session, Source
@@ -42,9 +40,10 @@ from .canvas_panel import CanvasPanel, canvas_refusal
 from .checkpoint_flow import CheckpointFlow
 from .analysis_tabs import AnalysisTabs
 from .plots import TrainingPlots
+from .run_flow import RunFlow
 from .runs_view import RunsView
 from .structure_view import StructurePanel
-from .training_panel import TrainingPanel, finished_text, format_duration
+from .training_panel import TrainingPanel
 from .worker import TrainingController
 
 DEFAULT_MODEL = "mnist-cnn"
@@ -69,8 +68,6 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         torch.manual_seed(0)
         self.session = Session(spec, spec.factory())
         self.files = CheckpointFlow(self)
-        self._run_writer = None
-        self._run_epochs = 0
         self._closing = False
         self._shown_once = False
         self._restored_state = False
@@ -160,20 +157,9 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
     def _wire(self) -> None:
         self.structure.modelRequested.connect(self.request_model)
         self.structure.initRequested.connect(self.reinitialize)
-        panel = self.training_panel
-        panel.trainRequested.connect(self.start_training)
-        panel.pauseRequested.connect(self._on_pause)
-        panel.resumeRequested.connect(self._on_resume)
-        panel.stopRequested.connect(self.stop_training)
-        panel.device_combo.currentTextChanged.connect(self._on_device_choice)
-        c = self.controller
-        c.started.connect(self._on_started)
-        c.progress.connect(self._on_progress)
-        c.epochEnded.connect(self._on_epoch)
-        c.weightsSnapshot.connect(self._on_snapshot)
-        c.failed.connect(self._on_failed)
-        c.finished.connect(self._on_finished)
-        c.runningChanged.connect(self.analysis.set_blocked)
+        self.runs = RunFlow(self)  # Train, Pause, Stop and the run's signals
+        self.training_panel.device_combo.currentTextChanged.connect(self._on_device_choice)
+        self.controller.runningChanged.connect(self.analysis.set_blocked)
         self.canvas_panel.controller.inputRead.connect(self.analysis.set_canvas_image)
         self.runs_view.loadWeightsRequested.connect(lambda path: self.open_checkpoint(path))
         self.runs_view.runsDirChanged.connect(
@@ -312,140 +298,13 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self._show_session(tree=switch)
         return True
 
-    # ================================================================== training
-    @Slot(object)
+    # ================================================================== training (see run_flow.py)
     def start_training(self, config: TrainConfig | None = None) -> bool:
         """Start a run with ``config`` (default: the panel's); resumes a loaded session when ticked."""
-        from cnn_gui.core.runs import RunWriter
+        return self.runs.start(config)
 
-        if self.controller.is_running():
-            return False
-        panel = self.training_panel
-        resume_to = panel.resume_target_epochs() if self.session.resumable else None
-        fresh = resume_to is None and panel.start_fresh()
-        if fresh and not self.confirm_replace("Training new weights"):
-            return False
-        try:
-            cfg = (config if config is not None else panel.config()).with_(model=self.spec.name).validate()
-            if resume_to is not None and config is not None:
-                resume_to = max(resume_to, cfg.epochs)
-            plan = self.session.plan_run(cfg, fresh=fresh, resume_to=resume_to, data=self.data_override)
-        except ValueError as exc:
-            self.show_error("Cannot train", dialogs.error_text(exc))
-            return False
-        self._run_writer = RunWriter(self.runs_view.runs_dir, plan.config.to_dict(), preset=panel.current_preset(),
-                                     source="gui", resumed_from=str(plan.checkpoint.path) if plan.checkpoint else None)
-        if plan.fresh:  # watch it learn from scratch; the canvas keeps the old weights until an epoch ends
-            self.structure.show_tree(self.structure.tree, plan.model)
-        self.plots.clear()
-        if plan.checkpoint is not None:
-            self.plots.set_history(self.history)
-        self.controller.start(plan.config, model=plan.model, checkpoint=plan.checkpoint, data=self.data_override,
-                              spec=self.spec, callbacks=[self._run_writer])
-        self._run_epochs = plan.config.epochs
-        panel.set_state("running")
-        panel.reset()
-        panel.show_message("Loading data and preparing the run…")
-        self._set_training_ui(True)
-        self._set_run_state("Starting…")
-        return True
-
-    @Slot()
     def stop_training(self) -> None:
-        if self.controller.is_running():
-            self.controller.stop()
-            self._set_run_state("Stopping…")
-
-    @Slot()
-    def _on_pause(self) -> None:
-        self.controller.pause()
-        self.save_action.setEnabled(True)  # between two batches the weights are consistent: Save works
-        self._set_run_state("Paused: File > Save checkpoint saves the run as it stands")
-
-    @Slot()
-    def _on_resume(self) -> None:
-        self.controller.resume()
-        self.save_action.setEnabled(False)
-        self._set_run_state("Training")
-
-    def _set_training_ui(self, running: bool) -> None:
-        self.canvas_panel.set_training(running)
-        self.structure.set_busy(running) if hasattr(self.structure, "set_busy") else None
-        self.structure.model_combo.setEnabled(not running)
-        self.structure.init_button.setEnabled(not running and self.structure.tree is not None)
-        for action in (self.open_action, self.save_action, self.pretrained_action):
-            action.setEnabled(not running)
-
-    @Slot(object)
-    def _on_started(self, ev: FitStarted) -> None:
-        self._run_epochs = ev.epochs
-        self.plots.plan_steps(ev.epochs * ev.batches_per_epoch, ev.epochs)
-        self.tabs.setCurrentWidget(self.plots)  # Train was clicked to watch the curves
-        self._show_device(f"{ev.device_label} · {ev.precision}")
-        resumed = f", resumed at epoch {ev.start_epoch}" if ev.start_epoch > 1 or ev.start_batch else ""
-        self._set_run_state(f"Training {ev.model} on {ev.dataset}{resumed}")
-        self.training_panel.show_message(f"epoch {ev.start_epoch}/{ev.epochs} · {ev.train_size:,} training images, "
-                                         f"{ev.batches_per_epoch} batches of {ev.batch_size}")
-        self.runs_view.refresh()
-
-    @Slot(object)
-    def _on_progress(self, ev: BatchEnded) -> None:
-        self.plots.add_batch(ev)
-        self.training_panel.show_progress(ev, self._run_epochs)
-        if not self.controller.is_paused():
-            self._set_run_state(f"Training: epoch {ev.epoch}/{self._run_epochs}")
-
-    @Slot(object)
-    def _on_epoch(self, ev: EpochEnded) -> None:
-        self.plots.add_epoch(ev)
-        self.session.record_epoch(ev)
-        self.statusBar().showMessage(f"Epoch {ev.epoch}: train {ev.train_accuracy:.1%}, test {ev.test_accuracy:.1%} "
-                                     f"({format_duration(ev.seconds)})", 8000)
-
-    @Slot(object)
-    def _on_snapshot(self, arrays: dict) -> None:
-        """Weights copied by the training thread at an epoch's end: a new frozen predictor."""
-        self._set_weights_text(self.session.provenance.label())
-        try:
-            model = self.spec.factory()
-            model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in arrays.items()})
-        except Exception as exc:  # noqa: BLE001 - should not happen: same architecture
-            self.statusBar().showMessage(f"Could not show the new weights: {dialogs.error_text(exc)}", 8000)
-            return
-        self._refresh_predictor(model)
-
-    @Slot(object)
-    def _on_failed(self, ev: FitFailed) -> None:
-        self._set_run_state("Failed")
-        self.show_error("Training failed", f"{ev.message}\n\n{ev.hint}")
-
-    @Slot(object)
-    def _on_finished(self, end: FitEnded | None) -> None:
-        panel = self.training_panel
-        panel.set_state("idle")
-        self._set_training_ui(False)
-        trainer = self.controller.last_trainer
-        writer, self._run_writer = self._run_writer, None
-        kept = writer.folder / "checkpoint.safetensors" if writer is not None and writer.folder else None
-        kept_in = str(kept) if kept is not None and kept.is_file() and not writer.error else None
-        if writer is not None and writer.error:
-            self.statusBar().showMessage(f"Run record: {writer.error}", 10000)
-        adopted = False
-        if trainer is not None and end is not None and trainer.model is not None:
-            adopted = self.session.finish_run(trainer, end, kept_in)
-        else:
-            self.session.run_failed()
-        # A completed run's last epoch snapshot is already in every view: no second pass.
-        self._show_session(plots=not adopted, predictor="keep" if adopted and end.reason == "completed" else "refresh")
-        panel.show_finished(end)
-        if end is not None and not adopted and end.reason == "stopped" and kept_in:
-            self.statusBar().showMessage(
-                "Stopped before an epoch ended: the canvas keeps its tested weights; the stopped run is in the "
-                "Runs tab (Load weights continues it)", 15000)
-        self._set_run_state({"completed": "Idle: run completed", "stopped": "Idle: stopped"}.get(
-            getattr(end, "reason", ""), "Idle: failed" if end is not None else "Idle"))
-        self._show_device(panel.device_combo.currentText())
-        self.runs_view.refresh()
+        self.runs.stop()
 
     def _set_run_state(self, text: str) -> None:
         self.state_status.setText(text)

@@ -88,7 +88,7 @@ class _TransformPlot(QWidget):
             text = pg.TextItem("", anchor=(0.5, 1.0))
             item.addItem(text)
             self.labels.append(text)
-        self.plot.setMinimumSize(180, 120)
+        self.plot.setMinimumSize(140, 110)
 
         self.first_thumb, self.last_thumb = GridImage(), GridImage()
         for thumb in (self.first_thumb, self.last_thumb):
@@ -144,6 +144,7 @@ class ProbesView(QWidget):
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.legend = QLabel(LEGEND_HTML)
+        self.legend.setWordWrap(True)
         self.plots = [_TransformPlot(t) for t in TRANSFORMS]
         grid = QGridLayout()
         grid.setSpacing(10)

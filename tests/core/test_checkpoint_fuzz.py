@@ -99,7 +99,7 @@ def test_mutated_checkpoints_load_or_fail_in_one_line(tmp_path):
             model.load_state_dict(before)
             try:
                 load_weights_into(model, ckpt)
-            except CheckpointError as exc:
+            except CheckpointError:
                 after = model.state_dict()
                 assert all(torch.equal(after[k], before[k]) for k in before), f"{label}: model changed on failure"
                 raise
