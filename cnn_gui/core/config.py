@@ -79,6 +79,8 @@ class TrainConfig:
     channels_last: bool | None = None  # None: where it is faster (CUDA, and CPU)
     amp: bool | None = None  # bf16 autocast; None: on CUDA and on CPUs with native bf16, else off
     compile: bool = False  # torch.compile the model (CUDA only; slow first epoch)
+    cuda_graph: bool | None = None  # replay the training step from a CUDA graph; None: on CUDA unless compile
+    augment: bool = False  # random small turns, scalings, shifts and stroke widths of training images
 
     def validate(self) -> "TrainConfig":
         """Check every field's type and range; ConfigError naming the first bad one."""
@@ -103,6 +105,9 @@ class TrainConfig:
         _opt_bool("amp", self.amp)
         if not isinstance(self.compile, bool):
             raise ConfigError(f"compile must be true or false, not {short_repr(self.compile)}")
+        _opt_bool("cuda_graph", self.cuda_graph)
+        if not isinstance(self.augment, bool):
+            raise ConfigError(f"augment must be true or false, not {short_repr(self.augment)}")
         return self
 
     def to_dict(self) -> dict:

@@ -221,7 +221,6 @@ class _GraphedStep:
         self.params = (torch.zeros(bs, augmentation.PARAMS, device=dev)
                        if trainer.config.augment else None)
         self.weights = [p for p in trainer.model.parameters() if p.requires_grad]
-        self.graph = torch.cuda.CUDAGraph()
         self._capture(sums, correct)
 
     def _step(self, sums: tuple[torch.Tensor, ...], correct: torch.Tensor) -> None:
@@ -251,6 +250,7 @@ class _GraphedStep:
                     self._step(scratch, scratch_correct)
             main.wait_stream(side)
             self._drop_grads()
+            self.graph = torch.cuda.CUDAGraph()
             # thread_local: CUDA calls of other threads (the window's) do not break the capture.
             with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
                 self._step(sums, correct)
