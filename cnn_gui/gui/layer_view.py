@@ -32,7 +32,7 @@ from html import escape
 
 import numpy as np
 import torch
-from PySide6.QtCore import QRectF, QSize, Qt, Slot
+from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFontDatabase, QLinearGradient, QPainter
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -54,7 +54,12 @@ from cnn_gui.core.analysis import feature_maps, grid_columns, tile_at, tile_maps
 from cnn_gui.core.errors import one_line
 from cnn_gui.core.kernels import kernel_grid, kernel_norms, kernel_stack
 from cnn_gui.core.predictor import Predictor
-from cnn_gui.core.structure import extract_by_type, extract_up_to, run_extracted, up_to_expression
+from cnn_gui.core.structure import (
+    extract_by_type,
+    extract_up_to,
+    run_extracted,
+    up_to_expression,
+)
 
 from .grid_image import GridImage
 
@@ -123,6 +128,13 @@ class ScaleBar(QWidget):
         painter.end()
 
 
+class _CodeEdit(QPlainTextEdit):
+    """print()'s text: asks for room for its lines beside the output's maps."""
+
+    def sizeHint(self) -> QSize:
+        return QSize(self.fontMetrics().horizontalAdvance("x") * 58, 300)
+
+
 class LayerView(QWidget):
     """A module's kernels and feature maps; the network run up to a block."""
 
@@ -133,10 +145,10 @@ class LayerView(QWidget):
         self.title.setTextFormat(Qt.TextFormat.RichText)
 
         # -- kernels ------------------------------------------------------------------------
-        self.kernels_radio = QRadioButton("Kernels of input map")
+        self.kernels_radio = QRadioButton("Kernels of map")
         self.kernels_radio.setToolTip("Each filter's kernel for one input map, on one scale: mid-grey = 0")
-        self.norms_radio = QRadioButton("L2 norms")
-        self.norms_radio.setToolTip("The L2 norm of every kernel: a row per filter (out), a column per "
+        self.norms_radio = QRadioButton("Norms")
+        self.norms_radio.setToolTip("L2 norms: the norm of every kernel: a row per filter (out), a column per "
                                     "input map (in). Bright: the filter listens to that map")
         self.kernels_radio.setChecked(True)
         self._mode_group = QButtonGroup(self)
@@ -178,9 +190,10 @@ class LayerView(QWidget):
         self.layer_page.setChildrenCollapsible(False)
         self.layer_page.addWidget(self.kernels_box)
         self.layer_page.addWidget(self.maps_box)
+        self.layer_page.setSizes([1, 1])
 
         # -- run up to here -------------------------------------------------------------------
-        self.code_edit = QPlainTextEdit()
+        self.code_edit = _CodeEdit()
         self.code_edit.setReadOnly(True)
         self.code_edit.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.code_edit.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
@@ -192,7 +205,6 @@ class LayerView(QWidget):
         self.output_image.tooltip_for = self._output_tooltip
         self.values_label = QLabel()
         self.values_label.setWordWrap(True)
-        self.values_label.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.values_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         out_side = QWidget()
         out_box = QVBoxLayout(out_side)
@@ -253,7 +265,6 @@ class LayerView(QWidget):
         self._predictor = predictor
         self._invalidate()
 
-    @Slot(object)
     def set_image(self, image: np.ndarray | None, source: str = CANVAS_TEXT) -> None:
         """The image in [0, 1] as the network reads it ((H, W) or (C, H, W)); None: none."""
         self._image = None if image is None else np.array(image, dtype=np.float32, copy=True)

@@ -82,8 +82,8 @@ MODULE_TYPE_ROLE = Qt.ItemDataRole.UserRole + 4  # the module's type; a paramete
 COLUMNS = ("Name", "Type", "Output", "Params", "Details")  # short headers: the panel is narrow
 COL_NAME, COL_TYPE, COL_OUTPUT, COL_PARAMS, COL_DETAILS = range(len(COLUMNS))
 _HEADER_TIPS = (
-    "Module name as named_children() gives it; parameters by their full named_parameters() name.\n"
-    "The box before a module is Train: untick it to freeze the module's parameters (requires_grad=False)",
+    ("Module name as named_children() gives it; parameters by their full named_parameters() name.\n"
+     "The box before a module is Train: untick it to freeze the module's parameters (requires_grad=False)"),
     "Module class, or 'Parameter'",
     "Output shape: of one sample (C x H x W), from a forward pass on a zero input",
     "Parameters: count of a module's own plus all its children's",

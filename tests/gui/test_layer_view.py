@@ -124,8 +124,8 @@ def test_modules_without_kernels_or_maps_say_so(rig, test_image):
     assert view.layer_name == "" and view.title.text() == HINT
 
 
-def test_layer_selected_is_empty_for_parameters_the_model_and_a_new_tree(rig, qtbot):
-    panel, view, _ = rig
+def test_layer_selected_is_empty_for_parameters_the_model_and_a_new_tree(rig):
+    panel, _, _ = rig
     seen = []
     panel.layerSelected.connect(seen.append)
     panel.select("layer3.0")
