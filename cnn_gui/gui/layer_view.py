@@ -71,6 +71,8 @@ VALUES_SHOWN = 16  # a 2-D output's values listed; the rest are counted
 HINT = "Select a module in the Network tree: a Conv2d shows its kernels beside its feature maps."
 NO_WEIGHTS = "No weights to look into yet."
 NO_DRAWING = "Draw a digit on the canvas: this layer's maps of it appear here."
+NO_TEST_IMAGE = ("This model reads {shape} images, not the canvas: click a test image in the "
+                 "Test set tab to see this layer's maps of it.")
 NO_RUN = ("Right-click a block of the Network tree (layer1, layer2 …) and choose "
           "“Run the network up to here”, or “Run all conv layers on the image”.")
 CONVS_NOTE = ("# The conv layers alone, chained: without the BatchNorm, ReLU and pooling between them,\n"
@@ -420,7 +422,8 @@ class LayerView(QWidget):
             self._clear_maps(NO_WEIGHTS)
             return
         if self._image is None:
-            self._clear_maps(NO_DRAWING)
+            self._clear_maps(NO_DRAWING if self._input_shape == CANVAS_INPUT
+                             else NO_TEST_IMAGE.format(shape="x".join(map(str, self._input_shape))))
             return
         try:
             maps = feature_maps(self._predictor.model, self._predictor.input_tensor(self._image), [self._name])

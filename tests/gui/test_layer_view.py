@@ -294,3 +294,24 @@ def test_rows_without_parameters_have_no_box_and_show_tree_reads_the_model(qtbot
     panel.show_tree(tree, model)
     assert name_index(panel, "layer3").data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Unchecked
     assert "frozen: layer3" in panel.totals_label.text()
+
+
+def test_an_rgb_first_layer_one_colour_channel_at_a_time(qtbot):
+    from cnn_gui.core.models import SimpleCNN
+    from cnn_gui.gui.layer_view import NO_TEST_IMAGE
+
+    view = LayerView()
+    qtbot.addWidget(view)
+    model = SimpleCNN()
+    view.set_predictor(Predictor(model, input_shape=(3, 32, 32)), (3, 32, 32))
+    view.set_layer("layer1.conv1")
+    view.refresh()
+    assert view.channel_spin.isEnabled() and view.channel_spin.maximum() == 2
+    view.channel_spin.setValue(2)
+    view.refresh()
+    np.testing.assert_array_equal(view.kernels, model.layer1.conv1.weight.detach().numpy()[:, 2])
+    assert view.maps_image._message == NO_TEST_IMAGE.format(shape="3x32x32")
+    image = np.random.default_rng(0).random((3, 32, 32), dtype=np.float32)
+    view.set_image(image, "test image 5")
+    view.refresh()
+    assert view.maps.shape == (32, 32, 32)
