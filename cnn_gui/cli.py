@@ -72,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "options given below override it")
     train.add_argument("--model", default=None, help="mnist-cnn, simple-cnn, or path/to/file.py:ClassName "
                        "(with --resume: the file of the checkpoint's own model class)")
-    train.add_argument("--dataset", default=None, help="mnist (bundled), fashion-mnist, cifar10")
+    train.add_argument("--dataset", default=None,
+                       help="mnist (bundled), fashion-mnist, cifar10, or folder:PATH (your images, one subfolder "
+                       "per class; resized to the model's input)")
     train.add_argument("--epochs", type=_positive_int, default=None)
     train.add_argument("--batch-size", type=_positive_int, default=None)
     train.add_argument("--lr", type=_positive_float, default=None, help="learning rate (peak rate with one-cycle)")
@@ -129,8 +131,18 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", default=None, metavar="FILE.py:CLASS",
                           help="your own model's file, for a checkpoint of your own model class")
     evaluate.add_argument("--dataset", default=None,
-                          help="test split to use (default: the one the checkpoint was trained on)")
+                          help="test split to use (default: the one the checkpoint was trained on); "
+                          "folder:PATH for your own images")
     evaluate.add_argument("--data-dir", default=None, help="where downloaded datasets live (env CNN_GUI_DATA_DIR)")
+    export = sub.add_parser("export", help="write a checkpoint's model as ONNX or TorchScript, and check it")
+    export.add_argument("checkpoint", metavar="CHECKPOINT", help="the .safetensors checkpoint to export")
+    export.add_argument("--format", choices=("onnx", "torchscript"), default=None,
+                        help="default: from --out's suffix (.onnx, .pt)")
+    export.add_argument("--out", metavar="FILE", default=None,
+                        help="file to write (default: the checkpoint's name with .onnx or .pt)")
+    export.add_argument("--model", default=None, metavar="FILE.py:CLASS",
+                        help="your own model's file, for a checkpoint of your own model class")
+    export.add_argument("--data-dir", default=None, help="where downloaded datasets live (env CNN_GUI_DATA_DIR)")
     return parser
 
 
@@ -140,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)  # exits 2 with one usage line on a bad option
     command = args.command or "gui"
     commands = {"train": _train, "summary": _summary, "predict": _predict, "evaluate": _evaluate,
-                "explain": _explain}
+                "explain": _explain, "export": _export}
     try:
         return commands.get(command, _gui)(args)
     except RunFailed as exc:
@@ -256,7 +268,9 @@ def _evaluate(args) -> int:
     if info is not None and tuple(info.input_shape) != tuple(ckpt.meta.input_shape):
         shape = "x".join(map(str, ckpt.meta.input_shape))
         raise UserError(f"{ckpt.path.name} reads {shape} images; {name} has {'x'.join(map(str, info.input_shape))}")
-    data = load_dataset(name, data_dir=args.data_dir)
+    data = load_dataset(name, data_dir=args.data_dir, input_shape=tuple(ckpt.meta.input_shape))
+    if data.note:
+        print(f"{name}: {data.note}")
     result = confusion_matrix(model, data)
     m, classes = result.matrix, data.classes
     print(f"{ckpt.path.name} on the {m.sum():,} {name} test images: "
@@ -353,6 +367,23 @@ def _explain(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from cnn_gui.core.export import export_with_check, format_for
+
+    if args.format is None and args.out is None:
+        raise UserError("give --format onnx|torchscript, or --out FILE.onnx|FILE.pt")
+    ckpt, _, model = _load_checkpoint_model(args.checkpoint, args.model)
+    out = Path(args.out) if args.out else ckpt.path.with_suffix(".onnx" if args.format == "onnx" else ".pt")
+    fmt = format_for(out, args.format)
+    print(f"exporting {ckpt.path.name} as {'ONNX' if fmt == 'onnx' else 'TorchScript'} to {out}", flush=True)
+    report = export_with_check((model, ckpt.meta), fmt, out, source_name=ckpt.path.name, data_dir=args.data_dir)
+    print(report.summary())
+    if not report.ok:
+        raise RunFailed(f"{out.name} does not reproduce the checkpoint: its logits differ by up to "
+                        f"{report.max_abs_diff:.2e}", hint="Try the other format, and report this as a bug.")
+    return 0
+
+
 def _train_config(args, spec):
     from cnn_gui.core.config import DEFAULT_PRESET, PRESETS
 
@@ -371,7 +402,7 @@ def _train_config(args, spec):
 
 
 def _train(args) -> int:
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data import is_folder_dataset, load_dataset
     from cnn_gui.core.engine import Trainer
 
     printer = _ProgressPrinter(quiet=args.quiet)
@@ -386,7 +417,7 @@ def _train(args) -> int:
         if not ckpt.meta.config:
             raise UserError(f"{one_line(args.resume, 120)} holds weights only, no training session to resume")
         spec = _checkpoint_spec(ckpt, args.model)
-        data = load_dataset(ckpt.meta.dataset, data_dir=args.data_dir)
+        data = load_dataset(ckpt.meta.dataset, data_dir=args.data_dir, input_shape=tuple(ckpt.meta.input_shape))
         trainer = Trainer.from_checkpoint(ckpt, data=data, callbacks=[printer], spec=spec, epochs=args.epochs,
                                           device=args.device, max_batches=args.max_batches)
         out = Path(args.out or args.resume)
@@ -395,9 +426,14 @@ def _train(args) -> int:
 
         spec = resolve_user_choice(args.model or "mnist-cnn")
         config = _train_config(args, spec)
-        data = load_dataset(config.dataset, data_dir=args.data_dir)
+        data = load_dataset(config.dataset, data_dir=args.data_dir, input_shape=tuple(spec.input_shape))
+        # A folder is recorded by its absolute path, so that --resume and evaluate find it from anywhere.
+        config = config.with_(dataset=data.name)
         trainer = Trainer(config, data=data, callbacks=[printer], spec=spec)
-        out = Path(args.out or f"{spec.architecture.replace(':', '-')}-{config.dataset}.safetensors")
+        stem = Path(data.name[len("folder:"):]).name if is_folder_dataset(data.name) else config.dataset
+        out = Path(args.out or f"{spec.architecture.replace(':', '-')}-{stem}.safetensors")
+    if data.note:
+        print(f"{data.name}: {data.note}", flush=True)
 
     writer = None
     if not args.no_runs:

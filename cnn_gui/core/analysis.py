@@ -55,7 +55,7 @@ def _capture(model: nn.Module, x: torch.Tensor, names: set[str] | None) -> dict[
     def hook_for(name: str) -> Callable:
         def hook(_module, _inputs, output) -> None:
             if isinstance(output, torch.Tensor) and output.dim() == 4:
-                outputs[name] = output.detach()
+                outputs[name] = output.detach().clone()  # an in-place ReLU after it would overwrite it
         return hook
 
     for name, module in model.named_modules():

@@ -17,6 +17,7 @@ from .confusion_view import ConfusionView
 from .embedding_view import EmbeddingView
 from .explain_view import ExplainView
 from .feature_maps_view import FeatureMapsView
+from .layer_view import LayerView
 from .probes_view import ProbesView
 
 CANVAS_TEXT = "the drawing on the canvas"
@@ -31,20 +32,22 @@ class AnalysisTabs(QObject):
         self.explain = ExplainView()
         self.probes = ProbesView()
         self.embedding = EmbeddingView()
+        self.layer = LayerView()
         self._canvas_ok = True
         for widget, title, tip in (
                 (self.feature_maps, "Feature maps", "What each filter of a layer makes of the digit on the canvas"),
                 (self.confusion, "Test set", "Confusion matrix and misclassified test images of the current weights"),
                 (self.explain, "Explain", "Why did it say that? Which pixels pushed the answer up or down"),
                 (self.probes, "Robustness", "Does the answer survive a shift, a turn, thicker strokes, noise?"),
-                (self.embedding, "Embedding", "The test set as the network sees it, and your drawing among it")):
+                (self.embedding, "Embedding", "The test set as the network sees it, and your drawing among it"),
+                (self.layer, "Layer", "The layer selected in the tree: its kernels and maps; the network run up to a block")):
             tabs.setTabToolTip(tabs.addTab(widget, title), tip)
         self.confusion.sampleChosen.connect(self.show_image)
         self.embedding.imageChosen.connect(self.show_image)
 
     @property
     def views(self):
-        return (self.feature_maps, self.explain, self.probes, self.embedding)
+        return (self.feature_maps, self.explain, self.probes, self.embedding, self.layer)
 
     def set_weights(self, snapshot: Predictor | None, input_shape, dataset: str, data, label: str,
                     canvas_ok: bool) -> None:
@@ -68,6 +71,7 @@ class AnalysisTabs(QObject):
         self.feature_maps.set_input(image)
         if not self._canvas_ok:
             return
+        self.layer.set_image(image, CANVAS_TEXT)
         self.explain.set_image(image, CANVAS_TEXT)
         self.probes.set_image(image, CANVAS_TEXT)
         self.embedding.set_live_image(image)
@@ -76,9 +80,16 @@ class AnalysisTabs(QObject):
     def show_image(self, image, text: str) -> None:
         """A test image chosen in the Test set or the Embedding: its maps, explanation and probes."""
         self.feature_maps.show_image(image, text)
+        self.layer.set_image(image, text)
         self.explain.set_image(image, text)
         self.probes.set_image(image, text)
         self.tabs.setCurrentWidget(self.explain)
+
+    def connect_tree(self, structure) -> None:
+        """The Network tree as the entry point to a layer: selecting, running up to a block."""
+        structure.layerSelected.connect(lambda name: self.layer.set_layer(name, structure.module_for(name)))
+        structure.runUpToRequested.connect(lambda name: (self.layer.run_up_to(name), self.tabs.setCurrentWidget(self.layer)))
+        structure.convLayersRequested.connect(lambda: (self.layer.run_conv_layers(), self.tabs.setCurrentWidget(self.layer)))
 
     def set_blocked(self, blocked: bool) -> None:
         self.confusion.set_blocked(blocked)

@@ -18,6 +18,7 @@ from cnn_gui.core.session import middle_elide
 from .dialogs import CHECKPOINT_FILTER, error_text
 from .jobs import JobRunner
 
+MODEL_FILTER = "ONNX models (*.onnx);;TorchScript models (*.pt)"
 HELD_TIMEOUT = 5.0  # seconds to wait for a paused run to reach the end of its batch before saving
 
 
@@ -162,6 +163,41 @@ class CheckpointFlow:
             w.show_error(f"Cannot export {what}", error_text(exc))
             return
         w.statusBar().showMessage(f"Exported the {what} to {written or path}", 8000)
+
+    def ask_export_model(self) -> None:
+        """The current weights as ONNX or TorchScript, written and compared with PyTorch off the GUI thread."""
+        import copy
+
+        from cnn_gui.core.export import export_with_check, format_for
+
+        w = self.w
+        if w.controller.is_running() and not w.controller.is_paused():
+            w.show_error("Cannot export the model now", "Pause or stop training before exporting the model.")
+            return
+        stem = w.session.spec.architecture.replace("user:", "").replace(":", "-")
+        path = w.ask_save_path("Export model", f"{stem}.onnx", MODEL_FILTER)
+        if not path:
+            return
+        path = with_suffix(path, ".onnx")
+        w.remember_dir(path)
+        try:
+            fmt = format_for(path)
+            meta = w.session.checkpoint_meta(w.training_panel.config())
+            model = copy.deepcopy(w.session.model).cpu()  # the weights as they are now; training may go on
+        except Exception as exc:  # noqa: BLE001 - one line
+            w.show_error("Cannot export the model", error_text(exc))
+            return
+        prov = w.session.provenance
+        source = Path(prov.kept_in).name if prov.kept_in else prov.label()
+        w.statusBar().showMessage(f"Exporting {middle_elide(Path(path).name)}…")
+        self.jobs.submit(export_with_check, (model, meta), fmt, path, source_name=source, key="export-model",
+                         on_done=self._exported,
+                         on_error=lambda exc: w.show_error("Cannot export the model", error_text(exc)))
+
+    def _exported(self, report) -> None:
+        self.w.statusBar().showMessage(report.summary(), 15000)
+        if not report.ok:
+            self.w.show_error("The exported model differs from PyTorch's", report.summary())
 
     def shutdown(self, timeout: float) -> bool:
         return self.jobs.shutdown(timeout)

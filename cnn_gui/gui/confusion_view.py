@@ -178,7 +178,7 @@ class ConfusionView(QWidget):
         data = self._data or self._cached.get(self._dataset_name)
         try:
             self.jobs.submit(_compute, model, self._dataset_name, data, key=JOB, threads="training",
-                             on_done=self._on_done, on_error=self._on_error)
+                             on_done=self._on_done, on_error=self._on_error, input_shape=self._input_shape)
         except RuntimeError:
             return False  # shut down: the window is closing
         self.status.setText(f"Computing on the {_title(self._dataset_name)} test set…")
@@ -332,12 +332,13 @@ class ConfusionView(QWidget):
         self.sampleChosen.emit(image[0] if image.shape[0] == 1 else image, self.describe(index))
 
 
-def _compute(model, name: str, data: "ImageDataset | None", cancel) -> "tuple[ConfusionResult | None, ImageDataset]":
+def _compute(model, name: str, data: "ImageDataset | None", cancel,
+             input_shape=None) -> "tuple[ConfusionResult | None, ImageDataset]":
     """The job: load the test set if needed, then the matrix (None once cancelled: never delivered)."""
     if data is None:
         from cnn_gui.core.data import load_dataset
 
-        data = load_dataset(name)
+        data = load_dataset(name, input_shape=input_shape)  # a folder of images is read at this shape
     return confusion_matrix(model, data, cancel=cancel), data
 
 

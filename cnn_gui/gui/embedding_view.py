@@ -271,7 +271,7 @@ class EmbeddingView(QWidget):
                 from cnn_gui.core.data import load_dataset
 
                 self._emit_progress(request, 0.0, f"loading {name}")
-                d = load_dataset(name)
+                d = load_dataset(name, input_shape=tuple(shape))  # a folder of images is read at this shape
             if tuple(d.input_shape) != tuple(shape):
                 raise embedding.EmbeddingUnavailable(
                     f"these weights read {'x'.join(map(str, shape))} images, and the {_title(name)} test set "

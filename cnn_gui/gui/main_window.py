@@ -131,6 +131,8 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         file_menu.addSeparator()
         self.export_csv_action = self._action(file_menu, "Export metrics &CSV…", self.files.ask_export_csv)
         self.export_png_action = self._action(file_menu, "Export plot &PNG…", self.files.ask_export_png)
+        self.export_model_action = self._action(file_menu, "Export &model (ONNX, TorchScript)…",
+                                                self.files.ask_export_model)
         file_menu.addSeparator()
         self.quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence("Ctrl+Q"))
         weights_menu = bar.addMenu("&Weights")
@@ -160,6 +162,7 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self.runs = RunFlow(self)  # Train, Pause, Stop and the run's signals
         self.training_panel.device_combo.currentTextChanged.connect(self._on_device_choice)
         self.controller.runningChanged.connect(self.analysis.set_blocked)
+        self.analysis.connect_tree(self.structure)
         self.canvas_panel.controller.inputRead.connect(self.analysis.set_canvas_image)
         self.runs_view.loadWeightsRequested.connect(lambda path: self.open_checkpoint(path))
         self.runs_view.runsDirChanged.connect(

@@ -14,6 +14,8 @@ tooltip and the popup.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QPainter, QPalette, QStandardItemModel
 from PySide6.QtWidgets import (
@@ -48,6 +50,10 @@ SCHEDULE_TITLES = {"constant": "Constant rate", "onecycle": "One-cycle"}
 SHORT_DATASET = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 
 IDLE_TEXT = "Ready: press Train"
+FOLDER_ITEM = "\0folder"  # item data of the last dataset entry; never a dataset name
+FOLDER_ITEM_TEXT = "Image folder…"
+FOLDER_TIP = ("Your own images: a folder with one subfolder per class (cat/*.png, dog/*.jpg); "
+              "resized to the model's input, 20 % held out for testing")
 # Device names can be long ("Auto (CUDA 0: NVIDIA GeForce RTX 4090)"): the box shows this
 # many characters' width and elides the rest; the tooltip and the popup show it whole.
 DEVICE_CHARS = 16
@@ -263,6 +269,10 @@ class TrainingPanel(QWidget):
             self.dataset_combo.setItemData(self.dataset_combo.count() - 1,
                                            f"{info.title}, {_shape_text(info.input_shape)}{extra}",
                                            Qt.ItemDataRole.ToolTipRole)
+        self.dataset_combo.addItem(FOLDER_ITEM_TEXT, FOLDER_ITEM)
+        self.dataset_combo.setItemData(self.dataset_combo.count() - 1, FOLDER_TIP, Qt.ItemDataRole.ToolTipRole)
+        self._dataset_before = self.dataset_combo.currentIndex()
+        self.dataset_combo.activated.connect(self._on_dataset)
 
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(1, 1000)
@@ -424,7 +434,8 @@ class TrainingPanel(QWidget):
     def config(self) -> TrainConfig:
         """The settings as a TrainConfig (fields the panel has no widget for are kept)."""
         return self._base.with_(
-            dataset=self.dataset_combo.currentData() or self._base.dataset,
+            dataset=(self.dataset_combo.currentData() if self.dataset_combo.currentData() != FOLDER_ITEM
+                     else None) or self._base.dataset,
             epochs=self.epochs_spin.value(),
             batch_size=self.batch_spin.value(),
             lr=float(self.lr_spin.value()),
@@ -435,7 +446,7 @@ class TrainingPanel(QWidget):
 
     def set_config(self, cfg: TrainConfig) -> None:
         self._base = cfg
-        self._select(self.dataset_combo, cfg.dataset)
+        self.set_dataset(cfg.dataset)
         self.epochs_spin.setValue(cfg.epochs)
         self.batch_spin.setValue(cfg.batch_size)
         self.lr_spin.setValue(cfg.lr)
@@ -474,6 +485,37 @@ class TrainingPanel(QWidget):
         if key in PRESETS:
             self.apply_preset(key)
 
+    def ask_image_folder(self) -> str | None:
+        """A folder of class subfolders (tests replace this); None when cancelled."""
+        from PySide6.QtWidgets import QFileDialog
+
+        path = QFileDialog.getExistingDirectory(self, "Your images: a folder with one subfolder per class")
+        return path or None
+
+    def _on_dataset(self, pos: int) -> None:
+        if self.dataset_combo.itemData(pos) != FOLDER_ITEM:
+            self._dataset_before = pos
+            return
+        path = self.ask_image_folder()
+        if not path:
+            self.dataset_combo.setCurrentIndex(self._dataset_before)
+            return
+        from cnn_gui.core.image_folder import folder_dataset_name
+
+        self.set_dataset(folder_dataset_name(path))
+
+    def set_dataset(self, name: str) -> None:
+        """Choose ``name``; a ``folder:PATH`` is added to the list first (before "Image folder…")."""
+        pos = self.dataset_combo.findData(name)
+        if pos < 0 and name.startswith("folder:"):
+            pos = self.dataset_combo.count() - 1
+            folder = name[len("folder:"):]
+            self.dataset_combo.insertItem(pos, f"Folder: {Path(folder).name or folder}", name)
+            self.dataset_combo.setItemData(pos, folder, Qt.ItemDataRole.ToolTipRole)
+        if pos >= 0:
+            self.dataset_combo.setCurrentIndex(pos)
+            self._dataset_before = pos
+
     # -- datasets vs. the model ----------------------------------------------------------
     def set_model_input_shape(self, shape, model_title: str = "This model") -> None:
         """Disable datasets whose images do not fit a model taking ``shape`` (C, H, W)."""
@@ -482,7 +524,9 @@ class TrainingPanel(QWidget):
         first_ok = None
         for row in range(self.dataset_combo.count()):
             name = self.dataset_combo.itemData(row)
-            info = DATASETS[name]
+            info = DATASETS.get(name)
+            if info is None:  # "Image folder…" and chosen folders: read at the model's own shape
+                continue
             item = model.item(row)
             ok = self._input_shape is None or tuple(info.input_shape) == self._input_shape
             item.setEnabled(ok)

@@ -173,8 +173,8 @@ class TrainingController(QObject):
                 from cnn_gui.core.data import load_dataset
 
                 name = checkpoint.meta.config.get("dataset", config.dataset) if checkpoint is not None else config.dataset
-                data = (load_dataset(name, cancel=lambda: control.stopped) if _accepts_cancel(load_dataset)
-                        else load_dataset(name))
+                shape = tuple(spec.input_shape) if spec is not None else None  # a folder of images takes it
+                data = load_dataset(name, cancel=lambda: control.stopped, input_shape=shape)
             if checkpoint is not None:
                 trainer = Trainer.from_checkpoint(
                     checkpoint, data=data, callbacks=[on_event], spec=spec, control=control, epochs=config.epochs,
@@ -234,15 +234,6 @@ class TrainingController(QObject):
         self._running = False
         self.runningChanged.emit(False)
         self.finished.emit(end)
-
-
-def _accepts_cancel(fn) -> bool:
-    import inspect
-
-    try:
-        return "cancel" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _is_cancel(exc: BaseException) -> bool:

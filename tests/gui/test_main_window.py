@@ -401,7 +401,8 @@ def test_train_starts_from_new_or_current_weights(qtbot, make_window, mnist_smal
 
 def test_view_menu_switches_tabs_with_ctrl_digits(window):
     names = [a.text() for a in window.tab_actions]
-    assert names == ["Training curves", "Feature maps", "Test set", "Explain", "Robustness", "Embedding", "Runs"]
+    assert names == ["Training curves", "Feature maps", "Test set", "Explain", "Robustness", "Embedding", "Layer",
+                     "Runs"]
     assert names == [window.tabs.tabText(i) for i in range(window.tabs.count())]
     assert [a.shortcut().toString() for a in window.tab_actions] == [f"Ctrl+{i + 1}" for i in range(len(names))]
     window.tab_actions[2].trigger()
@@ -418,3 +419,26 @@ def test_view_menu_hides_and_shows_the_panels(window):
         assert not dock.isVisible()
         action.trigger()
         assert dock.isVisible()
+
+
+def test_export_model_writes_a_checked_torchscript_file(qtbot, make_window, tmp_path):
+    window = make_window()
+    target = tmp_path / "exported.pt"
+    window.ask_save_path = lambda *_a: str(target)
+    window.export_model_action.trigger()
+    qtbot.waitUntil(lambda: "same top class" in window.statusBar().currentMessage(), timeout=60000)
+    assert target.is_file() and window.errors == []
+    assert "100.00%" in window.statusBar().currentMessage()
+
+
+def test_an_image_folder_can_be_chosen_as_the_dataset(make_window, tmp_path):
+    window = make_window(load_pretrained=False)
+    panel = window.training_panel
+    panel.ask_image_folder = lambda: str(tmp_path)
+    combo = panel.dataset_combo
+    combo.activated.emit(combo.count() - 1)  # "Image folder…"
+    assert panel.config().dataset == f"folder:{tmp_path.resolve()}"
+    assert combo.currentText() == f"Folder: {tmp_path.name}"
+    panel.ask_image_folder = lambda: None  # cancelled: the choice stays
+    combo.activated.emit(combo.count() - 1)
+    assert panel.config().dataset == f"folder:{tmp_path.resolve()}"
