@@ -144,7 +144,13 @@ class Session:
         self.trainer: "Trainer | None" = None  # the last run: Save writes its whole session
         self.runs = 0
         self._before_run: Weights | None = None  # what the canvas had when the run started
+        self._before_checkpoint: "Checkpoint | None" = None  # the loaded session then (a fresh run drops it)
+        # A run from the current weights trains that very model object: a copy of its
+        # weights, to put back when the run's weights are not adopted (failed, stopped early).
+        self._before_state: dict[str, torch.Tensor] | None = None
+        self._run_model: nn.Module | None = None  # the model the run trains (None: resumed, the trainer's own)
         self._start_epoch = 0  # completed epochs of the weights a run starts from
+        self._start_step = 0  # optimizer steps already taken by those weights
         self._run_config: TrainConfig | None = None
 
     # ------------------------------------------------------------------ reading
@@ -240,23 +246,42 @@ class Session:
         least one more epoch than the file has, or the rest of its planned epochs).
         """
         config = config.with_(model=self.spec.name).validate()
-        self._before_run = self.current
-        self._start_epoch = 0
-        self.runs += 1
-        if resume_to is not None and self.checkpoint is not None:
-            saved = self.checkpoint.meta.train_config
-            done = self.checkpoint.meta.epoch
+        resume = resume_to is not None and self.checkpoint is not None
+        if resume:  # checked before anything changes: a file's config that cannot run stops here
+            meta = self.checkpoint.meta
+            saved = meta.train_config
+            done = meta.epoch
             target = max(resume_to, done + 1 if done >= saved.epochs else saved.epochs)
-            config = config.with_(epochs=target)
-            self._run_config = saved.with_(epochs=target, device=config.device)
+            # The saved recipe (rate, batch size, schedule, seed...): only the length of the
+            # run and where and how it runs come from ``config`` (as Trainer.from_checkpoint).
+            overrides = {"epochs": target, "device": config.device, "report_interval": config.report_interval}
+            if config.max_batches is not None:
+                overrides["max_batches"] = config.max_batches
+            run_config = saved.with_(model=self.spec.name, **overrides).validate()
+        self._before_run = self.current
+        self._before_checkpoint = self.checkpoint
+        self._before_state = None
+        self._run_model = None
+        self._start_epoch = 0
+        self._start_step = 0
+        self.runs += 1
+        if resume:
+            self._run_config = run_config
             self._start_epoch = done
-            self.current = replace(self.current, normalization=Normalization.of_meta(self.checkpoint.meta))
-            return RunPlan(config, None, self.checkpoint, fresh=False)
+            self._start_step = int((meta.training or {}).get("step", 0) or 0)
+            # From the first epoch on these are the run's weights, not the file's any more.
+            prov = Provenance(Source.TRAINED, f"run {self.runs}", epoch=done or None,
+                              test_accuracy=self.provenance.test_accuracy)
+            self.current = replace(self.current, provenance=prov, normalization=Normalization.of_meta(meta))
+            return RunPlan(run_config, None, self.checkpoint, fresh=False)
         normalization = Normalization.of_data(data) if data is not None else Normalization.of_dataset(config.dataset)
         model = self.model
         if fresh:
             torch.manual_seed(config.seed)
             model = self.spec.factory()
+        else:
+            self._before_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self._run_model = model
         self._run_config = config
         # The run's weights: no history yet; the canvas keeps the previous ones until an epoch ends.
         self.current = Weights(self.spec, model, Provenance(Source.TRAINED, f"run {self.runs}", epoch=0),
@@ -272,41 +297,64 @@ class Session:
     def finish_run(self, trainer: "Trainer", end: "FitEnded", kept_in: str | None) -> bool:
         """Adopt the run's weights; ``kept_in``: the run folder's checkpoint, if it was written.
 
-        Returns False when the weights from before the run stay instead:
+        Returns False when the weights from before the run stay instead (a run that
+        trained them in place gets them back):
         - the run failed (a NaN loss leaves useless weights);
+        - it was stopped before it took a single step (nothing was trained);
         - it was stopped before testing any epoch, the weights before it had a test
-          accuracy, and the stopped weights are kept in the run folder (``kept_in``).
+          accuracy, and the stopped weights are kept in the run folder (``kept_in``);
+        - ``trainer`` is not this run's (its model is not the one the run trains).
         A run stopped after at least one tested epoch is adopted as it stopped (its label
         says "stopped at step ..."): it holds the tested epoch plus more training.
         """
         before = self._before_run
-        self._before_run = None
         if end.reason == "failed":
+            self.run_failed_with(before)
+            return False
+        if self._run_model is not None and trainer.model is not self._run_model:
             self.run_failed_with(before)
             return False
         new_epochs = trainer.position.epoch - self._start_epoch
         mid_epoch = end.reason != "completed" and trainer.position.batch > 0
+        trained = new_epochs > 0 or trainer.position.step > self._start_step
         tested_before = before is not None and before.provenance.test_accuracy is not None
-        if mid_epoch and new_epochs == 0 and tested_before and kept_in is not None:
-            self.current = before
+        if before is not None and end.reason != "completed" and new_epochs <= 0 and (
+                not trained or (mid_epoch and tested_before and kept_in is not None)):
+            self.run_failed_with(before)
             return False
+        self._end_run()
         self.trainer = trainer
         self.checkpoint = None  # the run's trainer holds the session now (Save writes it)
         history = [dict(h) for h in trainer.history]
         acc = history[-1]["test_accuracy"] if history else None
         prov = Provenance(Source.TRAINED, self.provenance.detail, epoch=trainer.position.epoch or None,
                           step=trainer.position.step if mid_epoch else None, test_accuracy=acc, kept_in=kept_in)
-        self.current = replace(self.current, model=trainer.model, provenance=prov, history=history)
+        # What the weights were trained with (a folder: dataset's own classes and statistics).
+        self.current = replace(self.current, model=trainer.model, provenance=prov, history=history,
+                               normalization=Normalization.of_data(trainer.data))
         return True
 
     def run_failed_with(self, before: "Weights | None") -> None:
+        """The weights ``before`` the run come back, with their values and the loaded session."""
         if before is not None:
+            state = self._before_state
+            if state is not None and before is self._before_run:
+                with torch.no_grad():
+                    before.model.load_state_dict(state)
+            if before is self._before_run:
+                self.checkpoint = self._before_checkpoint
             self.current = before
+        self._end_run()
 
     def run_failed(self) -> None:
         """A run that failed before it trained: the previous weights come back."""
         self.run_failed_with(self._before_run)
+
+    def _end_run(self) -> None:
         self._before_run = None
+        self._before_checkpoint = None
+        self._before_state = None
+        self._run_model = None
 
     def mark_saved(self, path: str | Path) -> None:
         self.current = replace(self.current, provenance=replace(self.provenance, kept_in=str(path)))
