@@ -1,5 +1,6 @@
 """The benchmark scripts run and print their figures (not that the figures are good)."""
 
+import pytest
 import re
 import subprocess
 import sys
@@ -18,6 +19,7 @@ def run_script(name: str, *args: str) -> str:
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_train_speed_prints_both_speeds_and_the_ratio():
     out = run_script("train_speed.py", "--quick", "--device", "cpu")
     assert re.search(rf"^tutorial samples/s: {NUMBER}$", out, re.M), out
@@ -26,6 +28,7 @@ def test_train_speed_prints_both_speeds_and_the_ratio():
     assert re.search(r"^machine: CPU .+, \d+ cores, torch .+, \d+ threads", out, re.M), out
 
 
+@pytest.mark.slow
 def test_time_to_99_prints_each_run_and_the_ratios():
     out = run_script("time_to_99.py", "--quick", "--device", "cpu")
     for label in ("tutorial loop", "engine tutorial preset", "engine fast preset seed 0"):
@@ -35,6 +38,7 @@ def test_time_to_99_prints_each_run_and_the_ratios():
     assert len(ratios) == 3, out
 
 
+@pytest.mark.slow
 def test_gpu_speed_runs_here_too():
     out = run_script("gpu_speed.py", "--quick")
     assert re.search(rf"^tutorial epoch time \(last\): {NUMBER} s$", out, re.M), out

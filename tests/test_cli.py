@@ -74,6 +74,7 @@ def test_bad_option_exits_2(capsys):
     assert "expected a whole number" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_train_saves_a_checkpoint_and_resumes(tmp_path, capsys):
     out = tmp_path / "run.safetensors"
     assert main(["train", "--epochs", "1", "--max-batches", "3", "--batch-size", "50", "--device", "cpu",
@@ -89,6 +90,7 @@ def test_train_saves_a_checkpoint_and_resumes(tmp_path, capsys):
     assert [h["epoch"] for h in load_checkpoint(out).meta.history] == [1, 2]
 
 
+@pytest.mark.slow
 def test_console_script_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "cnn_gui", "summary"], capture_output=True, text=True,
                             timeout=120)
@@ -96,6 +98,7 @@ def test_console_script_entry_point_runs():
     assert "layer4" in result.stdout and "BatchNorm2d" in result.stdout
 
 
+@pytest.mark.slow
 def test_core_imports_without_qt():
     code = ("import sys, cnn_gui.core.engine, cnn_gui.core.data, cnn_gui.core.checkpoints, "
             "cnn_gui.core.structure, cnn_gui.core.models, cnn_gui.core.preprocess, cnn_gui.core.predictor, "
@@ -159,6 +162,7 @@ def test_evaluate_prints_accuracy_and_the_confusion_matrix(capsys):
     assert out[13].startswith("most frequent mistakes: ")
 
 
+@pytest.mark.slow
 def test_evaluate_a_trained_checkpoint_and_refuse_a_foreign_dataset(tmp_path, capsys):
     out = tmp_path / "run.safetensors"
     assert main(["train", "--epochs", "1", "--max-batches", "3", "--batch-size", "50", "--device", "cpu",
@@ -170,6 +174,7 @@ def test_evaluate_a_trained_checkpoint_and_refuse_a_foreign_dataset(tmp_path, ca
     assert capsys.readouterr().err.strip() == "cnn-gui: error: run.safetensors reads 1x28x28 images; cifar10 has 3x32x32"
 
 
+@pytest.mark.slow
 def test_train_threads_option_sets_the_training_threads(tmp_path, capsys):
     from cnn_gui.core import cpu_threads
 
@@ -227,6 +232,7 @@ def test_train_records_a_run_folder_and_tensorboard_logs(tmp_path, capsys):
     assert any((run.folder / "tensorboard").iterdir())
 
 
+@pytest.mark.slow
 def test_train_without_runs_writes_no_run_folder(tmp_path, capsys, monkeypatch):
     runs = tmp_path / "runs"
     monkeypatch.setenv("CNN_GUI_RUNS_DIR", str(runs))

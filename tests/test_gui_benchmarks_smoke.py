@@ -1,6 +1,7 @@
 """The GUI benchmark scripts run with tiny settings and print their figures (not that the
 figures are good: timings are never pass/fail)."""
 
+import pytest
 import os
 import re
 import subprocess
@@ -23,6 +24,7 @@ def run_script(name: str, *args: str, tmp_path) -> str:
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_gui_responsiveness_prints_heartbeat_and_both_speeds(tmp_path):
     out = run_script("gui_responsiveness.py", "--batches", "5", "--repeats", "1", "--test", "200",
                      "--idle", "0.3", tmp_path=tmp_path)
@@ -32,6 +34,7 @@ def test_gui_responsiveness_prints_heartbeat_and_both_speeds(tmp_path):
     assert re.search(rf"^ratio window/headless: {NUMBER}% ", out, re.M), out
 
 
+@pytest.mark.slow
 def test_memory_prints_rss_per_epoch_and_the_big_plot_heartbeat(tmp_path):
     out = run_script("memory.py", "--batches", "3", "--epochs", "2", "--test", "200", "--points", "2000",
                      "--seconds", "0.5", tmp_path=tmp_path)
@@ -41,6 +44,7 @@ def test_memory_prints_rss_per_epoch_and_the_big_plot_heartbeat(tmp_path):
     assert re.search(rf"^heartbeat with 2,000 points, .*: {LATENESS}", out, re.M), out
 
 
+@pytest.mark.slow
 def test_startup_prints_both_medians_and_the_ratio_and_the_window_was_complete(tmp_path):
     out = run_script("startup.py", "--runs", "1", tmp_path=tmp_path)
     assert re.search(rf"^import torch: median {NUMBER} s", out, re.M), out

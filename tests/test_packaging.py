@@ -34,6 +34,7 @@ def test_wheel_carries_resources(wheel):
         assert needed in names, needed
 
 
+@pytest.mark.slow
 def test_installed_wheel_finds_its_resources(wheel, tmp_path):
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")
     code = ("import cnn_gui.core.resources as r, cnn_gui.core.data as d; "
@@ -45,6 +46,7 @@ def test_installed_wheel_finds_its_resources(wheel, tmp_path):
     assert Path(where) == tmp_path / "site" / "cnn_gui" / "resources" and count == "10000"
 
 
+@pytest.mark.slow
 def test_pretrained_weights_are_about_99_percent():
     from cnn_gui.core.config import TrainConfig
     from cnn_gui.core.data import load_dataset

@@ -488,6 +488,7 @@ def test_float_dtype_is_cast_to_the_model(tmp_path):
     assert torch.equal(model.layer1[0].weight, source.layer1[0].weight.half().float())
 
 
+@pytest.mark.slow
 def test_safetensors_is_imported_lazily():
     import subprocess
 

@@ -41,6 +41,7 @@ def in_thread(fn):
     return result["value"]
 
 
+@pytest.mark.slow
 def test_training_thread_runs_wide_while_the_gui_thread_stays_serial(two_training_threads):
     data = load_dataset("mnist").subset(300, 100)
     gui_ready, trained = threading.Event(), threading.Event()
@@ -86,6 +87,7 @@ def test_device_label_shows_the_training_threads(two_training_threads):
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through Linux's /proc")
 @pytest.mark.parametrize("serial", [True, False])
+@pytest.mark.slow
 def test_a_serial_thread_starts_no_openmp_team(serial):
     """The point of it: a GUI thread that owns no OpenMP team leaves libgomp spin-waiting
     for the training thread's team (more managed threads than CPUs makes it sleep instead)."""

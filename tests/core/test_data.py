@@ -114,6 +114,7 @@ def test_mnist_shapes_and_labels(mnist):
     assert int(mnist.train_images.max()) == 255 and int(mnist.train_images.min()) == 0
 
 
+@pytest.mark.slow
 def test_mnist_needs_no_torchvision():
     import subprocess
 

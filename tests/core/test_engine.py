@@ -58,6 +58,7 @@ def test_events_are_plain_numbers_and_in_order(small):
     assert end.reason == "completed" and end.epochs_completed == 2 and end.step == 8
 
 
+@pytest.mark.slow
 def test_test_pass_uses_eval_mode_and_leaves_batchnorm_alone(small):
     trainer = Trainer(TrainConfig(device="cpu", max_batches=1, epochs=1), data=small)
     trainer.fit()
@@ -68,6 +69,7 @@ def test_test_pass_uses_eval_mode_and_leaves_batchnorm_alone(small):
     assert trainer.model.training  # restored after the test pass
 
 
+@pytest.mark.slow
 def test_stop_takes_effect_within_one_batch(small):
     holder = {}
 
@@ -83,6 +85,7 @@ def test_stop_takes_effect_within_one_batch(small):
     assert trainer.position.epoch == 0 and trainer.position.batch == 3 and trainer.position.step == 3
 
 
+@pytest.mark.slow
 def test_pause_holds_training_until_resume(small):
     seen = []
     config = TrainConfig(epochs=1, batch_size=50, max_batches=20, device="cpu", report_interval=0)
@@ -98,6 +101,7 @@ def test_pause_holds_training_until_resume(small):
     assert isinstance(seen[-1], FitEnded) and seen[-1].reason == "completed"
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_a_clear_error(small):
     trainer = Trainer(TrainConfig(epochs=1, batch_size=50, device="cpu", report_interval=0), data=small)
     calls = {"n": 0}
@@ -116,6 +120,7 @@ def test_nan_loss_stops_with_a_clear_error(small):
     assert trainer.position.batch <= 3
 
 
+@pytest.mark.slow
 def test_out_of_memory_is_reported_with_a_hint(small, monkeypatch):
     trainer = Trainer(TrainConfig(epochs=1, batch_size=50, device="cpu"), data=small)
 
@@ -143,6 +148,7 @@ def test_same_seed_same_result_other_seed_differs(small):
 
 
 @pytest.mark.parametrize("schedule", ["constant", "onecycle"])
+@pytest.mark.slow
 def test_resume_from_checkpoint_continues_exactly(small, tmp_path, schedule):
     config = TrainConfig(epochs=2, batch_size=50, max_batches=6, device="cpu", seed=3, schedule=schedule,
                          report_interval=0)
@@ -172,6 +178,7 @@ def test_resume_from_checkpoint_continues_exactly(small, tmp_path, schedule):
     assert math.isclose(resumed.history[0]["train_accuracy"], straight.history[0]["train_accuracy"])
 
 
+@pytest.mark.slow
 def test_resume_can_train_longer(small, tmp_path):
     config = TrainConfig(epochs=1, batch_size=50, max_batches=3, device="cpu")
     first, _, _ = run(config, small)

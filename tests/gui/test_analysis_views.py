@@ -135,6 +135,7 @@ def test_confusion_matrix_of_the_canvas_weights_and_its_cells(qtbot, window, mni
     assert view._sample_tooltip(0, 0) == f"test image #{shown[0]}: true 7, predicted 7 (click: its feature maps)"
 
 
+@pytest.mark.slow
 def test_new_weights_clear_the_matrix_and_training_blocks_it(qtbot, window):
     view = window.confusion
     with qtbot.waitSignal(view.finished, timeout=60000):

@@ -74,6 +74,7 @@ def test_untrained_label_without_pretrained(make_window):
     assert w.weights_label.text() == "Weights: untrained"
 
 
+@pytest.mark.slow
 def test_train_click_runs_twice_and_updates_everything(qtbot, window):
     progress = []
     window.controller.progress.connect(progress.append)
@@ -109,6 +110,7 @@ def test_train_click_runs_twice_and_updates_everything(qtbot, window):
     assert len(window.history) == 2  # a new run from scratch, not appended
 
 
+@pytest.mark.slow
 def test_snapshot_replaces_predictor_after_each_epoch(qtbot, window):
     predictors = []
     window.controller.weightsSnapshot.connect(lambda _arrays: predictors.append(window.predictor))
@@ -124,6 +126,7 @@ def test_snapshot_replaces_predictor_after_each_epoch(qtbot, window):
         assert live[k].data_ptr() != frozen[k].data_ptr()
 
 
+@pytest.mark.slow
 def test_stop_mid_run(qtbot, window, mnist_large):
     window.data_override = mnist_large
     window.training_panel.set_config(TrainConfig(epochs=3, batch_size=50))
@@ -138,6 +141,7 @@ def test_stop_mid_run(qtbot, window, mnist_large):
     assert not window.errors
 
 
+@pytest.mark.slow
 def test_pause_button_toggles(qtbot, window, mnist_large):
     window.data_override = mnist_large
     window.training_panel.set_config(TrainConfig(epochs=3, batch_size=50))
@@ -152,6 +156,7 @@ def test_pause_button_toggles(qtbot, window, mnist_large):
         click(qtbot, panel.stop_button)
 
 
+@pytest.mark.slow
 def test_close_mid_run_joins_worker(qtbot, window, mnist_large):
     window.data_override = mnist_large
     window.training_panel.set_config(TrainConfig(epochs=3, batch_size=50))
@@ -245,6 +250,7 @@ def test_mismatched_checkpoint_changes_nothing(qtbot, window, tmp_path):
     assert same_weights(before, weights(window.model)) and window.weights_label.text() == label
 
 
+@pytest.mark.slow
 def test_save_open_round_trip_and_resume(qtbot, window, tmp_path):
     with qtbot.waitSignal(window.controller.finished, timeout=60000):
         window.start_training()
@@ -322,6 +328,7 @@ def test_about_text_lists_versions(window):
     assert "torch" in text and "PySide6" in text and "pyqtgraph" in text and "CPU" in text
 
 
+@pytest.mark.slow
 def test_failed_run_shows_the_error_and_returns_to_idle(qtbot, window):
     # SimpleCNN with the MNIST override: the trainer refuses the shapes inside the worker.
     assert window.request_model("simple-cnn")
@@ -335,6 +342,7 @@ def test_failed_run_shows_the_error_and_returns_to_idle(qtbot, window):
     assert window.structure.model_combo.isEnabled() and window.open_action.isEnabled()
 
 
+@pytest.mark.slow
 def test_model_changes_are_blocked_while_training(qtbot, window, mnist_large):
     window.data_override = mnist_large
     window.training_panel.set_config(TrainConfig(epochs=3, batch_size=50))
@@ -374,6 +382,7 @@ def test_file_menu_actions_write_files(qtbot, window, tmp_path):
 
 
 @pytest.mark.parametrize("start", ["fresh", "current"])
+@pytest.mark.slow
 def test_train_starts_from_new_or_current_weights(qtbot, make_window, mnist_small, start):
     w = make_window(data_override=mnist_small)
     panel = w.training_panel

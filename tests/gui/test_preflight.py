@@ -99,6 +99,7 @@ def test_preflight_imports_no_qt():
     assert not {m for m in imported if m and ("PySide" in m or "Qt" in m or m.startswith("cnn_gui"))}
 
 
+@pytest.mark.slow
 def test_run_returns_2_after_one_line_and_never_starts_qt(monkeypatch, capsys):
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         monkeypatch.delenv(name, raising=False)

@@ -33,6 +33,7 @@ def record(controller):
     return log, threads
 
 
+@pytest.mark.slow
 def test_tiny_fit_emits_events_in_order(qtbot, controller, mnist_small):
     log, on_main = record(controller)
     torch.manual_seed(0)
@@ -74,6 +75,7 @@ def test_tiny_fit_emits_events_in_order(qtbot, controller, mnist_small):
     assert trainer is not None and trainer.model is model and len(trainer.history) == 2
 
 
+@pytest.mark.slow
 def test_runs_again_after_finish(qtbot, controller, mnist_small):
     for _ in range(2):
         with qtbot.waitSignal(controller.finished, timeout=60000) as blocker:
@@ -86,6 +88,7 @@ def test_runs_again_after_finish(qtbot, controller, mnist_small):
     qtbot.waitUntil(lambda: not controller.is_running(), timeout=30000)
 
 
+@pytest.mark.slow
 def test_stop_right_after_start(qtbot, controller, mnist_large):
     with qtbot.waitSignal(controller.finished, timeout=30000) as blocker:
         controller.start(TrainConfig(epochs=3, batch_size=50), build_model("mnist-cnn"), data=mnist_large)
@@ -94,6 +97,7 @@ def test_stop_right_after_start(qtbot, controller, mnist_large):
     assert blocker.args[0].step < 50
 
 
+@pytest.mark.slow
 def test_pause_holds_training_and_stop_wakes_it(qtbot, controller, mnist_large):
     progress = []
     controller.progress.connect(progress.append)
@@ -110,6 +114,7 @@ def test_pause_holds_training_and_stop_wakes_it(qtbot, controller, mnist_large):
     assert blocker.args[0].reason == "stopped"
 
 
+@pytest.mark.slow
 def test_error_before_fit_is_a_failed_signal(qtbot, controller, mnist_small):
     failed = []
     controller.failed.connect(failed.append)
@@ -122,6 +127,7 @@ def test_error_before_fit_is_a_failed_signal(qtbot, controller, mnist_small):
     assert not controller.is_running()
 
 
+@pytest.mark.slow
 def test_shutdown_mid_run_joins_the_thread(qtbot, controller, mnist_large):
     progress = []
     controller.progress.connect(progress.append)
