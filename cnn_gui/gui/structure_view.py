@@ -109,8 +109,8 @@ RUN_CONVS_TIP = "The tutorial's 'extract all conv layers' as one Sequential, run
 _CLASS_RE = re.compile(r"^\s*class\s+(\w+)\s*\(.*Module", re.MULTILINE)
 
 
-NAME_MIN, NAME_MAX = 80, 170  # the Name column's width: elided in the middle below its contents
-DETAILS_MIN = 50  # the Details column gets what is left, at least this much
+NAME_MIN, NAME_MAX = 112, 170  # the Name column's width (tick box and indent included): elided below its contents
+DETAILS_MIN = 24  # the Details column gets what is left, at least this much
 
 
 def _shape_text(shape: tuple[int, ...] | None) -> str:
