@@ -6,17 +6,23 @@ Run from the repository root; cnn_gui need not be installed (the repository root
 on sys.path, and on PYTHONPATH for the pytest runs). Needs torch, torchvision, numpy,
 safetensors, pillow, pytest; not PySide6, pyqtgraph or platformdirs.
 
-1. ``pytest -m cuda tests/test_cuda.py`` (the engine on the GPU), in a subprocess;
-2. seconds per MNIST epoch at batch 100: the tutorial's own loop (DataLoader +
-   ToTensor/Normalize, benchmarks/_baseline.py) vs the engine, same GPU, same process;
-   the engine in fp32 and contiguous too, to see what each of its choices is worth; and
-   and the engine's step written out as a plain eager loop (gpu_speed.step_loop);
-3. the fast preset to 99 % MNIST test accuracy, seeds 0, 1, 2: seconds;
-4. the tutorial's loop to 99 % (its own train-mode test), for the ratio;
-5. the same step replayed from a CUDA graph (a prototype: what capturing its step would
-   give the engine);
-6. the engine with ``--compile`` (a subprocess, killed at its share of the budget);
-7. the Qt-free core tests (``tests/core``, not the slow ones; files that import Qt are left out).
+1. ``pytest -m cuda tests/test_cuda.py`` (the engine on the GPU, graphed and eager), in a
+   subprocess;
+2. the fast preset to 99 % in fresh processes (cold: CUDA context, lazy kernel loading,
+   cuDNN's choices all paid for), with cuDNN autotuning off (the engine's default) and on:
+   seconds from ``fit()`` to 99 %, and the whole process's wall time;
+3. seconds per MNIST epoch at batch 100: the tutorial's own loop (DataLoader +
+   ToTensor/Normalize, benchmarks/_baseline.py) vs the engine with its defaults (its step
+   replayed from a CUDA graph), same GPU, same process; then the engine graphed in each of
+   bf16/fp32 x channels_last/contiguous, eager in two of them, graphed with cuDNN
+   autotuning, and graphed with augmentation, to see what each choice is worth and which
+   defaults to keep (``engine.CUDA_AMP``, ``CUDA_CHANNELS_LAST``, ``CUDNN_BENCHMARK``);
+4. the fast preset to 99 % MNIST test accuracy in this (warm) process, seeds 0, 1, 2, and
+   seed 0 with augmentation: seconds and accuracy;
+5. the tutorial's loop to 99 % (its own train-mode test), for the ratio;
+6. the hand-written prototype of the graphed step (gpu_speed.step_loop), for reference;
+7. the engine with ``--compile`` (a subprocess, killed at its share of the budget);
+8. the Qt-free core tests (``tests/core``, not the slow ones; files that import Qt are left out).
 
 Each step starts only if the budget leaves it time; a watchdog writes what was measured
 and exits (status 3) if one overruns. Every figure is printed with the GPU's name and
@@ -25,7 +31,8 @@ line and exits 0; ``--cpu-smoke`` runs every step tiny on the CPU instead (its f
 mean nothing), for the test suite.
 
 Goals: the tutorial CNN's epoch <= 1 s on the GPU; >= 20x the tutorial's loop on the same
-GPU; the fast preset at 99 % in <= 3 s.
+GPU; the fast preset at 99 % in <= 3 s (reported warm, as the first fast-preset run in a
+process that has used CUDA already, and cold, in a fresh process).
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ import time
 import traceback
 from pathlib import Path
 
+PROCESS_T0 = time.perf_counter()  # before torch is imported: for the cold-start figures
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
@@ -49,7 +58,19 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-GOALS = {"engine_epoch_s": 1.0, "ratio_tutorial_over_engine": 20.0, "fast_preset_99_s": 3.0}
+GOALS = {"engine_epoch_s": 1.0, "ratio_tutorial_over_engine": 20.0, "fast_preset_99_s": 3.0,
+         "fast_preset_99_cold_s": 3.0}
+# Engine settings timed besides the defaults: (name, config changes, engine module constants).
+VARIANTS = (
+    ("graph_bf16_channels_last", {"amp": True, "channels_last": True}, {}),
+    ("graph_fp32_contiguous", {"amp": False, "channels_last": False}, {}),
+    ("graph_bf16_contiguous", {"amp": True, "channels_last": False}, {}),
+    ("graph_fp32_channels_last", {"amp": False, "channels_last": True}, {}),
+    ("eager_defaults", {"cuda_graph": False}, {}),
+    ("eager_fp32_contiguous", {"cuda_graph": False, "amp": False, "channels_last": False}, {}),
+    ("graph_defaults_cudnn_benchmark", {}, {"CUDNN_BENCHMARK": True}),
+    ("graph_defaults_augment", {"augment": True}, {}),
+)
 QT_MARKERS = ("PySide6", "pyqtgraph", "cnn_gui.gui", "pytestqt", "qtbot", "qapp")
 
 
@@ -170,6 +191,34 @@ def xdist_workers() -> list[str]:
     return ["-n", str(max(2, min(8, (os.cpu_count() or 2) // 2)))]
 
 
+class engine_constants:
+    """Set module constants of cnn_gui.core.engine for a block (the CUDA defaults)."""
+
+    def __init__(self, **values) -> None:
+        self.values, self.saved = values, {}
+
+    def __enter__(self):
+        from cnn_gui.core import engine
+
+        for key, value in self.values.items():
+            self.saved[key] = getattr(engine, key)
+            setattr(engine, key, value)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from cnn_gui.core import engine
+
+        for key, value in self.saved.items():
+            setattr(engine, key, value)
+
+
+def engine_defaults() -> dict:
+    from cnn_gui.core import engine
+
+    return {"CUDA_AMP": engine.CUDA_AMP, "CUDA_CHANNELS_LAST": engine.CUDA_CHANNELS_LAST,
+            "CUDNN_BENCHMARK": engine.CUDNN_BENCHMARK}
+
+
 def epoch_benchmark(check: Check, device: torch.device, data) -> None:
     from gpu_speed import engine_run, tutorial_epochs
 
@@ -180,28 +229,37 @@ def epoch_benchmark(check: Check, device: torch.device, data) -> None:
 
     rows = engine_run(data, device, epochs, batches)
     eng = rows[-1]["train_s"]
-    check.put(engine_epochs_s=[r["train_s"] for r in rows], engine_epoch_s=eng,
+    check.put(engine_epochs_s=[r["train_s"] for r in rows], engine_epoch_s=eng, engine_precision=rows[-1]["precision"],
               engine_epoch_with_test_s=rows[-1]["epoch_s"], engine_test_accuracy=rows[-1]["test_accuracy"],
-              ratio_tutorial_over_engine=tut[-1] / eng)
-    check.say(f"  engine (bf16, channels_last, fused Adam), epoch seconds: {fmt_list([r['train_s'] for r in rows])}"
-              f"; with its test pass {rows[-1]['epoch_s']:.3f} s; ratio tutorial/engine {tut[-1] / eng:.1f}x")
+              ratio_tutorial_over_engine=tut[-1] / eng, engine_defaults=engine_defaults())
+    check.say(f"  engine defaults ({rows[-1]['precision']}), epoch seconds: {fmt_list([r['train_s'] for r in rows])}"
+              f"; with its test pass {rows[-1]['epoch_s']:.3f} s; test acc {rows[-1]['test_accuracy']:.4f}; "
+              f"ratio tutorial/engine {tut[-1] / eng:.1f}x")
 
     variants = {}
-    for name, config in (("fp32", {"amp": False}), ("bf16_contiguous", {"channels_last": False}),
-                         ("fp32_contiguous", {"amp": False, "channels_last": False})):
-        if check.left() < 30 or (check.smoke and variants):  # the smoke runs one, to run the code
+    for name, config, constants in VARIANTS:
+        if check.left() < 40 or (check.smoke and len(variants) >= 2):  # the smoke runs two, to run the code
             check.figures["skipped"].append(f"engine variant {name}")
             continue
-        v = engine_run(data, device, epochs, batches, **config)
-        variants[name] = v[-1]["train_s"]
-        check.say(f"  engine {name}: {v[-1]['train_s']:.3f} s per epoch")
-    check.put(engine_variants_epoch_s=variants)
-
-    prototype(check, device, data, graphed=False)
+        with engine_constants(**constants):
+            v = engine_run(data, device, epochs, batches, **config)
+        variants[name] = {"epoch_s": v[-1]["train_s"], "epochs_s": [r["train_s"] for r in v],
+                          "test_accuracy": v[-1]["test_accuracy"], "precision": v[-1]["precision"],
+                          "ratio_tutorial_over_it": tut[-1] / v[-1]["train_s"]}
+        check.put(engine_variants=variants)
+        check.say(f"  engine {name} ({v[-1]['precision']}): {fmt_list(variants[name]['epochs_s'])} s per epoch, "
+                  f"test acc {v[-1]['test_accuracy']:.4f}, ratio tutorial/it {tut[-1] / v[-1]['train_s']:.1f}x")
+    graphed = {k: v for k, v in variants.items() if k.startswith("graph_") and "CUDA graph" in v["precision"]}
+    if graphed:
+        best = min(graphed, key=lambda k: graphed[k]["epoch_s"])
+        check.put(fastest_graphed_variant=best, fastest_graphed_epoch_s=graphed[best]["epoch_s"],
+                  ratio_tutorial_over_fastest_graphed=tut[-1] / graphed[best]["epoch_s"])
+        check.say(f"  fastest graphed setting: {best}, {graphed[best]['epoch_s']:.3f} s per epoch "
+                  f"({tut[-1] / graphed[best]['epoch_s']:.1f}x the tutorial loop)")
 
 
 def prototype(check: Check, device: torch.device, data, graphed: bool) -> None:
-    """The engine's step written out, eager or replayed from a CUDA graph (gpu_speed.step_loop)."""
+    """The engine's step written out by hand, eager or replayed from a CUDA graph (gpu_speed.step_loop)."""
     from gpu_speed import step_loop
 
     epochs, batches = (1, 3) if check.smoke else (2, None)
@@ -215,24 +273,107 @@ def prototype(check: Check, device: torch.device, data, graphed: bool) -> None:
               f"test acc {rows[-1]['test_accuracy']:.4f}" + (f"; ratio tutorial/it {tut / seconds:.1f}x" if tut else ""))
 
 
-def fast_preset(check: Check, device: torch.device, data) -> None:
-    from time_to_99 import engine_time_to
+def time_to(config, data, target: float) -> dict:
+    """The engine from ``fit()`` until an epoch's test accuracy reaches ``target``: epochs
+    (None if never), seconds to the end of that epoch's test pass, accuracy, precision."""
+    from cnn_gui.core.engine import Trainer
+    from cnn_gui.core.events import EpochEnded, FitFailed, FitStarted
 
+    info: dict = {"epochs": None, "precision": None, "test_accuracy": None}
+    holder: dict = {}
+
+    def on_event(event) -> None:
+        if isinstance(event, FitStarted):
+            info["precision"] = event.precision
+        elif isinstance(event, EpochEnded):
+            info["test_accuracy"] = event.test_accuracy
+            if event.test_accuracy >= target and info["epochs"] is None:
+                info["epochs"], info["t"] = event.epoch, time.perf_counter()
+                holder["trainer"].stop()
+        elif isinstance(event, FitFailed):
+            info["failed"] = event.message
+
+    trainer = Trainer(config, data=data, callbacks=[on_event])
+    holder["trainer"] = trainer
+    t0 = time.perf_counter()
+    trainer.fit()
+    info["seconds"] = info.pop("t", time.perf_counter()) - t0
+    return info
+
+
+def fast_preset_config(check_smoke: bool, device: torch.device, seed: int = 0, **changes):
     from cnn_gui.core.config import PRESETS
 
-    target, seeds, extra = 0.99, (0, 1, 2), {"device": str(device)}
-    if check.smoke:
-        target, seeds, extra = 0.5, (0,), {"device": str(device), "max_batches": 3}
+    extra = {"max_batches": 3} if check_smoke else {}
+    return PRESETS["fast"].with_(seed=seed, device=str(device), **extra, **changes)
+
+
+def fast_preset(check: Check, device: torch.device, data) -> None:
+    target = 0.5 if check.smoke else 0.99
     runs = []
-    for seed in seeds:
-        epochs, seconds, history = engine_time_to(PRESETS["fast"].with_(seed=seed, **extra), data, target)
-        acc = history[-1]["test_accuracy"] if history else None
-        runs.append({"seed": seed, "epochs": epochs, "seconds": seconds, "test_accuracy": acc})
-        check.say(f"  fast preset seed {seed}: {'reached' if epochs else 'NOT reached'} {target:.0%} "
-                  f"in {seconds:.2f} s (test acc {acc})")
+    for seed, augment in ((0, False), (1, False), (2, False), (0, True)):
+        if check.smoke and seed:
+            continue
+        run = time_to(fast_preset_config(check.smoke, device, seed, augment=augment), data, target)
+        run.update(seed=seed, augment=augment)
+        runs.append(run)
+        check.say(f"  fast preset seed {seed}{' with augmentation' if augment else ''} ({run['precision']}): "
+                  f"{'reached' if run['epochs'] else 'NOT reached'} {target:.0%} in {run['seconds']:.2f} s "
+                  f"(test acc {run['test_accuracy']})")
     first = runs[0]
     check.put(fast_preset=runs, fast_preset_target=target,
               fast_preset_99_s=first["seconds"] if first["epochs"] else None)
+
+
+def fast_preset_cold(check: Check, json_part: Path) -> None:
+    """The fast preset in fresh processes: cuDNN autotuning off (the default) and on."""
+    cold = {}
+    for benchmark in (False, True):
+        if check.smoke and benchmark:
+            continue
+        timeout = min(90.0, check.left() - 30)
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--phase", "fast-cold", "--json", str(json_part),
+               "--cudnn-benchmark", str(int(benchmark))] + (["--cpu-smoke"] if check.smoke else [])
+        check.say(f"  $ {' '.join(cmd)}  (timeout {timeout:.0f} s)")
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run(cmd, cwd=ROOT, env=pytest_env(), capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            cold[f"cudnn_benchmark_{'on' if benchmark else 'off'}"] = {"timed_out_after_s": round(timeout)}
+            continue
+        if proc.returncode != 0:
+            raise RuntimeError(f"exit {proc.returncode}: {(proc.stdout + proc.stderr).strip()[-600:]}")
+        part = json.loads(json_part.read_text())
+        json_part.unlink()
+        part["process_wall_s"] = time.perf_counter() - t0
+        key = f"cudnn_benchmark_{'on' if benchmark else 'off'}"
+        cold[key] = part
+        check.put(fast_preset_cold=cold)
+        check.say(f"  cold fast preset, cuDNN autotuning {'on' if benchmark else 'off'} ({part['precision']}): "
+                  f"fit() to {part['target']:.0%} {part['seconds']:.2f} s (test acc {part['test_accuracy']}); "
+                  f"process start to there {part['process_to_target_s']:.2f} s; whole process "
+                  f"{part['process_wall_s']:.2f} s")
+    off = cold.get("cudnn_benchmark_off", {})
+    check.put(fast_preset_cold=cold, fast_preset_99_cold_s=off.get("seconds") if off.get("epochs") else None)
+
+
+def phase_fast_cold(json_part: Path, benchmark: bool, smoke: bool) -> int:
+    """--phase fast-cold: the fast preset, first thing in a fresh process; the figures as JSON."""
+    from cnn_gui.core.data import load_dataset
+
+    t_load = time.perf_counter()
+    data = load_dataset("mnist")
+    device = torch.device("cpu" if smoke else "cuda")
+    if smoke:
+        data = data.subset(2000, 200)
+    load_s = time.perf_counter() - t_load
+    target = 0.5 if smoke else 0.99
+    with engine_constants(CUDNN_BENCHMARK=benchmark):
+        run = time_to(fast_preset_config(smoke, device), data, target)
+    run.update(target=target, load_dataset_s=load_s, cudnn_benchmark=benchmark,
+               process_to_target_s=time.perf_counter() - PROCESS_T0)
+    json_part.write_text(json.dumps(run))
+    return 0
 
 
 def tutorial_to_99(check: Check, device: torch.device) -> None:
@@ -320,22 +461,35 @@ def print_summary(check: Check) -> None:
         ("tutorial loop epoch", "tutorial_epoch_s", "s"), ("engine epoch (train)", "engine_epoch_s", "s"),
         ("engine epoch with test pass", "engine_epoch_with_test_s", "s"),
         ("ratio tutorial/engine", "ratio_tutorial_over_engine", "x"),
+        ("fastest graphed engine epoch", "fastest_graphed_epoch_s", "s"),
+        ("ratio tutorial/fastest graphed engine", "ratio_tutorial_over_fastest_graphed", "x"),
         ("engine compiled epoch", "compiled_epoch_s", "s"), ("ratio tutorial/compiled", "ratio_tutorial_over_compiled", "x"),
-        ("prototype eager step epoch", "eager_step_epoch_s", "s"),
         ("prototype CUDA-graph step epoch", "graphed_step_epoch_s", "s"),
         ("ratio tutorial/CUDA-graph step", "ratio_tutorial_over_graphed_step", "x"),
-        ("fast preset to 99 % (seed 0)", "fast_preset_99_s", "s"),
+        ("fast preset to 99 % (seed 0, warm process)", "fast_preset_99_s", "s"),
+        ("fast preset to 99 % (fresh process, fit() only)", "fast_preset_99_cold_s", "s"),
         ("ratio tutorial-loop-to-99 / fast preset", "ratio_tutorial_to_99_over_fast_preset", "x"),
     ]
     for label, key, unit in figures:
         value = f.get(key)
         if value is not None:
             print(f"{label}: {value:.3f} s" if unit == "s" else f"{label}: {value:.1f}x")
-    for name, seconds in f.get("engine_variants_epoch_s", {}).items():
-        print(f"engine {name} epoch: {seconds:.3f} s")
+    if f.get("engine_precision"):
+        print(f"engine defaults: {f.get('engine_defaults')} -> {f['engine_precision']}")
+    if f.get("fastest_graphed_variant"):
+        print(f"fastest graphed setting: {f['fastest_graphed_variant']}")
+    for name, v in f.get("engine_variants", {}).items():
+        print(f"engine {name}: {v['epoch_s']:.3f} s per epoch, test acc {v['test_accuracy']:.4f} ({v['precision']})")
     for run in f.get("fast_preset", []):
-        print(f"fast preset seed {run['seed']}: {run['seconds']:.2f} s, epochs {run['epochs']}, "
-              f"test acc {run['test_accuracy']}")
+        print(f"fast preset seed {run['seed']}{' augmented' if run.get('augment') else ''}: {run['seconds']:.2f} s, "
+              f"epochs {run['epochs']}, test acc {run['test_accuracy']} ({run['precision']})")
+    for name, run in f.get("fast_preset_cold", {}).items():
+        if "seconds" in run:
+            print(f"fast preset cold, {name}: fit() {run['seconds']:.2f} s, process start to target "
+                  f"{run['process_to_target_s']:.2f} s, whole process {run['process_wall_s']:.2f} s, "
+                  f"test acc {run['test_accuracy']}")
+        else:
+            print(f"fast preset cold, {name}: {run}")
     for key, want, shown, met in goal_rows(f):
         print(f"goal {key} {want}: {shown} -> {met}")
     if f["skipped"]:
@@ -355,10 +509,13 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=float, default=None,
                     help="seconds for everything (default 270; 240 with --cpu-smoke)")
     ap.add_argument("--cpu-smoke", action="store_true", help="every step tiny, on the CPU (figures mean nothing)")
-    ap.add_argument("--phase", choices=["compile"], help=argparse.SUPPRESS)
+    ap.add_argument("--phase", choices=["compile", "fast-cold"], help=argparse.SUPPRESS)
+    ap.add_argument("--cudnn-benchmark", type=int, choices=[0, 1], default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.phase == "compile":
         return phase_compile(args.json)
+    if args.phase == "fast-cold":
+        return phase_fast_cold(args.json, bool(args.cudnn_benchmark), args.cpu_smoke)
 
     if not torch.cuda.is_available() and not args.cpu_smoke:
         print(f"gpu_check: CUDA is not available here (torch {torch.__version__}, "
@@ -378,7 +535,10 @@ def main(argv=None) -> int:
     from cnn_gui.core.data import load_dataset
 
     check.step("tests: pytest -m cuda tests/test_cuda.py", 60,
-               lambda: run_pytest(check, "cuda", ["-m", "cuda", "tests/test_cuda.py"], min(150.0, check.left() - 90)))
+               lambda: run_pytest(check, "cuda", ["-m", "cuda", "tests/test_cuda.py"], min(120.0, check.left() - 120)))
+    parts = check.json_path.parent if check.json_path else ROOT
+    check.step("fast preset to 99 % in fresh processes (cold)", 40,
+               lambda: fast_preset_cold(check, parts / "gpu-check-cold.json"))
     data = load_dataset("mnist")
     if args.cpu_smoke:
         data = data.subset(2000, 200)
@@ -387,9 +547,9 @@ def main(argv=None) -> int:
     check.step("tutorial loop to 99 %", 50 if not args.cpu_smoke else 5, lambda: tutorial_to_99(check, device))
     if device.type == "cuda":
         # After the steps above: a failed capture can leave CUDA unusable for this process.
-        check.step("prototype: the step in a CUDA graph", 15, lambda: prototype(check, device, data, graphed=True))
-        part = (check.json_path.parent if check.json_path else ROOT) / "gpu-check-compile.json"
-        check.step("engine with --compile", 100, lambda: compiled_epochs(check, part))
+        check.step("prototype: the hand-written step in a CUDA graph", 15,
+                   lambda: prototype(check, device, data, graphed=True))
+        check.step("engine with --compile", 100, lambda: compiled_epochs(check, parts / "gpu-check-compile.json"))
         files, qt = qt_free_core_tests()
         check.put(core_tests_left_out=qt)
         args_core = ["-m", "not slow and not cuda", *xdist_workers(), *[f for f in files if f not in qt]]

@@ -1,20 +1,21 @@
-"""Epoch time on CUDA: the tutorial's loop vs the engine (and a CUDA-graph prototype).
+"""Epoch time on CUDA: the tutorial's loop vs the engine (CUDA-graphed and eager).
 
     python benchmarks/gpu_speed.py [--epochs 2] [--batches N] [--compile] [--graphed] [--quick]
 
 The tutorial's loop (benchmarks/_baseline.py) on the GPU: DataLoader and ToTensor on the
 CPU, a host-to-device copy and an ``int(...)`` sync per batch, fp32, contiguous, Adam with
 its default implementation. The engine: MNIST resident on the GPU, batches sliced on the
-device, channels_last, bf16 autocast, fused Adam, cuDNN autotuning, one host sync per
-report interval (``--compile``: torch.compile too; its first epoch includes compiling).
-Both train batch 100 with the same model; each epoch's training time is printed (test
-passes not counted) and the ratio of the last epoch's (the steady state) and of the total.
+device, fused Adam, one host sync per report interval, and on CUDA its training step
+replayed from a CUDA graph (``cuda_graph=None``, the default); then the same engine eager
+(``cuda_graph=False``) for comparison (``--compile``: torch.compile instead of the graph;
+its first epoch includes compiling). Both train batch 100 with the same model; each
+epoch's training time is printed (test passes not counted) and the ratio of the last
+epoch's (the steady state) and of the total.
 
-``--graphed`` also times :func:`step_loop`: the engine's training step written out (same
-model, layout, bf16 autocast, fused Adam, batches sliced on the GPU), eager and captured
-once in a CUDA graph that each batch replays. At batch 100 the tutorial CNN's step is ~100
-small kernels, so an eager loop is bound by launching them from Python; the graph shows
-what the engine would gain from capturing its step (a prototype, not the engine).
+``--graphed`` also times :func:`step_loop`: the engine's step written out by hand and
+captured whole (optimizer included) in a CUDA graph, the prototype the engine's graph was
+built from; at batch 100 the tutorial CNN's step is ~150 small kernels, so an eager loop
+is bound by launching them from Python.
 
 Without CUDA it says so and runs the same comparison briefly on the CPU (``--batches``
 defaults to 20 there), so the script itself is exercised. A measurement: exits 0.
@@ -51,7 +52,8 @@ def tutorial_epochs(device: torch.device, epochs: int, batches: int | None) -> l
 def engine_run(data, device: torch.device, epochs: int, batches: int | None, compile_: bool = False,
                **config) -> list[dict]:
     """One engine run; per epoch its training seconds (``train_s``, the test pass excluded),
-    ``epoch_s`` (with the test pass) and ``test_accuracy``."""
+    ``epoch_s`` (with the test pass), ``test_accuracy`` and the run's ``precision`` label
+    (e.g. "bf16 autocast, CUDA graph")."""
     from cnn_gui.core.config import TrainConfig
     from cnn_gui.core.engine import Trainer
     from cnn_gui.core.events import EpochEnded, FitFailed, FitStarted
@@ -62,9 +64,10 @@ def engine_run(data, device: torch.device, epochs: int, batches: int | None, com
     def on_event(event) -> None:
         if isinstance(event, FitStarted):
             info["seen"] = min(event.batches_per_epoch * event.batch_size, event.train_size)
+            info["precision"] = event.precision  # says whether the step ran from a CUDA graph
         elif isinstance(event, EpochEnded):
             rows.append({"train_s": info["seen"] / event.samples_per_sec, "epoch_s": event.seconds,
-                         "test_accuracy": event.test_accuracy})
+                         "test_accuracy": event.test_accuracy, "precision": info["precision"]})
         elif isinstance(event, FitFailed):
             raise RuntimeError(f"engine failed: {event.message}")
 
@@ -77,9 +80,10 @@ def engine_run(data, device: torch.device, epochs: int, batches: int | None, com
     return rows
 
 
-def engine_epochs(data, device: torch.device, epochs: int, batches: int | None, compile_: bool) -> list[float]:
+def engine_epochs(data, device: torch.device, epochs: int, batches: int | None, compile_: bool,
+                  **config) -> list[float]:
     """Training seconds of each epoch (the test pass excluded)."""
-    return [row["train_s"] for row in engine_run(data, device, epochs, batches, compile_)]
+    return [row["train_s"] for row in engine_run(data, device, epochs, batches, compile_, **config)]
 
 
 def step_loop(data, device: torch.device, epochs: int, batches: int | None = None, graphed: bool = True,
@@ -171,7 +175,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batches", type=int, default=None, help="batches per epoch (default: all on CUDA, 20 on the CPU)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the engine's model (CUDA)")
-    ap.add_argument("--graphed", action="store_true", help="also time the step in a CUDA graph (prototype)")
+    ap.add_argument("--graphed", action="store_true", help="also time the hand-written graphed step (prototype)")
     ap.add_argument("--quick", action="store_true", help="1 epoch of 5 batches (smoke test)")
     args = ap.parse_args(argv)
     if args.quick:
@@ -192,9 +196,14 @@ def main(argv=None) -> int:
     tut = tutorial_epochs(device, args.epochs, batches)
     for epoch, seconds in enumerate(tut, 1):
         print(f"  tutorial epoch {epoch}: {seconds:.2f} s")
-    eng = engine_epochs(data, device, args.epochs, batches, args.compile)
+    rows = engine_run(data, device, args.epochs, batches, args.compile)
+    eng = [row["train_s"] for row in rows]
     for epoch, seconds in enumerate(eng, 1):
-        print(f"  engine   epoch {epoch}: {seconds:.2f} s")
+        print(f"  engine   epoch {epoch}: {seconds:.2f} s ({rows[0]['precision']})")
+    if not args.compile:
+        for epoch, seconds in enumerate(engine_epochs(data, device, args.epochs, batches, False,
+                                                      cuda_graph=False), 1):
+            print(f"  engine eager epoch {epoch}: {seconds:.2f} s")
     if args.graphed:
         for kind, graphed in (("eager step", False), ("graphed step", True)):
             for epoch, row in enumerate(step_loop(data, device, args.epochs, batches, graphed=graphed), 1):

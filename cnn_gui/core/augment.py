@@ -67,7 +67,7 @@ def _ink_box(x: torch.Tensor):
     """Centre (x, y) and half sizes of each image's ink bounding box, widened by one pixel
     on each side (the reach of bilinear sampling), relative to the image centre, in px.
     An empty image gets an empty box at the centre."""
-    n, _, h, w = x.shape
+    h, w = x.shape[2:]
     rows, cols = x.amax(dim=(1, 3)) > 0, x.amax(dim=(1, 2)) > 0  # (N, H), (N, W): rows, columns with ink
 
     def span(mask: torch.Tensor, size: int):

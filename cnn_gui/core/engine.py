@@ -256,6 +256,8 @@ class _GraphedStep:
                 self._step(sums, correct)
             self.grads = [p.grad for p in self.weights]
         except BaseException:
+            # torch.cuda.graph leaves its capture stream current when ending the capture fails.
+            torch.cuda.set_stream(main)
             self._drop_grads()
             raise
         finally:

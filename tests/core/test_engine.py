@@ -206,3 +206,95 @@ def test_bad_config_is_refused():
         TrainConfig(batch_size=0).validate()
     with pytest.raises(ConfigError, match="optimizer"):
         TrainConfig(optimizer="rmsprop").validate()
+
+
+def test_cuda_graph_setting_is_checked_and_may_change_on_resume(small, tmp_path):
+    with pytest.raises(ConfigError, match="cuda_graph must be true, false or null"):
+        TrainConfig(cuda_graph="on").validate()
+    first, _, _ = run(TrainConfig(epochs=1, batch_size=50, max_batches=2, device="cpu"), small)
+    ckpt = load_checkpoint(first.save_checkpoint(tmp_path / "g.safetensors"))
+    assert Trainer.from_checkpoint(ckpt, data=small, cuda_graph=False).config.cuda_graph is False
+
+
+class _StandInGraph:
+    """The CUDA graph's contract on the CPU: each replay is the captured step, run again
+    with fresh gradients."""
+
+    def __init__(self, step) -> None:
+        self.step = step
+
+    def replay(self) -> None:
+        self.step()
+
+
+@pytest.mark.slow
+def test_graphed_loop_matches_the_eager_one_bit_for_bit_on_a_cpu_stand_in(small, monkeypatch):
+    # Everything of the graphed path but the capture itself: static inputs, warm-up steps
+    # undone, sums added by the step, the eager last partial batch handing the gradients
+    # back, augmentation draws per batch. A real capture is tested in tests/test_cuda.py.
+    import cnn_gui.core.engine as engine
+
+    def capture(self, sums, correct):
+        buffers = list(self.trainer.model.buffers())
+        saved = [b.detach().clone() for b in buffers]
+        scratch = (torch.zeros((), dtype=torch.float64),)
+        for _ in range(engine.GRAPH_WARMUP_STEPS):
+            self._drop_grads()
+            self._step(scratch, torch.zeros((), dtype=torch.int64))
+        with torch.no_grad():
+            for b, value in zip(buffers, saved):
+                b.copy_(value)
+
+        def step():
+            self._drop_grads()
+            self._step(sums, correct)
+            self.grads = [p.grad for p in self.weights]
+
+        self.graph, self.grads = _StandInGraph(step), [None] * len(self.weights)
+
+    prepare = engine.Trainer._prepare
+
+    def prepare_graphed(self):
+        prepare(self)
+        self._graph_wanted = self.config.cuda_graph is not False
+
+    monkeypatch.setattr(engine._GraphedStep, "_capture", capture)
+    monkeypatch.setattr(engine.Trainer, "_prepare", prepare_graphed)
+    # 3000 images at batch 64: 46 full batches and a last one of 56, each epoch.
+    config = TrainConfig(epochs=2, batch_size=64, device="cpu", seed=5, schedule="onecycle", augment=True,
+                         report_interval=0, amp=False)
+    graphed, graphed_events, _ = run(config, small)
+    eager, eager_events, _ = run(config.with_(cuda_graph=False), small)
+    assert graphed_events[0].precision == "fp32, CUDA graph" and eager_events[0].precision == "fp32"
+    a, b = graphed.model.state_dict(), eager.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    reports = [[(e.loss, e.accuracy, e.lr) for e in ev if isinstance(e, BatchEnded)]
+               for ev in (graphed_events, eager_events)]
+    assert len(reports[0]) == 94 and reports[0] == reports[1]
+    assert [h["train_loss"] for h in graphed.history] == [h["train_loss"] for h in eager.history]
+
+
+@pytest.mark.slow
+def test_a_failed_capture_leaves_the_run_eager_with_a_one_line_note(small, monkeypatch):
+    import cnn_gui.core.engine as engine
+
+    def capture(self, sums, correct):
+        raise RuntimeError("operation not permitted when stream is capturing\nsecond line")
+
+    prepare = engine.Trainer._prepare
+
+    def prepare_graphed(self):
+        prepare(self)
+        self._graph_wanted = True
+
+    config = TrainConfig(epochs=1, batch_size=50, max_batches=3, device="cpu", amp=False)
+    plain, _, _ = run(config, small)
+    monkeypatch.setattr(engine._GraphedStep, "_capture", capture)
+    monkeypatch.setattr(engine.Trainer, "_prepare", prepare_graphed)
+    trainer, events, end = run(config, small)
+    assert end.reason == "completed"
+    assert events[0].precision.startswith(
+        "fp32, eager (CUDA graph failed: RuntimeError: operation not permitted when stream is capturing")
+    assert "\n" not in events[0].precision and len(events[0].precision) < 200
+    assert all(torch.equal(a, b) for a, b in zip(trainer.model.state_dict().values(),
+                                                 plain.model.state_dict().values()))
