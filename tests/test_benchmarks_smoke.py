@@ -1,10 +1,11 @@
 """The benchmark scripts run and print their figures (not that the figures are good)."""
 
-import pytest
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NUMBER = r"\d+(?:\.\d+)?"
@@ -44,3 +45,12 @@ def test_gpu_speed_runs_here_too():
     assert re.search(rf"^tutorial epoch time \(last\): {NUMBER} s$", out, re.M), out
     assert re.search(rf"^engine epoch time \(last\): {NUMBER} s$", out, re.M), out
     assert re.search(rf"^ratio tutorial/engine, last epoch: {NUMBER}x$", out, re.M), out
+
+
+@pytest.mark.slow
+def test_explain_speed_prints_each_figure():
+    pytest.importorskip("captum")
+    out = run_script("explain_speed.py", "--quick")
+    for label in ("Grad-CAM", "Input x Gradient", "Integrated Gradients", "occlusion", "probes", "live canvas point"):
+        assert re.search(rf"^{label}.*: median {NUMBER} ms", out, re.M), (label, out)
+    assert re.search(rf"^PCA of .*median {NUMBER} s", out, re.M), out
