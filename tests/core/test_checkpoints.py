@@ -495,3 +495,46 @@ def test_safetensors_is_imported_lazily():
     code = "import sys, cnn_gui.core.checkpoints; print('safetensors' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_stale_temporary_files_of_interrupted_saves_are_removed(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    target = tmp_path / "run.safetensors"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # a process that has ended
+    stale = tmp_path / f".run.safetensors.{dead_pid}.abcd1234.tmp"
+    stale.write_bytes(b"x" * 1000)
+    legacy = tmp_path / ".run.safetensors.q1w2e3r4.tmp"  # an older cnn-gui's name: no pid
+    legacy.write_bytes(b"x")
+    old = time.time() - 120
+    os.utime(legacy, (old, old))
+    alive = tmp_path / f".run.safetensors.{os.getpid()}.ffff0000.tmp"  # a save in progress here
+    alive.write_bytes(b"x")
+    other = tmp_path / f".other.safetensors.{dead_pid}.abcd1234.tmp"  # another file's: not ours to touch
+    other.write_bytes(b"x")
+    save_checkpoint(target, CNN(), make_meta())
+    assert not stale.exists() and not legacy.exists()
+    assert alive.exists() and other.exists()
+    assert load_checkpoint(target).meta.architecture == "mnist-cnn"
+
+
+def test_oversized_files_are_refused_before_reading(tmp_path, monkeypatch):
+    import cnn_gui.core.checkpoints as ck
+
+    path = save_checkpoint(tmp_path / "big.safetensors", CNN(), make_meta())
+    monkeypatch.setattr(ck, "MAX_CHECKPOINT_BYTES", 1024)
+    with pytest.raises(CheckpointError, match=r"big\.safetensors is 0\.0 GiB; cnn-gui opens checkpoints of up to"):
+        load_checkpoint(path)
+
+
+def test_nan_weights_are_refused(tmp_path):
+    model = CNN()
+    with torch.no_grad():
+        model.layer1[0].weight[0, 0, 0, 0] = float("nan")
+    path = save_checkpoint(tmp_path / "nan.safetensors", model, make_meta())
+    with pytest.raises(CheckpointError, match=r"NaN or infinite values in 'model.layer1.0.weight'"):
+        load_checkpoint(path)
