@@ -100,9 +100,7 @@ class RunFlow(QObject):
     def _set_training_ui(self, running: bool) -> None:
         w = self.w
         w.canvas_panel.set_training(running)
-        w.structure.set_busy(running) if hasattr(w.structure, "set_busy") else None
-        w.structure.model_combo.setEnabled(not running)
-        w.structure.init_button.setEnabled(not running and w.structure.tree is not None)
+        w.structure.set_busy(running)
         for action in (w.open_action, w.save_action, w.pretrained_action):
             action.setEnabled(not running)
 

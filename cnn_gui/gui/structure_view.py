@@ -734,9 +734,12 @@ class StructurePanel(QWidget):
         return [c.name for c in self._tree.children] if self._tree is not None else []
 
     def set_busy(self, busy: bool) -> None:
-        """While training runs, the Train boxes are read-only: the trainer owns the model."""
+        """While training runs the model belongs to the trainer: the Train boxes are read-only,
+        and the model chooser and *Initialise parameters…* are off."""
         self._busy = busy
         self.model.set_editable(self._live_model is not None and not busy)
+        self.model_combo.setEnabled(not busy)
+        self._update_enabled()
 
     def set_trainable(self, name: str, trainable: bool) -> bool:
         """Freeze or unfreeze module ``name`` of the live model, as its Train box does;
@@ -1014,5 +1017,5 @@ class StructurePanel(QWidget):
         self.totals_label.setText(text)
 
     def _update_enabled(self) -> None:
-        self.init_button.setEnabled(self._tree is not None)
+        self.init_button.setEnabled(self._tree is not None and not self._busy)
         self.code_button.setEnabled(self._live_model is not None)
