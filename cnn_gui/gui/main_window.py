@@ -136,7 +136,7 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         file_menu.addSeparator()
         self.quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence("Ctrl+Q"))
         weights_menu = bar.addMenu("&Weights")
-        self.pretrained_action = self._action(weights_menu, "Use the &pretrained weights", self.use_pretrained)
+        self.pretrained_action = self._action(weights_menu, "Use the &pretrained weights", lambda: self.use_pretrained())
         self.pretrained_action.setToolTip("The shipped MNIST CNN weights (99 % test accuracy)")
         self.runs_action = self._action(weights_menu, "Weights of a &run…", lambda: self.tabs.setCurrentWidget(self.runs_view))
         view_menu = bar.addMenu("&View")

@@ -117,6 +117,7 @@ class TrainingController(QObject):
         self._control, self._trainer = control, None
         self._running = True
         self.last_end = None
+        self.last_trainer = None  # a run that ends before it has a trainer must not get the last run's
         job = (self._run_id, config, model, checkpoint, data, spec, list(callbacks), control)
         thread = threading.Thread(target=self._run, args=job, name=THREAD_NAME, daemon=True)
         self._thread = thread
@@ -182,6 +183,10 @@ class TrainingController(QObject):
             else:
                 trainer = Trainer(config, model=model, data=data, callbacks=[on_event], spec=spec, control=control)
             self._trainer = trainer
+            for cb in callbacks:  # a run folder writer records this trainer's config and checkpoint
+                bind = getattr(cb, "bind", None)
+                if bind is not None:
+                    bind(trainer)
             if control.stopped:
                 end = FitEnded("stopped", trainer.position.epoch, trainer.position.step,
                                time.perf_counter() - started,

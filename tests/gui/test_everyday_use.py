@@ -78,8 +78,6 @@ def test_the_pretrained_weights_can_always_be_chosen_again(window):
     assert_fits(window, "Weights > Use the pretrained weights")
 
 
-@pytest.mark.xfail(strict=True, reason="a window run's folder never gets its checkpoint: the RunWriter is not bound to "
-                                       "the trainer (save_checkpoint stays None), so the stopped weights replace the tested ones")
 def test_a_stop_before_the_first_epoch_ends_keeps_the_tested_weights(qtbot, window, mnist_large):
     window.data_override = mnist_large
     panel = window.training_panel
@@ -137,8 +135,6 @@ def test_nothing_trained_is_lost_silently(qtbot, window, tmp_path):
     assert_fits(window, "save, then re-initialise")
 
 
-@pytest.mark.xfail(strict=True, reason="QAction.triggered(checked=False) reaches use_pretrained(ask=...) as ask=False: "
-                                       "Weights > Use the pretrained weights replaces unsaved weights without asking")
 def test_the_weights_menu_asks_before_replacing_unsaved_weights(qtbot, window, tmp_path):
     not_a_folder = tmp_path / "a-file"
     not_a_folder.write_text("x")
