@@ -277,8 +277,11 @@ class Session:
         normalization = Normalization.of_data(data) if data is not None else Normalization.of_dataset(config.dataset)
         model = self.model
         if fresh:
+            from cnn_gui.core.structure import copy_trainable
+
             torch.manual_seed(config.seed)
             model = self.spec.factory()
+            copy_trainable(self.model, model)  # modules the user froze stay frozen in new weights
         else:
             self._before_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         self._run_model = model

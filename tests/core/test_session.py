@@ -521,3 +521,15 @@ def test_saving_a_loaded_session_keeps_it_resumable(tmp_path):
     again = load_checkpoint(path)
     assert again.meta.config == ckpt.meta.config and again.meta.training == ckpt.meta.training
     assert again.meta.history == ckpt.meta.history and same(weights, again.weights)
+
+
+def test_new_weights_keep_the_modules_the_user_froze():
+    from cnn_gui.core.structure import set_trainable
+
+    spec = get_spec("mnist-cnn")
+    session = Session(spec, spec.factory())
+    set_trainable(session.model, "layer1", False)
+    plan = session.plan_run(TrainConfig(epochs=1), fresh=True)
+    assert plan.fresh and plan.model is session.model  # the run trains the new model object
+    frozen = {n for n, p in plan.model.named_parameters() if not p.requires_grad}
+    assert frozen == {"layer1.0.weight", "layer1.0.bias", "layer1.1.weight", "layer1.1.bias"}
