@@ -137,7 +137,10 @@ def test_stop_mid_run(qtbot, window, mnist_large):
         click(qtbot, panel.stop_button)
     assert blocker.args[0].reason == "stopped"
     assert panel.state == "idle" and panel.train_button.isEnabled()
-    assert window.weights_label.text().startswith("Weights: trained now, stopped")
+    # Stopped before its first epoch was tested: the canvas keeps the tested (pretrained)
+    # weights, and the stopped ones wait in the run folder.
+    assert window.weights_label.text().startswith("Weights: pretrained")
+    assert "Runs tab" in window.statusBar().currentMessage()
     assert not window.errors
 
 
