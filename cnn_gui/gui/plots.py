@@ -39,7 +39,6 @@ title) whenever the plot's width changes.
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
@@ -49,6 +48,7 @@ from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QGraphicsItem, QSizePolicy, QVBoxLayout, QWidget
 
 from cnn_gui.core.events import BatchEnded, EpochEnded
+from cnn_gui.core.metrics_csv import CSV_HEADER, write_metrics_csv  # noqa: F401 - CSV_HEADER re-exported
 
 TRAIN_COLOR = "#1f77b4"  # blue
 TEST_COLOR = "#d62728"  # red
@@ -72,10 +72,6 @@ BATCH_TITLES = (
 )
 TITLE_LEGEND_GAP = 16  # pixels between the title's end and the legend
 
-CSV_HEADER = (
-    "kind", "epoch", "step", "train_loss", "train_accuracy",
-    "test_loss", "test_accuracy", "lr", "seconds",
-)
 
 
 class _GrowBuffer:
@@ -567,26 +563,12 @@ class TrainingPlots(QWidget):
         the engine's events (the plots show them in %); numbers are written with
         ``repr`` so they read back exactly; NaN (unknown) is written as an empty cell.
         """
-        path = Path(path)
-
-        def cell(value: float, integer: bool = False) -> str:
-            if not math.isfinite(value):
-                return ""
-            return str(int(value)) if integer else repr(float(value))
-
         b, e = self._batches, self._epochs
-        with path.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(CSV_HEADER)
-            cols = [b.view(n) for n in ("epoch", "step", "loss", "accuracy", "lr")]
-            for epoch, step, loss, acc, lr in zip(*cols):
-                writer.writerow(["batch", cell(epoch, True), cell(step, True), cell(loss),
-                                 cell(acc), "", "", cell(lr), ""])
-            names = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "seconds")
-            for epoch, tl, ta, vl, va, lr, sec in zip(*[e.view(n) for n in names]):
-                writer.writerow(["epoch", cell(epoch, True), "", cell(tl), cell(ta), cell(vl),
-                                 cell(va), cell(lr), cell(sec)])
-        return path
+        steps = [dict(zip(("epoch", "step", "loss", "accuracy", "lr"), row))
+                 for row in zip(*[b.view(n) for n in ("epoch", "step", "loss", "accuracy", "lr")])]
+        names = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "seconds")
+        epochs = [dict(zip(names, row)) for row in zip(*[e.view(n) for n in names])]
+        return write_metrics_csv(path, epochs, steps)  # the same file the CLI and the Runs tab write
 
 
 class _TitleRow:
