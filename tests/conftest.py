@@ -7,3 +7,31 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("CNN_GUI_DATA_DIR", os.path.join(os.path.dirname(__file__), ".data-not-used"))
 # Runs recorded by tests (window and CLI runs) go to a temporary folder, never the user's.
 os.environ.setdefault("CNN_GUI_RUNS_DIR", tempfile.mkdtemp(prefix="cnn-gui-test-runs-"))
+
+
+import pytest  # noqa: E402 - after the environment above, which must be set before anything imports Qt
+
+
+@pytest.fixture(scope="module")
+def serial_torch():
+    """One thread for torch, as the window's GUI thread runs it (one image at a time runs
+    fastest so, and a second thread only waits). Use with ``pytest.mark.usefixtures``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def pretrained():
+    """A frozen predictor of the shipped pretrained MNIST CNN (as the canvas has it)."""
+    from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
+    from cnn_gui.core.models import CNN
+    from cnn_gui.core.predictor import Predictor
+    from cnn_gui.core.resources import pretrained_checkpoint
+
+    model = CNN()
+    load_weights_into(model, load_checkpoint(pretrained_checkpoint()))
+    return Predictor(model)

@@ -134,7 +134,7 @@ def test_checkpoint_of_cuda_weights_loads_on_the_cpu(small, tmp_path):
     for name, value in cpu_model.state_dict().items():
         assert torch.equal(value, gpu_state[name].cpu()), name
 
-    # The same weights read the same digits on the CPU as on the GPU (bf16 there: nearly the same).
+    # The same weights read the same digits on the CPU as on the GPU (TF32 or bf16 there: nearly the same).
     gpu_loss, gpu_acc = trainer.evaluate()
     cpu = Trainer(TrainConfig(device="cpu", amp=False), model=cpu_model, data=small)
     cpu_loss, cpu_acc = cpu.evaluate()

@@ -57,5 +57,5 @@ def test_startup_prints_both_medians_and_the_ratio_and_the_window_was_complete(t
     assert int(shown.group(1)) > 10
     from cnn_gui.core.resources import pretrained_checkpoint
 
-    if pretrained_checkpoint().is_file():
-        assert shown.group(2).startswith("Weights: pretrained"), out
+    assert pretrained_checkpoint().is_file()  # it ships with the app
+    assert shown.group(2).startswith("Weights: pretrained"), out

@@ -13,30 +13,17 @@ from cnn_gui.core import attribution
 from cnn_gui.core.attribution import (METHODS, AttributionUnavailable, Explainer, explainer_for,
                                       occlusion_window_for)
 from cnn_gui.core.kernels import conv_weight, kernel_grid, kernel_norms, kernel_stack
-from cnn_gui.core.models import CNN, SimpleCNN
+from cnn_gui.core.models import SimpleCNN
 from cnn_gui.core.predictor import Predictor
 from cnn_gui.core.structure import initialize
 
 captum = pytest.importorskip("captum")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def serial_torch():
-    """One-image passes, as the GUI thread runs them: a second thread only waits."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def pretrained():
-    from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
-    from cnn_gui.core.resources import pretrained_checkpoint
 
-    model = CNN()
-    load_weights_into(model, load_checkpoint(pretrained_checkpoint()))
-    return Predictor(model)
+pytestmark = pytest.mark.usefixtures("serial_torch")  # see tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -10,26 +10,13 @@ from torch import nn
 from cnn_gui.core import embedding
 from cnn_gui.core.embedding import (EmbeddingUnavailable, compute_embedding, fit_pca, image_features, last_linear,
                                     project, dataset_features, tsne)
-from cnn_gui.core.models import CNN, SimpleCNN
-from cnn_gui.core.predictor import Predictor
+from cnn_gui.core.models import SimpleCNN
 
 
-@pytest.fixture(autouse=True, scope="module")
-def serial_torch():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def pretrained():
-    from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
-    from cnn_gui.core.resources import pretrained_checkpoint
 
-    model = CNN()
-    load_weights_into(model, load_checkpoint(pretrained_checkpoint()))
-    return Predictor(model)
+pytestmark = pytest.mark.usefixtures("serial_torch")  # see tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -30,15 +30,8 @@ SCALE = 8  # a 28 px digit printed 224 px high
 MARGIN = 40  # paper around it
 
 
-@pytest.fixture(autouse=True, scope="module")
-def serial_torch():
-    """One image at a time runs fastest on one thread, as the window's canvas does."""
-    import torch
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("serial_torch")  # see tests/conftest.py
 
 
 @pytest.fixture(scope="module")

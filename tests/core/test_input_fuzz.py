@@ -21,13 +21,8 @@ DTYPES = [np.float16, np.float32, np.float64, np.longdouble, np.bool_, np.uint8,
 SIDES = [0, 1, 2, 3, 5, 28, 29, 64, 280]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def serial_torch():
-    """One image at a time runs fastest on one thread, as the window's canvas does."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+
+pytestmark = pytest.mark.usefixtures("serial_torch")  # see tests/conftest.py
 
 
 def tiny_model():

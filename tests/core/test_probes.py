@@ -4,27 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from cnn_gui.core.models import CNN, SimpleCNN
+from cnn_gui.core.models import SimpleCNN
 from cnn_gui.core.predictor import Predictor
 from cnn_gui.core.probes import TRANSFORMS, affine, noise, run_probes, shift, stroke, variants
 
 
-@pytest.fixture(autouse=True, scope="module")
-def serial_torch():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def pretrained():
-    from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
-    from cnn_gui.core.resources import pretrained_checkpoint
 
-    model = CNN()
-    load_weights_into(model, load_checkpoint(pretrained_checkpoint()))
-    return Predictor(model)
+pytestmark = pytest.mark.usefixtures("serial_torch")  # see tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -33,10 +33,7 @@ def data():
 
 @pytest.fixture(scope="module")
 def pretrained():
-    path = pretrained_checkpoint()
-    if not path.is_file():
-        pytest.skip("the pretrained weights are not installed")
-    return load_checkpoint(path)
+    return load_checkpoint(pretrained_checkpoint())  # it ships with the app
 
 
 def state(model):

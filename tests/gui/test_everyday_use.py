@@ -16,7 +16,6 @@ LONG = TrainConfig(epochs=1, batch_size=50)  # 400 batches of mnist_large: stops
 SCREEN = (1280, 720)
 PRETRAINED_LABEL = "Weights: pretrained (99.0 % test)"
 
-pytestmark = pytest.mark.skipif(not pretrained_checkpoint().is_file(), reason="the pretrained weights are not installed")
 
 
 def click(qtbot, button):

@@ -7,7 +7,7 @@ import torch
 from PySide6.QtCore import QPointF
 
 from cnn_gui.core import attribution
-from cnn_gui.core.models import CNN, SimpleCNN
+from cnn_gui.core.models import SimpleCNN
 from cnn_gui.core.predictor import Predictor
 from cnn_gui.gui import embedding_view as embedding_view_module
 from cnn_gui.gui.embedding_view import EmbeddingView
@@ -17,22 +17,10 @@ from cnn_gui.gui.probes_view import NOTE_TEXT, ProbesView
 CIFAR_STATS = dict(mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def serial_torch():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the GUI thread runs
-    yield
-    torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def pretrained():
-    from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
-    from cnn_gui.core.resources import pretrained_checkpoint
 
-    model = CNN()
-    load_weights_into(model, load_checkpoint(pretrained_checkpoint()))
-    return Predictor(model)
+pytestmark = pytest.mark.usefixtures("serial_torch")  # see tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -47,11 +47,9 @@ def test_window_opens_without_loading_a_dataset(make_window, monkeypatch):
     assert [c.name for c in tree.children] == ["layer1", "layer2", "layer3", "layer4", "fc"]
     assert w.structure.proxy.rowCount() == 1
     assert "2,328,298" in w.structure.totals_label.text()
-    if pretrained_checkpoint().is_file():
-        assert w.weights_label.text().startswith("Weights: pretrained (")
-        assert w.plots.epoch_series()["epoch"].size > 0  # the pretrained run's history
-    else:
-        assert w.weights_label.text().startswith("Weights: untrained")
+    assert pretrained_checkpoint().is_file()  # it ships with the app
+    assert w.weights_label.text().startswith("Weights: pretrained (")
+    assert w.plots.epoch_series()["epoch"].size > 0  # the pretrained run's history
     assert w.predictor is not None and w.canvas.isEnabled()
     panel = w.training_panel
     assert panel.train_button.isEnabled() and not panel.stop_button.isEnabled()
