@@ -78,11 +78,13 @@ class AnalysisTabs(QObject):
 
     @Slot(object, str)
     def show_image(self, image, text: str) -> None:
-        """A test image chosen in the Test set or the Embedding: its maps, explanation and probes."""
+        """A test image chosen in the Test set or the Embedding: its maps, explanation, probes and
+        its place in the embedding."""
         self.feature_maps.show_image(image, text)
         self.layer.set_image(image, text)
         self.explain.set_image(image, text)
         self.probes.set_image(image, text)
+        self.embedding.set_image(image, text)  # the star marks it among its neighbours, until you draw again
         self.tabs.setCurrentWidget(self.explain)
 
     def connect_tree(self, structure) -> None:

@@ -317,3 +317,21 @@ def test_new_weights_keep_the_shown_test_image_and_compute_its_maps_once(qtbot, 
     window._refresh_predictor()  # new weights, as at an epoch's end
     assert fm.source == source  # still the clicked test image, now with the new weights
     assert len(passes) == 1
+
+
+def test_a_clicked_test_image_reaches_every_view(qtbot, window):
+    """Confusion cell -> image -> Explain, Robustness, Feature maps, Layer and its place in the Embedding."""
+    view = window.confusion
+    with qtbot.waitSignal(view.finished, timeout=60000):
+        assert view.compute()
+    view.show_cell(3, 3)
+    first = int(view.shown_indices()[0])  # the cell's first image: a 3 read as a 3
+    view.choose_sample(first)
+    expected = view._result_data.test_images[first, 0].numpy() / 255.0  # the test set the matrix used
+    tabs = window.analysis
+    assert window.tabs.currentWidget() is tabs.explain
+    for shown in (tabs.explain._image, tabs.probes._image, tabs.embedding._live_image):
+        np.testing.assert_allclose(shown, expected, atol=1e-6)
+    assert tabs.feature_maps.source.startswith(f"test image #{first}: true 3")
+    qtbot.waitUntil(lambda: tabs.explain.result is not None, timeout=10000)
+    assert tabs.explain.result.predicted == 3  # a cell on the diagonal: read as its true class
