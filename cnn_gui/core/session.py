@@ -20,7 +20,6 @@ what to do, and tells it what happened; the CLI uses the same rules for checkpoi
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -30,6 +29,7 @@ import torch
 from torch import nn
 
 from cnn_gui.core.config import TrainConfig
+from cnn_gui.core.formatting import middle_elide, percent  # noqa: F401 - re-exported for the window
 from cnn_gui.core.models import ModelSpec
 
 if TYPE_CHECKING:
@@ -44,21 +44,6 @@ class Source(Enum):
     TRAINED = "trained"
     FILE = "file"
     REINITIALISED = "re-initialised"
-
-
-def middle_elide(text: str, limit: int = 40) -> str:
-    """``a-very-long-…-name.safetensors``: long names keep their start and their end."""
-    if len(text) <= limit:
-        return text
-    keep = limit - 1
-    return text[: keep - keep // 2] + "…" + text[len(text) - keep // 2:]
-
-
-def percent(value: float | None) -> str:
-    """``99.2 %``; ``?`` for a missing or non-finite value (never ``nan%``)."""
-    if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return "?"
-    return f"{value:.1%}".replace("%", " %")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
 
 from cnn_gui.core.analysis import ConfusionResult, confusion_matrix, tile_at, tile_maps
 from cnn_gui.core.errors import CnnGuiError, one_line
+from cnn_gui.core.formatting import dataset_title as _title
+from cnn_gui.core.formatting import shape_text as _shape
 
 from .grid_image import GridImage
 from .jobs import JobRunner
@@ -340,15 +342,3 @@ def _compute(model, name: str, data: "ImageDataset | None", cancel,
 
         data = load_dataset(name, input_shape=input_shape)  # a folder of images is read at this shape
     return confusion_matrix(model, data, cancel=cancel), data
-
-
-def _shape(shape) -> str:
-    return "x".join(str(int(d)) for d in shape)
-
-
-def _title(dataset_name: str) -> str:
-    """"MNIST", "Fashion-MNIST", "CIFAR-10": the dataset's own spelling."""
-    from cnn_gui.core.data import DATASETS
-
-    info = DATASETS.get(dataset_name)
-    return info.title.split(" ")[0] if info is not None else dataset_name

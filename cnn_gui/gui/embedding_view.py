@@ -36,6 +36,7 @@ from cnn_gui.core import embedding
 from cnn_gui.core.analysis import tile_at, tile_maps
 from cnn_gui.core.embedding import Embedding, compute_embedding, project, tsne
 from cnn_gui.core.errors import CnnGuiError, one_line
+from cnn_gui.core.formatting import dataset_title as _title
 from cnn_gui.core.predictor import Predictor
 
 from .grid_image import GridImage
@@ -590,11 +591,3 @@ class EmbeddingView(QWidget):
         true, predicted = classes[int(f.labels[row])], classes[int(f.predicted[row])]
         verdict = "right" if true == predicted else "a mistake"
         return f"test image #{int(f.indices[row])}: true {true}, predicted {predicted} ({verdict})"
-
-
-def _title(dataset_name: str) -> str:
-    """"MNIST", "Fashion-MNIST", "CIFAR-10": the dataset's own spelling."""
-    from cnn_gui.core.data import DATASETS
-
-    info = DATASETS.get(dataset_name)
-    return info.title.split(" ")[0] if info is not None else dataset_name

@@ -26,7 +26,7 @@ import time
 import numpy as np
 from PySide6.QtCore import QRect, QSize, Qt, QTimer, Slot
 from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter
-from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout,
+from PySide6.QtWidgets import (QComboBox, QGridLayout, QLabel, QSizePolicy, QVBoxLayout,
                                QWidget)
 
 from cnn_gui.core import attribution

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from cnn_gui.core.errors import CnnGuiError, one_line
+from cnn_gui.core.formatting import spoken_duration as format_duration
 from cnn_gui.core.runs import (Run, RunFollower, RunsError, RunsIndex, delete_run, rename_run, resolve_runs_dir,
                                run_metrics_csv)
 
@@ -49,17 +50,6 @@ MAX_COMPARED = 6  # settings side by side; more columns would not fit
 
 
 # --------------------------------------------------------------------------- formatting
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return NO_VALUE
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 def _pct(value: float | None) -> str:

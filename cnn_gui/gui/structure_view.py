@@ -59,6 +59,7 @@ from PySide6.QtWidgets import (
 )
 from torch import nn
 
+from ..core.formatting import shape_text as _shape_text
 from ..core.models import MODELS
 from ..core.structure import (
     HPARAM_HELP,
@@ -111,10 +112,6 @@ _CLASS_RE = re.compile(r"^\s*class\s+(\w+)\s*\(.*Module", re.MULTILINE)
 
 NAME_MIN, NAME_MAX = 112, 170  # the Name column's width (tick box and indent included): elided below its contents
 DETAILS_MIN = 24  # the Details column gets what is left, at least this much
-
-
-def _shape_text(shape: tuple[int, ...] | None) -> str:
-    return "x".join(map(str, shape)) if shape else ""
 
 
 def _hparams_text(node: ModuleNode, sep: str = ", ") -> str:

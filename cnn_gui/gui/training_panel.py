@@ -39,6 +39,9 @@ from cnn_gui.core.config import DEFAULT_PRESET, OPTIMIZERS, PRESETS, SCHEDULES, 
 from cnn_gui.core.data import DATASETS
 from cnn_gui.core.devices import available_devices
 from cnn_gui.core.events import BatchEnded, FitEnded
+from cnn_gui.core.formatting import clock_duration as format_duration  # noqa: F401 - the window's name
+from cnn_gui.core.formatting import plural
+from cnn_gui.core.formatting import shape_text as _shape_text
 
 # Short enough to show whole in the box; the item tooltips spell the recipe out.
 PRESET_TITLES = {
@@ -60,13 +63,6 @@ DEVICE_CHARS = 16
 PROGRESS_MIN_CHARS = 12
 
 
-def _shape_text(shape) -> str:
-    return "x".join(str(int(v)) for v in shape)
-
-
-def plural(n: int, word: str, words: str | None = None) -> str:
-    """"1 epoch", "3 epochs", "0 epochs"."""
-    return f"{n:,} {word if n == 1 else (words or word + 's')}"
 
 
 def _recipe_text(cfg: TrainConfig) -> str:
@@ -224,16 +220,6 @@ def fit_combo(combo: QComboBox, max_chars: int | None = None) -> None:
         combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
     combo.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
     combo.view().setMinimumWidth(widest + 4 * fm.averageCharWidth())
-
-
-def format_duration(seconds: float) -> str:
-    """0:45, 3:07, 1:02:03."""
-    if seconds is None or not seconds == seconds or seconds < 0:  # NaN
-        return "?"
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 class TrainingPanel(QWidget):
