@@ -305,3 +305,15 @@ def test_train_on_an_image_folder_then_export_both_formats(tmp_path, capsys):
     if importlib.util.find_spec("onnxruntime") is not None:
         assert main(["export", str(out), "--format", "onnx", "--out", str(tmp_path / "shapes.onnx")]) == 0
         assert "same top class for 100.00%" in capsys.readouterr().out
+
+
+def test_an_unforeseen_error_is_one_line_and_a_traceback_file(monkeypatch, tmp_path, capsys):
+    import cnn_gui.cli as cli
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))  # platformdirs' log folder on Linux
+    monkeypatch.setattr(cli, "_summary", lambda args: {}["no such key"])
+    assert main(["summary"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("cnn-gui: unexpected error: KeyError")
+    path = err.rsplit("full traceback in ", 1)[1].rstrip(")")
+    assert "Traceback" in open(path, encoding="utf-8").read()

@@ -426,3 +426,19 @@ def test_feature_maps_with_long_layer_names_do_not_widen(qtbot):
     assert long_name in view.layer_combo.toolTip()
     assert view.caption.heightForWidth(300) > 0 and view.caption.minimumSizeHint().width() <= 360
 
+
+
+def test_the_layout_is_remembered_per_screen_size():
+    from PySide6.QtCore import QRect, QSize
+
+    from cnn_gui.gui.settings import KEY_GEOMETRY, KEY_STATE, layout_keys
+
+    class Screen:
+        def __init__(self, w, h):
+            self.size = QSize(w, h)
+
+        def availableGeometry(self):  # noqa: N802 - Qt's name
+            return QRect(0, 0, self.size.width(), self.size.height())
+
+    laptop, monitor = layout_keys(Screen(1366, 740)), layout_keys(Screen(1920, 1050))
+    assert laptop == (f"{KEY_GEOMETRY}/1366x740", f"{KEY_STATE}/1366x740") and laptop != monitor
