@@ -67,7 +67,7 @@ VARIANTS = (
     ("graph_bf16_contiguous", {"amp": True, "channels_last": False}, {}),
     ("graph_fp32_channels_last", {"amp": False, "channels_last": True}, {}),
     ("eager_defaults", {"cuda_graph": False}, {}),
-    ("eager_fp32_contiguous", {"cuda_graph": False, "amp": False, "channels_last": False}, {}),
+    ("eager_bf16_channels_last", {"cuda_graph": False, "amp": True, "channels_last": True}, {}),
     ("graph_defaults_cudnn_benchmark", {}, {"CUDNN_BENCHMARK": True}),
     ("graph_defaults_augment", {"augment": True}, {}),
 )

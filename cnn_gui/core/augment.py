@@ -63,54 +63,52 @@ def random_params(n: int, generator: torch.Generator, out: torch.Tensor | None =
     return out.uniform_(0.0, 1.0, generator=generator)
 
 
-def _ink_box(x: torch.Tensor):
-    """Centre (x, y) and half sizes of each image's ink bounding box, widened by one pixel
-    on each side (the reach of bilinear sampling), relative to the image centre, in px.
-    An empty image gets an empty box at the centre."""
+def _ink_box(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centre (x, y) and half sizes (x, y), (N, 2) each, of each image's ink bounding box
+    widened by one pixel on each side (the reach of bilinear sampling), relative to the
+    image centre, in px. An empty image gets an empty box at the centre."""
     h, w = x.shape[2:]
-    rows, cols = x.amax(dim=(1, 3)) > 0, x.amax(dim=(1, 2)) > 0  # (N, H), (N, W): rows, columns with ink
-
-    def span(mask: torch.Tensor, size: int):
+    ink = x[:, 0] if x.shape[1] == 1 else x.sum(dim=1)
+    # Sums, not maxima (~5x faster on the CPU): images are never negative.
+    spans = []
+    for mask, size in ((ink.sum(dim=1) > 0, w), (ink.sum(dim=2) > 0, h)):  # columns, rows with ink
         at = torch.arange(size, device=x.device, dtype=torch.float32)
         first = torch.where(mask, at, float(size)).amin(dim=1)
         last = torch.where(mask, at, -1.0).amax(dim=1)
-        has = last >= 0
-        centre = torch.where(has, (first + last) / 2 - (size - 1) / 2, 0.0)
-        half = torch.where(has, (last - first) / 2 + 1, 0.0)
-        return centre, half
-
-    (my, hh), (mx, hw) = span(rows, h), span(cols, w)
-    return mx, my, hw, hh
+        spans.append(torch.stack([(first + last - (size - 1)) / 2, (last - first) / 2 + 1], dim=1))
+    (mx, hw), (my, hh) = spans[0].unbind(1), spans[1].unbind(1)
+    centre, half = torch.stack([mx, my], dim=1), torch.stack([hw, hh], dim=1)
+    empty = (half[:, :1] < 1) | (half[:, 1:] < 1)  # no ink: first > last
+    return centre.masked_fill(empty, 0.0), half.masked_fill(empty, 0.0)
 
 
 def _warp(x: torch.Tensor, u: torch.Tensor, ranges: Ranges, margin: torch.Tensor) -> torch.Tensor:
     n, c, h, w = x.shape
     angle = (2 * u[:, 0] - 1) * math.radians(ranges.degrees)
     scale = 1 + (2 * u[:, 1] - 1) * ranges.scale
-    tx = (2 * u[:, 2] - 1) * ranges.shift
-    ty = (2 * u[:, 3] - 1) * ranges.shift
+    shift = (2 * u[:, 2:4] - 1) * ranges.shift  # (N, 2): x, y
     cos, sin = torch.cos(angle), torch.sin(angle)
+    rot = torch.stack([cos, -sin, sin, cos], dim=1).view(n, 2, 2)
 
-    # Forward map, input to output, in px about the centre: p' = scale * R p + t.
-    mx, my, hw, hh = _ink_box(x)
-    ex = scale * (cos.abs() * hw + sin.abs() * hh)  # half extent of the mapped box
-    ey = scale * (sin.abs() * hw + cos.abs() * hh)
-    room_x = (w - 1) / 2 - margin - _SLACK  # half of the span the box may cover
-    room_y = (h - 1) / 2 - margin - _SLACK
-    fit = torch.minimum(room_x / ex.clamp_min(1e-6), room_y / ey.clamp_min(1e-6)).clamp(max=1.0)
-    scale, ex, ey = scale * fit, ex * fit, ey * fit
-    cx = scale * (cos * mx - sin * my)  # where the box's centre lands
-    cy = scale * (sin * mx + cos * my)
-    tx = torch.minimum(torch.maximum(tx, -room_x - cx + ex), room_x - cx - ex)
-    ty = torch.minimum(torch.maximum(ty, -room_y - cy + ey), room_y - cy - ey)
+    # Forward map, input to output, in px about the centre: p' = scale * rot @ p + shift.
+    centre, half = _ink_box(x)
+    extent = scale[:, None] * (rot.abs() @ half[:, :, None])[:, :, 0]  # half size of the mapped box
+    # Half of the span the box may cover, (N, 2). (No torch.tensor of the sizes: a copy
+    # from the host may not be captured in a CUDA graph.)
+    room = torch.stack([(w - 1) / 2 - margin, (h - 1) / 2 - margin], dim=1) - _SLACK
+    fit = (room / extent.clamp_min(1e-6)).amin(dim=1).clamp(max=1.0)
+    scale, extent = scale * fit, extent * fit[:, None]
+    lands = scale[:, None] * (rot @ centre[:, :, None])[:, :, 0]  # where the box's centre lands
+    shift = torch.minimum(torch.maximum(shift, extent - room - lands), room - lands - extent)
 
-    # affine_grid wants the inverse (output to input) in coordinates where the image spans
-    # [-1, 1]: p = R^T (p' - t) / scale, with px turned into those units per axis.
-    inv = 1 / scale
+    # affine_grid wants the inverse (output to input) in units where the image spans
+    # [-1, 1] on each axis (px * 2 / size): p = rot^T (p' - shift) / scale.
+    inverse = rot.transpose(1, 2) / scale[:, None, None]
+    moved = -(inverse @ shift[:, :, None])[:, :, 0]
     theta = torch.stack([
-        torch.stack([cos * inv, sin * inv * (h / w), -(2 / w) * (cos * tx + sin * ty) * inv], dim=1),
-        torch.stack([-sin * inv * (w / h), cos * inv, -(2 / h) * (-sin * tx + cos * ty) * inv], dim=1),
-    ], dim=1)
+        inverse[:, 0, 0], inverse[:, 0, 1] * (h / w), moved[:, 0] * (2 / w),
+        inverse[:, 1, 0] * (w / h), inverse[:, 1, 1], moved[:, 1] * (2 / h),
+    ], dim=1).view(n, 2, 3)
     grid = F.affine_grid(theta, [n, c, h, w], align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 

@@ -4,8 +4,9 @@ Why it is faster than the tutorial's loop on the same model and batch size:
 - the dataset is one preloaded uint8 tensor on the training device; a batch is an
   ``index_select`` of a per-epoch permutation, normalised on the device (no DataLoader,
   no per-sample PIL/ToTensor);
-- channels_last memory format (oneDNN on the CPU, Tensor Cores on CUDA), bf16 autocast
-  and cudnn autotuning on CUDA;
+- on the CPU, channels_last memory format (oneDNN's blocked convolutions) and bf16
+  autocast where the CPU has native bf16; fused Adam;
+- on CUDA, the training step replayed from a CUDA graph (below);
 - loss and accuracy are summed on the device and read back only when an event is due
   (at most ``report_interval`` apart), never once per batch.
 
@@ -29,11 +30,15 @@ back to the host...) leaves the run eager, with the reason in ``FitStarted.preci
 The CPU path is unchanged.
 
 CUDA defaults (``CUDA_AMP``, ``CUDA_CHANNELS_LAST``, ``CUDNN_BENCHMARK`` below; flip
-them after measuring with ``benchmarks/gpu_check.py``, which times every combination):
-eager on the H200, fp32 contiguous was faster than bf16 channels_last (1.63 vs 1.91 s an
-epoch: fewer kernels, and the eager loop is bound by launching them); cuDNN autotuning
-cost the first run in a process ~3.5 s (each new batch shape is timed), more than a
-whole graphed epoch.
+them after measuring with ``benchmarks/gpu_check.py``, which times every combination,
+graphed and eager): fp32 (TF32 convolutions, cuDNN's default) and contiguous, because
+eager on the H200 they were the fastest of the four (fp32 contiguous 1.63 s an epoch,
+fp32 channels_last 1.73, bf16 channels_last 1.91, bf16 contiguous 2.05: for a CNN this
+small the step is its kernel count, and autocast adds a cast of every weight and of its
+gradient); in a graph that count still sets the GPU's time. cuDNN autotuning off: it cost
+the first run in a process ~3.5 s (each new batch shape is timed), more than a whole
+graphed epoch could win back. On the CPU nothing changes (channels_last; bf16 where the
+CPU has it natively).
 """
 
 from __future__ import annotations
@@ -64,9 +69,10 @@ if TYPE_CHECKING:
 Callback = Callable[[Event], None]
 _log = logging.getLogger(__name__)
 
-# What ``amp=None`` and ``channels_last=None`` mean on CUDA, and cuDNN autotuning there.
-CUDA_AMP = True
-CUDA_CHANNELS_LAST = True
+# What ``amp=None`` and ``channels_last=None`` mean on CUDA, and cuDNN autotuning there
+# (see the module's docstring for the measurements behind them).
+CUDA_AMP = False
+CUDA_CHANNELS_LAST = False
 CUDNN_BENCHMARK = False
 GRAPH_WARMUP_STEPS = 3  # eager steps on a side stream before capturing, as torch.cuda.graphs asks
 
