@@ -2,9 +2,12 @@
 
 :class:`TrainingController` starts a ``threading.Thread`` that loads the dataset (no file
 I/O on the GUI thread), builds a :class:`~cnn_gui.core.engine.Trainer` and calls its
-blocking ``fit()``. The controller emits its signals *from that thread*; since the
-controller lives on the GUI thread, Qt queues them there. They carry the engine's frozen
-event dataclasses (plain numbers) or numpy arrays, never tensors.
+blocking ``fit()``. The training thread hands each report to the controller through one
+private queued signal, and the controller emits its public signals on the GUI thread: so
+every receiver, a lambda or a test's ``waitSignal`` included, runs on the GUI thread (a
+plain callable connected to a signal emitted on another thread would run on that thread).
+Reports carry the engine's frozen event dataclasses (plain numbers) or numpy arrays,
+never tensors.
 
 Stop and pause go through the run's :class:`~cnn_gui.core.engine.RunControl`, created
 before the thread starts and handed to the Trainer, so a Stop clicked while the data is
@@ -91,7 +94,7 @@ class TrainingController(QObject):
     failed = Signal(object)
     finished = Signal(object)
     runningChanged = Signal(bool)
-    _ended = Signal(object, object)  # (run id, FitEnded | None), from the training thread
+    _report = Signal(int, str, object)  # (run id, public signal name, payload), from the training thread
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -104,7 +107,7 @@ class TrainingController(QObject):
         self.last_trainer: "Trainer | None" = None
         self.last_end: FitEnded | None = None
         self.extra_callbacks: list = []  # more engine callbacks for the next run (e.g. a run folder)
-        self._ended.connect(self._on_ended)
+        self._report.connect(self._on_report)  # queued: the controller lives on the GUI thread
 
     # -- public API ------------------------------------------------------------------------
     def start(self, config: TrainConfig, model: "nn.Module | None" = None,
@@ -168,7 +171,7 @@ class TrainingController(QObject):
 
         end: FitEnded | None = None
         started = time.perf_counter()
-        on_event = self._relay(callbacks)
+        on_event = self._relay(callbacks, run_id)
         try:
             if data is None:
                 from cnn_gui.core.data import load_dataset
@@ -195,14 +198,14 @@ class TrainingController(QObject):
                 end = trainer.fit()
         except Exception as exc:  # noqa: BLE001 - a ConfigError/DatasetError/ModelError/CheckpointError before fit
             if not control.stopped or not _is_cancel(exc):
-                self.failed.emit(FitFailed("error", _message(exc), _hint(exc)))
+                self._report.emit(run_id, "failed", FitFailed("error", _message(exc), _hint(exc)))
                 end = FitEnded("failed", 0, 0, time.perf_counter() - started, None)
             else:
                 end = FitEnded("stopped", 0, 0, time.perf_counter() - started, None)
         finally:
-            self._ended.emit(run_id, end)
+            self._report.emit(run_id, "finished", end)
 
-    def _relay(self, callbacks):
+    def _relay(self, callbacks, run_id: int):
         def on_event(event) -> None:  # the engine's callback, on the training thread
             for cb in callbacks:
                 cb(event)
@@ -210,25 +213,29 @@ class TrainingController(QObject):
                 now = time.perf_counter()
                 if event.batch >= event.batches_per_epoch or now - self._last_progress >= PROGRESS_MIN_INTERVAL:
                     self._last_progress = now
-                    self.progress.emit(event)
+                    self._report.emit(run_id, "progress", event)
             elif isinstance(event, EpochEnded):
-                self.epochEnded.emit(event)
+                self._report.emit(run_id, "epochEnded", event)
                 if self._trainer is not None:
                     # Copied here, between two optimizer steps, on the thread that owns them.
-                    self.weightsSnapshot.emit(state_dict_arrays(self._trainer.model))
+                    self._report.emit(run_id, "weightsSnapshot", state_dict_arrays(self._trainer.model))
             elif isinstance(event, FitStarted):
                 self._last_progress = 0.0
-                self.started.emit(event)
+                self._report.emit(run_id, "started", event)
             elif isinstance(event, FitFailed):
-                self.failed.emit(event)
+                self._report.emit(run_id, "failed", event)
             # FitEnded: fit() returns it; _run() reports it once.
         return on_event
 
     # -- back on the GUI thread ---------------------------------------------------------------
-    @Slot(object, object)
-    def _on_ended(self, run_id: int, end) -> None:
-        if run_id == self._run_id and self._running:
-            self._finish(run_id, end)
+    @Slot(int, str, object)
+    def _on_report(self, run_id: int, name: str, payload) -> None:
+        if run_id != self._run_id or not self._running:
+            return  # a run that shutdown() has already ended
+        if name == "finished":
+            self._finish(run_id, payload)
+        else:
+            getattr(self, name).emit(payload)
 
     def _finish(self, run_id: int, end) -> None:
         if self._trainer is not None:
