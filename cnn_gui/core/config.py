@@ -2,7 +2,9 @@
 
 ``tutorial`` reproduces the seed tutorial: Adam at its default rate, batch 100, a
 constant rate, 3 epochs. ``fast`` trains the same network with a one-cycle learning-rate
-schedule and a larger batch, and reaches 99% MNIST test accuracy within one epoch.
+schedule, a larger batch and augmented images, and reaches 99% MNIST test accuracy within
+one epoch: 99.38 / 99.39 / 99.33 % for seeds 0 / 1 / 2 on a 2-core CPU (seed 0 without the
+augmentation: 99.25 %).
 """
 
 from __future__ import annotations
@@ -127,6 +129,6 @@ class TrainConfig:
 
 PRESETS: dict[str, TrainConfig] = {
     "tutorial": TrainConfig(),
-    "fast": TrainConfig(epochs=1, batch_size=128, lr=3e-3, optimizer="adam", schedule="onecycle"),
+    "fast": TrainConfig(epochs=1, batch_size=128, lr=3e-3, optimizer="adam", schedule="onecycle", augment=True),
 }
 DEFAULT_PRESET = "tutorial"
