@@ -85,6 +85,8 @@ def _ink_box(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     centre = torch.where(has, (first + last) / 2 - middle, 0.0)
     half = torch.where(has, (last - first) / 2 + 1, 0.0)
     return centre, half
+
+
 def _warp(x: torch.Tensor, u: torch.Tensor, ranges: Ranges, margin: torch.Tensor) -> torch.Tensor:
     n, c, h, w = x.shape
     angle = (2 * u[:, 0] - 1) * math.radians(ranges.degrees)
