@@ -3,7 +3,7 @@
 ``tutorial`` reproduces the seed tutorial: Adam at its default rate, batch 100, a
 constant rate, 3 epochs. ``fast`` trains the same network with a one-cycle learning-rate
 schedule, a larger batch and augmented images, and reaches 99% MNIST test accuracy within
-one epoch: 99.38 / 99.39 / 99.33 % for seeds 0 / 1 / 2 on a 2-core CPU (seed 0 without the
+one epoch: 99.36 / 99.39 / 99.33 % for seeds 0 / 1 / 2 on a 2-core CPU (seed 0 without the
 augmentation: 99.25 %).
 """
 
