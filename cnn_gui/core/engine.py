@@ -48,7 +48,7 @@ import math
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Iterable
 
 import torch
@@ -61,6 +61,7 @@ from cnn_gui.core.devices import cpu_has_native_bf16, device_label, resolve_devi
 from cnn_gui.core.errors import one_line
 from cnn_gui.core.events import BatchEnded, EpochEnded, Event, FitEnded, FitFailed, FitStarted
 from cnn_gui.core.models import ModelSpec, get_spec, parameter_count, spec_for_architecture
+from cnn_gui.core.structure import freeze_batchnorm_stats
 
 if TYPE_CHECKING:
     from cnn_gui.core.checkpoints import Checkpoint, CheckpointMeta
@@ -329,6 +330,10 @@ class Trainer:
                 f"{self.spec.title} expects {shape} images but {data.name} has {have} images; "
                 "pick a dataset of that shape (MNIST-like: 1x28x28, CIFAR-10: 3x32x32)"
             )
+        if len(data.classes) > self.spec.num_classes:
+            raise ConfigError(
+                f"{data.name} has {len(data.classes)} classes but {self.spec.title} has {self.spec.num_classes} "
+                "outputs; choose a model with as many outputs as the dataset has classes")
         self.data = data
         if model is None:
             torch.manual_seed(config.seed)
@@ -337,6 +342,7 @@ class Trainer:
             raise ConfigError(f"{self.spec.title} has no trainable parameters, so there is nothing to train")
         self.model = model
         self.position = Position()
+        self._held_position: Position | None = None  # the run's position while it waits in pause
         self.history: list[dict] = []
         self.error: FitFailed | None = None
         self._scheduler_state: dict | None = None
@@ -414,7 +420,7 @@ class Trainer:
             epoch=self.position.epoch,
             history=[dict(h) for h in self.history],
             config=self.config.with_(model=self.spec.architecture).to_dict(),  # a name, never a path
-            training=self.position.to_dict(),
+            training=(self._held_position or self.position).to_dict(),
             scheduler=scheduler,
         )
 
@@ -476,6 +482,7 @@ class Trainer:
         self._memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model.to(dev, memory_format=self._memory_format)
         self.model.train()
+        freeze_batchnorm_stats(self.model)  # a frozen module's BatchNorm keeps its statistics
         if cfg.amp is not None:
             self._amp = bool(cfg.amp)
         elif dev.type == "cuda":
@@ -560,6 +567,8 @@ class Trainer:
                     correct += (out.argmax(1) == y).sum()
         finally:
             self.model.train(was_training)
+            if was_training:
+                freeze_batchnorm_stats(self.model)
         n = max(data.test_size, 1)
         return loss.item() / n, correct.item() / n
 
@@ -599,7 +608,11 @@ class Trainer:
             while pos.batch < nb:
                 if self.control.paused:
                     epoch_train_seconds += time.perf_counter() - t_batch0
+                    # A save while paused writes the epoch's running sums too, as a stop does.
+                    self._held_position = replace(pos, loss_sum=acc.loss.item(), correct=int(acc.correct.item()),
+                                                  seen=epoch_seen, train_seconds=epoch_train_seconds)
                     self.control.wait_if_paused()
+                    self._held_position = None
                     t_batch0 = time.perf_counter()
                 if self.control.stopped:
                     epoch_train_seconds += time.perf_counter() - t_batch0

@@ -201,9 +201,6 @@ def test_save_while_paused_writes_a_session_that_resumes(qtbot, window, mnist_la
     assert_fits(window, "save while paused")
 
 
-@pytest.mark.xfail(strict=True, reason="the engine writes the epoch's running sums (seen, correct, loss_sum, "
-                                       "train_seconds) into its Position only on stop, not on pause: a paused save "
-                                       "resumes with that epoch's training loss and accuracy counted from the resume")
 def test_a_paused_save_keeps_the_epochs_running_sums(qtbot, window, mnist_large, tmp_path):
     position = save_while_paused(qtbot, window, mnist_large, tmp_path / "paused.safetensors").meta.training
     assert position["seen"] == position["batch"] * LONG.batch_size
