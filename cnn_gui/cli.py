@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                        help="auto: bf16 autocast on CUDA and on CPUs with native bf16, fp32 elsewhere")
     train.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA only)")
+    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                       help="randomly turn, scale, shift and thicken/thin the training images on the device "
+                       "(on in the fast preset)")
+    train.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
+                       help="replay the training step from a CUDA graph (default: on with CUDA)")
     train.add_argument("--threads", type=_positive_int, default=None,
                        help="CPU threads for training (default: torch's own, OMP_NUM_THREADS or the cores)")
     train.add_argument("--quiet", action="store_true", help="no progress bars, only the per-epoch lines")
@@ -394,6 +399,10 @@ def _train_config(args, spec):
     changes["model"] = spec.name
     if args.compile:
         changes["compile"] = True
+    if args.augment is not None:
+        changes["augment"] = args.augment
+    if args.cuda_graph is not None:
+        changes["cuda_graph"] = args.cuda_graph
     if args.precision != "auto":
         changes["amp"] = args.precision == "bf16"
     if args.model and "dataset" not in changes:
@@ -419,7 +428,7 @@ def _train(args) -> int:
         spec = _checkpoint_spec(ckpt, args.model)
         data = load_dataset(ckpt.meta.dataset, data_dir=args.data_dir, input_shape=tuple(ckpt.meta.input_shape))
         trainer = Trainer.from_checkpoint(ckpt, data=data, callbacks=[printer], spec=spec, epochs=args.epochs,
-                                          device=args.device, max_batches=args.max_batches)
+                                          device=args.device, max_batches=args.max_batches, cuda_graph=args.cuda_graph)
         out = Path(args.out or args.resume)
     else:
         from cnn_gui.core.models import resolve_user_choice
