@@ -35,3 +35,4 @@ def pretrained():
     model = CNN()
     load_weights_into(model, load_checkpoint(pretrained_checkpoint()))
     return Predictor(model)
+

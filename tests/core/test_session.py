@@ -5,6 +5,7 @@ real tiny trainers on 300 MNIST images, fitted on the calling thread."""
 import math
 
 import pytest
+from shipped import pretrained_label
 import torch
 
 from cnn_gui.core.checkpoints import CheckpointMeta, load_checkpoint, load_weights_into, save_checkpoint
@@ -195,7 +196,7 @@ def test_adopt_pretrained(pretrained):
     assert prov.source is Source.PRETRAINED
     assert prov.test_accuracy == meta.history[-1]["test_accuracy"] and prov.epoch == meta.epoch
     assert prov.kept_in == str(pretrained.path)
-    assert prov.label() == "Weights: pretrained (99.0 % test)"
+    assert prov.label() == pretrained_label()
     assert session.history == meta.history and session.history is not meta.history
     assert not session.unsaved and not session.resumable  # shipped weights: not a session to continue
 
@@ -365,7 +366,7 @@ def test_stopped_before_a_tested_epoch_keeps_the_tested_weights(data, pretrained
     trainer, end = fit(session, plan, data, stop_after_batches=1)
     assert end.reason == "stopped" and trainer.position.batch == 1
     assert session.finish_run(trainer, end, RUN_DIR_CKPT) is False
-    assert session.current is before and session.provenance.label() == "Weights: pretrained (99.0 % test)"
+    assert session.current is before and session.provenance.label() == pretrained_label()
     assert same(pretrained.weights, state(session.model)) and session.trainer is None
 
 
@@ -415,7 +416,7 @@ def test_a_failed_run_restores_the_weights_before_it(data, pretrained, fresh):
     trainer, end = fit(session, plan, data, poison=True)  # the next loss is NaN: the run fails
     assert end.reason == "failed" and trainer.error.kind == "nan"
     assert session.finish_run(trainer, end, None) is False
-    assert session.current is before and session.provenance.label() == "Weights: pretrained (99.0 % test)"
+    assert session.current is before and session.provenance.label() == pretrained_label()
     # A run from the current weights trained that very model: its values come back too.
     assert same(pretrained.weights, state(session.model))
 

@@ -7,6 +7,8 @@ import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
+from shipped import pretrained_label
+
 from cnn_gui.core.checkpoints import load_checkpoint, read_meta
 from cnn_gui.core.config import TrainConfig
 from cnn_gui.core.resources import pretrained_checkpoint
@@ -14,7 +16,7 @@ from cnn_gui.core.resources import pretrained_checkpoint
 QUICK = TrainConfig(epochs=2, max_batches=5, batch_size=50)
 LONG = TrainConfig(epochs=1, batch_size=50)  # 400 batches of mnist_large: stops and pauses land mid-epoch
 SCREEN = (1280, 720)
-PRETRAINED_LABEL = "Weights: pretrained (99.0 % test)"
+PRETRAINED_LABEL = pretrained_label()
 
 
 

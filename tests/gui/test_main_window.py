@@ -4,6 +4,7 @@ weight snapshots reaching the canvas, checkpoints (corrupt, pickle, round trip, 
 import pickle
 
 import pytest
+from shipped import pretrained_label
 import torch
 from PySide6.QtCore import Qt
 
@@ -379,7 +380,7 @@ def test_file_menu_actions_write_files(qtbot, window, tmp_path):
     with qtbot.waitSignal(window.openFinished, timeout=30000) as blocker:
         window.open_action.trigger()
     assert blocker.args == [True]
-    assert window.weights_label.text() == "Weights: file menu.safetensors (99.0 % test)"
+    assert window.weights_label.text() == pretrained_label().replace("pretrained", "file menu.safetensors")
 
 
 @pytest.mark.parametrize("start", ["fresh", "current"])
