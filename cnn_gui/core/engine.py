@@ -29,16 +29,16 @@ last partial batch runs eagerly. A capture that fails (a user's module that read
 back to the host...) leaves the run eager, with the reason in ``FitStarted.precision``.
 The CPU path is unchanged.
 
-CUDA defaults (``CUDA_AMP``, ``CUDA_CHANNELS_LAST``, ``CUDNN_BENCHMARK`` below; flip
-them after measuring with ``benchmarks/gpu_check.py``, which times every combination,
-graphed and eager): fp32 (TF32 convolutions, cuDNN's default) and contiguous, because
-eager on the H200 they were the fastest of the four (fp32 contiguous 1.63 s an epoch,
-fp32 channels_last 1.73, bf16 channels_last 1.91, bf16 contiguous 2.05: for a CNN this
-small the step is its kernel count, and autocast adds a cast of every weight and of its
-gradient); in a graph that count still sets the GPU's time. cuDNN autotuning off: it cost
-the first run in a process ~3.5 s (each new batch shape is timed), more than a whole
-graphed epoch could win back. On the CPU nothing changes (channels_last; bf16 where the
-CPU has it natively).
+CUDA defaults (``CUDA_AMP``, ``CUDA_CHANNELS_LAST``, ``CUDNN_BENCHMARK`` below, chosen
+from ``benchmarks/gpu_check.py``, which times every combination, graphed and eager; figures
+in ``benchmarks/results/``): bf16 autocast and channels_last, the fastest graphed setting on
+an H200 (torch 2.11, MNIST, batch 100: 0.49 s an epoch; fp32 channels_last 0.53, fp32
+contiguous 0.64, bf16 contiguous 0.73; the tutorial's loop 12.1 s). Eager, the order is
+reversed (fp32 contiguous 2.46 s, bf16 channels_last 3.42 s: autocast adds a cast of every
+weight and gradient, which costs launches; in a graph it costs nothing). cuDNN autotuning
+off: it cost the first run in a process ~3.5 s (each new batch shape is timed), more than a
+whole graphed epoch wins back (0.645 s with it, 0.642 s without). On the CPU nothing
+changes (channels_last; bf16 where the CPU has it natively).
 """
 
 from __future__ import annotations
@@ -72,8 +72,8 @@ _log = logging.getLogger(__name__)
 
 # What ``amp=None`` and ``channels_last=None`` mean on CUDA, and cuDNN autotuning there
 # (see the module's docstring for the measurements behind them).
-CUDA_AMP = False
-CUDA_CHANNELS_LAST = False
+CUDA_AMP = True
+CUDA_CHANNELS_LAST = True
 CUDNN_BENCHMARK = False
 GRAPH_WARMUP_STEPS = 3  # eager steps on a side stream before capturing, as torch.cuda.graphs asks
 
