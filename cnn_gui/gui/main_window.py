@@ -353,7 +353,8 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         s.setValue(key_geometry, self.saveGeometry())
         s.setValue(key_state, self.saveState())
         cfg = self.training_panel.config()
-        keep = ("dataset", "epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "momentum", "device")
+        keep = ("dataset", "epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "momentum", "device",
+                "augment")
         settings_mod.write_json(s, settings_mod.KEY_TRAINING, {k: v for k, v in cfg.to_dict().items() if k in keep})
         s.setValue(settings_mod.KEY_PRESET, self.training_panel.current_preset() or "")
         s.sync()

@@ -304,6 +304,10 @@ class TrainingPanel(QWidget):
             "New weights: a freshly initialised network (from the seed), so you watch it learn from scratch; "
             "the canvas keeps the current weights until the first epoch ends.\n"
             "Current weights: fine-tune the weights the canvas is using now (e.g. the pretrained ones).")
+        self.augment_check = QCheckBox("Augment")
+        self.augment_check.setToolTip(
+            "Randomly turn (up to 10°), scale (0.9-1.1), shift (up to 2 px) and thicken or thin the strokes of "
+            "the training images, on the device: the weights read handwriting that is not MNIST better")
         self.continue_check = QCheckBox("Continue session")
         self.continue_check.setToolTip("Resume the opened checkpoint's run (its optimizer state, position and "
                                        "history) instead of starting a new run with these settings")
@@ -339,6 +343,7 @@ class TrainingPanel(QWidget):
                             ("&Optimizer:", self.optimizer_combo), ("&Schedule:", self.schedule_combo),
                             ("De&vice:", self.device_combo), ("S&tart from:", self.start_combo)):
             self.settings_flow.addWidget(self._group(text, field))
+        self.settings_flow.addWidget(self.augment_check)
         self.settings_flow.addWidget(self.continue_check)
         self._more_fields = (self.optimizer_combo, self.schedule_combo, self.device_combo, self.start_combo)
         for combo in self._more_fields:
@@ -428,6 +433,7 @@ class TrainingPanel(QWidget):
             optimizer=self.optimizer_combo.currentData(),
             schedule=self.schedule_combo.currentData(),
             device=self.device_combo.currentData() or "auto",
+            augment=self.augment_check.isChecked(),
         )
 
     def set_config(self, cfg: TrainConfig) -> None:
@@ -439,6 +445,7 @@ class TrainingPanel(QWidget):
         self._select(self.optimizer_combo, cfg.optimizer)
         self._select(self.schedule_combo, cfg.schedule)
         self._select(self.device_combo, cfg.device)
+        self.augment_check.setChecked(bool(cfg.augment))
         preset = next((k for k, p in PRESETS.items() if _same_recipe(p, cfg)), None)
         if preset is not None:
             self._select(self.preset_combo, preset)
@@ -449,7 +456,8 @@ class TrainingPanel(QWidget):
         self.select_preset(key)
         self.set_config(self.config().with_(
             epochs=preset.epochs, batch_size=preset.batch_size, lr=preset.lr, optimizer=preset.optimizer,
-            schedule=preset.schedule, weight_decay=preset.weight_decay, momentum=preset.momentum))
+            schedule=preset.schedule, weight_decay=preset.weight_decay, momentum=preset.momentum,
+            augment=preset.augment))
 
     def current_preset(self) -> str:
         return self.preset_combo.currentData()
@@ -602,7 +610,7 @@ class TrainingPanel(QWidget):
                                      else "Hold training after the current batch")
         resuming = idle and self.resuming()
         for w in (self.preset_combo, self.dataset_combo, self.batch_spin, self.lr_spin,
-                  self.optimizer_combo, self.schedule_combo, self.start_combo):
+                  self.optimizer_combo, self.schedule_combo, self.start_combo, self.augment_check):
             # A resumed session keeps its own recipe; only epochs and device may change.
             w.setEnabled(idle and not resuming)
         for w in (self.epochs_spin, self.device_combo, self.continue_check):
@@ -671,5 +679,5 @@ def finished_text(end: FitEnded) -> str:
 
 
 def _same_recipe(a: TrainConfig, b: TrainConfig) -> bool:
-    return (a.epochs, a.batch_size, a.lr, a.optimizer, a.schedule) == (
-        b.epochs, b.batch_size, b.lr, b.optimizer, b.schedule)
+    return (a.epochs, a.batch_size, a.lr, a.optimizer, a.schedule, a.augment) == (
+        b.epochs, b.batch_size, b.lr, b.optimizer, b.schedule, b.augment)

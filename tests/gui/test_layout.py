@@ -442,3 +442,14 @@ def test_the_layout_is_remembered_per_screen_size():
 
     laptop, monitor = layout_keys(Screen(1366, 740)), layout_keys(Screen(1920, 1050))
     assert laptop == (f"{KEY_GEOMETRY}/1366x740", f"{KEY_STATE}/1366x740") and laptop != monitor
+
+
+def test_the_fast_preset_augments_and_the_box_says_so(window):
+    panel = window.training_panel
+    panel.apply_preset("fast")
+    assert panel.augment_check.isChecked() and panel.config().augment
+    panel.apply_preset("tutorial")
+    assert not panel.augment_check.isChecked() and not panel.config().augment
+    panel.augment_check.setChecked(True)
+    assert panel.config().augment
+    assert_fits(window, "augment box")
