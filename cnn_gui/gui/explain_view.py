@@ -36,10 +36,9 @@ from cnn_gui.core.errors import one_line
 from cnn_gui.core.predictor import Predictor
 
 from .jobs import JobRunner
-from .widgets import FlowLayout, labelled
+from .widgets import FlowLayout, LiveWhileShown, labelled
 
 CANVAS_INPUT = (1, 28, 28)
-INTERVAL_MS = 100  # at most ten maps a second while drawing
 FAST_METHODS = ("gradcam", "ixg")  # a few ms: computed on the GUI thread
 NO_MODEL_TEXT = "No weights to explain yet."
 NO_IMAGE_TEXT = ("Draw a digit on the canvas (or click a test image): the map shows which pixels "
@@ -142,7 +141,7 @@ class ColourBar(QWidget):
         painter.end()
 
 
-class ExplainView(QWidget):
+class ExplainView(LiveWhileShown, QWidget):
     """Method, class and layer choosers; the input and its attribution map; the reading."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -300,22 +299,6 @@ class ExplainView(QWidget):
         gradcam = self.method_combo.currentData() == "gradcam"
         for w in (self.layer_label, self.layer_combo, self.layer_note):
             w.setVisible(gradcam)
-
-    def _invalidate(self) -> None:
-        self._request += 1
-        if self.isVisible():
-            self._schedule()
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if self._shown_request != self._request:
-            self._schedule()
-
-    def _schedule(self) -> None:
-        if self._timer.isActive():
-            return  # coalesced: the pending run reads the newest state
-        wait = INTERVAL_MS - (time.monotonic() - self._last_run) * 1000.0
-        self._timer.start(max(0, int(wait)))
 
     def refresh(self) -> None:
         """Compute now, on this thread, whatever the method (tests; the window never needs it)."""

@@ -31,9 +31,9 @@ from cnn_gui.core.probes import TRANSFORMS, Curve, ProbeResult, Transform, run_p
 
 from .grid_image import GridImage
 from .jobs import JobRunner
+from .widgets import LiveWhileShown
 
 CANVAS_INPUT = (1, 28, 28)
-INTERVAL_MS = 100
 COLUMNS = 3
 ORIGINAL_COLOUR = "#1f77b4"
 PREDICTED_COLOUR = "#ff7f0e"
@@ -136,7 +136,7 @@ class _TransformPlot(QWidget):
         self.last_thumb.set_grid(images[-1])
 
 
-class ProbesView(QWidget):
+class ProbesView(LiveWhileShown, QWidget):
     """A summary line, one plot per transform, the note on the canvas's own centring."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -212,22 +212,6 @@ class ProbesView(QWidget):
         return self._runner.shutdown(timeout)
 
     # -- computing -------------------------------------------------------------------------
-    def _invalidate(self) -> None:
-        self._request += 1
-        if self.isVisible():
-            self._schedule()
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if self._shown_request != self._request:
-            self._schedule()
-
-    def _schedule(self) -> None:
-        if self._timer.isActive():
-            return
-        wait = INTERVAL_MS - (time.monotonic() - self._last_run) * 1000.0
-        self._timer.start(max(0, int(wait)))
-
     def refresh(self) -> None:
         """Compute now on this thread (tests)."""
         self._timer.stop()
