@@ -190,8 +190,12 @@ class Predictor:
             raise PredictionError("the network's output is not a number: its weights hold NaN or infinite values")
         probs = torch.softmax(scores, dim=0)
         out = probs.numpy().astype(np.float32, copy=True)
-        if self._classes is None or len(self._classes) != out.shape[0]:
+        if self._classes is None or len(self._classes) > out.shape[0]:
             self._classes = tuple(str(i) for i in range(out.shape[0]))
+        elif len(self._classes) < out.shape[0]:
+            # A model with more outputs than its dataset has classes (the tutorial CNN's 10 on a
+            # 3-class folder): the named classes keep their names, the unused outputs get numbers.
+            self._classes = self._classes + tuple(f"#{i}" for i in range(len(self._classes), out.shape[0]))
         return out
 
 

@@ -157,3 +157,15 @@ def test_read_out_captions():
     assert read_out(np.array([0.5, 0.5])).confident  # at the threshold: confident
     with pytest.raises(PredictionError):
         read_out(np.array([np.nan] * 10))
+
+
+def test_class_names_keep_their_places_when_the_model_has_more_outputs():
+    import numpy as np
+
+    from cnn_gui.core.models import CNN
+    from cnn_gui.core.predictor import Predictor
+
+    predictor = Predictor(CNN(), classes=["circle", "square", "triangle"])
+    probs = predictor.predict(np.zeros((28, 28), np.float32))
+    assert probs.shape == (10,)
+    assert predictor.classes[:3] == ("circle", "square", "triangle") and predictor.classes[3] == "#3"

@@ -453,3 +453,26 @@ def test_an_image_folder_can_be_chosen_as_the_dataset(make_window, tmp_path):
     panel.ask_image_folder = lambda: None  # cancelled: the choice stays
     combo.activated.emit(combo.count() - 1)
     assert panel.config().dataset == f"folder:{tmp_path.resolve()}"
+
+
+@pytest.mark.slow
+def test_training_on_an_image_folder_names_the_canvas_bars(qtbot, make_window, tmp_path):
+    from generated import shapes_folder
+
+    from cnn_gui.core.data import load_dataset
+
+    folder = shapes_folder(tmp_path / "shapes")
+    data = load_dataset(f"folder:{folder}", input_shape=(1, 28, 28))
+    window = make_window(data_override=data)
+    window.training_panel.set_config(TrainConfig(epochs=2, batch_size=16, dataset=data.name))
+    with qtbot.waitSignal(window.controller.finished, timeout=120000) as blocker:
+        assert window.start_training()
+    assert blocker.args[0].reason == "completed" and not window.errors
+    assert window.predictor.classes[:3] == ("circle", "square", "triangle")
+    from test_canvas import draw  # a real stroke on the canvas, as a user draws it
+
+    canvas = window.canvas
+    w, h = canvas.width(), canvas.height()
+    draw(canvas, [(int(w * x), int(h * y)) for x, y in ((0.3, 0.3), (0.7, 0.3), (0.7, 0.7), (0.3, 0.7), (0.3, 0.3))])
+    qtbot.waitUntil(lambda: window.prediction_view.bars.bars_visible(), timeout=5000)
+    assert window.prediction_view.bars._classes[:3] == ("circle", "square", "triangle")
