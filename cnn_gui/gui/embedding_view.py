@@ -118,6 +118,7 @@ class EmbeddingView(QWidget):
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.plot.scene().sigMouseClicked.connect(self._on_mouse_clicked)
         self.legend = QLabel()
+        self.legend.setWordWrap(True)  # ten class names in one line would widen the tab
         self.axes_note = QLabel()
         self.axes_note.setWordWrap(True)
 

@@ -319,3 +319,18 @@ def test_embedding_view_on_simplecnn_and_a_dataset_of_the_wrong_shape(qtbot, pre
     assert view.result is None
     assert view.status.text().startswith("Could not compute: these weights read 1x28x28 images")
     view.shutdown()
+
+
+def test_the_embedding_legend_never_widens_the_tab(qtbot, pretrained):
+    from cnn_gui.core.data import load_dataset
+    from cnn_gui.gui.embedding_view import EmbeddingView
+
+    view = EmbeddingView()
+    qtbot.addWidget(view)
+    view.set_predictor(pretrained, (1, 28, 28))
+    view.set_dataset("mnist", load_dataset("mnist").subset(0, 300))
+    view.show()
+    before = view.minimumSizeHint().width()
+    view.compute()
+    qtbot.waitUntil(lambda: "mistakes" in view.status.text(), timeout=60000)
+    assert view.legend.text() and view.minimumSizeHint().width() <= max(before, 320)
