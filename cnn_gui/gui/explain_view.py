@@ -165,6 +165,10 @@ class ExplainView(LiveWhileShown, QWidget):
         self.map_caption = QLabel()
         for caption in (self.input_caption, self.map_caption):
             caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            # A long caption must not take its column's width from the other image: both
+            # images get the same size, so pixels can be compared across them.
+            caption.setWordWrap(True)
+            caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.reading = QLabel()
         self.reading.setWordWrap(True)
         self.layer_note = QLabel(LAYER_NOTE)

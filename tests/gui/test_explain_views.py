@@ -334,3 +334,17 @@ def test_the_embedding_legend_never_widens_the_tab(qtbot, pretrained):
     view.compute()
     qtbot.waitUntil(lambda: "mistakes" in view.status.text(), timeout=60000)
     assert view.legend.text() and view.minimumSizeHint().width() <= max(before, 320)
+
+
+def test_the_input_and_its_map_are_drawn_the_same_size(qtbot, pretrained, mnist):
+    pytest.importorskip("captum")
+    view = make(qtbot, ExplainView)
+    view.resize(600, 460)
+    view.show()
+    view.set_predictor(pretrained)
+    view.set_image(digit_of(mnist, 0), "test image #124: true 7, predicted 4, a long caption that once took "
+                                       "the input's column all the width it wanted")
+    view.refresh()
+    qtbot.waitUntil(lambda: view.result is not None, timeout=10000)
+    qtbot.wait(50)
+    assert view.input_image.width() == view.map_image.width()
