@@ -26,11 +26,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import (QAbstractTableModel, QItemSelectionModel, QModelIndex, QSortFilterProxyModel, Qt,
                             QTimer, QUrl, Signal, Slot)
 from PySide6.QtGui import QAction, QBrush, QColor, QDesktopServices, QFont
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog, QLabel,
+from PySide6.QtWidgets import (QSizePolicy, QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog, QLabel,
                                QMenu, QMessageBox, QPushButton, QSplitter, QStackedWidget, QTableView,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from cnn_gui.core.errors import CnnGuiError, one_line
+from cnn_gui.core.formatting import middle_elide
 from cnn_gui.core.formatting import spoken_duration as format_duration
 from cnn_gui.core.runs import (Run, RunFollower, RunsError, RunsIndex, delete_run, rename_run, resolve_runs_dir,
                                run_metrics_csv)
@@ -50,6 +51,15 @@ MAX_COMPARED = 6  # settings side by side; more columns would not fit
 
 
 # --------------------------------------------------------------------------- formatting
+
+
+def legend_label(name: str, limit: int = 22) -> str:
+    """A run's name short enough for a legend or a column title beside a small plot (the
+    table shows it whole): "220855-mnist-cnn-mnist" for the run folder 20261128-220855-mnist-cnn-mnist."""
+    name = one_line(name)
+    if len(name) > limit and len(name) > 9 and name[:8].isdigit() and name[8] == "-":
+        name = name[9:]  # a folder's own name starts with the date, which the table shows: keep the time
+    return middle_elide(name, limit)
 
 
 def _pct(value: float | None) -> str:
@@ -359,7 +369,7 @@ class RunsView(QWidget):
         lower.addWidget(self.diff_stack)
         lower.setStretchFactor(0, 3)
         lower.setStretchFactor(1, 1)
-        lower.setSizes([900, 340])
+        lower.setSizes([640, 360])
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
         split.addWidget(lower)
@@ -388,11 +398,11 @@ class RunsView(QWidget):
         self.graphics.setBackground("w")
         self.graphics.ci.setSpacing(10)
         acc = self.graphics.addPlot(axisItems={"bottom": _IntegerAxis("bottom")})
-        acc.setTitle("Test accuracy per epoch", color="k", size="10pt", justify="left")
+        acc.setTitle("Test accuracy", color="k", size="10pt", justify="left")
         acc.setLabel("left", "test accuracy (%)")
         acc.setLabel("bottom", "epoch")
         loss = self.graphics.addPlot()
-        loss.setTitle("Training loss per step", color="k", size="10pt", justify="left")
+        loss.setTitle("Training loss", color="k", size="10pt", justify="left")
         loss.setLabel("left", "loss")
         loss.setLabel("bottom", "step")
         for plot in (acc, loss):
@@ -403,9 +413,11 @@ class RunsView(QWidget):
                 plot.getAxis(name).setTextPen(pg.mkPen("#222222"))
         acc.vb.setLimits(yMax=100.5)
         loss.vb.setLimits(yMin=-0.05)
-        # Where rising accuracy and falling loss curves leave room.
-        acc.addLegend(offset=(-8, -8), labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 210))
-        loss.addLegend(offset=(-8, 8), labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 210))
+        # One legend under both plots (a run has one colour in both): inside plots this small it
+        # would cover the curves and be cut off.
+        legend = pg.LegendItem(colCount=2, labelTextColor="k")
+        self.graphics.addItem(legend, row=1, col=0, colspan=2)
+        acc.legend = loss.legend = legend
         self.accuracy_plot = acc
         self.loss_plot = loss
         self.plots_hint = _hint_label("Select runs in the table to compare their curves "
@@ -428,6 +440,9 @@ class RunsView(QWidget):
         self.diff_table.horizontalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.diff_table.verticalHeader().setDefaultSectionSize(self.diff_table.fontMetrics().height() + 6)
         self.diff_table.setWordWrap(False)
+        # Its columns fit their values and it scrolls sideways; its own width never takes the plots' room.
+        self.diff_table.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+        self.diff_table.setMinimumWidth(160)
         self.diff_hint = _hint_label("Select runs to see their settings side by side.")
         self.diff_stack = QStackedWidget()
         self.diff_stack.addWidget(self.diff_hint)
@@ -557,9 +572,9 @@ class RunsView(QWidget):
     def _add_shown(self, run: Run, color: str) -> _Shown:
         shown = _Shown(run=run, color=color, follower=RunFollower(run.folder))
         pen = pg.mkPen(color, width=2)
-        shown.epoch_curve = self.accuracy_plot.plot([], [], name=run.name, pen=pen, symbol="o", symbolSize=6,
+        shown.epoch_curve = self.accuracy_plot.plot([], [], name=legend_label(run.name), pen=pen, symbol="o", symbolSize=6,
                                                     symbolBrush=color, symbolPen="w")
-        shown.step_curve = self.loss_plot.plot([], [], name=run.name, pen=pg.mkPen(color, width=1.5))
+        shown.step_curve = self.loss_plot.plot([], [], pen=pg.mkPen(color, width=1.5))
         shown.take(shown.follower.poll())
         shown.draw()
         return shown
@@ -573,8 +588,8 @@ class RunsView(QWidget):
         for plot, curve in ((self.accuracy_plot, shown.epoch_curve), (self.loss_plot, shown.step_curve)):
             for sample, label in plot.legend.items:
                 if sample.item is curve:
-                    label.setText(name)
-            curve.opts["name"] = name
+                    label.setText(legend_label(name))
+            curve.opts["name"] = legend_label(name)
 
     def _clear_shown(self) -> None:
         for shown in self._shown.values():
@@ -640,11 +655,12 @@ class RunsView(QWidget):
         table.clear()
         table.setColumnCount(1 + len(runs))
         table.setRowCount(len(rows))
-        table.setHorizontalHeaderLabels(["setting"] + [one_line(r.name, 40) for r in runs])
+        table.setHorizontalHeaderLabels(["setting"] + [legend_label(r.name, 16) for r in runs])
         header = table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         for c, run in enumerate(runs, 1):
-            header.setSectionResizeMode(c, QHeaderView.ResizeMode.Stretch)
+            # Values whole (the table scrolls sideways) rather than "…" in a squeezed column.
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
             shown = self._shown.get(run.folder)
             if shown is not None:
                 table.horizontalHeaderItem(c).setForeground(QBrush(QColor(shown.color)))
