@@ -35,6 +35,7 @@ from cnn_gui.core.colormaps import STOP_RGB, STOPS, INK_SHADE, diverging_rgb, im
 from cnn_gui.core.errors import one_line
 from cnn_gui.core.predictor import Predictor
 
+from .grid_image import GridImage
 from .jobs import JobRunner
 from .widgets import FlowLayout, LiveWhileShown, labelled
 
@@ -44,30 +45,25 @@ NO_MODEL_TEXT = "No weights to explain yet."
 NO_IMAGE_TEXT = ("Draw a digit on the canvas (or click a test image): the map shows which pixels "
                  "pushed the network towards its answer.")
 
-class RgbImage(QWidget):
-    """A uint8 (H, W, 3) array, scaled by whole pixels where it fits (no smoothing), or a message."""
+class RgbImage(GridImage):
+    """A uint8 (H, W, 3) array, scaled by whole pixels where it fits (no smoothing), or a message:
+    the grey grid's widget (its scaling, centring and message) showing colour."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._image: QImage | None = None
-        self._message = ""
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(112, 112)
 
     def sizeHint(self) -> QSize:
         return QSize(280, 280)
 
     def set_rgb(self, rgb: np.ndarray | None) -> None:
+        self._grid = None
         if rgb is None:
             self._image = None
         else:
             h, w, _ = rgb.shape
             data = np.ascontiguousarray(rgb, dtype=np.uint8)
             self._image = QImage(data.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-        self.update()
-
-    def set_message(self, text: str) -> None:
-        self._message = text
         self.update()
 
     def has_image(self) -> bool:
@@ -78,29 +74,6 @@ class RgbImage(QWidget):
 
     def image(self) -> QImage | None:
         return self._image
-
-    def image_rect(self) -> QRect:
-        if self._image is None:
-            return QRect()
-        w, h = self._image.width(), self._image.height()
-        scale = min(max(self.width() - 4, 1) / w, max(self.height() - 4, 1) / h)
-        if scale >= 1:
-            scale = float(int(scale))
-        dw, dh = max(int(w * scale), 1), max(int(h * scale), 1)
-        return QRect((self.width() - dw) // 2, (self.height() - dh) // 2, dw, dh)
-
-    def paintEvent(self, event) -> None:  # noqa: ARG002
-        painter = QPainter(self)
-        painter.fillRect(self.rect(), self.palette().window())
-        if self._image is None:
-            if self._message:
-                painter.setPen(QColor("#666666"))
-                painter.drawText(self.rect().adjusted(8, 8, -8, -8),
-                                 Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._message)
-        else:
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-            painter.drawImage(self.image_rect(), self._image)
-        painter.end()
 
 
 class ColourBar(QWidget):
