@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cnn_gui.core.models import CNN
+from cnn_gui.core.model.models import CNN
 from cnn_gui.core.resources import resource_path
 
 _FILES = (

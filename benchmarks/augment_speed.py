@@ -39,7 +39,7 @@ def interleaved(data, device: torch.device, batches: int, warmup: int = 5) -> di
     """Seconds of each training step, augmentation off and on in turn (which goes first
     alternates too), through the engine's own batch path on one trainer."""
     from cnn_gui.core.config import TrainConfig
-    from cnn_gui.core.engine import Trainer
+    from cnn_gui.core.training.engine import Trainer
 
     trainer = Trainer(TrainConfig(batch_size=100, device=str(device), augment=True, cuda_graph=False), data=data)
     trainer._prepare()
@@ -72,7 +72,7 @@ def interleaved(data, device: torch.device, batches: int, warmup: int = 5) -> di
 
 def augment_ms(data, device: torch.device, repeats: int = 50) -> float:
     """Milliseconds of one ``augment`` call on a batch of 100 (draws included)."""
-    from cnn_gui.core import augment as A
+    from cnn_gui.core.training import augment as A
 
     x = data.train_images[:100].to(device).float()
     gen = torch.Generator(device=device).manual_seed(0)
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     if args.quick:
         args.batches, args.runs = 5, 1
 
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
 
     device = resolve(args.device)
     print(machine_line(device))

@@ -22,10 +22,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into  # noqa: E402
-from cnn_gui.core.models import spec_for_architecture  # noqa: E402
-from cnn_gui.core.predictor import Predictor  # noqa: E402
-from cnn_gui.core.preprocess import to_mnist  # noqa: E402
+from cnn_gui.core.files.checkpoints import load_checkpoint, load_weights_into  # noqa: E402
+from cnn_gui.core.model.models import spec_for_architecture  # noqa: E402
+from cnn_gui.core.analysis.predictor import Predictor  # noqa: E402
+from cnn_gui.core.inputs.preprocess import to_mnist  # noqa: E402
 from cnn_gui.core.resources import pretrained_checkpoint  # noqa: E402
 
 

@@ -28,14 +28,14 @@ from PySide6.QtCore import QEvent, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QWidget  # noqa: E402
 
-from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into  # noqa: E402
-from cnn_gui.core.models import build_model  # noqa: E402
-from cnn_gui.core.predictor import Predictor  # noqa: E402
-from cnn_gui.core.preprocess import to_mnist  # noqa: E402
+from cnn_gui.core.files.checkpoints import load_checkpoint, load_weights_into  # noqa: E402
+from cnn_gui.core.model.models import build_model  # noqa: E402
+from cnn_gui.core.analysis.predictor import Predictor  # noqa: E402
+from cnn_gui.core.inputs.preprocess import to_mnist  # noqa: E402
 from cnn_gui.core.resources import pretrained_checkpoint  # noqa: E402
 from cnn_gui.gui.app import ensure_app  # noqa: E402
-from cnn_gui.gui.canvas import DrawingCanvas  # noqa: E402
-from cnn_gui.gui.prediction_view import CanvasPredictor, PredictionView  # noqa: E402
+from cnn_gui.gui.panels.canvas import DrawingCanvas  # noqa: E402
+from cnn_gui.gui.panels.prediction_view import CanvasPredictor, PredictionView  # noqa: E402
 
 
 def _send(widget, kind, x, y, button, buttons):
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strokes", type=int, default=100)
     args = parser.parse_args(argv)
 
-    app = ensure_app()  # as the app: the GUI thread runs torch serially (cnn_gui.core.cpu_threads)
+    app = ensure_app()  # as the app: the GUI thread runs torch serially (cnn_gui.core.training.cpu_threads)
     ckpt = load_checkpoint(pretrained_checkpoint())
     model = build_model(ckpt.meta.architecture)
     load_weights_into(model, ckpt)

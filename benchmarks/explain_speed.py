@@ -30,14 +30,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from _machine import cpu_name, load_text  # noqa: E402
-from cnn_gui.core.attribution import Explainer, captum_available  # noqa: E402
-from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into  # noqa: E402
-from cnn_gui.core.cpu_threads import make_this_thread_serial  # noqa: E402
-from cnn_gui.core.data import load_dataset  # noqa: E402
-from cnn_gui.core.embedding import compute_embedding, project, sklearn_available  # noqa: E402
-from cnn_gui.core.models import build_model  # noqa: E402
-from cnn_gui.core.predictor import Predictor  # noqa: E402
-from cnn_gui.core.probes import run_probes  # noqa: E402
+from cnn_gui.core.analysis.attribution import Explainer, captum_available  # noqa: E402
+from cnn_gui.core.files.checkpoints import load_checkpoint, load_weights_into  # noqa: E402
+from cnn_gui.core.training.cpu_threads import make_this_thread_serial  # noqa: E402
+from cnn_gui.core.data.datasets import load_dataset  # noqa: E402
+from cnn_gui.core.analysis.embedding import compute_embedding, project, sklearn_available  # noqa: E402
+from cnn_gui.core.model.models import build_model  # noqa: E402
+from cnn_gui.core.analysis.predictor import Predictor  # noqa: E402
+from cnn_gui.core.analysis.probes import run_probes  # noqa: E402
 from cnn_gui.core.resources import pretrained_checkpoint  # noqa: E402
 
 TARGETS_MS = {"gradcam": 30, "ixg": 30, "ig": 80, "occlusion": 100, "probes": 150, "live point": 16}

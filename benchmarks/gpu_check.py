@@ -192,13 +192,13 @@ def xdist_workers() -> list[str]:
 
 
 class engine_constants:
-    """Set module constants of cnn_gui.core.engine for a block (the CUDA defaults)."""
+    """Set module constants of cnn_gui.core.training.engine for a block (the CUDA defaults)."""
 
     def __init__(self, **values) -> None:
         self.values, self.saved = values, {}
 
     def __enter__(self):
-        from cnn_gui.core import engine
+        from cnn_gui.core.training import engine
 
         for key, value in self.values.items():
             self.saved[key] = getattr(engine, key)
@@ -206,14 +206,14 @@ class engine_constants:
         return self
 
     def __exit__(self, *exc) -> None:
-        from cnn_gui.core import engine
+        from cnn_gui.core.training import engine
 
         for key, value in self.saved.items():
             setattr(engine, key, value)
 
 
 def engine_defaults() -> dict:
-    from cnn_gui.core import engine
+    from cnn_gui.core.training import engine
 
     return {"CUDA_AMP": engine.CUDA_AMP, "CUDA_CHANNELS_LAST": engine.CUDA_CHANNELS_LAST,
             "CUDNN_BENCHMARK": engine.CUDNN_BENCHMARK}
@@ -276,7 +276,7 @@ def prototype(check: Check, device: torch.device, data, graphed: bool) -> None:
 def time_to(config, data, target: float) -> dict:
     """The engine from ``fit()`` until an epoch's test accuracy reaches ``target``: epochs
     (None if never), seconds to the end of that epoch's test pass, accuracy, precision."""
-    from cnn_gui.core.engine import Trainer
+    from cnn_gui.core.training.engine import Trainer
     from cnn_gui.core.events import EpochEnded, FitFailed, FitStarted
 
     info: dict = {"epochs": None, "precision": None, "test_accuracy": None}
@@ -364,7 +364,7 @@ def fast_preset_cold(check: Check, json_part: Path) -> None:
 
 def phase_fast_cold(json_part: Path, benchmark: bool, smoke: bool) -> int:
     """--phase fast-cold: the fast preset, first thing in a fresh process; the figures as JSON."""
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
 
     t_load = time.perf_counter()
     data = load_dataset("mnist")
@@ -423,7 +423,7 @@ def phase_compile(json_part: Path) -> int:
     """--phase compile: two epochs of the compiled engine on full MNIST; the figures as JSON."""
     from gpu_speed import engine_run
 
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
 
     t0 = time.perf_counter()
     rows = engine_run(load_dataset("mnist"), torch.device("cuda"), 2, None, compile_=True)
@@ -538,7 +538,7 @@ def main(argv=None) -> int:
     check.say(f"gpu_check on {name}, torch {torch.__version__}, CUDA {torch.version.cuda}, "
               f"Python {platform.python_version()}, {os.cpu_count()} CPU cores; budget {budget:.0f} s")
 
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
 
     check.step("tests: pytest -m cuda tests/test_cuda.py", 60,
                lambda: run_pytest(check, "cuda", ["-m", "cuda", "tests/test_cuda.py"], min(120.0, check.left() - 120)))

@@ -55,7 +55,7 @@ def engine_run(data, device: torch.device, epochs: int, batches: int | None, com
     ``epoch_s`` (with the test pass), ``test_accuracy`` and the run's ``precision`` label
     (e.g. "bf16 autocast, CUDA graph")."""
     from cnn_gui.core.config import TrainConfig
-    from cnn_gui.core.engine import Trainer
+    from cnn_gui.core.training.engine import Trainer
     from cnn_gui.core.events import EpochEnded, FitFailed, FitStarted
 
     info: dict = {}
@@ -94,7 +94,7 @@ def step_loop(data, device: torch.device, epochs: int, batches: int | None = Non
     fast loop that does not learn shows. ``graphed`` needs CUDA; the last partial batch is
     dropped (a graph has fixed shapes).
     """
-    from cnn_gui.core.models import CNN
+    from cnn_gui.core.model.models import CNN
 
     graphed = graphed and device.type == "cuda"
     torch.manual_seed(seed)
@@ -181,7 +181,7 @@ def main(argv=None) -> int:
     if args.quick:
         args.epochs, args.batches = 1, 5
 
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
 
     if torch.cuda.is_available():
         device = torch.device("cuda")

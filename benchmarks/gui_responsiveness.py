@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QObject, Qt, QTimer  # noqa: E402
 
-from cnn_gui.core.cpu_threads import training_threads  # noqa: E402
+from cnn_gui.core.training.cpu_threads import training_threads  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _machine import cpu_name, load_text  # noqa: E402
@@ -55,7 +55,7 @@ Where the last 20 % went (session 6), window/headless 75 % -> 91 %:
   the training thread's made 4 > 2, so every parallel region ended in a futex sleep and
   a wake-up. OMP_WAIT_POLICY=PASSIVE made the main thread just as slow (~2,500);
   ACTIVE made the thread run at 1,300 (the idle team spun on a core). Fix
-  (cnn_gui/core/cpu_threads.py): the GUI thread runs torch serially and never starts a
+  (cnn_gui/core/training/cpu_threads.py): the GUI thread runs torch serially and never starts a
   team; Trainer.fit() asks for the training thread count on its own thread. In a thread,
   3,040-3,180 samples/s against 2,970-3,050 on the main thread.
 - Then the plots: GUI thread CPU while training 1.07 s of 11 s with the plots, 0.50 s with
@@ -210,7 +210,7 @@ def _headless_child_main(batches: int, test_images: int) -> int:
     import json
 
     from cnn_gui.core.config import TrainConfig
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
 
     data = load_dataset("mnist").subset(None, test_images)
     config = TrainConfig(epochs=1, batch_size=100, max_batches=batches, device="cpu")
@@ -220,7 +220,7 @@ def _headless_child_main(batches: int, test_images: int) -> int:
 
 
 def headless_run(config, data) -> float:
-    from cnn_gui.core.engine import Trainer
+    from cnn_gui.core.training.engine import Trainer
     from cnn_gui.core.events import EpochEnded
 
     speeds = []
@@ -273,7 +273,7 @@ def window_run(app, window, beat: Heartbeat, config, timeout: float) -> tuple[fl
 
 def open_bench_window(test_images: int):
     """The app (offscreen), untrained, on MNIST with ``test_images`` test images; errors recorded, not shown."""
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
     from cnn_gui.gui.app import create_window, ensure_app
 
     app = ensure_app()

@@ -33,7 +33,7 @@ from train_speed import machine_line  # noqa: E402
 
 def engine_time_to(config, data, target: float) -> tuple[int | None, float, list]:
     """(epochs to target or None, seconds to the end of that epoch's test pass, history)."""
-    from cnn_gui.core.engine import Trainer
+    from cnn_gui.core.training.engine import Trainer
     from cnn_gui.core.events import EpochEnded, FitFailed
 
     reached: dict = {}
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from cnn_gui.core.config import PRESETS
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
 
     device = resolve(args.device)
     data = load_dataset("mnist")

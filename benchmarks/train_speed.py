@@ -60,7 +60,7 @@ def machine_line(device: torch.device) -> str:
 def engine_speed(data, batches: int, warmup: int, device: str, **config) -> tuple[int, float]:
     """(samples, seconds) of the engine's training batches after ``warmup``."""
     from cnn_gui.core.config import TrainConfig
-    from cnn_gui.core.engine import Trainer
+    from cnn_gui.core.training.engine import Trainer
     from cnn_gui.core.events import BatchEnded, FitFailed
 
     marks: list[tuple[float, int]] = []  # (time, batches done)
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
     if args.quick:
         args.batches, args.repeats, args.warmup = 5, 1, 2
 
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
 
     device = resolve(args.device)
     print(machine_line(device))

@@ -211,8 +211,8 @@ def _gui(args) -> int:
 
 
 def _summary(args) -> int:
-    from cnn_gui.core.models import resolve_user_choice
-    from cnn_gui.core.structure import build_tree, format_summary
+    from cnn_gui.core.model.models import resolve_user_choice
+    from cnn_gui.core.model.structure import build_tree, format_summary
 
     if args.model and args.model_arg and args.model != args.model_arg:
         raise UserError(f"two models given ({args.model_arg} and --model {args.model}); give one")
@@ -225,7 +225,7 @@ def _summary(args) -> int:
 def _load_image(path: str):
     """The digit's ink in an image file (ink = 1, paper = 0), whichever way round the file
     has it; ImageError (one line) for a file that cannot be read."""
-    from cnn_gui.core.images import read_digit_image
+    from cnn_gui.core.inputs.images import read_digit_image
 
     return read_digit_image(path)
 
@@ -236,7 +236,7 @@ def _checkpoint_spec(ckpt, model_arg: str | None):
     The checkpoint's own architecture name is never imported; a file named there only
     appears in the message that asks for --model.
     """
-    from cnn_gui.core.models import load_user_spec, spec_for_architecture
+    from cnn_gui.core.model.models import load_user_spec, spec_for_architecture
 
     user_spec = None
     if model_arg:
@@ -248,7 +248,7 @@ def _checkpoint_spec(ckpt, model_arg: str | None):
 
 def _load_checkpoint_model(path: str | None, model_arg: str | None = None):
     """(checkpoint, spec, model with its weights, in eval mode): ``path`` or the pretrained weights."""
-    from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
+    from cnn_gui.core.files.checkpoints import load_checkpoint, load_weights_into
     from cnn_gui.core.resources import pretrained_checkpoint
 
     ckpt = load_checkpoint(path or pretrained_checkpoint())
@@ -264,8 +264,8 @@ def _load_checkpoint_model(path: str | None, model_arg: str | None = None):
 def _evaluate(args) -> int:
     import numpy as np
 
-    from cnn_gui.core.analysis import confusion_matrix
-    from cnn_gui.core.data import DATASETS, load_dataset
+    from cnn_gui.core.analysis.inspection import confusion_matrix
+    from cnn_gui.core.data.datasets import DATASETS, load_dataset
 
     ckpt, _, model = _load_checkpoint_model(args.checkpoint, args.model)
     name = args.dataset or ckpt.meta.config.get("dataset") or ckpt.meta.dataset or "mnist"
@@ -296,9 +296,9 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
-    from cnn_gui.core.images import ImageError
-    from cnn_gui.core.predictor import Predictor
-    from cnn_gui.core.preprocess import to_mnist
+    from cnn_gui.core.inputs.images import ImageError
+    from cnn_gui.core.analysis.predictor import Predictor
+    from cnn_gui.core.inputs.preprocess import to_mnist
 
     ckpt, _, model = _load_checkpoint_model(args.checkpoint, args.model)
     if tuple(ckpt.meta.input_shape) != (1, 28, 28):
@@ -330,10 +330,10 @@ def _predict(args) -> int:
 def _explain(args) -> int:
     from PIL import Image
 
-    from cnn_gui.core.attribution import METHODS, Explainer
-    from cnn_gui.core.colormaps import explain_picture
-    from cnn_gui.core.predictor import Predictor
-    from cnn_gui.core.preprocess import to_mnist
+    from cnn_gui.core.analysis.attribution import METHODS, Explainer
+    from cnn_gui.core.analysis.colormaps import explain_picture
+    from cnn_gui.core.analysis.predictor import Predictor
+    from cnn_gui.core.inputs.preprocess import to_mnist
 
     ckpt, spec, model = _load_checkpoint_model(args.checkpoint, args.model)
     if tuple(spec.input_shape) != (1, 28, 28):
@@ -373,7 +373,7 @@ def _explain(args) -> int:
 
 
 def _export(args) -> int:
-    from cnn_gui.core.export import export_with_check, format_for
+    from cnn_gui.core.files.export import export_with_check, format_for
 
     if args.format is None and args.out is None:
         raise UserError("give --format onnx|torchscript, or --out FILE.onnx|FILE.pt")
@@ -411,16 +411,16 @@ def _train_config(args, spec):
 
 
 def _train(args) -> int:
-    from cnn_gui.core.data import is_folder_dataset, load_dataset
-    from cnn_gui.core.engine import Trainer
+    from cnn_gui.core.data.datasets import is_folder_dataset, load_dataset
+    from cnn_gui.core.training.engine import Trainer
 
     printer = _ProgressPrinter(quiet=args.quiet)
     if args.threads:
-        from cnn_gui.core.cpu_threads import set_training_threads
+        from cnn_gui.core.training.cpu_threads import set_training_threads
 
         set_training_threads(args.threads)
     if args.resume:
-        from cnn_gui.core.checkpoints import load_checkpoint
+        from cnn_gui.core.files.checkpoints import load_checkpoint
 
         ckpt = load_checkpoint(args.resume)
         if not ckpt.meta.config:
@@ -431,7 +431,7 @@ def _train(args) -> int:
                                           device=args.device, max_batches=args.max_batches, cuda_graph=args.cuda_graph)
         out = Path(args.out or args.resume)
     else:
-        from cnn_gui.core.models import resolve_user_choice
+        from cnn_gui.core.model.models import resolve_user_choice
 
         spec = resolve_user_choice(args.model or "mnist-cnn")
         config = _train_config(args, spec)
@@ -447,13 +447,13 @@ def _train(args) -> int:
     writer = None
     if not args.no_runs:
         from cnn_gui.core.config import DEFAULT_PRESET
-        from cnn_gui.core.runs import RunWriter
+        from cnn_gui.core.runs.runs import RunWriter
 
         writer = RunWriter.for_trainer(trainer, args.runs_dir, source="cli", resumed_from=args.resume,
                                        preset=None if args.resume else (args.preset or DEFAULT_PRESET))
         print(f"recording the run in {writer.open()}", flush=True)
     if args.tensorboard is not None:
-        from cnn_gui.core.tensorboard_log import TensorBoardWriter
+        from cnn_gui.core.runs.tensorboard_log import TensorBoardWriter
 
         if not args.tensorboard and writer is None:
             raise UserError("--tensorboard without DIR writes into the run folder; give a DIR with --no-runs")

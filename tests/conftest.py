@@ -27,9 +27,9 @@ def serial_torch():
 @pytest.fixture(scope="module")
 def pretrained():
     """A frozen predictor of the shipped pretrained MNIST CNN (as the canvas has it)."""
-    from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
-    from cnn_gui.core.models import CNN
-    from cnn_gui.core.predictor import Predictor
+    from cnn_gui.core.files.checkpoints import load_checkpoint, load_weights_into
+    from cnn_gui.core.model.models import CNN
+    from cnn_gui.core.analysis.predictor import Predictor
     from cnn_gui.core.resources import pretrained_checkpoint
 
     model = CNN()

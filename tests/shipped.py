@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def pretrained_accuracy() -> float:
     """The shipped weights' recorded MNIST test accuracy (tests derive their expectations from it)."""
-    from cnn_gui.core.checkpoints import read_meta
+    from cnn_gui.core.files.checkpoints import read_meta
     from cnn_gui.core.resources import pretrained_checkpoint
 
     return read_meta(pretrained_checkpoint()).history[-1]["test_accuracy"]

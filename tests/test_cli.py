@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from cnn_gui.cli import main
-from cnn_gui.core.checkpoints import load_checkpoint
+from cnn_gui.core.files.checkpoints import load_checkpoint
 
 
 def test_summary_shows_tutorial_tables(capsys):
@@ -100,8 +100,8 @@ def test_console_script_entry_point_runs():
 
 @pytest.mark.slow
 def test_core_imports_without_qt():
-    code = ("import sys, cnn_gui.core.engine, cnn_gui.core.data, cnn_gui.core.checkpoints, "
-            "cnn_gui.core.structure, cnn_gui.core.models, cnn_gui.core.preprocess, cnn_gui.core.predictor, "
+    code = ("import sys, cnn_gui.core.training.engine, cnn_gui.core.data.datasets, cnn_gui.core.files.checkpoints, "
+            "cnn_gui.core.model.structure, cnn_gui.core.model.models, cnn_gui.core.inputs.preprocess, cnn_gui.core.analysis.predictor, "
             "cnn_gui.cli; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6')]; "
             "assert not bad, bad; print('clean')")
@@ -114,7 +114,7 @@ def _digit_png(path, index, dark_on_light):
     import numpy as np
     from PIL import Image
 
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
 
     data = load_dataset("mnist")
     img = data.test_images[index, 0].numpy()
@@ -181,7 +181,7 @@ def test_evaluate_a_trained_checkpoint_and_refuse_a_foreign_dataset(tmp_path, ca
 
 @pytest.mark.slow
 def test_train_threads_option_sets_the_training_threads(tmp_path, capsys):
-    from cnn_gui.core import cpu_threads
+    from cnn_gui.core.training import cpu_threads
 
     before = cpu_threads.training_threads()
     try:
@@ -198,7 +198,7 @@ def test_predict_reads_digits_on_grey_paper_and_goes_on_after_an_unreadable_file
     import numpy as np
     from PIL import Image
 
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
 
     digit = load_dataset("mnist").test_images[1, 0].numpy()  # a 2
     big = np.kron(digit, np.ones((4, 4), np.uint8)).astype(np.float32) / 255
@@ -224,7 +224,7 @@ def test_summary_takes_the_model_as_argument_or_option(capsys):
 @pytest.mark.slow
 def test_train_records_a_run_folder_and_tensorboard_logs(tmp_path, capsys):
     pytest.importorskip("tensorboard")
-    from cnn_gui.core.runs import list_runs
+    from cnn_gui.core.runs.runs import list_runs
 
     out = tmp_path / "m.safetensors"
     runs = tmp_path / "runs"
@@ -251,7 +251,7 @@ def test_explain_writes_the_input_beside_its_map(tmp_path, capsys):
     import numpy as np
     from PIL import Image
 
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
 
     digit = load_dataset("mnist").test_images[1, 0].numpy()  # a 2
     image = tmp_path / "two.png"

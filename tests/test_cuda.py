@@ -16,13 +16,13 @@ import pytest
 import torch
 from torch import nn
 
-from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
+from cnn_gui.core.files.checkpoints import load_checkpoint, load_weights_into
 from cnn_gui.core.config import TrainConfig
-from cnn_gui.core.data import load_dataset
+from cnn_gui.core.data.datasets import load_dataset
 from cnn_gui.core.devices import available_devices, device_label, resolve_device
-from cnn_gui.core.engine import Trainer
+from cnn_gui.core.training.engine import Trainer
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitStarted
-from cnn_gui.core.models import CNN
+from cnn_gui.core.model.models import CNN
 
 ROOT = Path(__file__).resolve().parent.parent
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

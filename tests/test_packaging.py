@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
+from cnn_gui.core.files.checkpoints import load_checkpoint, load_weights_into
 from cnn_gui.core.resources import pretrained_checkpoint, resource_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,14 +30,14 @@ def test_wheel_carries_resources(wheel):
                    "cnn_gui/resources/mnist/t10k-labels-idx1-ubyte.gz",
                    "cnn_gui/resources/mnist/README.md",
                    "cnn_gui/resources/pretrained/mnist-cnn.safetensors",
-                   "cnn_gui/core/engine.py", "cnn_gui/gui/main_window.py"):
+                   "cnn_gui/core/training/engine.py", "cnn_gui/gui/main_window.py"):
         assert needed in names, needed
 
 
 @pytest.mark.slow
 def test_installed_wheel_finds_its_resources(wheel, tmp_path):
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")
-    code = ("import cnn_gui.core.resources as r, cnn_gui.core.data as d; "
+    code = ("import cnn_gui.core.resources as r, cnn_gui.core.data.datasets as d; "
             "print(r.resources_dir()); print(d.load_dataset('mnist').test_size)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                             cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"})
@@ -49,8 +49,8 @@ def test_installed_wheel_finds_its_resources(wheel, tmp_path):
 @pytest.mark.slow
 def test_pretrained_weights_are_about_99_percent():
     from cnn_gui.core.config import TrainConfig
-    from cnn_gui.core.data import load_dataset
-    from cnn_gui.core.engine import Trainer
+    from cnn_gui.core.data.datasets import load_dataset
+    from cnn_gui.core.training.engine import Trainer
 
     ckpt = load_checkpoint(pretrained_checkpoint())
     assert ckpt.meta.architecture == "mnist-cnn" and ckpt.meta.history[-1]["test_accuracy"] >= 0.985

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from cnn_gui.core.cpu_threads import training_threads
+from cnn_gui.core.training.cpu_threads import training_threads
 from cnn_gui.core.errors import CnnGuiError
 
 

@@ -30,11 +30,11 @@ from torch import nn
 
 from cnn_gui.core.config import TrainConfig
 from cnn_gui.core.formatting import middle_elide, percent  # noqa: F401 - re-exported for the window
-from cnn_gui.core.models import ModelSpec
+from cnn_gui.core.model.models import ModelSpec
 
 if TYPE_CHECKING:
-    from cnn_gui.core.checkpoints import Checkpoint, CheckpointMeta
-    from cnn_gui.core.engine import Trainer
+    from cnn_gui.core.files.checkpoints import Checkpoint, CheckpointMeta
+    from cnn_gui.core.training.engine import Trainer
     from cnn_gui.core.events import EpochEnded, FitEnded
 
 
@@ -83,14 +83,14 @@ class Normalization:
 
     @classmethod
     def of_dataset(cls, name: str) -> "Normalization | None":
-        from cnn_gui.core.data import DATASETS
+        from cnn_gui.core.data.datasets import DATASETS
 
         info = DATASETS.get(name)
         return None if info is None else cls(tuple(info.mean), tuple(info.std), tuple(info.classes))
 
     @classmethod
     def of_data(cls, data) -> "Normalization":
-        """Of an :class:`~cnn_gui.core.data.ImageDataset` (or its info)."""
+        """Of an :class:`~cnn_gui.core.data.datasets.ImageDataset` (or its info)."""
         return cls(tuple(data.mean), tuple(data.std), tuple(data.classes))
 
     @classmethod
@@ -262,7 +262,7 @@ class Session:
         normalization = Normalization.of_data(data) if data is not None else Normalization.of_dataset(config.dataset)
         model = self.model
         if fresh:
-            from cnn_gui.core.structure import copy_trainable
+            from cnn_gui.core.model.structure import copy_trainable
 
             torch.manual_seed(config.seed)
             model = self.spec.factory()
@@ -350,7 +350,7 @@ class Session:
     # ------------------------------------------------------------------ saving
     def checkpoint_meta(self, config: TrainConfig) -> "CheckpointMeta":
         """Metadata for the current weights when no run or loaded session describes them."""
-        from cnn_gui.core.checkpoints import CheckpointMeta
+        from cnn_gui.core.files.checkpoints import CheckpointMeta
 
         norm = self.normalization
         epochs = len(self.history)
@@ -366,7 +366,7 @@ class Session:
         """Write the current weights: a finished run's whole session, a loaded session, or weights."""
         import dataclasses
 
-        from cnn_gui.core.checkpoints import save_checkpoint
+        from cnn_gui.core.files.checkpoints import save_checkpoint
 
         trainer = self.trainer
         if trainer is not None and trainer.model is self.model:

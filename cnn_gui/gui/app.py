@@ -21,7 +21,7 @@ import numpy  # noqa: F401
 import torch  # noqa: F401
 
 from cnn_gui import __version__
-from cnn_gui.core.cpu_threads import make_this_thread_serial
+from cnn_gui.core.training.cpu_threads import make_this_thread_serial
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
@@ -37,7 +37,7 @@ def ensure_app(argv: list[str] | None = None) -> QApplication:
     """The QApplication, created (and named) if there is none yet.
 
     The calling thread becomes the GUI thread, and its torch ops run serially from here
-    on (single images; see :mod:`cnn_gui.core.cpu_threads` for why training needs it).
+    on (single images; see :mod:`cnn_gui.core.training.cpu_threads` for why training needs it).
     """
     from PySide6.QtWidgets import QApplication
 

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox
 
 from cnn_gui.core.errors import one_line
 
-from . import settings as settings_mod
+from cnn_gui.gui import settings as settings_mod
 
 CHECKPOINT_FILTER = "cnn-gui checkpoints (*.safetensors);;All files (*)"
 

@@ -8,7 +8,7 @@ Which model, which weights, where they came from, their history and normalisatio
 what a run does to them: :class:`~cnn_gui.core.session.Session`. The window asks it and
 shows the answer. Training runs on the :class:`TrainingController`'s thread; the canvas
 and the analysis tabs use frozen CPU copies (:class:`Predictor`). Every run is recorded
-in a run folder (:mod:`cnn_gui.core.runs`), so its weights are never lost.
+in a run folder (:mod:`cnn_gui.core.runs.runs`), so its weights are never lost.
 
 Hooks for tests and benchmarks: ``data_override`` (an ImageDataset used instead of
 loading the configured one), ``start_training(config)``, ``open_checkpoint(path,
@@ -29,22 +29,22 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QTabWidget, QVBoxLayout,
 
 from cnn_gui import __version__
 from cnn_gui.core.config import TrainConfig
-from cnn_gui.core.models import get_spec, resolve_user_choice
-from cnn_gui.core.predictor import Predictor
+from cnn_gui.core.model.models import get_spec, resolve_user_choice
+from cnn_gui.core.analysis.predictor import Predictor
 from cnn_gui.core.session import Provenance, Session, Source
-from cnn_gui.core.structure import build_tree, initialize
+from cnn_gui.core.model.structure import build_tree, initialize
 
-from . import dialogs
-from . import settings as settings_mod
-from .canvas_panel import CanvasPanel, canvas_refusal
-from .checkpoint_flow import CheckpointFlow
-from .analysis_tabs import AnalysisTabs
-from .plots import TrainingPlots
-from .run_flow import RunFlow
-from .runs_view import RunsView
-from .structure_view import StructurePanel
-from .training_panel import TrainingPanel
-from .worker import TrainingController
+from cnn_gui.gui import dialogs
+from cnn_gui.gui import settings as settings_mod
+from cnn_gui.gui.panels.canvas_panel import CanvasPanel, canvas_refusal
+from cnn_gui.gui.flows.checkpoint_flow import CheckpointFlow
+from cnn_gui.gui.analysis.tabs import AnalysisTabs
+from cnn_gui.gui.panels.plots import TrainingPlots
+from cnn_gui.gui.flows.run_flow import RunFlow
+from cnn_gui.gui.panels.runs_view import RunsView
+from cnn_gui.gui.panels.structure_view import StructurePanel
+from cnn_gui.gui.panels.training_panel import TrainingPanel
+from cnn_gui.gui.background.training import TrainingController
 
 DEFAULT_MODEL = "mnist-cnn"
 PRETRAINED_PENDING_TEXT = "Weights: loading the pretrained weights…"
@@ -275,7 +275,7 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
 
     def use_pretrained(self, ask: bool = True) -> bool:
         """The shipped MNIST CNN weights, whatever the window shows now (switches model if needed)."""
-        from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
+        from cnn_gui.core.files.checkpoints import load_checkpoint, load_weights_into
         from cnn_gui.core.resources import pretrained_checkpoint
 
         if not self._idle_or_say("changing the weights") or (ask and not self.confirm_replace("Using the pretrained weights")):

@@ -5,12 +5,12 @@ import pytest
 import torch
 from torch import nn
 
-from cnn_gui.core.analysis import (confusion_matrix, feature_maps, grid_columns, spatial_layers, tile_at,
+from cnn_gui.core.analysis.inspection import (confusion_matrix, feature_maps, grid_columns, spatial_layers, tile_at,
                                    tile_maps)
-from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
-from cnn_gui.core.data import load_dataset
-from cnn_gui.core.models import build_model
-from cnn_gui.core.predictor import Predictor
+from cnn_gui.core.files.checkpoints import load_checkpoint, load_weights_into
+from cnn_gui.core.data.datasets import load_dataset
+from cnn_gui.core.model.models import build_model
+from cnn_gui.core.analysis.predictor import Predictor
 from cnn_gui.core.resources import pretrained_checkpoint
 
 

@@ -9,13 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnn_gui.core import attribution
-from cnn_gui.core.attribution import (METHODS, AttributionUnavailable, Explainer, explainer_for,
+from cnn_gui.core.analysis import attribution
+from cnn_gui.core.analysis.attribution import (METHODS, AttributionUnavailable, Explainer, explainer_for,
                                       occlusion_window_for)
-from cnn_gui.core.kernels import conv_weight, kernel_grid, kernel_norms, kernel_stack
-from cnn_gui.core.models import SimpleCNN
-from cnn_gui.core.predictor import Predictor
-from cnn_gui.core.structure import initialize
+from cnn_gui.core.analysis.kernels import conv_weight, kernel_grid, kernel_norms, kernel_stack
+from cnn_gui.core.model.models import SimpleCNN
+from cnn_gui.core.analysis.predictor import Predictor
+from cnn_gui.core.model.structure import initialize
 
 captum = pytest.importorskip("captum")
 
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.usefixtures("serial_torch")  # see tests/conftest.py
 @pytest.fixture(scope="module")
 def digits():
     """The first 12 MNIST test images in [0, 1] and their labels."""
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
 
     data = load_dataset("mnist")
     return data.test_images[:12, 0].numpy().astype(np.float32) / 255.0, data.test_labels[:12].numpy()

@@ -6,11 +6,11 @@ import itertools
 import pytest
 import torch
 
-from cnn_gui.core import augment as A
-from cnn_gui.core.checkpoints import load_checkpoint
+from cnn_gui.core.training import augment as A
+from cnn_gui.core.files.checkpoints import load_checkpoint
 from cnn_gui.core.config import ConfigError, TrainConfig
-from cnn_gui.core.data import load_dataset
-from cnn_gui.core.engine import Trainer
+from cnn_gui.core.data.datasets import load_dataset
+from cnn_gui.core.training.engine import Trainer
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitStarted
 
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from checkpoint_corpus import corpus
-from cnn_gui.core.checkpoints import (
+from cnn_gui.core.files.checkpoints import (
     CheckpointError,
     CheckpointMeta,
     load_checkpoint,
@@ -23,7 +23,7 @@ from cnn_gui.core.checkpoints import (
     save_checkpoint,
 )
 from cnn_gui.core.config import TrainConfig
-from cnn_gui.core.engine import check_session_fits
+from cnn_gui.core.training.engine import check_session_fits
 
 CASES = int(os.environ.get("CNN_GUI_FUZZ_CASES", "1200"))
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from cnn_gui.core import checkpoints
-from cnn_gui.core.checkpoints import (
+from cnn_gui.core.files import checkpoints
+from cnn_gui.core.files.checkpoints import (
     FORMAT,
     FORMAT_VERSION,
     CheckpointError,
@@ -24,7 +24,7 @@ from cnn_gui.core.checkpoints import (
     save_checkpoint,
 )
 from cnn_gui.core.config import TrainConfig
-from cnn_gui.core.models import CNN, SimpleCNN
+from cnn_gui.core.model.models import CNN, SimpleCNN
 
 
 def make_meta(**changes) -> CheckpointMeta:
@@ -492,7 +492,7 @@ def test_float_dtype_is_cast_to_the_model(tmp_path):
 def test_safetensors_is_imported_lazily():
     import subprocess
 
-    code = "import sys, cnn_gui.core.checkpoints; print('safetensors' in sys.modules)"
+    code = "import sys, cnn_gui.core.files.checkpoints; print('safetensors' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -523,7 +523,7 @@ def test_stale_temporary_files_of_interrupted_saves_are_removed(tmp_path):
 
 
 def test_oversized_files_are_refused_before_reading(tmp_path, monkeypatch):
-    import cnn_gui.core.checkpoints as ck
+    import cnn_gui.core.files.checkpoints as ck
 
     path = save_checkpoint(tmp_path / "big.safetensors", CNN(), make_meta())
     monkeypatch.setattr(ck, "MAX_CHECKPOINT_BYTES", 1024)

@@ -9,10 +9,10 @@ import threading
 import pytest
 import torch
 
-from cnn_gui.core import cpu_threads
+from cnn_gui.core.training import cpu_threads
 from cnn_gui.core.config import TrainConfig
-from cnn_gui.core.data import load_dataset
-from cnn_gui.core.engine import Trainer
+from cnn_gui.core.data.datasets import load_dataset
+from cnn_gui.core.training.engine import Trainer
 from cnn_gui.core.events import BatchEnded
 
 
@@ -93,7 +93,7 @@ def test_a_serial_thread_starts_no_openmp_team(serial):
     for the training thread's team (more managed threads than CPUs makes it sleep instead)."""
     script = textwrap.dedent(f"""
         import os, torch
-        from cnn_gui.core import cpu_threads
+        from cnn_gui.core.training import cpu_threads
         torch.set_num_threads(2)
         if {serial}:
             cpu_threads.make_this_thread_serial()

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from cnn_gui.core import data
-from cnn_gui.core.data import (
+from cnn_gui.core.data import datasets as data
+from cnn_gui.core.data.datasets import (
     DATASETS,
     DatasetError,
     DownloadCancelled,
@@ -120,7 +120,7 @@ def test_mnist_needs_no_torchvision():
 
     code = (
         "import sys\n"
-        "from cnn_gui.core.data import load_dataset\n"
+        "from cnn_gui.core.data.datasets import load_dataset\n"
         "assert 'torchvision' not in sys.modules\n"
         "ds = load_dataset('mnist', download=False)\n"
         "assert 'torchvision' not in sys.modules, 'mnist loading imported torchvision'\n"

@@ -21,9 +21,10 @@ import numpy as np
 import pytest
 import torch
 
-from cnn_gui.core import data, download
-from cnn_gui.core.data import DatasetError, DownloadCancelled, load_dataset
-from cnn_gui.core.download import FetchCancelled, FetchError, fetch
+from cnn_gui.core.data import datasets as data
+from cnn_gui.core.data import download
+from cnn_gui.core.data.datasets import DatasetError, DownloadCancelled, load_dataset
+from cnn_gui.core.data.download import FetchCancelled, FetchError, fetch
 
 LOOPBACK = "127.0.0.1"
 

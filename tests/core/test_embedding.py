@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from cnn_gui.core import embedding
-from cnn_gui.core.embedding import (EmbeddingUnavailable, compute_embedding, fit_pca, image_features, last_linear,
+from cnn_gui.core.analysis import embedding
+from cnn_gui.core.analysis.embedding import (EmbeddingUnavailable, compute_embedding, fit_pca, image_features, last_linear,
                                     project, dataset_features, tsne)
-from cnn_gui.core.models import SimpleCNN
+from cnn_gui.core.model.models import SimpleCNN
 
 
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("serial_torch")  # see tests/conftest.py
 
 @pytest.fixture(scope="module")
 def mnist():
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
 
     return load_dataset("mnist").subset(0, 600)
 

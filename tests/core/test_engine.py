@@ -8,10 +8,10 @@ from dataclasses import fields
 import pytest
 import torch
 
-from cnn_gui.core.checkpoints import load_checkpoint
+from cnn_gui.core.files.checkpoints import load_checkpoint
 from cnn_gui.core.config import ConfigError, TrainConfig
-from cnn_gui.core.data import load_dataset
-from cnn_gui.core.engine import Trainer
+from cnn_gui.core.data.datasets import load_dataset
+from cnn_gui.core.training.engine import Trainer
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted
 
 
@@ -232,7 +232,7 @@ def test_graphed_loop_matches_the_eager_one_bit_for_bit_on_a_cpu_stand_in(small,
     # Everything of the graphed path but the capture itself: static inputs, warm-up steps
     # undone, sums added by the step, the eager last partial batch handing the gradients
     # back, augmentation draws per batch. A real capture is tested in tests/test_cuda.py.
-    import cnn_gui.core.engine as engine
+    import cnn_gui.core.training.engine as engine
 
     def capture(self, sums, correct):
         buffers = list(self.trainer.model.buffers())
@@ -276,7 +276,7 @@ def test_graphed_loop_matches_the_eager_one_bit_for_bit_on_a_cpu_stand_in(small,
 
 @pytest.mark.slow
 def test_a_failed_capture_leaves_the_run_eager_with_a_one_line_note(small, monkeypatch):
-    import cnn_gui.core.engine as engine
+    import cnn_gui.core.training.engine as engine
 
     def capture(self, sums, correct):
         raise RuntimeError("operation not permitted when stream is capturing\nsecond line")

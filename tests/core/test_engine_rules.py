@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from cnn_gui.core.config import ConfigError, TrainConfig
-from cnn_gui.core.data import ImageDataset, load_dataset
-from cnn_gui.core.engine import Trainer
-from cnn_gui.core.models import CNN
-from cnn_gui.core.structure import set_trainable
+from cnn_gui.core.data.datasets import ImageDataset, load_dataset
+from cnn_gui.core.training.engine import Trainer
+from cnn_gui.core.model.models import CNN
+from cnn_gui.core.model.structure import set_trainable
 
 
 @pytest.mark.slow

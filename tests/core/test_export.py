@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from cnn_gui import __version__
-from cnn_gui.core.checkpoints import CheckpointMeta, load_checkpoint, load_weights_into, save_checkpoint
+from cnn_gui.core.files.checkpoints import CheckpointMeta, load_checkpoint, load_weights_into, save_checkpoint
 from cnn_gui.core.errors import CnnGuiError
-from cnn_gui.core.export import (
+from cnn_gui.core.files.export import (
     ExportError,
     ExportReport,
     export_model,
@@ -23,7 +23,7 @@ from cnn_gui.core.export import (
     parity_images,
     read_export_metadata,
 )
-from cnn_gui.core.models import CNN, ModelSpec
+from cnn_gui.core.model.models import CNN, ModelSpec
 from cnn_gui.core.resources import pretrained_checkpoint
 
 

@@ -13,9 +13,9 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from cnn_gui.core import image_folder
-from cnn_gui.core.data import DatasetError, DownloadCancelled, load_dataset
-from cnn_gui.core.image_folder import MAX_CLASSES, load_image_folder, read_image
+from cnn_gui.core.data import image_folder
+from cnn_gui.core.data.datasets import DatasetError, DownloadCancelled, load_dataset
+from cnn_gui.core.data.image_folder import MAX_CLASSES, load_image_folder, read_image
 
 SHAPES = ("circle", "square", "triangle")
 
@@ -306,10 +306,10 @@ class ShapesNet(torch.nn.Module):
 
 @pytest.mark.slow
 def test_shapes_train_to_high_accuracy(shapes_dir):
-    from cnn_gui.core import cpu_threads
+    from cnn_gui.core.training import cpu_threads
     from cnn_gui.core.config import TrainConfig
-    from cnn_gui.core.engine import Trainer
-    from cnn_gui.core.models import ModelSpec
+    from cnn_gui.core.training.engine import Trainer
+    from cnn_gui.core.model.models import ModelSpec
 
     data = load_dataset(f"folder:{shapes_dir}")
     spec = ModelSpec("user:ShapesNet", "ShapesNet", (1, 28, 28), 3, data.name, ShapesNet)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnn_gui.core.images import (
+from cnn_gui.core.inputs.images import (
     MAX_PIXELS,
     MAX_SIDE,
     WORK_SIDE,
@@ -24,7 +24,7 @@ from cnn_gui.core.images import (
     load_grey,
     read_digit_image,
 )
-from cnn_gui.core.preprocess import to_mnist
+from cnn_gui.core.inputs.preprocess import to_mnist
 
 SCALE = 8  # a 28 px digit printed 224 px high
 MARGIN = 40  # paper around it
@@ -36,9 +36,9 @@ pytestmark = pytest.mark.usefixtures("serial_torch")  # see tests/conftest.py
 
 @pytest.fixture(scope="module")
 def predictor():
-    from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
-    from cnn_gui.core.models import CNN
-    from cnn_gui.core.predictor import Predictor
+    from cnn_gui.core.files.checkpoints import load_checkpoint, load_weights_into
+    from cnn_gui.core.model.models import CNN
+    from cnn_gui.core.analysis.predictor import Predictor
     from cnn_gui.core.resources import pretrained_checkpoint
 
     ckpt = load_checkpoint(pretrained_checkpoint())
@@ -50,7 +50,7 @@ def predictor():
 @pytest.fixture(scope="module")
 def digits():
     """Four MNIST test digits (a 2, a 7, a 3 and an 8), white on black, with their labels."""
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
 
     data = load_dataset("mnist")
     labels = data.test_labels.numpy()
@@ -363,7 +363,7 @@ def test_a_file_name_with_control_characters_is_escaped(tmp_path):
 
 
 def test_specks_are_found_as_8_connected_pieces():
-    from cnn_gui.core.images import _label
+    from cnn_gui.core.inputs.images import _label
 
     mask = np.array([[1, 0, 0, 1, 1],
                      [0, 1, 0, 0, 1],

@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from cnn_gui.core.models import CNN
-from cnn_gui.core.predictor import PredictionError, Predictor, read_out
-from cnn_gui.core.preprocess import InputError, to_mnist, too_little_ink
+from cnn_gui.core.model.models import CNN
+from cnn_gui.core.analysis.predictor import PredictionError, Predictor, read_out
+from cnn_gui.core.inputs.preprocess import InputError, to_mnist, too_little_ink
 
 DELIBERATE = (InputError, PredictionError)
 DTYPES = [np.float16, np.float32, np.float64, np.longdouble, np.bool_, np.uint8, np.int8, np.uint16,

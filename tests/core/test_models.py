@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from cnn_gui.core.models import (
+from cnn_gui.core.model.models import (
     ModelError,
     NeedsModelFile,
     get_spec,
@@ -56,8 +56,8 @@ def test_a_file_that_exits_or_raises_while_importing(tmp_path, statement, what):
 
 def test_a_model_without_parameters_cannot_train(tmp_path):
     from cnn_gui.core.config import ConfigError, TrainConfig
-    from cnn_gui.core.data import load_dataset
-    from cnn_gui.core.engine import Trainer
+    from cnn_gui.core.data.datasets import load_dataset
+    from cnn_gui.core.training.engine import Trainer
 
     ref = write(tmp_path, body="""
         import torch.nn as nn

@@ -4,9 +4,9 @@ from torch import nn
 
 import pytest
 
-from cnn_gui.core.models import CNN, SimpleCNN
-from cnn_gui.core.predictor import MIN_CONFIDENCE, PredictionError, Predictor, read_out
-from cnn_gui.core.preprocess import InputError, normalize
+from cnn_gui.core.model.models import CNN, SimpleCNN
+from cnn_gui.core.analysis.predictor import MIN_CONFIDENCE, PredictionError, Predictor, read_out
+from cnn_gui.core.inputs.preprocess import InputError, normalize
 
 
 def sample_image(seed=0):
@@ -162,8 +162,8 @@ def test_read_out_captions():
 def test_class_names_keep_their_places_when_the_model_has_more_outputs():
     import numpy as np
 
-    from cnn_gui.core.models import CNN
-    from cnn_gui.core.predictor import Predictor
+    from cnn_gui.core.model.models import CNN
+    from cnn_gui.core.analysis.predictor import Predictor
 
     predictor = Predictor(CNN(), classes=["circle", "square", "triangle"])
     probs = predictor.predict(np.zeros((28, 28), np.float32))

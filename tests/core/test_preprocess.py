@@ -3,7 +3,7 @@ import time
 import numpy as np
 import pytest
 
-from cnn_gui.core.preprocess import (
+from cnn_gui.core.inputs.preprocess import (
     MAX_SIDE,
     TOO_LITTLE_INK_TEXT,
     InputError,

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from cnn_gui.core.models import SimpleCNN
-from cnn_gui.core.predictor import Predictor
-from cnn_gui.core.probes import TRANSFORMS, affine, noise, run_probes, shift, stroke, variants
+from cnn_gui.core.model.models import SimpleCNN
+from cnn_gui.core.analysis.predictor import Predictor
+from cnn_gui.core.analysis.probes import TRANSFORMS, affine, noise, run_probes, shift, stroke, variants
 
 
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("serial_torch")  # see tests/conftest.py
 
 @pytest.fixture(scope="module")
 def digit():
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
 
     return load_dataset("mnist").test_images[0, 0].numpy().astype(np.float32) / 255.0
 

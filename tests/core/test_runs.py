@@ -13,8 +13,8 @@ import pytest
 
 from cnn_gui.core.errors import CnnGuiError
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted
-from cnn_gui.core.metrics_csv import CSV_HEADER, write_metrics_csv
-from cnn_gui.core.runs import (
+from cnn_gui.core.files.metrics_csv import CSV_HEADER, write_metrics_csv
+from cnn_gui.core.runs.runs import (
     CHECKPOINT_FILE, EPOCHS_FILE, MAX_STEP_POINTS, RUN_FILE, RunFollower, RunsError,
     RunsIndex, RunWriter, StepSampler, delete_run, list_runs, read_run, rename_run, resolve_runs_dir,
     run_metrics_csv,
@@ -179,7 +179,7 @@ def test_a_writer_process_killed_for_real_reads_back_interrupted(tmp_path):
     script = textwrap.dedent(f"""
         import os, signal
         from cnn_gui.core.events import BatchEnded, EpochEnded, FitStarted
-        from cnn_gui.core.runs import RunWriter
+        from cnn_gui.core.runs.runs import RunWriter
         w = RunWriter({str(tmp_path)!r}, {{"model": "mnist-cnn", "dataset": "mnist", "epochs": 2, "seed": 0}})
         w(FitStarted("cpu", "CPU", "mnist-cnn", "mnist", 1000, 100, 100, 10, 2, 1, 0, 10))
         for s in range(1, 11):
@@ -419,7 +419,7 @@ def test_tensorboard_logs_epochs_and_steps(tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from cnn_gui.core.tensorboard_log import TensorBoardWriter
+    from cnn_gui.core.runs.tensorboard_log import TensorBoardWriter
 
     tb = TensorBoardWriter(tmp_path / "tb", CONFIG)
     tb(started())
@@ -436,7 +436,7 @@ def test_tensorboard_logs_epochs_and_steps(tmp_path):
 
 
 def test_tensorboard_missing_says_what_to_install(tmp_path, monkeypatch):
-    from cnn_gui.core.tensorboard_log import MISSING_MESSAGE, TensorBoardWriter
+    from cnn_gui.core.runs.tensorboard_log import MISSING_MESSAGE, TensorBoardWriter
 
     monkeypatch.setitem(sys.modules, "tensorboard", None)
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
@@ -454,11 +454,11 @@ def test_tensorboard_missing_says_what_to_install(tmp_path, monkeypatch):
 def test_a_real_training_run_is_recorded_and_its_checkpoint_loads(tmp_path):
     import torch
 
-    from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
+    from cnn_gui.core.files.checkpoints import load_checkpoint, load_weights_into
     from cnn_gui.core.config import TrainConfig
-    from cnn_gui.core.data import load_dataset
-    from cnn_gui.core.engine import Trainer
-    from cnn_gui.core.models import build_model
+    from cnn_gui.core.data.datasets import load_dataset
+    from cnn_gui.core.training.engine import Trainer
+    from cnn_gui.core.model.models import build_model
 
     data = load_dataset("mnist").subset(1000, 300)
     config = TrainConfig(epochs=2, batch_size=50, max_batches=4, device="cpu", report_interval=0, seed=5)

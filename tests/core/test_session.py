@@ -8,12 +8,12 @@ import pytest
 from shipped import pretrained_label
 import torch
 
-from cnn_gui.core.checkpoints import CheckpointMeta, load_checkpoint, load_weights_into, save_checkpoint
+from cnn_gui.core.files.checkpoints import CheckpointMeta, load_checkpoint, load_weights_into, save_checkpoint
 from cnn_gui.core.config import TrainConfig
-from cnn_gui.core.data import DATASETS, load_dataset
-from cnn_gui.core.engine import Trainer
+from cnn_gui.core.data.datasets import DATASETS, load_dataset
+from cnn_gui.core.training.engine import Trainer
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded
-from cnn_gui.core.models import get_spec
+from cnn_gui.core.model.models import get_spec
 from cnn_gui.core.resources import pretrained_checkpoint
 from cnn_gui.core.session import Normalization, Provenance, Session, Source, middle_elide, percent
 
@@ -486,7 +486,7 @@ def test_a_finished_run_takes_the_normalisation_of_its_data(data):
     """A folder of the user's images: its classes and statistics are known only from the data."""
     from dataclasses import replace
 
-    from cnn_gui.core.data import ImageDataset
+    from cnn_gui.core.data.datasets import ImageDataset
 
     info = replace(data.info, name="folder:/images/digits", title="digits", mean=(0.13,), std=(0.31,),
                    classes=tuple(f"digit {i}" for i in range(10)), bundled=False)
@@ -522,7 +522,7 @@ def test_saving_a_loaded_session_keeps_it_resumable(tmp_path):
 
 
 def test_new_weights_keep_the_modules_the_user_froze():
-    from cnn_gui.core.structure import set_trainable
+    from cnn_gui.core.model.structure import set_trainable
 
     spec = get_spec("mnist-cnn")
     session = Session(spec, spec.factory())

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from cnn_gui.core.models import CNN, SimpleCNN
-from cnn_gui.core.structure import (
+from cnn_gui.core.model.models import CNN, SimpleCNN
+from cnn_gui.core.model.structure import (
     build_tree,
     copy_trainable,
     extract_by_type,

@@ -13,14 +13,14 @@ def _private_settings(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def mnist_small():
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
 
     return load_dataset("mnist").subset(2000, 500)
 
 
 @pytest.fixture(scope="session")
 def mnist_large():
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
 
     return load_dataset("mnist").subset(20000, 500)
 

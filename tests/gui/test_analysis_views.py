@@ -10,8 +10,8 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from cnn_gui.core.config import TrainConfig
-from cnn_gui.gui.feature_maps_view import NO_DRAWING_TEXT
-from cnn_gui.gui.jobs import THREAD_PREFIX
+from cnn_gui.gui.analysis.feature_maps_view import NO_DRAWING_TEXT
+from cnn_gui.gui.background.jobs import THREAD_PREFIX
 
 
 def draw_one(canvas):
@@ -75,7 +75,7 @@ def fake_cifar():
     """CIFAR-10-shaped data (random pixels; no network here): SimpleCNN's own input."""
     import torch
 
-    from cnn_gui.core.data import DATASETS, ImageDataset
+    from cnn_gui.core.data.datasets import DATASETS, ImageDataset
 
     g = torch.Generator().manual_seed(0)
     images = lambda n: torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)  # noqa: E731
@@ -157,8 +157,8 @@ def slow_pass(monkeypatch, mnist_small):
     every batch of the matrix takes 50 ms more (2.5 s in all over ``big``, unless cancelled)."""
     import torch
 
-    import cnn_gui.gui.confusion_view as cv
-    from cnn_gui.core.data import ImageDataset
+    import cnn_gui.gui.analysis.confusion_view as cv
+    from cnn_gui.core.data.datasets import ImageDataset
 
     big = ImageDataset(mnist_small.info, mnist_small.train_images, mnist_small.train_labels,
                        mnist_small.test_images.repeat(10, 1, 1, 1), mnist_small.test_labels.repeat(10))
@@ -217,9 +217,9 @@ def test_new_weights_cancel_a_computation_and_compute_runs_again(qtbot, window, 
 def test_weights_for_another_input_shape_say_so_instead_of_running(qtbot, make_window, mnist_small, monkeypatch):
     """SimpleCNN's weights (3x32x32) with MNIST as the dataset (1x28x28), as after an MNIST
     run and a model switch: one line in the view, nothing runs, nothing raises."""
-    import cnn_gui.gui.confusion_view as cv
-    from cnn_gui.core.models import SimpleCNN
-    from cnn_gui.core.predictor import Predictor
+    import cnn_gui.gui.analysis.confusion_view as cv
+    from cnn_gui.core.model.models import SimpleCNN
+    from cnn_gui.core.analysis.predictor import Predictor
 
     window = make_window(data_override=mnist_small)
     view = window.confusion
@@ -243,7 +243,7 @@ def test_weights_for_another_input_shape_say_so_instead_of_running(qtbot, make_w
 
 
 def test_a_failed_computation_is_one_line_in_the_view(qtbot, window, monkeypatch):
-    import cnn_gui.gui.confusion_view as cv
+    import cnn_gui.gui.analysis.confusion_view as cv
 
     def fail(*_args, **_kwargs):
         raise RuntimeError("expected input[100, 1, 28, 28] to have 3 channels,\nbut got 1 <channels>")
@@ -283,7 +283,7 @@ def test_clicking_a_test_image_shows_its_feature_maps(qtbot, window, mnist_small
 
 
 def feature_maps_of(window, img28, layer):
-    from cnn_gui.core.analysis import feature_maps
+    from cnn_gui.core.analysis.inspection import feature_maps
 
     p = window.feature_maps.predictor
     return feature_maps(p.model, p.input_tensor(img28.astype(np.float32)), [layer])[layer]
@@ -292,7 +292,7 @@ def feature_maps_of(window, img28, layer):
 def test_the_matrix_is_computed_on_a_private_copy(qtbot, window, monkeypatch):
     """Feature maps hook the shared snapshot for a moment on the GUI thread; the matrix's
     thread must never run that same module object."""
-    import cnn_gui.gui.confusion_view as cv
+    import cnn_gui.gui.analysis.confusion_view as cv
 
     seen = []
     original = cv.confusion_matrix

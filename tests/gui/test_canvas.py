@@ -5,11 +5,11 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from cnn_gui.core.models import CNN
-from cnn_gui.core.predictor import Predictor
-from cnn_gui.core.preprocess import TOO_LITTLE_INK_TEXT, to_mnist
-from cnn_gui.gui.canvas import DrawingCanvas
-from cnn_gui.gui.prediction_view import EMPTY_TEXT, CanvasPredictor, PredictionView
+from cnn_gui.core.model.models import CNN
+from cnn_gui.core.analysis.predictor import Predictor
+from cnn_gui.core.inputs.preprocess import TOO_LITTLE_INK_TEXT, to_mnist
+from cnn_gui.gui.panels.canvas import DrawingCanvas
+from cnn_gui.gui.panels.prediction_view import EMPTY_TEXT, CanvasPredictor, PredictionView
 
 
 def send(widget, kind, x, y, button, buttons):
@@ -54,7 +54,7 @@ def one_stroke():
 @pytest.fixture(scope="module")
 def pretrained():
     """The shipped MNIST weights, as the window's canvas reads with them."""
-    from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into
+    from cnn_gui.core.files.checkpoints import load_checkpoint, load_weights_into
     from cnn_gui.core.resources import pretrained_checkpoint
 
     ckpt = load_checkpoint(pretrained_checkpoint())
@@ -77,7 +77,7 @@ class FixedScores(torch.nn.Module):
 def test_default_pen_draws_strokes_as_thick_as_mnist(canvas):
     """A "3" two-thirds of the canvas high, read as the network reads it, has about the
     ink of MNIST's own 3s: a thinner pen gives strokes the network has rarely seen."""
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
 
     w = canvas.width()
     points = [((0.48 + 0.18 * np.cos(a)) * w, (cy + 0.14 * np.sin(a)) * w)

@@ -13,9 +13,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from cnn_gui.core.checkpoints import CheckpointMeta, load_checkpoint, read_meta, save_checkpoint
+from cnn_gui.core.files.checkpoints import CheckpointMeta, load_checkpoint, read_meta, save_checkpoint
 from cnn_gui.core.config import TrainConfig
-from cnn_gui.core.models import CNN, NeedsModelFile, spec_for_architecture
+from cnn_gui.core.model.models import CNN, NeedsModelFile, spec_for_architecture
 
 EVIL = """
 import pathlib
@@ -68,8 +68,8 @@ def test_reading_and_resolving_never_imports(evil):
 
 
 def test_trainer_from_checkpoint_never_imports(evil, tmp_path):
-    from cnn_gui.core.data import load_dataset
-    from cnn_gui.core.engine import Trainer
+    from cnn_gui.core.data.datasets import load_dataset
+    from cnn_gui.core.training.engine import Trainer
 
     path, marker = evil
     with pytest.raises(NeedsModelFile):
@@ -113,7 +113,7 @@ def test_user_model_checkpoint_opens_with_the_file_the_user_chose(tmp_path, make
     """The legitimate way: a checkpoint of the user's own class opens once the user picks the file."""
     script = tmp_path / "mine.py"
     script.write_text(EVIL.format(marker=str(tmp_path / "chosen")))
-    from cnn_gui.core.models import load_user_spec
+    from cnn_gui.core.model.models import load_user_spec
 
     spec = load_user_spec(f"{script}:Net")
     (tmp_path / "chosen").unlink()  # loading it was the user's own action; start counting now

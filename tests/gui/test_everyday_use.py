@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QApplication
 
 from shipped import pretrained_label
 
-from cnn_gui.core.checkpoints import load_checkpoint, read_meta
+from cnn_gui.core.files.checkpoints import load_checkpoint, read_meta
 from cnn_gui.core.config import TrainConfig
 from cnn_gui.core.resources import pretrained_checkpoint
 
@@ -188,7 +188,7 @@ def save_while_paused(qtbot, window, data, path):
 
 
 def test_save_while_paused_writes_a_session_that_resumes(qtbot, window, mnist_large, tmp_path):
-    from cnn_gui.core.engine import Trainer
+    from cnn_gui.core.training.engine import Trainer
 
     ckpt = save_while_paused(qtbot, window, mnist_large, tmp_path / "paused.safetensors")
     meta, position = ckpt.meta, ckpt.meta.training
@@ -242,8 +242,8 @@ def test_the_test_set_says_why_simple_cnn_cannot_run_on_mnist(qtbot, window):
 
 
 def test_every_view_follows_a_model_switch(qtbot, window):
-    from cnn_gui.gui.structure_view import DETAILS_HINT
-    from cnn_gui.gui.training_panel import IDLE_TEXT
+    from cnn_gui.gui.panels.structure_view import DETAILS_HINT
+    from cnn_gui.gui.panels.training_panel import IDLE_TEXT
 
     assert window.structure.select("layer1")
     assert "layer1" in window.structure.details_label.text()

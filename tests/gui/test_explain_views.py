@@ -6,13 +6,13 @@ import pytest
 import torch
 from PySide6.QtCore import QPointF
 
-from cnn_gui.core import attribution
-from cnn_gui.core.models import SimpleCNN
-from cnn_gui.core.predictor import Predictor
-from cnn_gui.gui import embedding_view as embedding_view_module
-from cnn_gui.gui.embedding_view import EmbeddingView
-from cnn_gui.gui.explain_view import NO_IMAGE_TEXT, NO_MODEL_TEXT, ExplainView
-from cnn_gui.gui.probes_view import NOTE_TEXT, ProbesView
+from cnn_gui.core.analysis import attribution
+from cnn_gui.core.model.models import SimpleCNN
+from cnn_gui.core.analysis.predictor import Predictor
+from cnn_gui.gui.analysis import embedding_view as embedding_view_module
+from cnn_gui.gui.analysis.embedding_view import EmbeddingView
+from cnn_gui.gui.analysis.explain_view import NO_IMAGE_TEXT, NO_MODEL_TEXT, ExplainView
+from cnn_gui.gui.analysis.probes_view import NOTE_TEXT, ProbesView
 
 CIFAR_STATS = dict(mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26))
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("serial_torch")  # see tests/conftest.py
 
 @pytest.fixture(scope="module")
 def mnist():
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
 
     return load_dataset("mnist").subset(0, 400)
 
@@ -42,7 +42,7 @@ def simple():
 
 @pytest.fixture
 def fake_cifar():
-    from cnn_gui.core.data import DATASETS, ImageDataset
+    from cnn_gui.core.data.datasets import DATASETS, ImageDataset
 
     g = torch.Generator().manual_seed(0)
     images = lambda n: torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)  # noqa: E731
@@ -322,8 +322,8 @@ def test_embedding_view_on_simplecnn_and_a_dataset_of_the_wrong_shape(qtbot, pre
 
 
 def test_the_embedding_legend_never_widens_the_tab(qtbot, pretrained):
-    from cnn_gui.core.data import load_dataset
-    from cnn_gui.gui.embedding_view import EmbeddingView
+    from cnn_gui.core.data.datasets import load_dataset
+    from cnn_gui.gui.analysis.embedding_view import EmbeddingView
 
     view = EmbeddingView()
     qtbot.addWidget(view)

@@ -8,8 +8,8 @@ import shiboken6
 import torch
 from PySide6.QtCore import QCoreApplication, QObject
 
-from cnn_gui.core.cpu_threads import training_threads
-from cnn_gui.gui.jobs import THREAD_PREFIX, JobRunner
+from cnn_gui.core.training.cpu_threads import training_threads
+from cnn_gui.gui.background.jobs import THREAD_PREFIX, JobRunner
 
 
 def job_threads():

@@ -10,14 +10,14 @@ import torch  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from torch import nn  # noqa: E402
 
-from cnn_gui.core.analysis import feature_maps  # noqa: E402
-from cnn_gui.core.checkpoints import load_checkpoint, load_weights_into  # noqa: E402
-from cnn_gui.core.models import CNN  # noqa: E402
-from cnn_gui.core.predictor import Predictor  # noqa: E402
+from cnn_gui.core.analysis.inspection import feature_maps  # noqa: E402
+from cnn_gui.core.files.checkpoints import load_checkpoint, load_weights_into  # noqa: E402
+from cnn_gui.core.model.models import CNN  # noqa: E402
+from cnn_gui.core.analysis.predictor import Predictor  # noqa: E402
 from cnn_gui.core.resources import pretrained_checkpoint  # noqa: E402
-from cnn_gui.core.structure import build_tree  # noqa: E402
-from cnn_gui.gui.layer_view import BLANK_TEXT, HINT, NO_DRAWING, LayerView  # noqa: E402
-from cnn_gui.gui.structure_view import StructurePanel  # noqa: E402
+from cnn_gui.core.model.structure import build_tree  # noqa: E402
+from cnn_gui.gui.analysis.layer_view import BLANK_TEXT, HINT, NO_DRAWING, LayerView  # noqa: E402
+from cnn_gui.gui.panels.structure_view import StructurePanel  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def rig(qtbot, pretrained):
 
 @pytest.fixture(scope="module")
 def test_image():
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
 
     data = load_dataset("mnist")
     return data.test_images[0, 0].numpy() / 255.0, int(data.test_labels[0])
@@ -297,8 +297,8 @@ def test_rows_without_parameters_have_no_box_and_show_tree_reads_the_model(qtbot
 
 
 def test_an_rgb_first_layer_one_colour_channel_at_a_time(qtbot):
-    from cnn_gui.core.models import SimpleCNN
-    from cnn_gui.gui.layer_view import NO_TEST_IMAGE
+    from cnn_gui.core.model.models import SimpleCNN
+    from cnn_gui.gui.analysis.layer_view import NO_TEST_IMAGE
 
     view = LayerView()
     qtbot.addWidget(view)

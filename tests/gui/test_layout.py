@@ -14,8 +14,8 @@ from torch import nn
 
 from cnn_gui.core.config import TrainConfig
 from cnn_gui.core.events import EpochEnded, FitEnded
-from cnn_gui.gui.plots import BATCH_TITLES, EPOCH_TITLES, TrainingPlots
-from cnn_gui.gui.training_panel import IDLE_TEXT, ElidedLabel, TrainingPanel, finished_text
+from cnn_gui.gui.panels.plots import BATCH_TITLES, EPOCH_TITLES, TrainingPlots
+from cnn_gui.gui.panels.training_panel import IDLE_TEXT, ElidedLabel, TrainingPanel, finished_text
 
 SCREEN = (1280, 720)
 PANEL_MAX_WIDTH = 460  # what the training panel may need: 1280 minus two ~400 px docks
@@ -267,9 +267,9 @@ def test_finished_texts_count_right(end, text, panel):
 
 @pytest.fixture
 def structure(qtbot):
-    from cnn_gui.core.models import CNN
-    from cnn_gui.core.structure import build_tree
-    from cnn_gui.gui.structure_view import StructurePanel
+    from cnn_gui.core.model.models import CNN
+    from cnn_gui.core.model.structure import build_tree
+    from cnn_gui.gui.panels.structure_view import StructurePanel
 
     p = StructurePanel()
     qtbot.addWidget(p)
@@ -282,7 +282,7 @@ def structure(qtbot):
 
 @pytest.mark.parametrize("width", [380, 440, 600])
 def test_tree_columns_fit_the_panel(structure, qtbot, width):
-    from cnn_gui.gui.structure_view import COL_NAME, COL_OUTPUT, COL_PARAMS, COL_TYPE
+    from cnn_gui.gui.panels.structure_view import COL_NAME, COL_OUTPUT, COL_PARAMS, COL_TYPE
 
     structure.resize(width, 600)
     settle(qtbot)
@@ -308,9 +308,9 @@ def test_structure_panel_bounds_and_movable_split(structure):
 
 
 def test_a_new_tree_clears_the_details_and_the_same_tree_keeps_them(structure):
-    from cnn_gui.core.models import SimpleCNN
-    from cnn_gui.core.structure import build_tree
-    from cnn_gui.gui.structure_view import DETAILS_HINT
+    from cnn_gui.core.model.models import SimpleCNN
+    from cnn_gui.core.model.structure import build_tree
+    from cnn_gui.gui.panels.structure_view import DETAILS_HINT
 
     assert structure.select("layer1.0")
     assert "layer1.0" in structure.details_label.text()
@@ -405,8 +405,8 @@ def test_epoch_axis_of_a_loaded_history(plots):
 
 
 def test_feature_maps_with_long_layer_names_do_not_widen(qtbot):
-    from cnn_gui.core.predictor import Predictor
-    from cnn_gui.gui.feature_maps_view import FeatureMapsView
+    from cnn_gui.core.analysis.predictor import Predictor
+    from cnn_gui.gui.analysis.feature_maps_view import FeatureMapsView
 
     long_name = "a_really_long_convolution_layer_name_that_never_ends_" * 3
     model = nn.Sequential()

@@ -35,7 +35,7 @@ def window(make_window, mnist_small):
 
 
 def test_window_opens_without_loading_a_dataset(make_window, monkeypatch):
-    import cnn_gui.core.data as data
+    import cnn_gui.core.data.datasets as data
 
     def forbidden(*_a, **_k):
         raise AssertionError("creating the window must not load a dataset")
@@ -60,7 +60,7 @@ def test_window_opens_without_loading_a_dataset(make_window, monkeypatch):
 
 def test_the_gui_thread_runs_torch_serially(make_window):
     """Its torch ops are single images; a team of OpenMP threads here slows training down
-    (cnn_gui.core.cpu_threads)."""
+    (cnn_gui.core.training.cpu_threads)."""
     import torch
 
     torch.set_num_threads(2)
@@ -228,8 +228,8 @@ def test_bad_checkpoint_changes_nothing(qtbot, window, tmp_path, kind):
 
 
 def test_mismatched_checkpoint_changes_nothing(qtbot, window, tmp_path):
-    from cnn_gui.core.checkpoints import CheckpointMeta, save_checkpoint
-    from cnn_gui.core.models import build_model
+    from cnn_gui.core.files.checkpoints import CheckpointMeta, save_checkpoint
+    from cnn_gui.core.model.models import build_model
 
     path = tmp_path / "other.safetensors"
     meta = CheckpointMeta("simple-cnn", (3, 32, 32), [str(i) for i in range(10)], [0.5] * 3, [0.5] * 3, "cifar10")
@@ -291,7 +291,7 @@ def test_save_open_round_trip_and_resume(qtbot, window, tmp_path):
 def test_foreign_plain_weights_load_into_the_current_architecture(qtbot, window, tmp_path):
     from safetensors.torch import save_file
 
-    from cnn_gui.core.models import build_model
+    from cnn_gui.core.model.models import build_model
 
     torch.manual_seed(1)
     other = build_model("mnist-cnn")
@@ -371,7 +371,7 @@ def test_file_menu_actions_write_files(qtbot, window, tmp_path):
     assert not window.errors
     for path in targets.values():
         assert path.is_file() and path.stat().st_size > 0, path
-    from cnn_gui.core.checkpoints import read_meta
+    from cnn_gui.core.files.checkpoints import read_meta
 
     meta = read_meta(targets["Save checkpoint"])
     assert meta.architecture == "mnist-cnn" and meta.history == window.history
@@ -401,7 +401,7 @@ def test_train_starts_from_new_or_current_weights(qtbot, make_window, mnist_smal
         # A new network learns from scratch; the pretrained one is left as it was.
         assert w.model is not original and same_weights(weights(original), pretrained)
         torch.manual_seed(0)
-        from cnn_gui.core.models import CNN
+        from cnn_gui.core.model.models import CNN
 
         init = CNN().state_dict()
         assert not same_weights(weights(w.model), init)  # one step taken from the seeded start
@@ -459,7 +459,7 @@ def test_an_image_folder_can_be_chosen_as_the_dataset(make_window, tmp_path):
 def test_training_on_an_image_folder_names_the_canvas_bars(qtbot, make_window, tmp_path):
     from generated import shapes_folder
 
-    from cnn_gui.core.data import load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
 
     folder = shapes_folder(tmp_path / "shapes")
     data = load_dataset(f"folder:{folder}", input_shape=(1, 28, 28))

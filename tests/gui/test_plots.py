@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtGui import QImage
 
 from cnn_gui.core.events import BatchEnded, EpochEnded
-from cnn_gui.gui.plots import CSV_HEADER, TrainingPlots
+from cnn_gui.gui.panels.plots import CSV_HEADER, TrainingPlots
 
 
 def epoch_event(epoch, train_acc, test_acc):
@@ -313,6 +313,6 @@ def test_clear_follows_again_with_a_neutral_frame(plots):
 @pytest.mark.parametrize("value, expected", [(0.07, 0.08), (1.0, 1.0), (1.01, 1.5), (2.19, 2.5),
                                              (3.1, 4.0), (8.5, 10.0), (130, 150), (0, 1.0)])
 def test_round_up(value, expected):
-    from cnn_gui.gui.plots import _round_up
+    from cnn_gui.gui.panels.plots import _round_up
 
     assert _round_up(value) == pytest.approx(expected)

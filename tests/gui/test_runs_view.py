@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitStarted
-from cnn_gui.core.runs import RUN_FILE, RunWriter
-from cnn_gui.gui.runs_view import DIFF_COLOR, RunsView
+from cnn_gui.core.runs.runs import RUN_FILE, RunWriter
+from cnn_gui.gui.panels.runs_view import DIFF_COLOR, RunsView
 
 BPE = 5
 CONFIG = {"model": "mnist-cnn", "dataset": "mnist", "epochs": 3, "batch_size": 100, "lr": 0.001,
@@ -159,7 +159,7 @@ def test_rename_and_delete_ask_first(view, two_runs):
 
 
 def test_export_csv_and_load_weights(view, two_runs, tmp_path_factory, qtbot):
-    from cnn_gui.gui.plots import CSV_HEADER as PLOTS_HEADER
+    from cnn_gui.gui.panels.plots import CSV_HEADER as PLOTS_HEADER
 
     out = tmp_path_factory.mktemp("out") / "m.csv"
     view.select_runs(["faster lr"])

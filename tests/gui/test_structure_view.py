@@ -5,9 +5,9 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QModelIndex  # noqa: E402
 
-from cnn_gui.core.models import CNN, MODELS, SimpleCNN  # noqa: E402
-from cnn_gui.core.structure import build_tree  # noqa: E402
-from cnn_gui.gui.structure_view import (  # noqa: E402
+from cnn_gui.core.model.models import CNN, MODELS, SimpleCNN  # noqa: E402
+from cnn_gui.core.model.structure import build_tree  # noqa: E402
+from cnn_gui.gui.panels.structure_view import (  # noqa: E402
     COL_DETAILS,
     COL_NAME,
     COL_OUTPUT,
@@ -240,9 +240,9 @@ def test_show_tree_keeps_type_filter_and_is_fast(panel):
 
 
 def test_selecting_a_conv_layer_explains_its_hyperparameters(qtbot):
-    from cnn_gui.core.models import SimpleCNN
-    from cnn_gui.core.structure import build_tree
-    from cnn_gui.gui.structure_view import DETAILS_HINT, StructurePanel
+    from cnn_gui.core.model.models import SimpleCNN
+    from cnn_gui.core.model.structure import build_tree
+    from cnn_gui.gui.panels.structure_view import DETAILS_HINT, StructurePanel
 
     panel = StructurePanel()
     qtbot.addWidget(panel)

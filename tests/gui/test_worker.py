@@ -8,8 +8,8 @@ import torch
 
 from cnn_gui.core.config import TrainConfig
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitStarted
-from cnn_gui.core.models import build_model
-from cnn_gui.gui.worker import TrainingController, state_dict_arrays
+from cnn_gui.core.model.models import build_model
+from cnn_gui.gui.background.training import TrainingController, state_dict_arrays
 
 TINY = TrainConfig(epochs=2, max_batches=5, batch_size=50)
 

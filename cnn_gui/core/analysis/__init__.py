@@ -1,0 +1,1 @@
+"""Looking inside the weights: predictor, feature maps, kernels, attribution, probes, embedding."""

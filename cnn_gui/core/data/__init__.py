@@ -1,0 +1,1 @@
+"""Datasets: the registry, IDX files, downloads, the user's image folders."""

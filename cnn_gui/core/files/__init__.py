@@ -1,0 +1,1 @@
+"""Files cnn-gui writes and reads: checkpoints and their metadata, exports, CSV."""

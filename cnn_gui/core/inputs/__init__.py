@@ -1,0 +1,1 @@
+"""Drawings, photos and files turned into the tensor the weights expect."""

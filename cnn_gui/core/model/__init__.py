@@ -1,0 +1,1 @@
+"""The networks: built-in models, a user's own nn.Module, the structure tree."""

@@ -1,0 +1,1 @@
+"""Training runs as data: the run folder's layout, its writer, follower and reader."""

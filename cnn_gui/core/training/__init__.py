@@ -1,0 +1,1 @@
+"""The training loop and what it needs: control flags, augmentation, CPU threads."""

@@ -1,0 +1,1 @@
+"""The analysis tabs: feature maps, test set, explain, robustness, embedding, layer."""

@@ -1,0 +1,594 @@
+"""The *Embedding* view: the test set as the network sees it, one dot per image.
+
+**Compute** runs a frozen copy of the weights over the test split (the first 1,000 ...
+10,000 images) and keeps, per image, the input of the last ``nn.Linear``: the network's
+own description of the image just before it becomes class scores. PCA flattens those
+to the two directions in which they vary most (:mod:`cnn_gui.core.analysis.embedding`). Dots
+are coloured by the true class; a black ring marks a mistake (predicted != true). Images
+the network finds alike lie close together, so a mistake usually sits in the cluster of
+the class it was taken for.
+
+Hover a dot to see its image and classes; click it to send it on (``imageChosen``:
+the window shows its maps). Drag or resize the box to see the images inside it. The
+drawing on the canvas appears as a star (:meth:`EmbeddingView.set_live_image`), moving
+as you draw: where the network puts your digit among the test images. **t-SNE** lays
+out the first 2,000 of them again, on demand (scikit-learn; ~10-30 s, with progress):
+it separates clusters better, but distances between clusters mean little there and it
+cannot place a new image, so the star shows in the PCA layout only.
+
+The feature pass and PCA (a few seconds for 10,000 images on one CPU thread) and t-SNE
+run on worker threads (:class:`~cnn_gui.gui.background.jobs.JobRunner`, serial torch); progress
+comes back through a queued signal; Cancel, new weights or another Compute drop a
+result still on its way.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal, Slot
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSplitter,
+                               QVBoxLayout, QWidget)
+
+from cnn_gui.core.analysis import embedding
+from cnn_gui.core.analysis.inspection import tile_at, tile_maps
+from cnn_gui.core.analysis.embedding import Embedding, compute_embedding, project, tsne
+from cnn_gui.core.errors import CnnGuiError, one_line
+from cnn_gui.core.formatting import dataset_title as _title
+from cnn_gui.core.analysis.predictor import Predictor
+
+from cnn_gui.gui.widgets.grid_image import GridImage
+from cnn_gui.gui.background.jobs import JobRunner
+from cnn_gui.gui.widgets.common import FlowLayout, labelled
+
+if TYPE_CHECKING:
+    from cnn_gui.core.data.datasets import ImageDataset
+
+CANVAS_INPUT = (1, 28, 28)
+COUNTS = (1000, 2000, 5000, 10000)
+TSNE_MAX = 2000  # t-SNE lays out at most this many (the first) images: ~10-30 s on a CPU
+GALLERY_MAX = 60
+GALLERY_COLUMNS = 10
+PAD = 2
+HOVER_PIXELS = 8  # how close the mouse must be to a dot
+# matplotlib's tab10: ten colours told apart easily
+CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+IDLE_TEXT = "Compute maps the test images by the network's penultimate-layer features (PCA)."
+NO_MODEL_TEXT = "No weights yet."
+TSNE_MISSING = f"t-SNE needs scikit-learn: {embedding.INSTALL_HINT}"
+
+
+def _colour(c: int) -> str:
+    return CLASS_COLOURS[c % len(CLASS_COLOURS)]
+
+
+class EmbeddingView(QWidget):
+    """Compute / t-SNE / Cancel, the scatter plot with its box, the hovered image, the box's gallery.
+
+    Signals: ``imageChosen(image, text)``: a clicked dot or gallery image, (H, W) or
+    (C, H, W) in [0, 1], and what it is ("test image #12: true 5, predicted 3").
+    """
+
+    imageChosen = Signal(object, str)
+    _progress = Signal(int, float, str)  # request, fraction done, stage: worker -> GUI thread
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.compute_button = QPushButton("Compute")
+        self.compute_button.setToolTip("Features of the test images and their PCA, off the GUI thread")
+        self.compute_button.clicked.connect(self.compute)
+        self.count_combo = QComboBox()
+        for n in COUNTS:
+            self.count_combo.addItem(f"{n:,} test images", n)
+        self.count_combo.setCurrentIndex(len(COUNTS) - 1)
+        self.tsne_button = QPushButton("t-SNE")
+        self.tsne_button.setToolTip(f"Lay out the first {TSNE_MAX:,} images with t-SNE (scikit-learn; slower)")
+        self.tsne_button.clicked.connect(self.compute_tsne)
+        self.layout_combo = QComboBox()
+        self.layout_combo.addItem("PCA", "pca")
+        self.layout_combo.addItem(f"t-SNE (first {TSNE_MAX:,})", "tsne")
+        self.layout_combo.currentIndexChanged.connect(self._on_layout_changed)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumWidth(160)
+        self.status = QLabel(NO_MODEL_TEXT)
+        self.status.setWordWrap(True)
+
+        self.plot = pg.PlotWidget(background="w")
+        item = self.plot.getPlotItem()
+        item.hideButtons()
+        item.setMenuEnabled(False)
+        item.showGrid(x=True, y=True, alpha=0.15)
+        self.class_items: list[pg.ScatterPlotItem] = []
+        self.mistake_item = pg.ScatterPlotItem(symbol="o", size=11, pen=pg.mkPen("#000000", width=1.2), brush=None)
+        self.live_item = pg.ScatterPlotItem(symbol="star", size=22, pen=pg.mkPen("#000000", width=1.5),
+                                            brush=pg.mkBrush("#ffd700"))
+        self.hover_item = pg.ScatterPlotItem(symbol="o", size=14, pen=pg.mkPen("#000000", width=2), brush=None)
+        self.box = pg.RectROI((0, 0), (1, 1), pen=pg.mkPen("#000000", width=2, style=Qt.PenStyle.DashLine))
+        self.box.sigRegionChangeFinished.connect(self._on_box_changed)
+        self.box.setZValue(20)
+        for extra in (self.mistake_item, self.live_item, self.hover_item):
+            extra.setZValue(10)
+        self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.plot.scene().sigMouseClicked.connect(self._on_mouse_clicked)
+        self.legend = QLabel()
+        self.legend.setWordWrap(True)  # ten class names in one line would widen the tab
+        self.axes_note = QLabel()
+        self.axes_note.setWordWrap(True)
+
+        self.preview = GridImage()
+        self.preview.setMinimumSize(84, 84)
+        self.preview.setFixedSize(112, 112)
+        self.preview_text = QLabel("Hover a dot to see its image.")
+        self.preview_text.setWordWrap(True)
+        self.gallery_caption = QLabel()
+        self.gallery_caption.setWordWrap(True)
+        self.gallery = GridImage()
+        self.gallery.tooltip_for = self._gallery_tooltip
+        self.gallery.cellClicked.connect(self._on_gallery_clicked)
+        self.weights_label = QLabel()
+        small = self.weights_label.font()
+        small.setPointSizeF(max(small.pointSizeF() * 0.85, 7.0))
+        for label in (self.weights_label, self.axes_note, self.legend):
+            label.setFont(small)
+        self.weights_label.setStyleSheet("color: #555555")
+        self.axes_note.setStyleSheet("color: #555555")
+
+        top = FlowLayout()  # wraps rather than widen the window
+        top.addWidget(self.compute_button)
+        top.addWidget(self.count_combo)
+        top.addWidget(self.tsne_button)
+        top.addWidget(labelled(QLabel("Layout:"), self.layout_combo))
+        top.addWidget(self.cancel_button)
+        top.addWidget(self.progress)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.plot, 1)
+        left_layout.addWidget(self.legend)
+        left_layout.addWidget(self.axes_note)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        hover_row = QHBoxLayout()
+        hover_row.addWidget(self.preview)
+        hover_row.addWidget(self.preview_text, 1)
+        right_layout.addLayout(hover_row)
+        right_layout.addWidget(self.gallery_caption)
+        right_layout.addWidget(self.gallery, 1)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([560, 340])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addLayout(top)
+        layout.addWidget(self.status)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.weights_label)
+
+        self._predictor: Predictor | None = None
+        self._input_shape = CANVAS_INPUT
+        self._dataset_name = "mnist"
+        self._data: "ImageDataset | None" = None
+        self._cached: dict[str, "ImageDataset"] = {}
+        self.result: Embedding | None = None
+        self.tsne_points: np.ndarray | None = None
+        self._result_data: "ImageDataset | None" = None
+        self._points = np.zeros((0, 2), np.float32)  # what the plot shows now
+        self._shown = np.zeros(0, np.int64)  # rows of result.features behind the plot's points
+        self._selected = np.zeros(0, np.int64)  # rows in the gallery
+        self._live_image: np.ndarray | None = None
+        self._live_label = ""
+        self._legend_classes = ""
+        self.live_point: np.ndarray | None = None
+        self._request = 0
+        self._blocked = False
+        self._runner = JobRunner(self)
+        self._progress.connect(self._on_progress)
+        self._clear_plot()
+        self._update_buttons()
+
+    # -- inputs ----------------------------------------------------------------------------
+    def set_predictor(self, predictor: Predictor | None, input_shape: tuple[int, ...] = CANVAS_INPUT) -> None:
+        """New weights (or none) for ``input_shape`` images: a shown map is stale, and cleared."""
+        if predictor is self._predictor and tuple(input_shape) == self._input_shape:
+            return
+        had = self.result is not None
+        self._predictor = predictor
+        if tuple(input_shape) != self._input_shape:
+            self._input_shape = tuple(input_shape)
+            self._live_image = None
+        self.cancel(quiet=True)
+        self._clear_plot()
+        self.status.setText(NO_MODEL_TEXT if predictor is None else
+                            "The weights changed: compute again." if had else IDLE_TEXT)
+        self._update_buttons()
+
+    def set_dataset(self, name: str, data: "ImageDataset | None" = None) -> None:
+        """The dataset whose test split is mapped (``data``: use it instead of loading ``name``)."""
+        if name != self._dataset_name or data is not self._data:
+            self._dataset_name, self._data = name, data
+            self.cancel(quiet=True)
+            had = self.result is not None
+            self._clear_plot()
+            if had:
+                self.status.setText("The dataset changed: compute again.")
+            self._update_buttons()
+
+    @Slot(object, str)
+    def set_image(self, image: np.ndarray | None, label_text: str = "") -> None:
+        """The image to place as the live point (the canvas drawing), and what it is."""
+        self._live_label = label_text
+        self.set_live_image(image)
+
+    @Slot(object)
+    def set_live_image(self, image: np.ndarray | None) -> None:
+        """Place (or, with None, remove) the star for one image in the PCA plane."""
+        self._live_image = None if image is None else np.array(image, dtype=np.float32, copy=True)
+        self._update_live()
+
+    def set_weights_label(self, text: str) -> None:
+        self.weights_label.setText(f"Weights: {text}" if text else "")
+
+    def set_blocked(self, blocked: bool) -> None:
+        """While training runs, Compute and t-SNE are off (both would fight for the same cores)."""
+        self._blocked = blocked
+        if blocked:
+            self.cancel(quiet=True)
+        self._update_buttons()
+
+    def is_running(self) -> bool:
+        return self._runner.busy()
+
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        return self._runner.shutdown(timeout)
+
+    # -- computing -------------------------------------------------------------------------
+    @Slot()
+    def compute(self) -> bool:
+        """Features + PCA of the chosen number of test images, on a worker thread."""
+        if self._predictor is None or self._blocked:
+            return False
+        self._runner.cancel()
+        self._request += 1
+        request = self._request
+        # A private copy, made here on the GUI thread: a viewer's hook set on the snapshot
+        # for a moment must not be copied (or fire) in the worker.
+        p = self._predictor
+        model = Predictor(p.model, p.mean, p.std, p.classes).model
+        data = self._data or self._cached.get(self._dataset_name)
+        count = int(self.count_combo.currentData())
+        name, shape = self._dataset_name, self._input_shape
+
+        def work(cancel):
+            d = data
+            if d is None:
+                from cnn_gui.core.data.datasets import load_dataset
+
+                self._emit_progress(request, 0.0, f"loading {name}")
+                d = load_dataset(name, input_shape=tuple(shape))  # a folder of images is read at this shape
+            if tuple(d.input_shape) != tuple(shape):
+                raise embedding.EmbeddingUnavailable(
+                    f"these weights read {'x'.join(map(str, shape))} images, and the {_title(name)} test set "
+                    f"has {'x'.join(map(str, d.input_shape))}")
+            return compute_embedding(model, d, count, cancel=cancel,
+                                     progress=lambda f, what: self._emit_progress(request, f, what)), d
+
+        self.progress.setValue(0)
+        self.status.setText(f"Computing the features of {count:,} test images…")
+        self._runner.submit(work, key="embedding", on_done=lambda out: self._on_computed(request, *out),
+                            on_error=lambda exc: self._on_failed(request, exc))
+        self._update_buttons()
+        return True
+
+    @Slot()
+    def compute_tsne(self) -> bool:
+        """t-SNE of the first :data:`TSNE_MAX` mapped images, on a worker thread."""
+        if self.result is None or self._blocked:
+            return False
+        if not embedding.sklearn_available():
+            self.status.setText(TSNE_MISSING)
+            return False
+        self._runner.cancel()
+        self._request += 1
+        request = self._request
+        feats = self.result.features.features[:TSNE_MAX]
+
+        def work(cancel):
+            return tsne(feats, cancel=cancel, progress=lambda f, what: self._emit_progress(request, f, what))
+
+        self.progress.setValue(0)
+        self.status.setText(f"t-SNE of {len(feats):,} images…")
+        self._runner.submit(work, key="tsne", on_done=lambda pts: self._on_tsne(request, pts),
+                            on_error=lambda exc: self._on_failed(request, exc))
+        self._update_buttons()
+        return True
+
+    def cancel(self, quiet: bool = False) -> None:
+        """Stop a computation in progress; a result still on its way is dropped."""
+        running = self._runner.busy()
+        self._runner.cancel()
+        self._request += 1
+        if running and not quiet:
+            self.status.setText("Cancelled.")
+        self.progress.setValue(0)
+        self._update_buttons()
+
+    def _emit_progress(self, request: int, fraction: float, what: str) -> None:
+        try:
+            self._progress.emit(request, float(fraction), what)
+        except RuntimeError:
+            pass  # the view is gone
+
+    @Slot(int, float, str)
+    def _on_progress(self, request: int, fraction: float, what: str) -> None:
+        if request == self._request and self._runner.busy():
+            self.progress.setValue(int(fraction * 1000))
+            if what.startswith("t-SNE"):
+                self.status.setText(f"{what}: {fraction:.0%}")
+
+    def _on_computed(self, request: int, result: Embedding | None, data: "ImageDataset") -> None:
+        if request != self._request or result is None:
+            return
+        if self._data is None:
+            self._cached[self._dataset_name] = data
+        self.result = result
+        self._result_data = data
+        self.tsne_points = None
+        self.progress.setValue(1000)
+        f = result.features
+        self.status.setText(f"{len(f.labels):,} test images · {int(f.mistakes.sum()):,} mistakes (ringed) · "
+                            f"{result.seconds:.1f} s.")
+        self._set_layout_choice("pca")
+        self._show_layout()
+        self._update_buttons()
+
+    def _on_tsne(self, request: int, points: np.ndarray | None) -> None:
+        if request != self._request or points is None or self.result is None:
+            return
+        self.tsne_points = points
+        self.progress.setValue(1000)
+        self.status.setText(f"t-SNE of the first {len(points):,} images. Distances between clusters mean "
+                            "little here, and new images cannot be placed: the star shows in PCA only.")
+        self._set_layout_choice("tsne")
+        self._show_layout()
+        self._update_buttons()
+
+    def _on_failed(self, request: int, exc: BaseException) -> None:
+        if request != self._request:
+            return
+        self.progress.setValue(0)
+        self.status.setText(one_line(f"Could not compute: {exc}" if isinstance(exc, CnnGuiError)
+                                     else f"Could not compute: {type(exc).__name__}: {exc}"))
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        running = self._runner.busy()
+        self.compute_button.setEnabled(self._predictor is not None and not self._blocked and not running)
+        self.count_combo.setEnabled(not running)
+        has_sklearn = embedding.sklearn_available()
+        self.tsne_button.setEnabled(self.result is not None and has_sklearn and not self._blocked and not running)
+        self.tsne_button.setToolTip(f"Lay out the first {TSNE_MAX:,} images with t-SNE (scikit-learn; slower)"
+                                    if has_sklearn else TSNE_MISSING)
+        self.layout_combo.setEnabled(self.tsne_points is not None)
+        self.cancel_button.setEnabled(running)
+
+    # -- showing ---------------------------------------------------------------------------
+    def layout_name(self) -> str:
+        return str(self.layout_combo.currentData())
+
+    def _set_layout_choice(self, key: str) -> None:
+        self.layout_combo.blockSignals(True)
+        self.layout_combo.setCurrentIndex(self.layout_combo.findData(key))
+        self.layout_combo.blockSignals(False)
+
+    @Slot(int)
+    def _on_layout_changed(self, _index: int) -> None:
+        self._show_layout()
+
+    def _clear_plot(self) -> None:
+        self.result = None
+        self.tsne_points = None
+        self._result_data = None
+        self._points = np.zeros((0, 2), np.float32)
+        self._shown = np.zeros(0, np.int64)
+        self._set_layout_choice("pca")
+        item = self.plot.getPlotItem()
+        item.clear()
+        self.class_items = []
+        self.live_point = None
+        self.legend.setText("")
+        self.axes_note.setText("")
+        self.preview.set_grid(None)
+        self.preview_text.setText("Hover a dot to see its image.")
+        self._set_gallery(np.zeros(0, np.int64), "")
+        self.progress.setValue(0)
+
+    def _show_layout(self) -> None:
+        if self.result is None:
+            return
+        f = self.result.features
+        features = f"the {f.features.shape[1]} features that the last Linear layer ({f.layer}) reads"
+        if self.layout_name() == "tsne" and self.tsne_points is not None:
+            self._points = self.tsne_points
+            self.axes_note.setText(f"Axes: t-SNE of {features}, for the first {len(self._points):,} images; "
+                                   "the axes have no units, and only neighbourhoods mean something.")
+        else:
+            self._points = self.result.points
+            ratio = self.result.pca.explained_variance_ratio
+            self.axes_note.setText(f"Axes: the first two principal components of {features}; they hold "
+                                   f"{ratio[0]:.0%} and {ratio[1]:.0%} of their variance ({self.result.pca.backend}).")
+        self._shown = np.arange(len(self._points), dtype=np.int64)
+        labels, mistakes = f.labels[self._shown], f.mistakes[self._shown]
+        classes = self._result_data.classes if self._result_data is not None else tuple(
+            str(i) for i in range(int(labels.max()) + 1))
+        item = self.plot.getPlotItem()
+        item.clear()
+        self.class_items = []
+        for c in range(len(classes)):
+            mask = labels == c
+            scatter = pg.ScatterPlotItem(self._points[mask, 0], self._points[mask, 1], symbol="o", size=5,
+                                         pen=None, brush=pg.mkBrush(_colour(c)))
+            item.addItem(scatter)
+            self.class_items.append(scatter)
+        self.mistake_item.setData(self._points[mistakes, 0], self._points[mistakes, 1])
+        for extra in (self.mistake_item, self.live_item, self.hover_item):
+            item.addItem(extra)
+        self.hover_item.setData([], [])
+        item.autoRange(padding=0.05)
+        lo, hi = self._points.min(0), self._points.max(0)
+        span = np.maximum(hi - lo, 1e-6)
+        self.box.blockSignals(True)
+        self.box.setPos(QPointF(*(lo + span * 0.08)), update=False)
+        self.box.setSize(QPointF(*(span * 0.2)), update=False)
+        self.box.blockSignals(False)
+        item.addItem(self.box)
+        self._legend_classes = "Colour = true class: " + " ".join(
+            f"<span style='color:{_colour(c)}'>●</span>&nbsp;{name}" for c, name in enumerate(classes))
+        self._update_live()
+        self._on_box_changed()
+
+    def _update_live(self) -> None:
+        self.live_point = None
+        if self.result is not None:
+            star = self._live_label or "the drawing on the canvas"
+            where = "" if self.layout_name() == "pca" else " (PCA layout only)"
+            self.legend.setText(f"{self._legend_classes} · ◯ a mistake · "
+                                f"<span style='color:#b8860b'>★</span> {star}{where}")
+        if (self._live_image is None or self.result is None or self._predictor is None
+                or self.layout_name() != "pca"):
+            self.live_item.setData([], [])
+            return
+        try:
+            point = project(self._predictor, self._live_image, self.result.pca, self.result.features.bf16)
+        except Exception:  # noqa: BLE001 -- an image of another shape: no star
+            self.live_item.setData([], [])
+            return
+        self.live_point = point
+        self.live_item.setData([float(point[0])], [float(point[1])])
+
+    # -- hover, click, box -----------------------------------------------------------------
+    def point_at(self, view_pos: QPointF, pixels: float = HOVER_PIXELS) -> int | None:
+        """The row (into result.features) of the dot nearest ``view_pos`` (data coordinates)
+        within ``pixels`` screen pixels, or None."""
+        if self._points.shape[0] == 0:
+            return None
+        px = self.plot.getPlotItem().getViewBox().viewPixelSize()
+        sx, sy = max(px[0], 1e-12), max(px[1], 1e-12)
+        d2 = ((self._points[:, 0] - view_pos.x()) / sx) ** 2 + ((self._points[:, 1] - view_pos.y()) / sy) ** 2
+        i = int(np.argmin(d2))
+        return int(self._shown[i]) if d2[i] <= pixels ** 2 else None
+
+    @Slot(object)
+    def _on_mouse_moved(self, scene_pos) -> None:
+        vb = self.plot.getPlotItem().getViewBox()
+        if not vb.sceneBoundingRect().contains(scene_pos):
+            return
+        self.hover(vb.mapSceneToView(scene_pos))
+
+    def hover(self, view_pos: QPointF) -> int | None:
+        """Show the dot under ``view_pos`` (data coordinates) in the preview; its row or None."""
+        row = self.point_at(view_pos)
+        if row is None:
+            self.hover_item.setData([], [])
+            return None
+        i = int(np.searchsorted(self._shown, row))
+        self.hover_item.setData([float(self._points[i, 0])], [float(self._points[i, 1])])
+        self.preview.set_grid(self._grey(row))
+        self.preview_text.setText(self.describe(row) + "<br><i>click: send it on</i>")
+        return row
+
+    @Slot(object)
+    def _on_mouse_clicked(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        row = self.point_at(self.plot.getPlotItem().getViewBox().mapSceneToView(event.scenePos()))
+        if row is not None:
+            self.choose(row)
+
+    def choose(self, row: int) -> None:
+        """Send mapped image ``row`` on through ``imageChosen``."""
+        image = self._image(row)
+        if image is not None:
+            self.imageChosen.emit(image[0] if image.shape[0] == 1 else image, self.describe(row))
+
+    def select_box(self, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+        """Move the box to data rectangle (x0, y0)-(x1, y1) and show its images; their rows."""
+        self.box.setPos(QPointF(min(x0, x1), min(y0, y1)), update=False)
+        self.box.setSize(QPointF(abs(x1 - x0), abs(y1 - y0)))  # emits sigRegionChangeFinished
+        return self._selected.copy()
+
+    @Slot()
+    def _on_box_changed(self, *_args) -> None:
+        if self.result is None or self._points.shape[0] == 0:
+            return
+        pos, size = self.box.pos(), self.box.size()
+        rect = QRectF(pos.x(), pos.y(), size.x(), size.y())
+        p = self._points
+        inside = ((p[:, 0] >= rect.left()) & (p[:, 0] <= rect.right())
+                  & (p[:, 1] >= rect.top()) & (p[:, 1] <= rect.bottom()))
+        f = self.result.features
+        rows = self._shown[inside]
+        rows = np.concatenate([rows[f.mistakes[rows]], rows[~f.mistakes[rows]]])  # mistakes first
+        wrong = int(f.mistakes[rows].sum())
+        more = f" (the first {GALLERY_MAX} shown)" if len(rows) > GALLERY_MAX else ""
+        first = ", mistakes first" if wrong else ""
+        self._set_gallery(rows, f"In the box: {len(rows):,} image{'s' if len(rows) != 1 else ''}, "
+                                f"{wrong:,} mistake{'s' if wrong != 1 else ''}{more}{first}. Drag or resize the "
+                                "box; hover an image for its classes, click to send it on.")
+
+    def _set_gallery(self, rows: np.ndarray, caption: str) -> None:
+        self._selected = np.asarray(rows[:GALLERY_MAX], dtype=np.int64)
+        self.gallery_caption.setText(caption)
+        if self._selected.size == 0 or self._result_data is None:
+            self.gallery.set_grid(None)
+            self.gallery.set_message("No images in the box." if caption else "")
+            return
+        images = np.stack([self._grey(r) for r in self._selected])
+        self.gallery.set_grid(tile_maps(images, columns=GALLERY_COLUMNS, pad=PAD, scale_each=False))
+
+    def selected_rows(self) -> np.ndarray:
+        return self._selected.copy()
+
+    def _gallery_row(self, row: int, col: int) -> int | None:
+        if self._selected.size == 0 or self.gallery.grid is None or self._result_data is None:
+            return None
+        h, w = self._result_data.input_shape[1:]
+        i = tile_at(row, col, (h, w), self.gallery.grid.shape[1], PAD)
+        return None if i is None or i >= self._selected.size else int(self._selected[i])
+
+    def _gallery_tooltip(self, row: int, col: int) -> str | None:
+        r = self._gallery_row(row, col)
+        return None if r is None else self.describe(r) + " (click: send it on)"
+
+    @Slot(int, int)
+    def _on_gallery_clicked(self, row: int, col: int) -> None:
+        r = self._gallery_row(row, col)
+        if r is not None:
+            self.choose(r)
+
+    # -- images ----------------------------------------------------------------------------
+    def _image(self, row: int) -> np.ndarray | None:
+        """Mapped image ``row`` as (C, H, W) float32 in [0, 1]."""
+        if self._result_data is None or self.result is None:
+            return None
+        index = int(self.result.features.indices[row])
+        return self._result_data.test_images[index].cpu().numpy().astype(np.float32) / 255.0
+
+    def _grey(self, row: int) -> np.ndarray:
+        image = self._image(row)
+        return image.mean(axis=0)  # colour images as grey, for the overview
+
+    def describe(self, row: int) -> str:
+        f = self.result.features
+        classes = self._result_data.classes
+        true, predicted = classes[int(f.labels[row])], classes[int(f.predicted[row])]
+        verdict = "right" if true == predicted else "a mistake"
+        return f"test image #{int(f.indices[row])}: true {true}, predicted {predicted} ({verdict})"

@@ -1,0 +1,299 @@
+"""The *Robustness* view: does the answer survive a nudge? One small plot per transform.
+
+For the image on the canvas (or a clicked test image) the network reads ~60 variants
+in one batch (:mod:`cnn_gui.core.analysis.probes`): shifted right and down by up to 4 px, turned
+by up to 30 degrees, scaled 0.6-1.4, strokes thinned and thickened, noise added. Each
+plot shows, along its range, the probability of the original answer (solid blue) and
+of whatever the network answers there (dashed orange), with that answer written above
+each point: grey while it is the original, red where it flips. Thumbnails show the two
+ends of the range.
+
+The canvas already centres and scales drawings the MNIST way, so shift and scale here
+act on the 28x28 input the network reads, not on the drawing.
+
+The batch (~15-30 ms) runs on a worker thread with a private copy of the snapshot, at
+most ten times a second while drawing, and only while the view is visible; a result
+for an image that has changed since is dropped.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from cnn_gui.core.errors import one_line
+from cnn_gui.core.analysis.predictor import Predictor
+from cnn_gui.core.analysis.probes import TRANSFORMS, Curve, ProbeResult, Transform, run_probes
+
+from cnn_gui.gui.widgets.grid_image import GridImage
+from cnn_gui.gui.background.jobs import JobRunner
+from cnn_gui.gui.widgets.common import LiveWhileShown
+
+CANVAS_INPUT = (1, 28, 28)
+COLUMNS = 3
+ORIGINAL_COLOUR = "#1f77b4"
+PREDICTED_COLOUR = "#ff7f0e"
+FLIP_COLOUR = "#d62728"
+NOTE_TEXT = ("The canvas already centres and scales drawings the MNIST way, so shift/scale here act on "
+             "the 28x28 input the network reads.")
+NO_MODEL_TEXT = "No weights to probe yet."
+NO_IMAGE_TEXT = "Draw a digit on the canvas (or click a test image) to see how its answer holds up."
+LEGEND_HTML = (f"<span style='color:{ORIGINAL_COLOUR}'>━ probability of the original answer</span> · "
+               f"<span style='color:{PREDICTED_COLOUR}'>╍ probability of the answer there</span> · "
+               f"numbers: the answer, <span style='color:{FLIP_COLOUR}'>red where it flips</span>")
+
+
+def _value_text(t: Transform, value: float) -> str:
+    if t.key == "scale":
+        return f"×{value:g}"
+    if t.key == "noise":
+        return f"σ {value:g}"
+    if t.key == "rotation":
+        return f"{value:+g}°"
+    return f"{value:+g} px"
+
+
+class _TransformPlot(QWidget):
+    """One transform: its plot and the thumbnails of the two ends of its range."""
+
+    def __init__(self, transform: Transform, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.transform = transform
+        self.plot = pg.PlotWidget(background="w")
+        item = self.plot.getPlotItem()
+        item.setTitle(transform.title, size="9pt", color="#333333")
+        item.setLabel("bottom", transform.unit)
+        item.getAxis("bottom").enableAutoSIPrefix(False)
+        item.showGrid(x=False, y=True, alpha=0.25)
+        item.setMouseEnabled(x=False, y=False)
+        item.hideButtons()
+        item.setMenuEnabled(False)
+        values = np.asarray(transform.values, dtype=float)
+        pad = (values[-1] - values[0]) * 0.06
+        item.setXRange(values[0] - pad, values[-1] + pad, padding=0)
+        item.setYRange(0.0, 1.12, padding=0)
+        item.getAxis("left").setTicks([[(0, "0"), (0.5, "0.5"), (1, "1")]])
+        item.addItem(pg.InfiniteLine(transform.identity, angle=90, pen=pg.mkPen("#bbbbbb", style=Qt.PenStyle.DotLine)))
+        self.original_curve = item.plot(pen=pg.mkPen(ORIGINAL_COLOUR, width=2), symbol="o", symbolSize=5,
+                                         symbolBrush=ORIGINAL_COLOUR, symbolPen=None)
+        self.predicted_curve = item.plot(pen=pg.mkPen(PREDICTED_COLOUR, width=1.5, style=Qt.PenStyle.DashLine))
+        self.flip_marks = pg.ScatterPlotItem(symbol="x", size=9, pen=pg.mkPen(FLIP_COLOUR, width=2), brush=None)
+        item.addItem(self.flip_marks)
+        self.labels: list[pg.TextItem] = []
+        for _ in transform.values:
+            text = pg.TextItem("", anchor=(0.5, 1.0))
+            item.addItem(text)
+            self.labels.append(text)
+        self.plot.setMinimumSize(140, 110)
+
+        self.first_thumb, self.last_thumb = GridImage(), GridImage()
+        for thumb in (self.first_thumb, self.last_thumb):
+            thumb.setMinimumSize(44, 44)
+            thumb.setFixedSize(56, 56)
+        self.first_label = QLabel(_value_text(transform, transform.values[0]))
+        self.last_label = QLabel(_value_text(transform, transform.values[-1]))
+        thumbs = QHBoxLayout()
+        thumbs.setContentsMargins(0, 0, 0, 0)
+        thumbs.addWidget(self.first_thumb)
+        thumbs.addWidget(self.first_label)
+        thumbs.addStretch(1)
+        thumbs.addWidget(self.last_label)
+        thumbs.addWidget(self.last_thumb)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.plot, 1)
+        layout.addLayout(thumbs)
+        self.curve: Curve | None = None
+
+    def show_curve(self, curve: Curve | None, original: int = 0, classes: tuple[str, ...] = ()) -> None:
+        self.curve = curve
+        if curve is None:
+            self.original_curve.setData([], [])
+            self.predicted_curve.setData([], [])
+            self.flip_marks.setData([], [])
+            for text in self.labels:
+                text.setText("")
+            self.first_thumb.set_grid(None)
+            self.last_thumb.set_grid(None)
+            return
+        x = curve.values
+        self.original_curve.setData(x, curve.original_probability)
+        self.predicted_curve.setData(x, curve.confidence)
+        flips = curve.flips(original)
+        self.flip_marks.setData(x[flips], curve.confidence[flips])
+        for i, text in enumerate(self.labels):
+            flipped = curve.predicted[i] != original
+            text.setText(classes[curve.predicted[i]] if classes else str(curve.predicted[i]),
+                         color=FLIP_COLOUR if flipped else "#888888")
+            text.setPos(x[i], max(curve.confidence[i], curve.original_probability[i]) + 0.01)
+        images = curve.images if curve.images.ndim == 3 else curve.images.mean(axis=1)
+        self.first_thumb.set_grid(images[0])
+        self.last_thumb.set_grid(images[-1])
+
+
+class ProbesView(LiveWhileShown, QWidget):
+    """A summary line, one plot per transform, the note on the canvas's own centring."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.legend = QLabel(LEGEND_HTML)
+        self.legend.setWordWrap(True)
+        self.plots = [_TransformPlot(t) for t in TRANSFORMS]
+        grid = QGridLayout()
+        grid.setSpacing(10)
+        for i, plot in enumerate(self.plots):
+            grid.addWidget(plot, i // COLUMNS, i % COLUMNS)
+        self.note = QLabel(NOTE_TEXT)
+        self.note.setWordWrap(True)
+        self.weights_label = QLabel()
+        small = self.note.font()
+        small.setPointSizeF(max(small.pointSizeF() * 0.85, 7.0))
+        for label in (self.note, self.weights_label, self.legend):
+            label.setFont(small)
+        self.note.setStyleSheet("color: #555555")
+        self.weights_label.setStyleSheet("color: #555555")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.legend)
+        layout.addLayout(grid, 1)
+        layout.addWidget(self.note)
+        layout.addWidget(self.weights_label)
+
+        self._predictor: Predictor | None = None
+        self._private: Predictor | None = None  # the worker's own copy of the snapshot
+        self._input_shape = CANVAS_INPUT
+        self._image: np.ndarray | None = None
+        self._label = ""
+        self.result: ProbeResult | None = None
+        self._request = 0
+        self._shown_request = -1
+        self._again = False
+        self._last_run = -1e9
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._run)
+        self._runner = JobRunner(self)
+        self._clear(NO_MODEL_TEXT)
+
+    # -- inputs ----------------------------------------------------------------------------
+    def set_predictor(self, predictor: Predictor | None, input_shape: tuple[int, ...] = CANVAS_INPUT) -> None:
+        """New weights (or none) for ``input_shape`` images; another shape drops the image."""
+        if tuple(input_shape) != self._input_shape:
+            self._input_shape = tuple(input_shape)
+            self._image, self._label = None, ""
+        self._predictor = predictor
+        self._private = None
+        self._runner.cancel()
+        self._invalidate()
+
+    @Slot(object, str)
+    def set_image(self, image: np.ndarray | None, label_text: str = "") -> None:
+        """The image to probe, in [0, 1] as the network reads it; None clears."""
+        self._image = None if image is None else np.array(image, dtype=np.float32, copy=True)
+        self._label = label_text
+        self._invalidate()
+
+    def set_weights_label(self, text: str) -> None:
+        self.weights_label.setText(f"Weights: {text}" if text else "")
+
+    def is_busy(self) -> bool:
+        return self._timer.isActive() or self._runner.busy()
+
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        self._timer.stop()
+        return self._runner.shutdown(timeout)
+
+    # -- computing -------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Compute now on this thread (tests)."""
+        self._timer.stop()
+        self._run(here=True)
+
+    def _private_predictor(self) -> Predictor:
+        # A private copy: a viewer's forward hook on the shared snapshot must not fire in
+        # the worker's batch, and the two threads never share a module.
+        if self._private is None:
+            p = self._predictor
+            self._private = Predictor(p.model, p.mean, p.std, p.classes)
+        return self._private
+
+    @Slot()
+    def _run(self, here: bool = False) -> None:
+        self._last_run = time.monotonic()
+        request = self._request
+        if self._predictor is None or self._image is None:
+            self._shown_request = request
+            self._clear(NO_MODEL_TEXT if self._predictor is None else NO_IMAGE_TEXT)
+            return
+        try:
+            predictor = self._private_predictor()
+        except Exception as exc:  # noqa: BLE001 -- a user's model that cannot be copied
+            self._on_error(request, exc)
+            return
+        if here:
+            try:
+                result = run_probes(predictor, self._image)
+            except Exception as exc:  # noqa: BLE001
+                self._on_error(request, exc)
+                return
+            self._show(request, result)
+            return
+        if self._runner.busy():
+            self._again = True
+            return
+        self._runner.submit(run_probes, predictor, self._image, key="probes",
+                            on_done=lambda result, r=request: self._after(r, result, None),
+                            on_error=lambda exc, r=request: self._after(r, None, exc))
+
+    def _after(self, request: int, result: ProbeResult | None, error: BaseException | None) -> None:
+        if error is not None:
+            self._on_error(request, error)
+        else:
+            self._show(request, result)
+        if self._again or self._shown_request != self._request:
+            self._again = False
+            if self.isVisible():
+                self._schedule()
+
+    # -- showing ---------------------------------------------------------------------------
+    def _on_error(self, request: int, exc: BaseException) -> None:
+        if request != self._request:
+            return
+        self._shown_request = request
+        self._clear(one_line(f"No probes: {type(exc).__name__}: {exc}"))
+
+    def _show(self, request: int, result: ProbeResult) -> None:
+        if request != self._request or self._image is None:
+            return
+        self._shown_request = request
+        self.result = result
+        name = result.classes[result.original]
+        held = []
+        for plot, curve in zip(self.plots, result.curves):
+            plot.show_curve(curve, result.original, result.classes)
+            t = curve.transform
+            lo, hi = curve.stable_range(result.original)
+            if (lo, hi) != (t.values[0], t.values[-1]):
+                held.append(f"{t.title.lower()} {_value_text(t, lo)}…{_value_text(t, hi)}")
+        what = self._label or "the image"
+        if held:
+            self.summary.setText(f"{what}: read as <b>{name}</b> ({result.original_probability:.1%}). "
+                                 f"It stays {name} only for " + "; ".join(held) + f" ({result.variants} variants, "
+                                 f"{result.seconds * 1000:.0f} ms).")
+        else:
+            self.summary.setText(f"{what}: read as <b>{name}</b> ({result.original_probability:.1%}), and still "
+                                 f"{name} in all {result.variants} variants ({result.seconds * 1000:.0f} ms).")
+
+    def _clear(self, message: str) -> None:
+        self.result = None
+        for plot in self.plots:
+            plot.show_curve(None)
+        self.summary.setText(message)

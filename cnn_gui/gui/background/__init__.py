@@ -1,0 +1,1 @@
+"""The ways work runs off the GUI thread: jobs, and the training thread."""

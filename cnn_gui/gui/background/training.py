@@ -1,0 +1,254 @@
+"""Training off the GUI thread: one run at a time on a thread of its own.
+
+:class:`TrainingController` starts a ``threading.Thread`` that loads the dataset (no file
+I/O on the GUI thread), builds a :class:`~cnn_gui.core.training.engine.Trainer` and calls its
+blocking ``fit()``. The training thread hands each report to the controller through one
+private queued signal, and the controller emits its public signals on the GUI thread: so
+every receiver, a lambda or a test's ``waitSignal`` included, runs on the GUI thread (a
+plain callable connected to a signal emitted on another thread would run on that thread).
+Reports carry the engine's frozen event dataclasses (plain numbers) or numpy arrays,
+never tensors.
+
+Stop and pause go through the run's :class:`~cnn_gui.core.training.engine.RunControl`, created
+before the thread starts and handed to the Trainer, so a Stop clicked while the data is
+still loading counts. They are plain calls on thread-safe flags, never queued slots: the
+training thread is busy inside ``fit()`` and would not process a queued call.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from cnn_gui.core.config import TrainConfig
+from cnn_gui.core.training.engine import RunControl
+from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from cnn_gui.core.files.checkpoints import Checkpoint
+    from cnn_gui.core.data.datasets import ImageDataset
+    from cnn_gui.core.training.engine import Trainer
+    from cnn_gui.core.model.models import ModelSpec
+
+PROGRESS_MIN_INTERVAL = 0.1  # seconds: at most 10 progress signals a second; each one repaints widgets
+THREAD_NAME = "cnn-gui-training"
+
+
+def state_dict_arrays(model: "nn.Module") -> dict:
+    """``{name: numpy array}`` copies of ``model.state_dict()`` (contiguous, on the CPU)."""
+    module = getattr(model, "_orig_mod", model)
+    out = {}
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach()
+        if t.device.type != "cpu":
+            t = t.to("cpu")
+        out[name] = t.contiguous().numpy().copy()
+    return out
+
+
+def _message(exc: BaseException) -> str:
+    from cnn_gui.core.errors import CnnGuiError, one_line
+
+    text = one_line(exc) or type(exc).__name__
+    if isinstance(exc, (CnnGuiError, ValueError, RuntimeError, FileNotFoundError)):
+        return text[0].upper() + text[1:]
+    return f"{type(exc).__name__}: {text}"
+
+
+def _hint(exc: BaseException) -> str:
+    if getattr(exc, "hint", ""):
+        return exc.hint
+    name = type(exc).__name__
+    if name == "DatasetError":
+        return "Pick another dataset, or check the network connection for a download."
+    if name == "ConfigError":
+        return "Change the training settings and try again."
+    if name == "CheckpointError":
+        return "Open another checkpoint, or untick 'Continue loaded session'."
+    if name == "DeviceError":
+        return "Choose another device."
+    return "Nothing was trained; see the message."
+
+
+class TrainingController(QObject):
+    """One training run at a time on a thread of its own; its signals arrive on the GUI thread.
+
+    ``start()`` returns at once; ``finished`` always arrives once per run (also after a
+    failure). After ``finished``, :attr:`last_trainer` is the run's Trainer (history,
+    position, optimizer state) and ``start()`` may be called again.
+
+    Signals: started(FitStarted), progress(BatchEnded, at most 10 a second),
+    epochEnded(EpochEnded), weightsSnapshot(dict[str, numpy.ndarray]) at each epoch's
+    end, failed(FitFailed), finished(FitEnded | None), runningChanged(bool).
+    """
+
+    started = Signal(object)
+    progress = Signal(object)
+    epochEnded = Signal(object)
+    weightsSnapshot = Signal(object)
+    failed = Signal(object)
+    finished = Signal(object)
+    runningChanged = Signal(bool)
+    _report = Signal(int, str, object)  # (run id, public signal name, payload), from the training thread
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread: threading.Thread | None = None
+        self._control: RunControl | None = None
+        self._trainer: "Trainer | None" = None
+        self._run_id = 0
+        self._running = False
+        self._last_progress = 0.0
+        self.last_trainer: "Trainer | None" = None
+        self.last_end: FitEnded | None = None
+        self.extra_callbacks: list = []  # more engine callbacks for the next run (e.g. a run folder)
+        self._report.connect(self._on_report)  # queued: the controller lives on the GUI thread
+
+    # -- public API ------------------------------------------------------------------------
+    def start(self, config: TrainConfig, model: "nn.Module | None" = None,
+              checkpoint: "Checkpoint | None" = None, data: "ImageDataset | None" = None,
+              *, spec: "ModelSpec | None" = None, callbacks=()) -> None:
+        if self._running:
+            raise RuntimeError("a training run is already in progress")
+        self._run_id += 1
+        control = RunControl()
+        self._control, self._trainer = control, None
+        self._running = True
+        self.last_end = None
+        self.last_trainer = None  # a run that ends before it has a trainer must not get the last run's
+        job = (self._run_id, config, model, checkpoint, data, spec, list(callbacks), control)
+        thread = threading.Thread(target=self._run, args=job, name=THREAD_NAME, daemon=True)
+        self._thread = thread
+        self.runningChanged.emit(True)
+        thread.start()
+
+    def stop(self) -> None:
+        if self._control is not None:
+            self._control.stop()
+
+    def pause(self) -> None:
+        if self._control is not None and self._running:
+            self._control.pause()
+
+    def resume(self) -> None:
+        if self._control is not None:
+            self._control.resume()
+
+    def is_running(self) -> bool:
+        return self._running
+
+    def is_paused(self) -> bool:
+        return self._running and self._control is not None and self._control.paused
+
+    @property
+    def trainer(self) -> "Trainer | None":
+        """The running Trainer (don't touch its model while running), else the last one."""
+        return self._trainer if self._trainer is not None else self.last_trainer
+
+    def threads_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def shutdown(self, timeout_ms: int = 10000) -> bool:
+        """Stop any run and join its thread. True when no training thread is left running."""
+        self.stop()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout_ms / 1000)
+            if thread.is_alive():
+                return False
+        if self._running:
+            self._finish(self._run_id, self.last_end)
+        return True
+
+    # -- the training thread ------------------------------------------------------------------
+    def _run(self, run_id, config, model, checkpoint, data, spec, callbacks, control) -> None:
+        from cnn_gui.core.training.engine import Trainer
+
+        end: FitEnded | None = None
+        started = time.perf_counter()
+        on_event = self._relay(callbacks, run_id)
+        try:
+            if data is None:
+                from cnn_gui.core.data.datasets import load_dataset
+
+                name = checkpoint.meta.config.get("dataset", config.dataset) if checkpoint is not None else config.dataset
+                shape = tuple(spec.input_shape) if spec is not None else None  # a folder of images takes it
+                data = load_dataset(name, cancel=lambda: control.stopped, input_shape=shape)
+            if checkpoint is not None:
+                trainer = Trainer.from_checkpoint(
+                    checkpoint, data=data, callbacks=[on_event], spec=spec, control=control, epochs=config.epochs,
+                    device=config.device, max_batches=config.max_batches, report_interval=config.report_interval)
+            else:
+                trainer = Trainer(config, model=model, data=data, callbacks=[on_event], spec=spec, control=control)
+            self._trainer = trainer
+            for cb in callbacks:  # a run folder writer records this trainer's config and checkpoint
+                bind = getattr(cb, "bind", None)
+                if bind is not None:
+                    bind(trainer)
+            if control.stopped:
+                end = FitEnded("stopped", trainer.position.epoch, trainer.position.step,
+                               time.perf_counter() - started,
+                               trainer.history[-1]["test_accuracy"] if trainer.history else None)
+            else:
+                end = trainer.fit()
+        except Exception as exc:  # noqa: BLE001 - a ConfigError/DatasetError/ModelError/CheckpointError before fit
+            if not control.stopped or not _is_cancel(exc):
+                self._report.emit(run_id, "failed", FitFailed("error", _message(exc), _hint(exc)))
+                end = FitEnded("failed", 0, 0, time.perf_counter() - started, None)
+            else:
+                end = FitEnded("stopped", 0, 0, time.perf_counter() - started, None)
+        finally:
+            self._report.emit(run_id, "finished", end)
+
+    def _relay(self, callbacks, run_id: int):
+        def on_event(event) -> None:  # the engine's callback, on the training thread
+            for cb in callbacks:
+                cb(event)
+            if isinstance(event, BatchEnded):
+                now = time.perf_counter()
+                if event.batch >= event.batches_per_epoch or now - self._last_progress >= PROGRESS_MIN_INTERVAL:
+                    self._last_progress = now
+                    self._report.emit(run_id, "progress", event)
+            elif isinstance(event, EpochEnded):
+                self._report.emit(run_id, "epochEnded", event)
+                if self._trainer is not None:
+                    # Copied here, between two optimizer steps, on the thread that owns them.
+                    self._report.emit(run_id, "weightsSnapshot", state_dict_arrays(self._trainer.model))
+            elif isinstance(event, FitStarted):
+                self._last_progress = 0.0
+                self._report.emit(run_id, "started", event)
+            elif isinstance(event, FitFailed):
+                self._report.emit(run_id, "failed", event)
+            # FitEnded: fit() returns it; _run() reports it once.
+        return on_event
+
+    # -- back on the GUI thread ---------------------------------------------------------------
+    @Slot(int, str, object)
+    def _on_report(self, run_id: int, name: str, payload) -> None:
+        if run_id != self._run_id or not self._running:
+            return  # a run that shutdown() has already ended
+        if name == "finished":
+            self._finish(run_id, payload)
+        else:
+            getattr(self, name).emit(payload)
+
+    def _finish(self, run_id: int, end) -> None:
+        if self._trainer is not None:
+            self.last_trainer = self._trainer
+        self._trainer = None
+        self._control = None
+        self.last_end = end
+        self._running = False
+        self.runningChanged.emit(False)
+        self.finished.emit(end)
+
+
+def _is_cancel(exc: BaseException) -> bool:
+    return "Cancel" in type(exc).__name__
+
+

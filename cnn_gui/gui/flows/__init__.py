@@ -1,0 +1,1 @@
+"""Turn what the user asks for into session calls: train, open, save, export."""

@@ -1,0 +1,208 @@
+"""Opening, saving and exporting files from the window: the dialogs, the background read, the messages.
+
+:class:`CheckpointFlow` belongs to the main window. A checkpoint is read on a job thread
+(:class:`~cnn_gui.gui.background.jobs.JobRunner`; a newer open supersedes an older one) and swapped
+in on the GUI thread only if everything fits: the model spec (never imported because the
+file names it), every weight's name and shape, and a resumable session's optimizer
+state. Whatever fails leaves the window exactly as it was and says why in one line.
+Saves and exports say where the file went; a missing extension is added.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cnn_gui.core.model.models import NeedsModelFile, load_user_spec, spec_for_architecture
+from cnn_gui.core.session import middle_elide
+
+from cnn_gui.gui.dialogs import CHECKPOINT_FILTER, error_text
+from cnn_gui.gui.background.jobs import JobRunner
+
+MODEL_FILTER = "ONNX models (*.onnx);;TorchScript models (*.pt)"
+HELD_TIMEOUT = 5.0  # seconds to wait for a paused run to reach the end of its batch before saving
+
+
+class CheckpointFlow:
+    def __init__(self, window) -> None:
+        self.w = window
+        self.jobs = JobRunner(window)
+
+    # ------------------------------------------------------------------ open
+    def ask_open(self) -> None:
+        if not self.w._idle_or_say("opening a checkpoint"):
+            return
+        path = self.w.ask_open_path()
+        if path:
+            self.w.remember_dir(path)
+            self.open(path)
+
+    def open(self, path, background: bool = True) -> None:
+        """Open ``path``; ``openFinished(bool)`` follows every call."""
+        from cnn_gui.core.files.checkpoints import load_checkpoint
+
+        w, path = self.w, str(path)
+        if w.controller.is_running():
+            w.show_error("Cannot open a checkpoint now", "Stop training before opening a checkpoint.")
+            w.openFinished.emit(False)
+            return
+        if not w.confirm_replace("Opening a checkpoint"):
+            w.openFinished.emit(False)
+            return
+        w.statusBar().showMessage(f"Opening {middle_elide(Path(path).name)}…")
+        if not background:
+            try:
+                ckpt, error = load_checkpoint(path), None
+            except Exception as exc:  # noqa: BLE001 - shown as one line by _done
+                ckpt, error = None, exc
+            self._done(path, ckpt, error)
+            return
+        w.training_panel.set_busy(True)
+        self.jobs.submit(load_checkpoint, path, key="open",
+                         on_done=lambda ckpt: self._done(path, ckpt, None),
+                         on_error=lambda exc: self._done(path, None, exc))
+
+    def _done(self, path: str, ckpt, error) -> None:
+        from cnn_gui.core.files.checkpoints import load_weights_into
+        from cnn_gui.core.training.engine import check_session_fits
+
+        w = self.w
+        w.training_panel.set_busy(False)
+        if w._closing:
+            return
+        w.statusBar().clearMessage()
+        name = middle_elide(Path(path).name)
+        if error is None and w.controller.is_running():
+            error = RuntimeError("Stop training before opening a checkpoint.")
+        try:
+            if error is not None:
+                raise error
+            spec = w.session.spec if ckpt.is_foreign else self._spec_for(ckpt)
+            if spec is None:
+                w.statusBar().showMessage(f"Not opened: {name} needs its model file", 8000)
+                w.openFinished.emit(False)
+                return
+            model = spec.factory()
+            load_weights_into(model, ckpt)  # every name and shape checked before anything is copied
+            if not ckpt.is_foreign:
+                check_session_fits(ckpt, model)  # a resumable session must fit too
+        except Exception as exc:  # noqa: BLE001 - CheckpointError, ModelError, a user's file failing
+            w.show_error("Cannot open checkpoint", error_text(exc))
+            w.openFinished.emit(False)
+            return
+        w.session.adopt_checkpoint(ckpt, spec, model)
+        w._show_session()
+        w.training_panel.reset()
+        w.canvas_panel.weights_label.setToolTip(str(ckpt.path))
+        if w.session.resumable:
+            saved = ckpt.meta.train_config
+            w.training_panel.set_config(saved.with_(device=w.training_panel.config().device, max_batches=None))
+            w.training_panel.set_resume_epoch(ckpt.meta.epoch)
+        w.statusBar().showMessage(f"Opened {name}", 5000)
+        w.checkpointOpened.emit(path)
+        w.openFinished.emit(True)
+
+    def _spec_for(self, ckpt):
+        """The checkpoint's model spec; a user's own class is asked for, never imported by name."""
+        current = self.w.session.spec if self.w.session.spec.is_user else None
+        try:
+            return spec_for_architecture(ckpt.meta.architecture, current)
+        except NeedsModelFile as need:
+            path = self.w.ask_model_file(need.class_name, need.recorded_path)
+            if not path:
+                return None
+            return load_user_spec(f"{path}:{need.class_name}", tuple(ckpt.meta.input_shape))
+
+    # ------------------------------------------------------------------ save
+    def ask_save(self) -> bool:
+        """Ask where, save, say where it went; False when cancelled or failed."""
+        w = self.w
+        stem = w.session.spec.architecture.replace("user:", "").replace(":", "-")
+        path = w.ask_save_path("Save checkpoint", f"{stem}.safetensors", CHECKPOINT_FILTER)
+        if not path:
+            return False
+        path = with_suffix(path, ".safetensors")
+        w.remember_dir(path)
+        try:
+            saved = self.save(path)
+        except Exception as exc:  # noqa: BLE001 - CheckpointError, OSError: one line
+            w.show_error("Cannot save checkpoint", error_text(exc))
+            return False
+        w.statusBar().showMessage(f"Saved {saved}", 8000)
+        w._set_weights_text(w.session.provenance.label())
+        return True
+
+    def save(self, path) -> Path:
+        """The current weights; a finished or paused run's whole resumable session (optimizer too)."""
+        w = self.w
+        controller = w.controller
+        if controller.is_running():
+            trainer = controller.trainer
+            if not controller.is_paused() or trainer is None or not trainer.control.wait_until_held(HELD_TIMEOUT):
+                raise RuntimeError("Pause or stop training before saving a checkpoint.")
+            # Held between two batches: the weights, optimizer and position agree.
+            return Path(trainer.save_checkpoint(path) or path)
+        return w.session.save(path, w.training_panel.config())
+
+    # ------------------------------------------------------------------ exports
+    def ask_export_csv(self) -> None:
+        self._export("metrics", "metrics.csv", ".csv", "CSV files (*.csv);;All files (*)", self.w.plots.export_csv)
+
+    def ask_export_png(self) -> None:
+        self._export("plot", "training.png", ".png", "PNG images (*.png);;All files (*)", self.w.plots.export_png)
+
+    def _export(self, what: str, default_name: str, suffix: str, filters: str, write) -> None:
+        w = self.w
+        path = w.ask_save_path(f"Export {what}", default_name, filters)
+        if not path:
+            return
+        path = with_suffix(path, suffix)
+        w.remember_dir(path)
+        try:
+            written = write(path)
+        except Exception as exc:  # noqa: BLE001 - OSError as a sentence with the path
+            w.show_error(f"Cannot export {what}", error_text(exc))
+            return
+        w.statusBar().showMessage(f"Exported the {what} to {written or path}", 8000)
+
+    def ask_export_model(self) -> None:
+        """The current weights as ONNX or TorchScript, written and compared with PyTorch off the GUI thread."""
+        import copy
+
+        from cnn_gui.core.files.export import export_with_check, format_for
+
+        w = self.w
+        if w.controller.is_running() and not w.controller.is_paused():
+            w.show_error("Cannot export the model now", "Pause or stop training before exporting the model.")
+            return
+        stem = w.session.spec.architecture.replace("user:", "").replace(":", "-")
+        path = w.ask_save_path("Export model", f"{stem}.onnx", MODEL_FILTER)
+        if not path:
+            return
+        path = with_suffix(path, ".onnx")
+        w.remember_dir(path)
+        try:
+            fmt = format_for(path)
+            meta = w.session.checkpoint_meta(w.training_panel.config())
+            model = copy.deepcopy(w.session.model).cpu()  # the weights as they are now; training may go on
+        except Exception as exc:  # noqa: BLE001 - one line
+            w.show_error("Cannot export the model", error_text(exc))
+            return
+        prov = w.session.provenance
+        source = Path(prov.kept_in).name if prov.kept_in else prov.label()
+        w.statusBar().showMessage(f"Exporting {middle_elide(Path(path).name)}…")
+        self.jobs.submit(export_with_check, (model, meta), fmt, path, source_name=source, key="export-model",
+                         on_done=self._exported,
+                         on_error=lambda exc: w.show_error("Cannot export the model", error_text(exc)))
+
+    def _exported(self, report) -> None:
+        self.w.statusBar().showMessage(report.summary(), 15000)
+        if not report.ok:
+            self.w.show_error("The exported model differs from PyTorch's", report.summary())
+
+    def shutdown(self, timeout: float) -> bool:
+        return self.jobs.shutdown(timeout)
+
+
+def with_suffix(path: str, suffix: str) -> str:
+    """``path`` with ``suffix`` added when it has none (a name typed without an extension)."""
+    return path if Path(path).suffix else path + suffix

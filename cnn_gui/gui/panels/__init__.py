@@ -1,0 +1,1 @@
+"""The window's panels: network tree, training controls, curves, canvas, runs."""

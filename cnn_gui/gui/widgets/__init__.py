@@ -1,0 +1,1 @@
+"""Generic widgets the panels and tabs share; they import nothing from them."""
