@@ -1,4 +1,4 @@
-"""Freezing, "run the network up to here" and the trainable counts (core, no Qt)."""
+"""Freezing, "run the network up to here", the trainable counts and the tree's search (core, no Qt)."""
 
 import pytest
 import torch
@@ -6,6 +6,7 @@ from torch import nn
 
 from cnn_gui.core.model.models import CNN, SimpleCNN
 from cnn_gui.core.model.structure import (
+    ModuleNode,
     build_tree,
     copy_trainable,
     extract_by_type,
@@ -13,6 +14,7 @@ from cnn_gui.core.model.structure import (
     freeze_batchnorm_stats,
     refresh_trainable,
     run_extracted,
+    search,
     set_trainable,
     trainable_summary,
     up_to_expression,
@@ -217,3 +219,48 @@ def test_all_conv_layers_chain_without_what_lies_between(cnn):
     convs = extract_by_type(cnn, nn.Conv2d)
     assert [n for n, _ in convs.named_children()] == ["layer1_0", "layer2_0", "layer3_0", "layer4_0"]
     assert tuple(run_extracted(convs, torch.zeros(1, 1, 28, 28)).shape) == (1, 128, 20, 20)
+
+
+# ------------------------------------------------------------------ search (the tree view's filter)
+
+
+def rows_found(tree, text="", type_name=None):
+    return [("module" if isinstance(r, ModuleNode) else "param", r.name) for r in search(tree, text, type_name)]
+
+
+def test_search_without_text_or_type_is_every_row_in_tree_order():
+    model = SimpleCNN()
+    found = rows_found(build_tree(model))
+    assert [n for k, n in found if k == "module"] == [n for n, _ in model.named_modules()]
+    assert [n for k, n in found if k == "param"] == [n for n, _ in model.named_parameters()]
+    assert found.index(("param", "layer1.conv1.weight")) == found.index(("module", "layer1.conv1")) + 1
+
+
+def test_search_by_name_finds_the_module_and_its_parameters_case_insensitively():
+    tree = build_tree(SimpleCNN())
+    assert rows_found(tree, "  FC1 ") == [("module", "layer4.fc1"), ("param", "layer4.fc1.weight"),
+                                          ("param", "layer4.fc1.bias")]
+    # A parameter matches by its own full name even when its module does not.
+    assert rows_found(tree, "conv1.w") == [("param", "layer1.conv1.weight")]
+    # The model itself by its class name; modules by their type.
+    assert ("module", "") in rows_found(tree, "simplecnn")
+    assert {n for k, n in rows_found(tree, "maxpool") if k == "module"} == {"layer1.pool1", "layer2.pool2",
+                                                                            "layer3.pool3"}
+
+
+def test_search_for_part_of_parameter_finds_every_parameter():
+    model = CNN()
+    found = rows_found(build_tree(model), "param")
+    assert found == [("param", n) for n, _ in model.named_parameters()]
+
+
+def test_search_by_type_keeps_those_modules_and_their_parameters_and_narrows_with_text():
+    tree = build_tree(CNN())
+    convs = ["layer1.0", "layer2.0", "layer3.0", "layer4.0"]
+    assert rows_found(tree, type_name="Conv2d") == [
+        row for c in convs for row in (("module", c), ("param", f"{c}.weight"), ("param", f"{c}.bias"))]
+    assert rows_found(tree, "", "") == rows_found(tree)  # "" is no type filter
+    assert rows_found(tree, "layer2", "Conv2d") == [("module", "layer2.0"), ("param", "layer2.0.weight"),
+                                                    ("param", "layer2.0.bias")]
+    assert rows_found(tree, "bias", "ReLU") == []
+    assert rows_found(tree, "nothing like it") == []

@@ -242,7 +242,7 @@ def test_the_test_set_says_why_simple_cnn_cannot_run_on_mnist(qtbot, window):
 
 
 def test_every_view_follows_a_model_switch(qtbot, window):
-    from cnn_gui.gui.panels.structure_view import DETAILS_HINT
+    from cnn_gui.gui.panels.structure.details import DETAILS_HINT
     from cnn_gui.gui.panels.training_panel import IDLE_TEXT
 
     assert window.structure.select("layer1")

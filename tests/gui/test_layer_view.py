@@ -17,7 +17,7 @@ from cnn_gui.core.analysis.predictor import Predictor  # noqa: E402
 from cnn_gui.core.resources import pretrained_checkpoint  # noqa: E402
 from cnn_gui.core.model.structure import build_tree  # noqa: E402
 from cnn_gui.gui.analysis.layer_view import BLANK_TEXT, HINT, NO_DRAWING, LayerView  # noqa: E402
-from cnn_gui.gui.panels.structure_view import StructurePanel  # noqa: E402
+from cnn_gui.gui.panels.structure.panel import StructurePanel  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -269,7 +269,7 @@ def test_finished_texts_count_right(end, text, panel):
 def structure(qtbot):
     from cnn_gui.core.model.models import CNN
     from cnn_gui.core.model.structure import build_tree
-    from cnn_gui.gui.panels.structure_view import StructurePanel
+    from cnn_gui.gui.panels.structure.panel import StructurePanel
 
     p = StructurePanel()
     qtbot.addWidget(p)
@@ -282,7 +282,7 @@ def structure(qtbot):
 
 @pytest.mark.parametrize("width", [380, 440, 600])
 def test_tree_columns_fit_the_panel(structure, qtbot, width):
-    from cnn_gui.gui.panels.structure_view import COL_NAME, COL_OUTPUT, COL_PARAMS, COL_TYPE
+    from cnn_gui.gui.panels.structure.tree_model import COL_NAME, COL_OUTPUT, COL_PARAMS, COL_TYPE
 
     structure.resize(width, 600)
     settle(qtbot)
@@ -310,7 +310,7 @@ def test_structure_panel_bounds_and_movable_split(structure):
 def test_a_new_tree_clears_the_details_and_the_same_tree_keeps_them(structure):
     from cnn_gui.core.model.models import SimpleCNN
     from cnn_gui.core.model.structure import build_tree
-    from cnn_gui.gui.panels.structure_view import DETAILS_HINT
+    from cnn_gui.gui.panels.structure.details import DETAILS_HINT
 
     assert structure.select("layer1.0")
     assert "layer1.0" in structure.details_label.text()

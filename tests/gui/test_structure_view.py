@@ -6,8 +6,10 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QModelIndex  # noqa: E402
 
 from cnn_gui.core.model.models import CNN, MODELS, SimpleCNN  # noqa: E402
-from cnn_gui.core.model.structure import build_tree  # noqa: E402
-from cnn_gui.gui.panels.structure_view import (  # noqa: E402
+from cnn_gui.core.model.structure import ModuleNode, build_tree, search  # noqa: E402
+from cnn_gui.gui.panels.structure.choosers import USER_MODEL_TEXT  # noqa: E402
+from cnn_gui.gui.panels.structure.panel import SEARCH_PLACEHOLDER, StructurePanel  # noqa: E402
+from cnn_gui.gui.panels.structure.tree_model import (  # noqa: E402
     COL_DETAILS,
     COL_NAME,
     COL_OUTPUT,
@@ -16,10 +18,7 @@ from cnn_gui.gui.panels.structure_view import (  # noqa: E402
     FULLNAME_ROLE,
     KIND_ROLE,
     NODE_ROLE,
-    SEARCH_PLACEHOLDER,
-    USER_MODEL_TEXT,
     StructureModel,
-    StructurePanel,
 )
 
 MODEL_CASES = [(CNN, "mnist-cnn"), (SimpleCNN, "simple-cnn")]
@@ -154,6 +153,21 @@ def test_search_fc1_shows_module_and_its_parameters(panel):
     assert len(rows(panel.proxy)) == len(rows(panel.model))
 
 
+def test_the_filter_shows_what_the_core_search_finds_and_its_ancestors(panel):
+    torch_model, tree = make(CNN, "mnist-cnn")
+    panel.show_tree(tree, torch_model)
+    panel.set_type_filter("Conv2d")
+    panel.set_search("layer2")
+    found = {("module" if isinstance(r, ModuleNode) else "param", r.name) for r in search(tree, "layer2", "Conv2d")}
+    assert found == {("module", "layer2.0"), ("param", "layer2.0.weight"), ("param", "layer2.0.bias")}
+    visible = {(i.data(KIND_ROLE), i.data(FULLNAME_ROLE)) for i in rows(panel.proxy)}
+    assert visible == found | {("module", ""), ("module", "layer2")}
+    panel.set_type_filter(None)
+    panel.set_search("param")  # the Type column of every parameter row
+    visible = {(i.data(KIND_ROLE), i.data(FULLNAME_ROLE)) for i in rows(panel.proxy)}
+    assert {n for k, n in visible if k == "param"} == {n for n, _ in torch_model.named_parameters()}
+
+
 def test_default_expansion(panel):
     torch_model, tree = make(CNN, "mnist-cnn")
     panel.show_tree(tree, torch_model)
@@ -242,7 +256,8 @@ def test_show_tree_keeps_type_filter_and_is_fast(panel):
 def test_selecting_a_conv_layer_explains_its_hyperparameters(qtbot):
     from cnn_gui.core.model.models import SimpleCNN
     from cnn_gui.core.model.structure import build_tree
-    from cnn_gui.gui.panels.structure_view import DETAILS_HINT, StructurePanel
+    from cnn_gui.gui.panels.structure.details import DETAILS_HINT
+    from cnn_gui.gui.panels.structure.panel import StructurePanel
 
     panel = StructurePanel()
     qtbot.addWidget(panel)

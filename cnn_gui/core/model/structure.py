@@ -172,14 +172,27 @@ def filter_by_type(tree: ModuleNode, type_name: str) -> list[ModuleNode]:
     return [n for n in tree.walk() if n is not tree and n.type_name == type_name]
 
 
-def search(tree: ModuleNode, text: str) -> list[ModuleNode]:
-    """Modules whose name, type or a parameter name contains ``text`` (case-insensitive)."""
-    text = text.lower()
-    return [
-        n for n in tree.walk()
-        if n is not tree and (text in n.name.lower() or text in n.type_name.lower()
-                              or any(text in p.name.lower() for p in n.params))
-    ]
+def search(tree: ModuleNode, text: str = "", type_name: str | None = None) -> list[ModuleNode | ParamRow]:
+    """The modules and parameters of ``tree`` that match, in tree order (each module, then
+    its own parameters, then its children): the rows a tree view shows, with their ancestors
+    around them for context.
+
+    ``type_name`` ("Conv2d"; None or "" for all) keeps the modules of that type and their
+    parameters. ``text`` (case-insensitive, surrounding spaces ignored) keeps a module whose
+    full name, own name or type contains it (so the model itself by its class name), and a
+    parameter whose module matches, whose full name contains it, or any parameter for a
+    part of the word "parameter" (its type in the tree). Neither: every module and parameter.
+    """
+    text = text.strip().lower()
+    out: list[ModuleNode | ParamRow] = []
+    for node in tree.walk():
+        if type_name and node.type_name != type_name:
+            continue
+        hit = text in node.name.lower() or text in node.local_name.lower() or text in node.type_name.lower()
+        if hit:
+            out.append(node)
+        out.extend(p for p in node.params if hit or text in p.name.lower() or text in "parameter")
+    return out
 
 
 def first_children(model: nn.Module, count: int) -> nn.Sequential:
