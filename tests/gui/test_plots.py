@@ -316,3 +316,14 @@ def test_round_up(value, expected):
     from cnn_gui.gui.panels.plots import _round_up
 
     assert _round_up(value) == pytest.approx(expected)
+
+
+def test_integer_axis_ticks_whole_numbers_only(qtbot):
+    from cnn_gui.gui.widgets.axes import IntegerAxis
+
+    axis = IntegerAxis("bottom")
+    for lo, hi in ((0.75, 3.25), (0.5, 1.5), (-0.5, 40.5)):
+        values = [v for _, level in axis.tickValues(lo, hi, 400) for v in level]
+        assert values and all(float(v).is_integer() and lo <= v <= hi for v in values), (lo, hi, values)
+    assert [v for _, level in axis.tickValues(0.75, 1.25, 400) for v in level] == [1.0]
+    assert axis.tickStrings([1.0, 2.0, 10.0], 1.0, 1.0) == ["1", "2", "10"]

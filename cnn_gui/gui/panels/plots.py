@@ -49,6 +49,7 @@ from PySide6.QtWidgets import QGraphicsItem, QSizePolicy, QVBoxLayout, QWidget
 
 from cnn_gui.core.events import BatchEnded, EpochEnded
 from cnn_gui.core.files.metrics_csv import CSV_HEADER, write_metrics_csv  # noqa: F401 - CSV_HEADER re-exported
+from cnn_gui.gui.widgets.axes import IntegerAxis
 
 TRAIN_COLOR = "#1f77b4"  # blue
 TEST_COLOR = "#d62728"  # red
@@ -110,25 +111,6 @@ class _GrowBuffer:
         """Empty, back at the initial capacity (a fresh array: old views stay intact)."""
         self.data = np.empty((len(self.names), self.initial_capacity), dtype=np.float64)
         self.size = 0
-
-
-class _IntegerAxis(pg.AxisItem):
-    """An axis with ticks on whole numbers only (epochs)."""
-
-    def tickValues(self, minVal, maxVal, size):  # noqa: N802 (pyqtgraph's name)
-        levels = []
-        for spacing, values in super().tickValues(minVal, maxVal, size):
-            if spacing < 1:
-                continue
-            ints = [v for v in values if float(v).is_integer()]
-            if ints:
-                levels.append((spacing, ints))
-        if not levels and math.isfinite(minVal) and math.isfinite(maxVal):
-            levels = [(1.0, [float(v) for v in range(math.ceil(minVal), math.floor(maxVal) + 1)])]
-        return levels
-
-    def tickStrings(self, values, scale, spacing):  # noqa: N802
-        return [str(int(round(v * scale))) for v in values]
 
 
 def _num(value) -> float:
@@ -226,7 +208,7 @@ class TrainingPlots(QWidget):
     # -- construction -------------------------------------------------------------------
 
     def _build_epoch_plot(self) -> None:
-        plot = self.graphics.addPlot(axisItems={"bottom": _IntegerAxis("bottom")})
+        plot = self.graphics.addPlot(axisItems={"bottom": IntegerAxis("bottom")})
         plot.setTitle(EPOCH_TITLES[0][0], color="k", size="11pt", justify="left")
         plot.setLabel("left", "accuracy (%)")
         plot.setLabel("bottom", "epoch")

@@ -36,6 +36,7 @@ from cnn_gui.core.formatting import spoken_duration as format_duration
 from cnn_gui.core.runs.runs import (Run, RunFollower, RunsError, RunsIndex, delete_run, rename_run, resolve_runs_dir,
                                run_metrics_csv)
 
+from cnn_gui.gui.widgets.axes import IntegerAxis
 from cnn_gui.gui.panels.training_panel import ElidedLabel
 
 POLL_MS = 1000
@@ -268,23 +269,6 @@ class _Shown:
         self.step_curve.setData(np.asarray(self.step_x), np.asarray(self.step_y))
 
 
-class _IntegerAxis(pg.AxisItem):
-    """Ticks on whole numbers only (epochs)."""
-
-    def tickValues(self, minVal, maxVal, size):  # noqa: N802 (pyqtgraph's name)
-        levels = []
-        for spacing, values in super().tickValues(minVal, maxVal, size):
-            ints = [v for v in values if float(v).is_integer()]
-            if spacing >= 1 and ints:
-                levels.append((spacing, ints))
-        if not levels and math.isfinite(minVal) and math.isfinite(maxVal):  # a range of a few epochs
-            levels = [(1.0, [float(v) for v in range(math.ceil(minVal), math.floor(maxVal) + 1)])]
-        return levels
-
-    def tickStrings(self, values, scale, spacing):  # noqa: N802
-        return [str(int(round(v * scale))) for v in values]
-
-
 # --------------------------------------------------------------------------- the view
 
 
@@ -397,7 +381,7 @@ class RunsView(QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
         self.graphics.ci.setSpacing(10)
-        acc = self.graphics.addPlot(axisItems={"bottom": _IntegerAxis("bottom")})
+        acc = self.graphics.addPlot(axisItems={"bottom": IntegerAxis("bottom")})
         acc.setTitle("Test accuracy", color="k", size="10pt", justify="left")
         acc.setLabel("left", "test accuracy (%)")
         acc.setLabel("bottom", "epoch")
