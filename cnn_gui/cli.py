@@ -265,7 +265,8 @@ def _evaluate(args) -> int:
     import numpy as np
 
     from cnn_gui.core.analysis.inspection import confusion_matrix
-    from cnn_gui.core.data.datasets import DATASETS, load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
+    from cnn_gui.core.data.registry import DATASETS
 
     ckpt, _, model = _load_checkpoint_model(args.checkpoint, args.model)
     name = args.dataset or ckpt.meta.config.get("dataset") or ckpt.meta.dataset or "mnist"
@@ -411,7 +412,8 @@ def _train_config(args, spec):
 
 
 def _train(args) -> int:
-    from cnn_gui.core.data.datasets import is_folder_dataset, load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
+    from cnn_gui.core.data.registry import is_folder_dataset
     from cnn_gui.core.training.engine import Trainer
 
     printer = _ProgressPrinter(quiet=args.quiet)

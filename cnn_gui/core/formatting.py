@@ -56,7 +56,7 @@ def middle_elide(text: str, limit: int = 40) -> str:
 
 def dataset_title(name: str) -> str:
     """"MNIST", "Fashion-MNIST", "CIFAR-10": a dataset's own spelling; a folder by its name."""
-    from cnn_gui.core.data.datasets import DATASETS
+    from cnn_gui.core.data.registry import DATASETS
 
     info = DATASETS.get(name)
     if info is not None:

@@ -83,14 +83,14 @@ class Normalization:
 
     @classmethod
     def of_dataset(cls, name: str) -> "Normalization | None":
-        from cnn_gui.core.data.datasets import DATASETS
+        from cnn_gui.core.data.registry import DATASETS
 
         info = DATASETS.get(name)
         return None if info is None else cls(tuple(info.mean), tuple(info.std), tuple(info.classes))
 
     @classmethod
     def of_data(cls, data) -> "Normalization":
-        """Of an :class:`~cnn_gui.core.data.datasets.ImageDataset` (or its info)."""
+        """Of an :class:`~cnn_gui.core.data.image_dataset.ImageDataset` (or its info)."""
         return cls(tuple(data.mean), tuple(data.std), tuple(data.classes))
 
     @classmethod

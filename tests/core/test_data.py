@@ -12,16 +12,12 @@ import pytest
 import torch
 
 from cnn_gui.core.data import datasets as data
-from cnn_gui.core.data.datasets import (
-    DATASETS,
-    DatasetError,
-    DownloadCancelled,
-    ImageDataset,
-    dataset_names,
-    default_data_dir,
-    load_dataset,
-    read_idx,
-)
+from cnn_gui.core.data.datasets import load_dataset
+from cnn_gui.core.data.errors import DatasetError, DownloadCancelled
+from cnn_gui.core.data.idx import read_idx
+from cnn_gui.core.data.image_dataset import ImageDataset
+from cnn_gui.core.data.registry import DATASETS, dataset_names, is_folder_dataset
+from cnn_gui.core.data.torchvision_sets import cifar_files, default_data_dir
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +28,7 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     yield
-    data._clear_cache()
+    data.clear_cache()
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +73,7 @@ def test_unknown_name_lists_known_ones():
 
 
 def test_folder_names_go_to_the_image_folder_loader(tmp_path):
-    assert data.is_folder_dataset("folder:shapes") and not data.is_folder_dataset("mnist")
+    assert is_folder_dataset("folder:shapes") and not is_folder_dataset("mnist")
     with pytest.raises(DatasetError, match="^image folder not found: "):
         load_dataset(f"folder:{tmp_path / 'missing'}")
     # input_shape is for folders; a named dataset keeps its own shape.
@@ -283,7 +279,7 @@ def _place_cifar_files(root: Path) -> None:
 
     folder = root / tvd.CIFAR10.base_folder
     folder.mkdir(parents=True)
-    for name, _ in data._cifar_files(tvd.CIFAR10):
+    for name, _ in cifar_files(tvd.CIFAR10):
         (folder / name).touch()
 
 

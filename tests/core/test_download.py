@@ -23,8 +23,10 @@ import torch
 
 from cnn_gui.core.data import datasets as data
 from cnn_gui.core.data import download
-from cnn_gui.core.data.datasets import DatasetError, DownloadCancelled, load_dataset
+from cnn_gui.core.data.datasets import load_dataset
 from cnn_gui.core.data.download import FetchCancelled, FetchError, fetch
+from cnn_gui.core.data.errors import DatasetError, DownloadCancelled
+from cnn_gui.core.data.registry import DATASETS
 
 LOOPBACK = "127.0.0.1"
 
@@ -50,9 +52,9 @@ def loopback_only(monkeypatch):
     for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv(download.TIMEOUT_ENV, raising=False)
-    data._clear_cache()
+    data.clear_cache()
     yield
-    data._clear_cache()
+    data.clear_cache()
 
 
 # --------------------------------------------------------------------------- servers
@@ -167,7 +169,7 @@ def _tiny_cifar(monkeypatch, url: str) -> tuple[bytes, dict[str, dict]]:
     for name in [n for n, _ in tvd.CIFAR10.train_list] + ["test_batch"]:
         batches[name] = {"data": rng.integers(0, 256, (2, 3072), dtype=np.uint8), "labels": [int(v) for v in rng.integers(0, 10, 2)]}
     members = {name: pickle.dumps(batch) for name, batch in batches.items()}
-    members["batches.meta"] = pickle.dumps({"label_names": list(data.DATASETS["cifar10"].classes)})
+    members["batches.meta"] = pickle.dumps({"label_names": list(DATASETS["cifar10"].classes)})
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         evil = tarfile.TarInfo("../escaped")  # must never be written, nor anything outside the folder

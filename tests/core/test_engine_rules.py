@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from cnn_gui.core.config import ConfigError, TrainConfig
-from cnn_gui.core.data.datasets import ImageDataset, load_dataset
+from cnn_gui.core.data.datasets import load_dataset
+from cnn_gui.core.data.image_dataset import ImageDataset
 from cnn_gui.core.training.engine import Trainer
 from cnn_gui.core.model.models import CNN
 from cnn_gui.core.model.structure import set_trainable

@@ -1,4 +1,4 @@
-"""Your own images as a dataset: ``folder:PATH`` (cnn_gui/core/image_folder.py)."""
+"""Your own images as a dataset: ``folder:PATH`` (cnn_gui/core/data/image_folder.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ import torch
 from PIL import Image, ImageDraw
 
 from cnn_gui.core.data import image_folder
-from cnn_gui.core.data.datasets import DatasetError, DownloadCancelled, load_dataset
-from cnn_gui.core.data.image_folder import MAX_CLASSES, load_image_folder, read_image
+from cnn_gui.core.data.datasets import load_dataset
+from cnn_gui.core.data.errors import DatasetError, DownloadCancelled
+from cnn_gui.core.data.folder_scan import MAX_CLASSES
+from cnn_gui.core.data.image_folder import load_image_folder
+from cnn_gui.core.data.image_reading import read_image
 
 SHAPES = ("circle", "square", "triangle")
 

@@ -10,7 +10,8 @@ import torch
 
 from cnn_gui.core.files.checkpoints import CheckpointMeta, load_checkpoint, load_weights_into, save_checkpoint
 from cnn_gui.core.config import TrainConfig
-from cnn_gui.core.data.datasets import DATASETS, load_dataset
+from cnn_gui.core.data.datasets import load_dataset
+from cnn_gui.core.data.registry import DATASETS
 from cnn_gui.core.training.engine import Trainer
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded
 from cnn_gui.core.model.models import get_spec
@@ -486,7 +487,7 @@ def test_a_finished_run_takes_the_normalisation_of_its_data(data):
     """A folder of the user's images: its classes and statistics are known only from the data."""
     from dataclasses import replace
 
-    from cnn_gui.core.data.datasets import ImageDataset
+    from cnn_gui.core.data.image_dataset import ImageDataset
 
     info = replace(data.info, name="folder:/images/digits", title="digits", mean=(0.13,), std=(0.31,),
                    classes=tuple(f"digit {i}" for i in range(10)), bundled=False)

@@ -75,7 +75,8 @@ def fake_cifar():
     """CIFAR-10-shaped data (random pixels; no network here): SimpleCNN's own input."""
     import torch
 
-    from cnn_gui.core.data.datasets import DATASETS, ImageDataset
+    from cnn_gui.core.data.image_dataset import ImageDataset
+    from cnn_gui.core.data.registry import DATASETS
 
     g = torch.Generator().manual_seed(0)
     images = lambda n: torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)  # noqa: E731
@@ -158,7 +159,7 @@ def slow_pass(monkeypatch, mnist_small):
     import torch
 
     import cnn_gui.gui.analysis.confusion_view as cv
-    from cnn_gui.core.data.datasets import ImageDataset
+    from cnn_gui.core.data.image_dataset import ImageDataset
 
     big = ImageDataset(mnist_small.info, mnist_small.train_images, mnist_small.train_labels,
                        mnist_small.test_images.repeat(10, 1, 1, 1), mnist_small.test_labels.repeat(10))

@@ -42,7 +42,8 @@ def simple():
 
 @pytest.fixture
 def fake_cifar():
-    from cnn_gui.core.data.datasets import DATASETS, ImageDataset
+    from cnn_gui.core.data.image_dataset import ImageDataset
+    from cnn_gui.core.data.registry import DATASETS
 
     g = torch.Generator().manual_seed(0)
     images = lambda n: torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)  # noqa: E731

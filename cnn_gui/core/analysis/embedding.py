@@ -38,7 +38,7 @@ from torch import nn
 from cnn_gui.core.errors import CnnGuiError
 
 if TYPE_CHECKING:
-    from cnn_gui.core.data.datasets import ImageDataset
+    from cnn_gui.core.data.image_dataset import ImageDataset
     from cnn_gui.core.analysis.predictor import Predictor
 
 INSTALL_HINT = "pip install -e '.[embedding]'"

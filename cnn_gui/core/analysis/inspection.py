@@ -30,7 +30,7 @@ from torch import nn
 if TYPE_CHECKING:
     import threading
 
-    from cnn_gui.core.data.datasets import ImageDataset
+    from cnn_gui.core.data.image_dataset import ImageDataset
 
 
 @dataclass(frozen=True)

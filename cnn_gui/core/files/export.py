@@ -140,13 +140,13 @@ def export_metadata(meta, outputs: int, source_name: str = "") -> dict:
     """What the exported file says about its input and output (plain JSON values)."""
     from cnn_gui import __version__
 
-    from cnn_gui.core.data.datasets import is_folder_dataset
+    from cnn_gui.core.data.registry import is_folder_dataset
 
     c, h, w = (int(v) for v in meta.input_shape)
     history = list(getattr(meta, "history", []) or [])
     if is_folder_dataset(meta.dataset):
         resize = (f"images fitted inside {w}x{h} keeping their aspect, centred on their own border colour "
-                  "(cnn_gui.core.data.image_folder.read_image)")
+                  "(cnn_gui.core.data.image_reading.read_image)")
     elif (c, h, w) == (1, 28, 28):
         resize = "MNIST-style: light ink on black, the digit scaled to 20 px and centred by mass in 28x28"
     else:
@@ -414,7 +414,8 @@ def parity_images(meta, n: int = PARITY_IMAGES, data_dir=None) -> tuple[torch.Te
     The checkpoint's own dataset if it is at hand (never downloaded for this), else MNIST
     for a 1x28x28 model, else seeded random inputs.
     """
-    from cnn_gui.core.data.datasets import DatasetError, load_dataset
+    from cnn_gui.core.data.datasets import load_dataset
+    from cnn_gui.core.data.errors import DatasetError
 
     shape = tuple(int(v) for v in meta.input_shape)
     data = None

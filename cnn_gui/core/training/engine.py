@@ -65,7 +65,7 @@ from cnn_gui.core.model.structure import freeze_batchnorm_stats
 
 if TYPE_CHECKING:
     from cnn_gui.core.files.checkpoints import Checkpoint, CheckpointMeta
-    from cnn_gui.core.data.datasets import ImageDataset
+    from cnn_gui.core.data.image_dataset import ImageDataset
 
 Callback = Callable[[Event], None]
 _log = logging.getLogger(__name__)

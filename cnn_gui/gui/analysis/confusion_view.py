@@ -37,7 +37,7 @@ from cnn_gui.gui.widgets.grid_image import GridImage
 from cnn_gui.gui.background.jobs import JobRunner
 
 if TYPE_CHECKING:
-    from cnn_gui.core.data.datasets import ImageDataset
+    from cnn_gui.core.data.image_dataset import ImageDataset
     from cnn_gui.core.analysis.predictor import Predictor
 
 JOB = "confusion"
@@ -142,7 +142,7 @@ class ConfusionView(QWidget):
         if self._data is not None:
             have, title = tuple(self._data.input_shape), _title(self._data.name)
         else:
-            from cnn_gui.core.data.datasets import DATASETS
+            from cnn_gui.core.data.registry import DATASETS
 
             info = DATASETS.get(self._dataset_name)
             if info is None:

@@ -44,7 +44,7 @@ from cnn_gui.gui.background.jobs import JobRunner
 from cnn_gui.gui.widgets.common import FlowLayout, labelled
 
 if TYPE_CHECKING:
-    from cnn_gui.core.data.datasets import ImageDataset
+    from cnn_gui.core.data.image_dataset import ImageDataset
 
 CANVAS_INPUT = (1, 28, 28)
 COUNTS = (1000, 2000, 5000, 10000)

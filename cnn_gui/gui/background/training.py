@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from cnn_gui.core.files.checkpoints import Checkpoint
-    from cnn_gui.core.data.datasets import ImageDataset
+    from cnn_gui.core.data.image_dataset import ImageDataset
     from cnn_gui.core.training.engine import Trainer
     from cnn_gui.core.model.models import ModelSpec
 

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_gui.core.config import DEFAULT_PRESET, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
-from cnn_gui.core.data.datasets import DATASETS
+from cnn_gui.core.data.registry import DATASETS
 from cnn_gui.core.devices import available_devices
 from cnn_gui.core.events import BatchEnded, FitEnded
 from cnn_gui.core.formatting import clock_duration as format_duration  # noqa: F401 - the window's name
