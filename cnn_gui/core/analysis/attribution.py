@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from cnn_gui.core.errors import CnnGuiError
-from cnn_gui.core.analysis.predictor import Predictor, _strip_hooks
+from cnn_gui.core.analysis.predictor import Predictor, strip_hooks
 
 INSTALL_HINT = "pip install -e '.[explain]'"
 MISSING_CAPTUM_TEXT = f"Attribution maps need Captum: {INSTALL_HINT}"
@@ -173,7 +173,7 @@ class Explainer:
 
     def __init__(self, predictor: Predictor, input_shape: Sequence[int] = (1, 28, 28)) -> None:
         model = without_inplace(copy.deepcopy(predictor.model)).eval()
-        _strip_hooks(model)  # a viewer's hook set on the snapshot for a moment must not fire here
+        strip_hooks(model)  # a viewer's hook set on the snapshot for a moment must not fire here
         for p in model.parameters():
             p.requires_grad_(False)  # gradients for the input only: no weight gradients to compute
         self.input_shape = tuple(int(d) for d in input_shape)

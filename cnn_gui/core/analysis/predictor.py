@@ -34,7 +34,7 @@ class PredictionError(CnnGuiError):
     """The network cannot give probabilities for an image (wrong input, NaN output)."""
 
 
-def _strip_hooks(model: nn.Module) -> None:
+def strip_hooks(model: nn.Module) -> None:
     """Drop hooks copied along with the modules: they belong to the live model's viewers
     (activation plots ...), and must not run on the GUI's predictions from this copy."""
     for m in model.modules():
@@ -95,7 +95,7 @@ class Predictor:
         for p in snapshot.parameters():
             p.grad = None  # gradients were copied too; the snapshot never needs them
             p.requires_grad_(False)
-        _strip_hooks(snapshot)
+        strip_hooks(snapshot)
         snapshot.eval()
         self._model = snapshot
         if input_shape is not None:
