@@ -45,8 +45,6 @@ def clear_cache() -> None:
     image_folder.clear_cache()
 
 
-
-
 def _check_pair(images: np.ndarray, labels: np.ndarray, info: DatasetInfo, what: str) -> None:
     shape = info.input_shape
     if images.ndim not in (3, 4) or tuple(images.shape[-2:]) != shape[1:] or labels.ndim != 1:
@@ -85,7 +83,6 @@ def _load_mnist() -> ImageDataset:
         raise DatasetError(f"bundled MNIST is damaged: {exc.message}", hint="Reinstall cnn-gui.") from exc
     # Fresh tensors each time: callers may move or modify them without touching the cache.
     return ImageDataset(DATASETS["mnist"], *(t.clone() for t in tensors))
-
 
 
 @contextlib.contextmanager

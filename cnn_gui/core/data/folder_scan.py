@@ -143,4 +143,3 @@ def image_files(split_dir: Path, classes: tuple[str, ...]) -> list[tuple[str, in
                             is_valid_file=is_image_file, allow_empty=True)
     except OSError as exc:
         raise DatasetError(f"cannot list the images in {one_line(split_dir, 200)}: {exc.strerror or exc}") from None
-

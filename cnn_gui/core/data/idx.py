@@ -88,4 +88,3 @@ def read_idx(path) -> np.ndarray:
     if dtype.itemsize > 1:
         out = out.astype(dtype.newbyteorder("="))
     return out.reshape(dims)
-

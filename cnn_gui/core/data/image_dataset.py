@@ -26,7 +26,6 @@ class DatasetInfo:
     bundled: bool
 
 
-
 @dataclass
 class ImageDataset:
     info: DatasetInfo

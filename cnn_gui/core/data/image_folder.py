@@ -237,4 +237,3 @@ def _mean_std(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...
     # One grey level at least: images that are all one colour must not divide by zero.
     std = var.sqrt().clamp_min(1.0 / 255.0)
     return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std)
-

@@ -50,7 +50,6 @@ def checked_shape(input_shape) -> tuple[int, int, int]:
     return c, h, w
 
 
-
 def decode_images(paths: list[str], shape, stop_requested, workers: int | None,
                 folder: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(uint8 [N, C, H, W], a mask of the images read, why each other one was not)."""
@@ -95,7 +94,6 @@ def decode_images(paths: list[str], shape, stop_requested, workers: int | None,
                     future.cancel()
                 raise
     return out, ok, why
-
 
 
 class _Unreadable(Exception):
