@@ -19,12 +19,11 @@ from __future__ import annotations
 import json
 import os
 import platform
-import secrets
 import struct
-import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 from torch import nn
@@ -38,6 +37,7 @@ from cnn_gui.core.files.checkpoint_meta import (  # noqa: F401 - re-exported: th
     parse_json,
 )
 from cnn_gui.core.errors import one_line, short_repr
+from cnn_gui.core.files.safe_io import FileTooLargeError, NotRegularFileError, atomic_write, open_regular
 
 METADATA_KEY = "cnn_gui"
 MODEL_PREFIX = "model."
@@ -51,7 +51,6 @@ _MAX_TENSORS = 1_000_000
 MAX_CHECKPOINT_BYTES = 1 << 30
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_PROTO = b"\x80"
-_STALE_TMP_SECONDS = 3600  # a temporary file this old is an interrupted save, whoever wrote it
 
 _CONVERT_HINT = (
     "to convert a file you trust, run in Python: "
@@ -178,8 +177,8 @@ def save_checkpoint(
     """Write one ``.safetensors`` file atomically; an existing file is replaced only on success.
 
     ``meta`` is not changed: its ``versions`` and ``created`` are filled in the file only.
-    The data goes to ``.<name>.<pid>.<random>.tmp`` beside the target, then is renamed;
-    temporary files that interrupted saves left there are removed first.
+    See :func:`cnn_gui.core.files.safe_io.atomic_write`: a target that is not a regular
+    file (``/dev/null``, a FIFO, a folder) is refused before anything is written.
     """
     from safetensors.torch import save as st_save
 
@@ -208,87 +207,9 @@ def save_checkpoint(
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+        return atomic_write(path, data)
     except OSError as exc:
         raise CheckpointError(f"cannot save {one_line(path)}: {exc.strerror or exc}") from exc
-    remove_stale_temporaries(path)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    written = False
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        written = True
-    except OSError as exc:
-        raise CheckpointError(f"cannot save {one_line(path)}: {exc.strerror or exc}") from exc
-    finally:
-        if not written:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-    _fsync_dir(path.parent)
-    return path
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True  # someone else's process, or a platform without signals: assume alive
-    return True
-
-
-def remove_stale_temporaries(path: Path) -> list[Path]:
-    """Delete the temporary files of interrupted saves to ``path``; returns what was removed.
-
-    A temporary file is stale when the process that wrote it is gone (its pid is in the
-    name) or when it is over an hour old (an older cnn-gui's names carry no pid).
-    """
-    removed = []
-    try:
-        candidates = list(path.parent.glob(f".{path.name}.*.tmp"))
-    except OSError:
-        return removed
-    now = time.time()
-    for tmp in candidates:
-        middle = tmp.name[len(path.name) + 2 : -len(".tmp")]
-        pid_text = middle.split(".", 1)[0]
-        try:
-            age = now - tmp.stat().st_mtime
-        except OSError:
-            continue
-        dead = pid_text.isdigit() and not _pid_alive(int(pid_text))
-        if dead or age > _STALE_TMP_SECONDS or (not pid_text.isdigit() and age > 60):
-            try:
-                tmp.unlink()
-                removed.append(tmp)
-            except OSError:
-                pass
-    return removed
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable where the platform allows (not on Windows)."""
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------------- loading
@@ -298,24 +219,32 @@ def _corrupt(path: Path, why: str) -> CheckpointError:
     return CheckpointError(f"{one_line(path, 120)} is corrupt or truncated ({why}); it cannot be opened as a checkpoint")
 
 
-def _read_header(path: Path) -> tuple[dict, int]:
-    """Check the file and return (its parsed safetensors header, header length), tensors unread."""
+def _open_checked(path: Path) -> BinaryIO:
+    """The file opened for reading, checked on its descriptor: a regular file within the limit."""
     shown = one_line(path, 150)
     try:
-        if not path.exists():
-            raise CheckpointError(f"checkpoint not found: {shown}")
-        if not path.is_file():
-            raise CheckpointError(f"{shown} is not a file, so it cannot be a checkpoint")
-        size = path.stat().st_size
-        if size > MAX_CHECKPOINT_BYTES:
-            raise CheckpointError(
-                f"{shown} is {size / 2**30:.1f} GiB; cnn-gui opens checkpoints of up to "
-                f"{MAX_CHECKPOINT_BYTES / 2**30:.0f} GiB (its models are small CNNs)")
-        with open(path, "rb") as f:
-            head = f.read(8)
-            length = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
-            plausible = 2 <= length <= _MAX_HEADER and 8 + length <= size
-            raw = f.read(length) if plausible else b""
+        return open_regular(path, MAX_CHECKPOINT_BYTES)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint not found: {shown}") from None
+    except NotRegularFileError:
+        raise CheckpointError(f"{shown} is not a file, so it cannot be a checkpoint") from None
+    except FileTooLargeError as exc:
+        raise CheckpointError(
+            f"{shown} is {exc.size / 2**30:.1f} GiB; cnn-gui opens checkpoints of up to "
+            f"{MAX_CHECKPOINT_BYTES / 2**30:.0f} GiB (its models are small CNNs)") from None
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {shown}: {exc.strerror or exc}") from None
+
+
+def _read_header(path: Path, f: BinaryIO) -> dict:
+    """The parsed and checked safetensors header of the open file ``f``, tensors unread."""
+    shown = one_line(path, 150)
+    try:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(8)
+        length = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+        plausible = 2 <= length <= _MAX_HEADER and 8 + length <= size
+        raw = f.read(length) if plausible else b""
     except OSError as exc:
         raise CheckpointError(f"cannot read {shown}: {exc.strerror or exc}") from None
     if size == 0:
@@ -354,7 +283,7 @@ def _read_header(path: Path) -> tuple[dict, int]:
     data_size = size - 8 - length
     if end != data_size:
         raise _corrupt(path, f"the header describes {end} bytes of tensor data but the file holds {data_size}")
-    return header, length
+    return header
 
 
 def _foreign_meta() -> CheckpointMeta:
@@ -391,13 +320,36 @@ def _meta_from_doc(path: Path, doc: dict | None) -> CheckpointMeta:
 def read_meta(path: str | os.PathLike) -> CheckpointMeta:
     """The metadata only, from the header (cheap); a foreign file has architecture ""."""
     path = Path(path)
-    header, _ = _read_header(path)
+    with _open_checked(path) as f:
+        header = _read_header(path, f)
     return _meta_from_doc(path, _parse_doc(path, header))
 
 
 def _non_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
     return [name for name, t in tensors.items()
             if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all())]
+
+
+def _map_tensors(path: Path, f: BinaryIO) -> dict[str, torch.Tensor]:
+    """The tensors of the file open as ``f`` (already checked), through a memory map."""
+    from safetensors.torch import load_file
+
+    # On Linux the open descriptor's own name: the very file checked, even if the path
+    # was swapped for a FIFO meanwhile. Elsewhere the path, and a check that it still
+    # names the same file.
+    own = f"/proc/self/fd/{f.fileno()}"
+    source = own if os.path.exists(own) else path
+    try:
+        tensors = load_file(source, device="cpu")
+        if source is path and not os.path.samestat(os.fstat(f.fileno()), os.stat(path)):
+            raise CheckpointError(f"{one_line(path, 150)} was replaced while it was being opened")
+    except CheckpointError:
+        raise
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {one_line(path, 150)}: {exc.strerror or exc}") from None
+    except Exception as exc:  # noqa: BLE001 - SafetensorError, or anything else a damaged file provokes
+        raise _corrupt(path, f"{type(exc).__name__}: {short_repr(str(exc), 80)}") from None
+    return tensors
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
@@ -407,24 +359,18 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     tensors are read through a memory map (the file is never held twice in memory), and
     weights or optimizer state holding NaN or infinity are refused.
     """
-    from safetensors.torch import load_file
-
     path = Path(path)
-    header, _ = _read_header(path)
-    doc = _parse_doc(path, header)
-    meta = _meta_from_doc(path, doc)
-    optim_doc = None
-    if doc is not None:
-        try:
-            optim_doc = optimizer_doc(doc.get("optimizer"))
-        except CheckpointError as exc:
-            raise _cannot_open(path, exc) from None
-    try:
-        tensors = load_file(path, device="cpu")
-    except OSError as exc:
-        raise CheckpointError(f"cannot read {one_line(path, 150)}: {exc.strerror or exc}") from None
-    except Exception as exc:  # noqa: BLE001 - SafetensorError, or anything else a damaged file provokes
-        raise _corrupt(path, f"{type(exc).__name__}: {short_repr(str(exc), 80)}") from None
+    with _open_checked(path) as f:
+        header = _read_header(path, f)
+        doc = _parse_doc(path, header)
+        meta = _meta_from_doc(path, doc)
+        optim_doc = None
+        if doc is not None:
+            try:
+                optim_doc = optimizer_doc(doc.get("optimizer"))
+            except CheckpointError as exc:
+                raise _cannot_open(path, exc) from None
+        tensors = _map_tensors(path, f)
     bad = _non_finite(tensors)
     if bad:
         more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""

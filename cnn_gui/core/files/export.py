@@ -15,7 +15,8 @@ dataset, the source checkpoint and the cnn-gui version (:func:`export_metadata`)
   metadata as the JSON value of ``metadata_props["cnn_gui"]``.
 
 Files are written to a temporary file beside the target and renamed, so a failed export
-never leaves half a file. :func:`parity_check` runs the written file (onnxruntime, or
+never leaves half a file (:mod:`cnn_gui.core.files.safe_io`; a target such as ``/dev/null``
+is refused). :func:`parity_check` runs the written file (onnxruntime, or
 ``torch.jit.load``) against the PyTorch model on the same inputs. Every failure is one
 line: :class:`ExportError`.
 """
@@ -26,18 +27,18 @@ import copy
 import io
 import json
 import os
-import secrets
 import warnings
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Union
+from typing import BinaryIO, Union
 
 import torch
 from torch import nn
 
 from cnn_gui.core.errors import CnnGuiError, one_line
+from cnn_gui.core.files.safe_io import atomic_write, open_regular
 
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {".onnx": "onnx", ".pt": "torchscript", ".pts": "torchscript", ".torchscript": "torchscript"}
@@ -53,6 +54,9 @@ PARITY_IMAGES = 1000
 PARITY_TOLERANCE = 1e-3
 ONNX_HINT = "ONNX export needs: pip install -e '.[onnx]'"
 _TRACE_TOL = 1e-4
+# The largest exported file read back: a ResNet-50's ONNX file is ~100 MB, and protobuf
+# itself stops at 2 GB.
+_MAX_READ_BYTES = 1 << 30
 
 Source = Union[str, os.PathLike, tuple]
 
@@ -279,59 +283,45 @@ def _write_atomically(out: Path, data: bytes) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.is_dir():
             raise ExportError(f"{shown} is a folder; give a file name such as model.onnx")
+        atomic_write(out, data)
     except OSError as exc:
-        raise ExportError(f"cannot write {shown}: {exc.strerror or exc}") from None
-    tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise ExportError(f"cannot write {shown}: {exc.strerror or exc}") from None
 
 
 # ----------------------------------------------------------------------------- reading back
 
 
-def file_format(path: str | os.PathLike) -> str:
-    """"torchscript" (a zip archive) or "onnx" (anything else), by the file's first bytes."""
+def _open_export(path: str | os.PathLike) -> BinaryIO:
     try:
-        with open(path, "rb") as f:
-            head = f.read(4)
+        return open_regular(path, _MAX_READ_BYTES)
     except OSError as exc:
         raise ExportError(f"cannot read {one_line(path, 150)}: {exc.strerror or exc}") from None
+
+
+def _format_of(f: BinaryIO) -> str:
+    head = f.read(4)
+    f.seek(0)
     return "torchscript" if head == b"PK\x03\x04" else "onnx"
+
+
+def file_format(path: str | os.PathLike) -> str:
+    """"torchscript" (a zip archive) or "onnx" (anything else), by the file's first bytes."""
+    with _open_export(path) as f:
+        try:
+            return _format_of(f)
+        except OSError as exc:
+            raise ExportError(f"cannot read {one_line(path, 150)}: {exc.strerror or exc}") from None
 
 
 def read_export_metadata(path: str | os.PathLike) -> dict:
     """The metadata an exported file carries, read without running or loading the model."""
     shown = one_line(path, 150)
-    if file_format(path) == "torchscript":
+    with _open_export(path) as f:
         try:
-            with zipfile.ZipFile(path) as z:
-                names = [n for n in z.namelist() if n.endswith(f"/extra/{METADATA_FILE}")]
-                if not names:
-                    raise ExportError(f"{shown} is a TorchScript file without cnn-gui metadata")
-                text = z.read(names[0]).decode("utf-8")
-        except (OSError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
-            raise ExportError(f"cannot read {shown}: {one_line(exc, 100)}") from None
-    else:
-        onnx = _require_onnx()
-        try:
-            proto = onnx.load(os.fspath(path), load_external_data=False)
-        except Exception as exc:  # noqa: BLE001 - DecodeError and friends
-            raise ExportError(f"cannot read {shown} as ONNX: {one_line(exc, 100)}") from None
-        props = {p.key: p.value for p in proto.metadata_props}
-        if METADATA_KEY not in props:
-            raise ExportError(f"{shown} is an ONNX file without cnn-gui metadata")
-        text = props[METADATA_KEY]
+            torchscript = _format_of(f) == "torchscript"
+        except OSError as exc:
+            raise ExportError(f"cannot read {shown}: {exc.strerror or exc}") from None
+        text = _torchscript_metadata(f, shown) if torchscript else _onnx_metadata(f, shown)
     try:
         doc = json.loads(text)
     except ValueError:
@@ -339,6 +329,29 @@ def read_export_metadata(path: str | os.PathLike) -> dict:
     if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
         raise ExportError(f"{shown}: its metadata is not cnn-gui's")
     return doc
+
+
+def _torchscript_metadata(f: BinaryIO, shown: str) -> str:
+    try:
+        with zipfile.ZipFile(f) as z:
+            names = [n for n in z.namelist() if n.endswith(f"/extra/{METADATA_FILE}")]
+            if not names:
+                raise ExportError(f"{shown} is a TorchScript file without cnn-gui metadata")
+            return z.read(names[0]).decode("utf-8")
+    except (OSError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+        raise ExportError(f"cannot read {shown}: {one_line(exc, 100)}") from None
+
+
+def _onnx_metadata(f: BinaryIO, shown: str) -> str:
+    onnx = _require_onnx()
+    try:
+        proto = onnx.load_from_string(f.read())  # external data files are never read
+    except Exception as exc:  # noqa: BLE001 - DecodeError and friends
+        raise ExportError(f"cannot read {shown} as ONNX: {one_line(exc, 100)}") from None
+    props = {p.key: p.value for p in proto.metadata_props}
+    if METADATA_KEY not in props:
+        raise ExportError(f"{shown} is an ONNX file without cnn-gui metadata")
+    return props[METADATA_KEY]
 
 
 # ----------------------------------------------------------------------------- parity

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from cnn_gui.core.errors import CnnGuiError
+from cnn_gui.core.files.safe_io import atomic_write
 
 CSV_HEADER = (
     "kind", "epoch", "step", "train_loss", "train_accuracy",
@@ -53,12 +54,16 @@ def metrics_rows(epochs: Iterable[Mapping], steps: Iterable[Mapping] = ()) -> li
 
 def write_metrics_csv(path: str | os.PathLike, epochs: Iterable[Mapping],
                       steps: Iterable[Mapping] = ()) -> Path:
-    """Write :func:`metrics_rows` to ``path``; CnnGuiError (one line) when it cannot."""
+    """Write :func:`metrics_rows` to ``path`` whole (:func:`atomic_write`); CnnGuiError (one
+    line) when it cannot, also for a target that is not a regular file."""
     path = Path(path)
     rows = metrics_rows(epochs, steps)
-    try:
-        with path.open("w", newline="", encoding="utf-8") as fh:
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
             csv.writer(fh).writerows(rows)
+
+    try:
+        return atomic_write(path, write)
     except OSError as exc:
         raise CnnGuiError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    return path

@@ -36,7 +36,6 @@ import re
 import shutil
 import socket
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +43,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cnn_gui.core.errors import CnnGuiError, one_line, short_repr
+from cnn_gui.core.files.processes import process_start, writer_alive
+from cnn_gui.core.files.safe_io import FileTooLargeError, append_regular, atomic_write, open_regular, read_regular_text
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted
 
 FORMAT = "cnn-gui-run"
@@ -156,101 +157,13 @@ def _versions() -> dict:
     return out
 
 
-def _process_start(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (Linux), to tell a reused pid."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    try:
-        return int(raw[raw.rindex(b")") + 2:].split()[19])
-    except (ValueError, IndexError):
-        return None
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    if os.name == "nt":
-        return _pid_alive_windows(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    except OSError:
-        return False
-    return True
-
-
-def _pid_alive_windows(pid: int) -> bool:  # pragma: no cover - Windows only
-    # os.kill(pid, 0) would terminate the process on Windows.
-    import ctypes
-
-    kernel32 = ctypes.windll.kernel32
-    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-    if not handle:
-        return False
-    try:
-        code = ctypes.c_ulong()
-        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
-            return True
-        return code.value == 259  # STILL_ACTIVE
-    finally:
-        kernel32.CloseHandle(handle)
-
-
-def writer_alive(pid: object, hostname: object, pid_started: object = None) -> bool | None:
-    """Whether the process that wrote a run still runs: None when it cannot be told (another host)."""
-    if not _is_int(pid) or not isinstance(hostname, str):
-        return None
-    if hostname != socket.gethostname():
-        return None
-    if not _pid_alive(pid):
-        return False
-    if _is_int(pid_started):
-        now = _process_start(pid)
-        if now is not None and now != pid_started:
-            return False  # the pid was reused by another process
-    return True
-
-
 def _write_json_atomic(path: Path, doc: dict) -> None:
-    text = json.dumps(doc, indent=1, allow_nan=False)
-    tmp_name = None
-    try:
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent,
-                                         prefix=f".{path.name}.", suffix=".tmp", delete=False) as tmp:
-            tmp_name = tmp.name
-            tmp.write(text)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        for attempt in range(5):
-            try:
-                os.replace(tmp_name, path)
-                break
-            except PermissionError:  # Windows: a reader has the file open for a moment
-                if attempt == 4:
-                    raise
-                time.sleep(0.05)
-        tmp_name = None
-    finally:
-        if tmp_name is not None:
-            try:
-                os.unlink(tmp_name)
-            except OSError:
-                pass
+    atomic_write(path, json.dumps(doc, indent=1, allow_nan=False).encode("utf-8"))
 
 
 def _append_lines(path: Path, records: list[dict], fsync: bool) -> None:
     text = "".join(json.dumps(_plain(r), allow_nan=False) + "\n" for r in records)
-    with open(path, "a", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-        f.flush()
-        if fsync:
-            os.fsync(f.fileno())
+    append_regular(path, text.encode("utf-8"), fsync=fsync)
 
 
 # --------------------------------------------------------------------------- downsampling
@@ -415,7 +328,7 @@ class RunWriter:
                 "epochs_planned": self.config.get("epochs"), "source": self.source,
                 "resumed_from": self.resumed_from,
                 "pid": os.getpid(), "hostname": socket.gethostname(),
-                "pid_started": _process_start(os.getpid()),
+                "pid_started": process_start(os.getpid()),
             }
             _write_json_atomic(folder / RUN_FILE, self._doc)
         except OSError as exc:
@@ -511,7 +424,7 @@ class RunWriter:
     def _rewrite(self) -> None:
         # A rename from the Runs view meanwhile wins over the name this writer started with.
         try:
-            on_disk = json.loads((self.folder / RUN_FILE).read_text(encoding="utf-8"))
+            on_disk = json.loads(read_regular_text(self.folder / RUN_FILE, MAX_RUN_JSON_BYTES))
             if isinstance(on_disk, dict) and isinstance(on_disk.get("name"), str):
                 self._doc["name"] = on_disk["name"]
         except (OSError, ValueError):
@@ -529,10 +442,10 @@ def tail_jsonl(path: Path, offset: int = 0, limit: int = MAX_READ_BYTES) -> tupl
     line that is not a JSON object is skipped and counted. A missing file reads as empty.
     """
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             f.seek(offset)
             raw = f.read(limit)
-    except OSError:  # missing, or unreadable for now: nothing to add
+    except OSError:  # missing, not a file, or unreadable for now: nothing to add
         return [], offset, 0
     end = raw.rfind(b"\n")
     if end < 0:
@@ -771,14 +684,10 @@ def _check_info(doc: object) -> str | None:
 
 def read_info(folder: Path) -> dict:
     """``run.json`` of ``folder`` as a checked dict; RunsError saying why it is not one."""
-    path = folder / RUN_FILE
     try:
-        size = path.stat().st_size
-        if size > MAX_RUN_JSON_BYTES:
-            raise RunsError(f"run.json is {size:,} bytes, too big to be a run's")
-        doc = json.loads(path.read_bytes().decode("utf-8"))
-    except RunsError:
-        raise
+        doc = json.loads(read_regular_text(folder / RUN_FILE, MAX_RUN_JSON_BYTES))
+    except FileTooLargeError as exc:
+        raise RunsError(f"run.json is {exc.size:,} bytes, too big to be a run's") from exc
     except FileNotFoundError as exc:
         raise RunsError("no run.json") from exc
     except OSError as exc:
@@ -967,7 +876,7 @@ def delete_run(folder: str | os.PathLike) -> None:
     if folder.is_symlink() or not is_run_folder(folder):
         raise RunsError(f"{folder} does not look like a run folder (no run.json), so it was not deleted")
     try:
-        doc = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+        doc = json.loads(read_regular_text(folder / RUN_FILE, MAX_RUN_JSON_BYTES))
     except (OSError, ValueError):
         doc = None
     if isinstance(doc, dict) and doc.get("status") == "running":
