@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from cnn_gui import __version__
-from cnn_gui.core.errors import CnnGuiError, one_line
+from cnn_gui.core.errors import CnnGuiError, describe_line, one_line
 
 
 class UserError(CnnGuiError):
@@ -161,14 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return commands.get(command, _gui)(args)
     except RunFailed as exc:
-        print(f"cnn-gui: {exc.full_text()}", file=sys.stderr)
+        print(f"cnn-gui: {describe_line(exc)}", file=sys.stderr)
         return 1
-    except CnnGuiError as exc:
-        print(f"cnn-gui: error: {exc.full_text()}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # a file or folder the user named: unreadable, missing, full disk
-        what = f"{exc.strerror}: {one_line(exc.filename, 150)}" if exc.filename and exc.strerror else one_line(exc)
-        print(f"cnn-gui: error: {what}", file=sys.stderr)
+    except (CnnGuiError, OSError) as exc:  # a mistake, or a file the user named: unreadable, missing, full disk
+        print(f"cnn-gui: error: {describe_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cnn-gui: interrupted", file=sys.stderr)
@@ -222,43 +218,20 @@ def _summary(args) -> int:
     return 0
 
 
-def _load_image(path: str):
-    """The digit's ink in an image file (ink = 1, paper = 0), whichever way round the file
-    has it; ImageError (one line) for a file that cannot be read."""
-    from cnn_gui.core.inputs.images import read_digit_image
+def _open(args):
+    """The weights ``--checkpoint`` names (default: the pretrained ones), as the window opens them."""
+    from cnn_gui.core.weights import open_weights
 
-    return read_digit_image(path)
-
-
-def _checkpoint_spec(ckpt, model_arg: str | None):
-    """The spec of ``ckpt``'s model: built in, or the user's own file given with --model.
-
-    The checkpoint's own architecture name is never imported; a file named there only
-    appears in the message that asks for --model.
-    """
-    from cnn_gui.core.model.models import load_user_spec, spec_for_architecture
-
-    user_spec = None
-    if model_arg:
-        if ".py:" not in model_arg:
-            raise UserError(f"--model {one_line(model_arg, 80)}: give your own model as path/to/file.py:ClassName")
-        user_spec = load_user_spec(model_arg, tuple(ckpt.meta.input_shape))
-    return spec_for_architecture(ckpt.meta.architecture, user_spec)
+    return open_weights(args.checkpoint, model_file=args.model)
 
 
-def _load_checkpoint_model(path: str | None, model_arg: str | None = None):
-    """(checkpoint, spec, model with its weights, in eval mode): ``path`` or the pretrained weights."""
-    from cnn_gui.core.files.checkpoints import load_checkpoint, load_weights_into
-    from cnn_gui.core.resources import pretrained_checkpoint
-
-    ckpt = load_checkpoint(path or pretrained_checkpoint())
-    if not ckpt.meta.architecture:
-        raise UserError(f"{one_line(ckpt.path, 120)} holds bare weights without an architecture; "
-                        "open it in the window instead")
-    spec = _checkpoint_spec(ckpt, model_arg)
-    model = spec.factory()
-    load_weights_into(model, ckpt)
-    return ckpt, spec, model.eval()
+def _digit_predictor(opened, command: str):
+    """``opened``'s predictor, for a command that reads one handwritten digit (1x28x28 input)."""
+    if tuple(opened.spec.input_shape) != (1, 28, 28):
+        raise UserError(f"{command} reads 1x28x28 digits; {one_line(opened.checkpoint.path.name, 80)} holds a "
+                        f"{opened.spec.title} for {'x'.join(map(str, opened.spec.input_shape))} images")
+    opened.model.eval()
+    return opened.predictor()
 
 
 def _evaluate(args) -> int:
@@ -268,8 +241,9 @@ def _evaluate(args) -> int:
     from cnn_gui.core.data.datasets import load_dataset
     from cnn_gui.core.data.registry import DATASETS
 
-    ckpt, _, model = _load_checkpoint_model(args.checkpoint, args.model)
-    name = args.dataset or ckpt.meta.config.get("dataset") or ckpt.meta.dataset or "mnist"
+    opened = _open(args)
+    ckpt, model = opened.checkpoint, opened.model.eval()
+    name = args.dataset or opened.dataset
     info = DATASETS.get(name)
     if info is not None and tuple(info.input_shape) != tuple(ckpt.meta.input_shape):
         shape = "x".join(map(str, ckpt.meta.input_shape))
@@ -297,24 +271,18 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
-    from cnn_gui.core.inputs.images import ImageError
-    from cnn_gui.core.analysis.predictor import Predictor
+    from cnn_gui.core.inputs.images import ImageError, read_digit_image
     from cnn_gui.core.inputs.preprocess import to_mnist
 
-    ckpt, _, model = _load_checkpoint_model(args.checkpoint, args.model)
-    if tuple(ckpt.meta.input_shape) != (1, 28, 28):
-        raise UserError(f"{ckpt.path} is a {ckpt.meta.architecture} for "
-                        f"{'x'.join(map(str, ckpt.meta.input_shape))} images; predict reads 1x28x28 digits")
-    predictor = Predictor(model, mean=ckpt.meta.mean, std=ckpt.meta.std, classes=ckpt.meta.classes or None,
-                          input_shape=(1, 28, 28))
+    predictor = _digit_predictor(_open(args), "predict")
     status = 0
     unreadable = 0
     for path in args.images:
         shown = one_line(path, 200)
         try:
-            img28 = to_mnist(_load_image(path))
+            img28 = to_mnist(read_digit_image(path))
         except ImageError as exc:  # say so and read the other files; exit 2 at the end
-            print(f"cnn-gui: error: {exc.full_text()}", file=sys.stderr)
+            print(f"cnn-gui: error: {describe_line(exc)}", file=sys.stderr)
             unreadable += 1
             continue
         if img28 is None:
@@ -333,16 +301,11 @@ def _explain(args) -> int:
 
     from cnn_gui.core.analysis.attribution import METHODS, Explainer
     from cnn_gui.core.analysis.colormaps import explain_picture
-    from cnn_gui.core.analysis.predictor import Predictor
+    from cnn_gui.core.inputs.images import read_digit_image
     from cnn_gui.core.inputs.preprocess import to_mnist
 
-    ckpt, spec, model = _load_checkpoint_model(args.checkpoint, args.model)
-    if tuple(spec.input_shape) != (1, 28, 28):
-        raise UserError(f"explain reads 1x28x28 digits; {spec.title} takes "
-                        f"{'x'.join(map(str, spec.input_shape))} images")
-    predictor = Predictor(model, mean=ckpt.meta.mean, std=ckpt.meta.std, classes=ckpt.meta.classes or None,
-                          input_shape=(1, 28, 28))
-    img28 = to_mnist(_load_image(args.image))
+    predictor = _digit_predictor(_open(args), "explain")
+    img28 = to_mnist(read_digit_image(args.image))
     if img28 is None:
         raise UserError(f"{one_line(args.image, 150)}: no ink found, nothing to explain")
     classes = list(predictor.classes)
@@ -378,7 +341,8 @@ def _export(args) -> int:
 
     if args.format is None and args.out is None:
         raise UserError("give --format onnx|torchscript, or --out FILE.onnx|FILE.pt")
-    ckpt, _, model = _load_checkpoint_model(args.checkpoint, args.model)
+    opened = _open(args)
+    ckpt, model = opened.checkpoint, opened.model.eval()
     out = Path(args.out) if args.out else ckpt.path.with_suffix(".onnx" if args.format == "onnx" else ".pt")
     fmt = format_for(out, args.format)
     print(f"exporting {ckpt.path.name} as {'ONNX' if fmt == 'onnx' else 'TorchScript'} to {out}", flush=True)
@@ -411,48 +375,48 @@ def _train_config(args, spec):
     return base.with_(**changes).validate()
 
 
-def _train(args) -> int:
-    from cnn_gui.core.data.datasets import load_dataset
+def _plan(args):
+    """(plan, checkpoint to write): the run ``args`` ask for, planned by the core as the window plans it."""
     from cnn_gui.core.data.registry import is_folder_dataset
-    from cnn_gui.core.training.engine import Trainer
+    from cnn_gui.core.session import Session
+    from cnn_gui.core.weights import open_weights
+
+    if args.resume:
+        opened = open_weights(args.resume, model_file=args.model)
+        if not opened.resumable:
+            raise UserError(f"{one_line(args.resume, 120)} holds weights only, no training session to resume")
+        session = Session.of_weights(opened)
+        plan = session.plan_resume(args.epochs, device=args.device, max_batches=args.max_batches,
+                                   cuda_graph=args.cuda_graph, compile=True if args.compile else None)
+        return plan, Path(args.out or args.resume)
+    session = Session.of_model(args.model or "mnist-cnn")
+    plan = session.plan_run(_train_config(args, session.spec), fresh=True)
+    dataset = plan.config.dataset
+    stem = Path(dataset[len("folder:"):]).name if is_folder_dataset(dataset) else dataset
+    return plan, Path(args.out or f"{session.spec.architecture.replace(':', '-')}-{stem}.safetensors")
+
+
+def _train(args) -> int:
+    from cnn_gui.core.training.plan import build_trainer, load_run_data
 
     printer = _ProgressPrinter(quiet=args.quiet)
     if args.threads:
         from cnn_gui.core.training.cpu_threads import set_training_threads
 
         set_training_threads(args.threads)
-    if args.resume:
-        from cnn_gui.core.files.checkpoints import load_checkpoint
-
-        ckpt = load_checkpoint(args.resume)
-        if not ckpt.meta.config:
-            raise UserError(f"{one_line(args.resume, 120)} holds weights only, no training session to resume")
-        spec = _checkpoint_spec(ckpt, args.model)
-        data = load_dataset(ckpt.meta.dataset, data_dir=args.data_dir, input_shape=tuple(ckpt.meta.input_shape))
-        trainer = Trainer.from_checkpoint(ckpt, data=data, callbacks=[printer], spec=spec, epochs=args.epochs,
-                                          device=args.device, max_batches=args.max_batches, cuda_graph=args.cuda_graph)
-        out = Path(args.out or args.resume)
-    else:
-        from cnn_gui.core.model.models import resolve_user_choice
-
-        spec = resolve_user_choice(args.model or "mnist-cnn")
-        config = _train_config(args, spec)
-        data = load_dataset(config.dataset, data_dir=args.data_dir, input_shape=tuple(spec.input_shape))
-        # A folder is recorded by its absolute path, so that --resume and evaluate find it from anywhere.
-        config = config.with_(dataset=data.name)
-        trainer = Trainer(config, data=data, callbacks=[printer], spec=spec)
-        stem = Path(data.name[len("folder:"):]).name if is_folder_dataset(data.name) else config.dataset
-        out = Path(args.out or f"{spec.architecture.replace(':', '-')}-{stem}.safetensors")
+    plan, out = _plan(args)
+    data = load_run_data(plan, data_dir=args.data_dir)
     if data.note:
         print(f"{data.name}: {data.note}", flush=True)
-
+    callbacks: list = [printer]
     writer = None
     if not args.no_runs:
         from cnn_gui.core.config import DEFAULT_PRESET
-        from cnn_gui.core.runs.runs import RunWriter
 
-        writer = RunWriter.for_trainer(trainer, args.runs_dir, source="cli", resumed_from=args.resume,
-                                       preset=None if args.resume else (args.preset or DEFAULT_PRESET))
+        writer = plan.run_writer(args.runs_dir, source="cli", preset=args.preset or DEFAULT_PRESET)
+        callbacks.append(writer)
+    trainer = build_trainer(plan, data, callbacks)
+    if writer is not None:
         print(f"recording the run in {writer.open()}", flush=True)
     if args.tensorboard is not None:
         from cnn_gui.core.runs.tensorboard_log import TensorBoardWriter
@@ -474,7 +438,7 @@ def _train(args) -> int:
         raise RunFailed(f"training failed: {err.message}", hint=err.hint)
     if writer is not None and writer.error:
         print(f"cnn-gui: warning: {writer.error}", file=sys.stderr)
-    trainer.save_checkpoint(out)
+    trainer.save_checkpoint(out)  # the run's whole session, even stopped before a step: --resume continues it
     if result.reason == "stopped":
         print(f"stopped in epoch {trainer.position.epoch + 1} after batch {trainer.position.batch}; "
               f"saved {out} (continue with: cnn-gui train --resume {out})")

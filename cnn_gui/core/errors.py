@@ -62,3 +62,34 @@ class CnnGuiError(ValueError):
     def full_text(self) -> str:
         """Message and hint together, still one line (for the CLI)."""
         return f"{self.message} {self.hint}".strip() if self.hint else self.message
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """Any exception as ``(message, hint)``: the one rule the CLI, dialogs and the training thread use.
+
+    - ours (:class:`CnnGuiError`): its message and hint;
+    - an OSError with a reason: a sentence with the path ("No such file or directory: /x/y"),
+      never "[Errno 2] ...";
+    - ValueError/RuntimeError (torch's and numpy's complaints read as sentences): the text;
+    - anything else: "TypeName: text", so that an unforeseen failure says what kind it was.
+    """
+    if isinstance(exc, CnnGuiError):
+        return exc.message or type(exc).__name__, exc.hint
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {one_line(exc.filename, 200)}" if exc.filename else ""
+        return one_line(f"{exc.strerror}{where}"), ""
+    text = one_line(exc)
+    if text and isinstance(exc, (ValueError, RuntimeError)):
+        return text, one_line(getattr(exc, "hint", "") or "")
+    return one_line(f"{type(exc).__name__}: {text}" if text else type(exc).__name__), ""
+
+
+def describe_line(exc: BaseException) -> str:
+    """:func:`describe` as one line (message, then hint): for a terminal or a status bar."""
+    message, hint = describe(exc)
+    return f"{message} {hint}".strip()
+
+
+def as_sentence(text: str) -> str:
+    """``text`` with a capital first letter, as a dialog shows a message."""
+    return text[:1].upper() + text[1:]

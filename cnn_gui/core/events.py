@@ -1,11 +1,17 @@
-"""What the training engine tells the world: frozen dataclasses of plain Python numbers.
+"""What the core tells the world: the training engine's events, and a Qt-free emitter.
 
-No tensor ever leaves the engine, so an event can cross a thread boundary (a Qt signal),
-be kept in a history for hours, or be written to JSON without holding device memory.
+The engine's events are frozen dataclasses of plain Python numbers. No tensor ever leaves
+the engine, so an event can cross a thread boundary (a Qt signal), be kept in a history
+for hours, or be written to JSON without holding device memory.
+
+:class:`Emitter` is how a core object (the session) announces its changes without Qt: a
+front end connects a callable once and refreshes itself when called (napari's evented
+model, in a dozen lines).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 
@@ -77,3 +83,23 @@ class FitFailed:
 
 
 Event = FitStarted | BatchEnded | EpochEnded | FitEnded | FitFailed
+
+
+class Emitter:
+    """A list of callbacks called in order with one value; the core's answer to a Qt signal.
+
+    Called on the thread that made the change (the session changes on the GUI thread).
+    """
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[[object], None]] = []
+
+    def connect(self, callback: Callable[[object], None]) -> None:
+        self._callbacks.append(callback)
+
+    def disconnect(self, callback: Callable[[object], None]) -> None:
+        self._callbacks.remove(callback)
+
+    def emit(self, value: object) -> None:
+        for callback in list(self._callbacks):
+            callback(value)

@@ -1,8 +1,13 @@
 """The session: the current model, its weights, where they came from, and what a run does to them.
 
-Qt-free and thread-free: the window holds one :class:`Session`, asks it what to show and
-what to do, and tells it what happened; the CLI uses the same rules for checkpoints
-(:meth:`Session.adopt_checkpoint`). Its rules, tested in ``tests/core/test_session.py``:
+Qt-free and thread-free; the application itself. The window and ``cnn-gui train`` hold one
+:class:`Session` each and call the same methods: switch the model, re-initialise, use the
+pretrained weights, adopt opened weights (:mod:`cnn_gui.core.weights`), plan a new or a
+resumed run (:mod:`cnn_gui.core.training.plan`), record its epochs, finish it, save.
+Every change is announced on :attr:`Session.changed` with a :class:`SessionChange` saying
+what a view must redraw; the window connects once and never redraws by hand.
+
+Its rules, tested in ``tests/core/test_session.py``:
 
 - Every set of weights has a :class:`Provenance`: untrained, pretrained, trained in a
   run of this session, opened from a file, or re-initialised, with its last test
@@ -12,16 +17,16 @@ what to do, and tells it what happened; the CLI uses the same rules for checkpoi
 - Nothing trained is lost silently: :attr:`Session.unsaved` says when the current
   weights exist nowhere but in memory (trained in a run whose folder could not be
   written), and the window asks before replacing them.
-- A run is planned here (:meth:`plan_run`): new weights from the seed, the current
-  weights, or the loaded checkpoint resumed (with the resume arithmetic), and recorded
-  here (:meth:`record_epoch`, :meth:`finish_run`). A run stopped before it tested its
-  weights does not replace tested weights: :meth:`finish_run` keeps the better.
+- A run is planned here: new weights from the seed, the current weights
+  (:meth:`plan_run`), or the loaded session continued (:meth:`plan_resume`; the epoch
+  count is the run's total, see :func:`~cnn_gui.core.training.plan.resume_total`). A run
+  stopped before it tested its weights does not replace tested weights: :meth:`finish_run`
+  keeps the better.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from enum import Enum
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,102 +34,38 @@ import torch
 from torch import nn
 
 from cnn_gui.core.config import TrainConfig
-from cnn_gui.core.formatting import middle_elide, percent  # noqa: F401 - re-exported for the window
+from cnn_gui.core.events import Emitter
 from cnn_gui.core.model.models import ModelSpec
+from cnn_gui.core.training.plan import RunPlan, resume_total
+from cnn_gui.core.weights import Normalization, OpenedWeights, Provenance, Source, Weights
 
 if TYPE_CHECKING:
+    from cnn_gui.core.analysis.predictor import Predictor
     from cnn_gui.core.files.checkpoints import Checkpoint, CheckpointMeta
     from cnn_gui.core.training.engine import Trainer
     from cnn_gui.core.events import EpochEnded, FitEnded
 
 
-class Source(Enum):
-    UNTRAINED = "untrained"
-    PRETRAINED = "pretrained"
-    TRAINED = "trained"
-    FILE = "file"
-    REINITIALISED = "re-initialised"
-
-
 @dataclass(frozen=True)
-class Provenance:
-    """Where the current weights came from, in words a user reads on the canvas."""
+class SessionChange:
+    """What changed, so that each view redraws only what it shows."""
 
-    source: Source
-    detail: str = ""  # file name, initialisation scheme, run name
-    epoch: int | None = None  # completed epochs of these weights (trained, file)
-    step: int | None = None  # set when a run stopped mid-epoch: these weights are untested
-    test_accuracy: float | None = None  # of the last completed epoch
-    kept_in: str | None = None  # a file that holds these very weights, if any
-
-    def label(self) -> str:
-        acc = f", {percent(self.test_accuracy)} test" if self.test_accuracy is not None else ""
-        if self.source is Source.PRETRAINED:
-            return f"Weights: pretrained{acc and ' (' + acc[2:] + ')'}"
-        if self.source is Source.UNTRAINED:
-            return f"Weights: untrained{' (' + self.detail + ')' if self.detail else ''}"
-        if self.source is Source.REINITIALISED:
-            return f"Weights: re-initialised ({self.detail})"
-        if self.source is Source.FILE:
-            return f"Weights: file {middle_elide(self.detail)}{acc and ' (' + acc[2:] + ')'}"
-        where = f"epoch {self.epoch}" if self.epoch else "no full epoch"
-        if self.step is not None:
-            return f"Weights: trained now, stopped at step {self.step} ({where}{acc})"
-        return f"Weights: trained now, {where}{acc and ' (' + acc[2:] + ')'}"
+    tree: bool = False  # another model object (or architecture): the structure tree
+    weights: bool = False  # other weight values: predictions, analysis views, the weights label
+    history: bool = False  # the curves: redraw them from the session's history
+    label: bool = False  # only the weights label (saved, a file that keeps them)
+    resume: bool = True  # whether a loaded session can be continued, and from which epoch
 
 
-@dataclass(frozen=True)
-class Normalization:
-    """What the weights expect of an image: ``(x - mean) / std`` per channel, and the class names."""
-
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    classes: tuple[str, ...]
-
-    @classmethod
-    def of_dataset(cls, name: str) -> "Normalization | None":
-        from cnn_gui.core.data.registry import DATASETS
-
-        info = DATASETS.get(name)
-        return None if info is None else cls(tuple(info.mean), tuple(info.std), tuple(info.classes))
-
-    @classmethod
-    def of_data(cls, data) -> "Normalization":
-        """Of an :class:`~cnn_gui.core.data.image_dataset.ImageDataset` (or its info)."""
-        return cls(tuple(data.mean), tuple(data.std), tuple(data.classes))
-
-    @classmethod
-    def of_meta(cls, meta: "CheckpointMeta") -> "Normalization":
-        return cls(tuple(meta.mean), tuple(meta.std), tuple(meta.classes))
-
-
-@dataclass
-class Weights:
-    """One model object with everything that belongs to its weights."""
-
-    spec: ModelSpec
-    model: nn.Module
-    provenance: Provenance
-    normalization: Normalization | None = None  # None: the dataset default (see Session.normalization)
-    dataset: str | None = None  # the dataset they were trained on, if known
-    history: list[dict] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """What the controller gets for a run: its config, model and (when resuming) checkpoint."""
-
-    config: TrainConfig
-    model: nn.Module | None  # None when resuming: the trainer builds its own from the checkpoint
-    checkpoint: "Checkpoint | None"
-    fresh: bool  # new weights from the seed: the canvas keeps the old ones until an epoch ends
+EVERYTHING = SessionChange(tree=True, weights=True, history=True, label=True)
 
 
 class Session:
-    """The state the window shows, and the rules that change it. See the module docstring."""
+    """The state the front ends show, and the rules that change it. See the module docstring."""
 
     def __init__(self, spec: ModelSpec, model: nn.Module, provenance: Provenance | None = None) -> None:
         self.current = Weights(spec, model, provenance or Provenance(Source.UNTRAINED))
+        self.changed = Emitter()  # SessionChange, after every change
         self.checkpoint: "Checkpoint | None" = None  # a loaded session that Train may resume
         self.trainer: "Trainer | None" = None  # the last run: Save writes its whole session
         self.runs = 0
@@ -136,7 +77,22 @@ class Session:
         self._run_model: nn.Module | None = None  # the model the run trains (None: resumed, the trainer's own)
         self._start_epoch = 0  # completed epochs of the weights a run starts from
         self._start_step = 0  # optimizer steps already taken by those weights
-        self._run_config: TrainConfig | None = None
+
+    @classmethod
+    def of_model(cls, choice: str, seed: int = 0) -> "Session":
+        """A session with ``choice``'s model (a registry name or "file.py:Class"), untrained."""
+        from cnn_gui.core.model.models import resolve_user_choice
+
+        spec = resolve_user_choice(choice)
+        torch.manual_seed(seed)
+        return cls(spec, spec.factory())
+
+    @classmethod
+    def of_weights(cls, opened: OpenedWeights) -> "Session":
+        """A session holding weights opened from a file (the CLI's ``--checkpoint`` and ``--resume``)."""
+        session = cls(opened.spec, opened.model)
+        session.open(opened)
+        return session
 
     # ------------------------------------------------------------------ reading
     @property
@@ -177,88 +133,96 @@ class Session:
     def resumable(self) -> bool:
         return self.checkpoint is not None
 
-    # ------------------------------------------------------------------ operations
-    def new_model(self, spec: ModelSpec, model: nn.Module) -> None:
-        """Another architecture, untrained."""
-        self.current = Weights(spec, model, Provenance(Source.UNTRAINED))
-        self._forget_sessions()
-
-    def reinitialize(self, scheme: str) -> None:
-        """The current model was re-initialised in place (``structure.initialize``)."""
-        self.current = Weights(self.spec, self.model, Provenance(Source.REINITIALISED, scheme))
-        self._forget_sessions()
-
-    def adopt_pretrained(self, model: nn.Module, checkpoint: "Checkpoint") -> None:
-        meta = checkpoint.meta
-        acc = meta.history[-1]["test_accuracy"] if meta.history else None
-        self.current = Weights(self.spec, model, Provenance(Source.PRETRAINED, epoch=meta.epoch or None,
-                                                             test_accuracy=acc, kept_in=str(checkpoint.path)),
-                               Normalization.of_meta(meta), meta.dataset or None, [dict(h) for h in meta.history])
-        self._forget_sessions()
-
-    def adopt_checkpoint(self, checkpoint: "Checkpoint", spec: ModelSpec, model: nn.Module) -> None:
-        """Weights from a file (already loaded into ``model``); a whole session can be resumed."""
-        meta = checkpoint.meta
-        self._forget_sessions()
-        if checkpoint.is_foreign:  # bare weights of the current architecture: nothing else known
-            self.current = Weights(spec, model, Provenance(Source.FILE, checkpoint.path.name,
-                                                           kept_in=str(checkpoint.path)),
-                                   self.current.normalization, self.current.dataset)
-            return
-        acc = meta.history[-1]["test_accuracy"] if meta.history else None
-        dataset = (meta.config or {}).get("dataset") or meta.dataset or None
-        self.current = Weights(spec, model, Provenance(Source.FILE, checkpoint.path.name, epoch=meta.epoch or None,
-                                                       test_accuracy=acc, kept_in=str(checkpoint.path)),
-                               Normalization.of_meta(meta), dataset, [dict(h) for h in meta.history])
-        if meta.config:
-            self.checkpoint = checkpoint
-
-    def _forget_sessions(self) -> None:
-        self.checkpoint = None
-        self.trainer = None
-        self._run_config = None
-
-    # ------------------------------------------------------------------ runs
     def resume_epochs(self) -> int | None:
         """The epoch a loaded session stopped at, or None when there is nothing to resume."""
         return self.checkpoint.meta.epoch if self.checkpoint is not None else None
 
-    def plan_run(self, config: TrainConfig, *, fresh: bool, resume_to: int | None = None,
-                 data=None) -> RunPlan:
-        """Plan a run with ``config``; ``resume_to``: continue the loaded session up to that many epochs.
+    def default_resume_total(self) -> int | None:
+        """The total a resumed run trains to when not told: the rest of its plan, or one more epoch."""
+        if self.checkpoint is None:
+            return None
+        meta = self.checkpoint.meta
+        return resume_total(meta.epoch, meta.train_config.epochs, None)
 
-        Resuming keeps the saved settings and raises the epoch total to ``resume_to`` (at
-        least one more epoch than the file has, or the rest of its planned epochs).
+    def predictor(self, model: nn.Module | None = None) -> "Predictor":
+        """A frozen copy of ``model`` (default: the current weights) that reads images as they expect."""
+        return self.normalization.predictor(model if model is not None else self.model, self.spec.input_shape)
+
+    # ------------------------------------------------------------------ changing the weights
+    def _set(self, weights: Weights, change: SessionChange) -> None:
+        self.current = weights
+        self.changed.emit(change)
+
+    def new_model(self, spec: ModelSpec, model: nn.Module) -> None:
+        """Another architecture, untrained."""
+        self._forget_sessions()
+        self._set(Weights(spec, model, Provenance(Source.UNTRAINED)), EVERYTHING)
+
+    def switch_model(self, choice: str, seed: int = 0) -> ModelSpec:
+        """The model ``choice`` (a registry name or "file.py:Class": the user chose it, so a
+        user's file may be imported), untrained; ModelError or whatever that file raises."""
+        from cnn_gui.core.model.models import resolve_user_choice
+
+        spec = resolve_user_choice(choice)
+        torch.manual_seed(seed)
+        model = spec.factory()
+        self.new_model(spec, model)
+        return spec
+
+    def reinitialize(self, scheme: str) -> None:
+        """Re-initialise the current model in place (``structure.initialize``); ValueError for an unknown scheme."""
+        from cnn_gui.core.model.structure import initialize
+
+        initialize(self.model, scheme)
+        self._forget_sessions()
+        self._set(Weights(self.spec, self.model, Provenance(Source.REINITIALISED, scheme)),
+                  SessionChange(weights=True, history=True, label=True))
+
+    def use_pretrained(self, opened: OpenedWeights | None = None) -> None:
+        """The shipped weights (or ``opened`` as such), whatever the session holds now (switches model if needed).
+
+        Copied into the current model object when it is already that architecture, so the
+        modules the user froze stay frozen. Raises (a damaged install) before anything changes.
+        """
+        from cnn_gui.core.weights import open_weights
+
+        if opened is None:
+            opened = open_weights(None)
+        switch = self.spec is not opened.spec
+        model = opened.model
+        if not switch:
+            with torch.no_grad():
+                self.model.load_state_dict(opened.model.state_dict())  # the object the tree shows
+            model = self.model
+        self._forget_sessions()
+        weights = replace(opened.as_weights(Source.PRETRAINED), model=model)
+        self._set(weights, SessionChange(tree=switch, weights=True, history=True, label=True))
+
+    def pretrained_unreadable(self) -> None:
+        """The pretrained file could not be read: untrained weights say why."""
+        if self.provenance.source is Source.UNTRAINED:
+            self._set(replace(self.current, provenance=Provenance(Source.UNTRAINED, "pretrained file unreadable")),
+                      SessionChange(label=True))
+
+    def open(self, opened: OpenedWeights) -> None:
+        """Weights from a file (:mod:`cnn_gui.core.weights`); a whole session can be resumed."""
+        self._forget_sessions()
+        if opened.resumable:
+            self.checkpoint = opened.checkpoint
+        self._set(opened.as_weights(Source.FILE, fallback=self.current), EVERYTHING)
+
+    def _forget_sessions(self) -> None:
+        self.checkpoint = None
+        self.trainer = None
+
+    # ------------------------------------------------------------------ runs
+    def plan_run(self, config: TrainConfig, *, fresh: bool, data=None) -> RunPlan:
+        """A run of ``config`` from new weights (``fresh``, from the seed) or the current ones.
+
+        ``data``: the dataset when it is already loaded (its normalisation is the run's).
         """
         config = config.with_(model=self.spec.name).validate()
-        resume = resume_to is not None and self.checkpoint is not None
-        if resume:  # checked before anything changes: a file's config that cannot run stops here
-            meta = self.checkpoint.meta
-            saved = meta.train_config
-            done = meta.epoch
-            target = max(resume_to, done + 1 if done >= saved.epochs else saved.epochs)
-            # The saved recipe (rate, batch size, schedule, seed...): only the length of the
-            # run and where and how it runs come from ``config`` (as Trainer.from_checkpoint).
-            overrides = {"epochs": target, "device": config.device, "report_interval": config.report_interval}
-            if config.max_batches is not None:
-                overrides["max_batches"] = config.max_batches
-            run_config = saved.with_(model=self.spec.name, **overrides).validate()
-        self._before_run = self.current
-        self._before_checkpoint = self.checkpoint
-        self._before_state = None
-        self._run_model = None
-        self._start_epoch = 0
-        self._start_step = 0
-        self.runs += 1
-        if resume:
-            self._run_config = run_config
-            self._start_epoch = done
-            self._start_step = int((meta.training or {}).get("step", 0) or 0)
-            # From the first epoch on these are the run's weights, not the file's any more.
-            prov = Provenance(Source.TRAINED, f"run {self.runs}", epoch=done or None,
-                              test_accuracy=self.provenance.test_accuracy)
-            self.current = replace(self.current, provenance=prov, normalization=Normalization.of_meta(meta))
-            return RunPlan(run_config, None, self.checkpoint, fresh=False)
+        self._begin_run()
         normalization = Normalization.of_data(data) if data is not None else Normalization.of_dataset(config.dataset)
         model = self.model
         if fresh:
@@ -270,14 +234,55 @@ class Session:
         else:
             self._before_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         self._run_model = model
-        self._run_config = config
+        self.checkpoint = None
         # The run's weights: no history yet; the canvas keeps the previous ones until an epoch ends.
         self.current = Weights(self.spec, model, Provenance(Source.TRAINED, f"run {self.runs}", epoch=0),
                                normalization, config.dataset, [])
-        self.checkpoint = None
-        return RunPlan(config, model, None, fresh=fresh)
+        self.changed.emit(SessionChange(tree=fresh, history=True))
+        return RunPlan(config, self.spec, model, None, fresh=fresh)
+
+    def plan_resume(self, epochs: int | None = None, *, device: str | None = None, max_batches: int | None = None,
+                    report_interval: float | None = None, cuda_graph: bool | None = None,
+                    compile: bool | None = None) -> RunPlan:
+        """Continue the loaded session up to ``epochs`` in total (None: :meth:`default_resume_total`).
+
+        The saved recipe (rate, batch size, schedule, seed...) is kept: only the length of
+        the run and where and how it runs may change. ConfigError when there is no session
+        to continue or ``epochs`` is not above the epochs it has.
+        """
+        from cnn_gui.core.config import ConfigError
+
+        if self.checkpoint is None:
+            raise ConfigError("no loaded session to continue: open a checkpoint saved by a run first")
+        meta = self.checkpoint.meta
+        done, saved = meta.epoch, meta.train_config
+        overrides = {"epochs": resume_total(done, saved.epochs, epochs), "device": device,
+                     "max_batches": max_batches, "report_interval": report_interval, "cuda_graph": cuda_graph,
+                     "compile": compile}
+        run_config = saved.with_(model=self.spec.name, **{k: v for k, v in overrides.items() if v is not None})
+        run_config = run_config.validate()  # checked before anything changes: a file's config that cannot run
+        checkpoint = self.checkpoint
+        self._begin_run()
+        self._start_epoch = done
+        self._start_step = int((meta.training or {}).get("step", 0) or 0)
+        # From the first epoch on these are the run's weights, not the file's any more.
+        prov = Provenance(Source.TRAINED, f"run {self.runs}", epoch=done or None,
+                          test_accuracy=self.provenance.test_accuracy)
+        self.current = replace(self.current, provenance=prov, normalization=Normalization.of_meta(meta))
+        self.changed.emit(SessionChange(history=True))
+        return RunPlan(run_config, self.spec, None, checkpoint, fresh=False)
+
+    def _begin_run(self) -> None:
+        self._before_run = self.current
+        self._before_checkpoint = self.checkpoint
+        self._before_state = None
+        self._run_model = None
+        self._start_epoch = 0
+        self._start_step = 0
+        self.runs += 1
 
     def record_epoch(self, event: "EpochEnded") -> None:
+        """An epoch of the run ended (its curves are drawn by whoever follows the run)."""
         history = [h for h in self.current.history if h["epoch"] < event.epoch] + [event.to_dict()]
         prov = replace(self.provenance, epoch=event.epoch, step=None, test_accuracy=event.test_accuracy)
         self.current = replace(self.current, history=history, provenance=prov)
@@ -295,48 +300,50 @@ class Session:
         A run stopped after at least one tested epoch is adopted as it stopped (its label
         says "stopped at step ..."): it holds the tested epoch plus more training.
         """
-        before = self._before_run
-        if end.reason == "failed":
-            self.run_failed_with(before)
-            return False
-        if self._run_model is not None and trainer.model is not self._run_model:
-            self.run_failed_with(before)
-            return False
-        new_epochs = trainer.position.epoch - self._start_epoch
-        mid_epoch = end.reason != "completed" and trainer.position.batch > 0
-        trained = new_epochs > 0 or trainer.position.step > self._start_step
-        tested_before = before is not None and before.provenance.test_accuracy is not None
-        if before is not None and end.reason != "completed" and new_epochs <= 0 and (
-                not trained or (mid_epoch and tested_before and kept_in is not None)):
-            self.run_failed_with(before)
+        if not self._adoptable(trainer, end, kept_in):
+            self.run_failed()
             return False
         self._end_run()
         self.trainer = trainer
         self.checkpoint = None  # the run's trainer holds the session now (Save writes it)
         history = [dict(h) for h in trainer.history]
         acc = history[-1]["test_accuracy"] if history else None
+        mid_epoch = end.reason != "completed" and trainer.position.batch > 0
         prov = Provenance(Source.TRAINED, self.provenance.detail, epoch=trainer.position.epoch or None,
                           step=trainer.position.step if mid_epoch else None, test_accuracy=acc, kept_in=kept_in)
         # What the weights were trained with (a folder: dataset's own classes and statistics).
-        self.current = replace(self.current, model=trainer.model, provenance=prov, history=history,
-                               normalization=Normalization.of_data(trainer.data))
+        weights = replace(self.current, model=trainer.model, provenance=prov, history=history,
+                          normalization=Normalization.of_data(trainer.data))
+        # A completed run's last epoch is already in every view (its snapshot, its curves).
+        self._set(weights, SessionChange(tree=True, weights=end.reason != "completed", label=True))
         return True
 
-    def run_failed_with(self, before: "Weights | None") -> None:
-        """The weights ``before`` the run come back, with their values and the loaded session."""
-        if before is not None:
-            state = self._before_state
-            if state is not None and before is self._before_run:
-                with torch.no_grad():
-                    before.model.load_state_dict(state)
-            if before is self._before_run:
-                self.checkpoint = self._before_checkpoint
-            self.current = before
-        self._end_run()
+    def _adoptable(self, trainer: "Trainer", end: "FitEnded", kept_in: str | None) -> bool:
+        before = self._before_run
+        if end.reason == "failed":
+            return False
+        if self._run_model is not None and trainer.model is not self._run_model:
+            return False
+        new_epochs = trainer.position.epoch - self._start_epoch
+        mid_epoch = end.reason != "completed" and trainer.position.batch > 0
+        trained = new_epochs > 0 or trainer.position.step > self._start_step
+        tested_before = before is not None and before.provenance.test_accuracy is not None
+        return not (before is not None and end.reason != "completed" and new_epochs <= 0 and (
+            not trained or (mid_epoch and tested_before and kept_in is not None)))
 
     def run_failed(self) -> None:
-        """A run that failed before it trained: the previous weights come back."""
-        self.run_failed_with(self._before_run)
+        """The run's weights are not adopted: those from before it come back, values and loaded session too."""
+        before = self._before_run
+        if before is not None:
+            if self._before_state is not None:
+                with torch.no_grad():
+                    before.model.load_state_dict(self._before_state)
+            self.checkpoint = self._before_checkpoint
+            self._end_run()
+            self._set(before, EVERYTHING)
+        else:
+            self._end_run()
+            self.changed.emit(EVERYTHING)
 
     def _end_run(self) -> None:
         self._before_run = None
@@ -345,7 +352,8 @@ class Session:
         self._run_model = None
 
     def mark_saved(self, path: str | Path) -> None:
-        self.current = replace(self.current, provenance=replace(self.provenance, kept_in=str(path)))
+        self._set(replace(self.current, provenance=replace(self.provenance, kept_in=str(path))),
+                  SessionChange(label=True, resume=False))
 
     # ------------------------------------------------------------------ saving
     def checkpoint_meta(self, config: TrainConfig) -> "CheckpointMeta":

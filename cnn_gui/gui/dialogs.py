@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox
 
-from cnn_gui.core.errors import one_line
+from cnn_gui.core.errors import as_sentence, describe, one_line
 
 from cnn_gui.gui import settings as settings_mod
 
@@ -19,19 +19,11 @@ CHECKPOINT_FILTER = "cnn-gui checkpoints (*.safetensors);;All files (*)"
 
 
 def error_text(exc: BaseException) -> str:
-    """An exception as the text of an error dialog: one line, then its hint if it has one.
-
-    OSError becomes a sentence with the path ("No such file or directory: /x/y.png"),
-    never "[Errno 2] ...".
-    """
-    if isinstance(exc, OSError) and exc.strerror:
-        where = f": {one_line(exc.filename, 200)}" if exc.filename else ""
-        return one_line(f"{exc.strerror}{where}")
-    text = one_line(exc) or type(exc).__name__
-    if not getattr(exc, "message", None):  # not one of ours: say what kind of failure it was
-        text = one_line(f"{type(exc).__name__}: {text}")
-    hint = getattr(exc, "hint", "")
-    return f"{text}\n\n{hint}" if hint else text
+    """An exception as the text of an error dialog: its one line, then its hint below it
+    (the rule is :func:`cnn_gui.core.errors.describe`, shared with the CLI)."""
+    message, hint = describe(exc)
+    message = as_sentence(message)
+    return f"{message}\n\n{hint}" if hint else message
 
 
 def status_labels(window) -> tuple[QLabel, QLabel]:

@@ -28,11 +28,11 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QTabWidget, QVBoxLayout, QWidget
 
 from cnn_gui import __version__
-from cnn_gui.core.config import TrainConfig
-from cnn_gui.core.model.models import get_spec, resolve_user_choice
 from cnn_gui.core.analysis.predictor import Predictor
-from cnn_gui.core.session import Provenance, Session, Source
-from cnn_gui.core.model.structure import build_tree, initialize
+from cnn_gui.core.config import TrainConfig
+from cnn_gui.core.model.structure import build_tree
+from cnn_gui.core.session import EVERYTHING, Session, SessionChange
+from cnn_gui.core.weights import Source
 
 from cnn_gui.gui import dialogs
 from cnn_gui.gui import settings as settings_mod
@@ -41,7 +41,7 @@ from cnn_gui.gui.flows.checkpoint_flow import CheckpointFlow
 from cnn_gui.gui.analysis.tabs import AnalysisTabs
 from cnn_gui.gui.panels.plots import TrainingPlots
 from cnn_gui.gui.flows.run_flow import RunFlow
-from cnn_gui.gui.panels.runs_view import RunsView
+from cnn_gui.gui.panels.runs.view import RunsView
 from cnn_gui.gui.panels.structure.panel import StructurePanel
 from cnn_gui.gui.panels.training_panel import TrainingPanel
 from cnn_gui.gui.background.training import TrainingController
@@ -64,9 +64,7 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self.setWindowTitle("cnn-gui")
         self.data_override = data_override
         self.controller = TrainingController(self)
-        spec = get_spec(DEFAULT_MODEL)
-        torch.manual_seed(0)
-        self.session = Session(spec, spec.factory())
+        self.session = Session.of_model(DEFAULT_MODEL)
         self.files = CheckpointFlow(self)
         self._closing = False
         self._shown_once = False
@@ -77,14 +75,15 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self._build_menus()
         self._wire()
         self._restore_settings()
-        self._show_session(predictor="none" if defer_pretrained else "refresh")
+        self.session.changed.connect(self._on_model_changed)
+        self._show_session(EVERYTHING, predictor=not defer_pretrained)
         if load_pretrained:
             if defer_pretrained:  # start-up: the window (tree included) shows first, see showEvent
                 self._pretrained_pending = True
-                self._set_weights_text(PRETRAINED_PENDING_TEXT)
+                self.set_weights_text(PRETRAINED_PENDING_TEXT)
             else:
                 self.use_pretrained(ask=False)
-        self._set_run_state("Idle")
+        self.set_run_state("Idle")
 
     # ================================================================== construction
     def _build_ui(self, runs_dir) -> None:
@@ -112,7 +111,7 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self.canvas_panel = CanvasPanel()
         self.canvas_dock = self._dock("Draw a digit", "canvasDock", self.canvas_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.device_status, self.state_status = dialogs.status_labels(self)
-        self._show_device(self.training_panel.device_combo.currentText())
+        self.show_device(self.training_panel.device_combo.currentText())
         self.resize(self._default_size())
 
     def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
@@ -182,38 +181,42 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
     canvas_controller = property(lambda self: self.canvas_panel.controller)
 
     # ================================================================== showing the session
-    def _show_session(self, predictor: str = "refresh", tree: bool = True, plots: bool = True) -> None:
-        """Every view shows the session's current weights (or clears): tree, plots, canvas, tabs.
-        ``plots=False`` keeps the curves (a run's own, per batch too); ``predictor``: "refresh",
-        "keep" (the views already have these weights) or "none" (not yet: start-up)."""
+    def _on_model_changed(self, change: SessionChange) -> None:
+        """The session changed: every view shows its current weights (the one place that redraws them)."""
+        self._show_session(change)
+
+    def _show_session(self, change: SessionChange, predictor: bool = True) -> None:
         s = self.session
-        if tree:
+        if change.tree:
             self.structure.show_tree(build_tree(s.model, s.spec.input_shape), s.model)
             self.structure.set_current_model(s.spec.name, s.spec.title)
             self.training_panel.set_model_input_shape(s.spec.input_shape, s.spec.title)
-        self.training_panel.set_resume_epoch(s.resume_epochs())
-        if plots:
+        if change.resume:
+            self.training_panel.set_resume_epoch(s.resume_epochs())
+        if change.history:
             self.plots.clear()
             if s.history:
                 self.plots.set_history(s.history)
-        self._set_weights_text(s.provenance.label())
-        if predictor == "refresh":
-            self._refresh_predictor()
-        elif predictor == "none":
-            self.canvas_panel.set_predictor(None)
-            self._set_analysis_weights(None)
+        if change.weights or change.label:
+            self.set_weights_text(s.provenance.label())
+        if change.weights:
+            if predictor:
+                self.show_weights_snapshot()
+            else:  # start-up: not yet (the pretrained weights follow)
+                self.canvas_panel.set_predictor(None)
+                self._set_analysis_weights(None)
 
-    def _set_weights_text(self, text: str) -> None:
+    def set_weights_text(self, text: str) -> None:
+        """The label that says which weights answer (canvas and analysis tabs)."""
         self.canvas_panel.set_weights_text(text)
         self.analysis.set_weights_label(text)
 
-    def _refresh_predictor(self, source_model=None) -> None:
-        """A fresh frozen copy of ``source_model`` (a run's epoch snapshot) or the current weights."""
-        s = self.session
-        norm = s.normalization
-        snapshot = Predictor(source_model if source_model is not None else s.model, norm.mean, norm.std, norm.classes)
+    def show_weights_snapshot(self, source_model=None) -> None:
+        """Predictions and analysis views from a fresh frozen copy of ``source_model`` (a run's
+        epoch snapshot) or of the current weights."""
+        snapshot = self.session.predictor(source_model)
         self._set_analysis_weights(snapshot)
-        self.canvas_panel.set_predictor(snapshot, canvas_refusal(s.spec))
+        self.canvas_panel.set_predictor(snapshot, canvas_refusal(self.session.spec))
 
     def _set_analysis_weights(self, snapshot: Predictor | None) -> None:
         s = self.session
@@ -224,11 +227,16 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         return not canvas_refusal(self.session.spec)
 
     # ================================================================== the model and its weights
-    def _idle_or_say(self, what: str) -> bool:
+    def idle_or_say(self, what: str) -> bool:
+        """True when no run is training; else says "Stop training before ``what``" in the status bar."""
         if self.controller.is_running():
             self.statusBar().showMessage(f"Stop training before {what}", 5000)
             return False
         return True
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
 
     def confirm_replace(self, what: str) -> bool:
         """Before ``what`` replaces the current weights: True to go on. Asks only when
@@ -243,62 +251,40 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
     @Slot(str)
     def request_model(self, name: str) -> bool:
         """Switch to the model ``name`` (a registry name or "file.py:Class"), untrained."""
-        if not self._idle_or_say("changing the model") or not self.confirm_replace("Switching the model"):
+        if not self.idle_or_say("changing the model") or not self.confirm_replace("Switching the model"):
             self.structure.set_current_model(self.spec.name, self.spec.title)
             return False
         try:
-            spec = resolve_user_choice(name)  # the user chose it: a user's file may be imported
-            torch.manual_seed(0)
-            model = spec.factory()
+            spec = self.session.switch_model(name)
         except Exception as exc:  # noqa: BLE001 - ModelError, or anything a user's file raises
             self.structure.set_current_model(self.spec.name, self.spec.title)
             self.show_error("Cannot use this model", dialogs.error_text(exc))
             return False
-        self.session.new_model(spec, model)
-        self._show_session()
         self.training_panel.reset()
         self.statusBar().showMessage(f"Model: {spec.title}", 5000)
         return True
 
     @Slot(str)
     def reinitialize(self, scheme: str) -> bool:
-        if not self._idle_or_say("re-initialising the weights") or not self.confirm_replace("Re-initialising"):
+        if not self.idle_or_say("re-initialising the weights") or not self.confirm_replace("Re-initialising"):
             return False
         try:
-            initialize(self.model, scheme)
+            self.session.reinitialize(scheme)
         except ValueError as exc:
             self.show_error("Cannot initialise", dialogs.error_text(exc))
             return False
-        self.session.reinitialize(scheme)
-        self._show_session(tree=False)
         return True
 
     def use_pretrained(self, ask: bool = True) -> bool:
         """The shipped MNIST CNN weights, whatever the window shows now (switches model if needed)."""
-        from cnn_gui.core.files.checkpoints import load_checkpoint, load_weights_into
-        from cnn_gui.core.resources import pretrained_checkpoint
-
-        if not self._idle_or_say("changing the weights") or (ask and not self.confirm_replace("Using the pretrained weights")):
+        if not self.idle_or_say("changing the weights") or (ask and not self.confirm_replace("Using the pretrained weights")):
             return False
-        spec = get_spec(DEFAULT_MODEL)
-        switch = self.spec is not spec
-        model = spec.factory() if switch else self.model
         try:
-            ckpt = load_checkpoint(pretrained_checkpoint())
-            candidate = spec.factory()
-            load_weights_into(candidate, ckpt)
+            self.session.use_pretrained()
         except Exception as exc:  # noqa: BLE001 - a damaged install must not keep the window from opening
             self.statusBar().showMessage(f"Pretrained weights not loaded: {dialogs.error_text(exc)}", 10000)
-            if self.session.provenance.source is Source.UNTRAINED:
-                self.session.current.provenance = Provenance(Source.UNTRAINED, "pretrained file unreadable")
-                self._set_weights_text(self.session.provenance.label())
+            self.session.pretrained_unreadable()
             return False
-        with torch.no_grad():
-            model.load_state_dict(candidate.state_dict())  # the same object the tree shows
-        if switch:
-            self.session.new_model(spec, model)
-        self.session.adopt_pretrained(model, ckpt)
-        self._show_session(tree=switch)
         return True
 
     # ================================================================== training (see run_flow.py)
@@ -309,16 +295,17 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
     def stop_training(self) -> None:
         self.runs.stop()
 
-    def _set_run_state(self, text: str) -> None:
+    def set_run_state(self, text: str) -> None:
+        """The run's state on the right of the status bar."""
         self.state_status.setText(text)
 
-    def _show_device(self, label: str) -> None:
+    def show_device(self, label: str) -> None:
         self.device_status.setText(f"Device: {label}")
 
     @Slot(str)
     def _on_device_choice(self, text: str) -> None:
         if not self.controller.is_running():
-            self._show_device(text)
+            self.show_device(text)
 
     # ================================================================== checkpoints (see checkpoint_flow.py)
     def open_checkpoint(self, path, background: bool = True) -> None:
@@ -390,7 +377,7 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         if (pending and not self._closing and not self.controller.is_running()
                 and self.session.provenance.source is Source.UNTRAINED and self.spec.name == DEFAULT_MODEL):
             if not self.use_pretrained(ask=False):
-                self._refresh_predictor()
+                self.show_weights_snapshot()
 
     def _default_size(self) -> QSize:
         want = QSize(1600, 940)

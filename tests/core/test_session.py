@@ -2,6 +2,7 @@
 unsaved, the resume arithmetic, and which weights a run leaves behind. No Qt, no threads:
 real tiny trainers on 300 MNIST images, fitted on the calling thread."""
 
+import dataclasses
 import math
 
 import pytest
@@ -9,14 +10,17 @@ from shipped import pretrained_label
 import torch
 
 from cnn_gui.core.files.checkpoints import CheckpointMeta, load_checkpoint, load_weights_into, save_checkpoint
-from cnn_gui.core.config import TrainConfig
+from cnn_gui.core.config import ConfigError, TrainConfig
 from cnn_gui.core.data.datasets import load_dataset
 from cnn_gui.core.data.registry import DATASETS
 from cnn_gui.core.training.engine import Trainer
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded
 from cnn_gui.core.model.models import get_spec
 from cnn_gui.core.resources import pretrained_checkpoint
-from cnn_gui.core.session import Normalization, Provenance, Session, Source, middle_elide, percent
+from cnn_gui.core.formatting import middle_elide, percent
+from cnn_gui.core.session import Session
+from cnn_gui.core.training.plan import build_trainer
+from cnn_gui.core.weights import Normalization, Provenance, Source, weights_from
 
 SPEC = get_spec("mnist-cnn")
 # Small batches, amp off (bf16 autocast costs seconds on its first calls in a process):
@@ -54,10 +58,8 @@ def epoch_record(epoch, test_accuracy=0.9, **kw):
 
 
 def session_with_pretrained(pretrained):
-    model = SPEC.factory()
-    load_weights_into(model, pretrained)
     session = Session(SPEC, SPEC.factory())
-    session.adopt_pretrained(model, pretrained)
+    session.use_pretrained(weights_from(pretrained, SPEC))
     return session
 
 
@@ -77,11 +79,8 @@ def write_file(path, *, epoch=2, epochs=3, config=True, mean=(0.1307,), std=(0.3
 
 def opened(path_ckpt):
     """A session that opened ``path_ckpt`` as the window does: a fresh model, the file's weights."""
-    ckpt = path_ckpt
-    model = SPEC.factory()
-    load_weights_into(model, ckpt)
     session = Session(SPEC, SPEC.factory())
-    session.adopt_checkpoint(ckpt, SPEC, model)
+    session.open(weights_from(path_ckpt, SPEC))
     return session
 
 
@@ -100,13 +99,9 @@ def fit(session, plan, data, *, stop_after_batches=None, stop_in_epoch=1, poison
         elif isinstance(ev, EpochEnded):
             session.record_epoch(ev)
 
-    config = plan.config.with_(report_interval=0.0)  # a BatchEnded per batch: the stop lands where asked
-    if plan.checkpoint is not None:
-        trainer = Trainer.from_checkpoint(plan.checkpoint, data=data, callbacks=[on_event], spec=SPEC,
-                                          epochs=config.epochs, device="cpu", max_batches=config.max_batches,
-                                          report_interval=0.0)
-    else:
-        trainer = Trainer(config, model=plan.model, data=data, callbacks=[on_event], spec=SPEC)
+    # a BatchEnded per batch: the stop lands where asked
+    plan = dataclasses.replace(plan, config=plan.config.with_(report_interval=0.0, device="cpu"))
+    trainer = build_trainer(plan, data, [on_event])
     return trainer, trainer.fit()
 
 
@@ -205,10 +200,8 @@ def test_adopt_pretrained(pretrained):
 def test_pretrained_weights_bring_their_own_normalisation(tmp_path):
     classes = [f"class {i}" for i in range(10)]
     ckpt, _ = write_file(tmp_path / "p.safetensors", mean=(0.1307,), std=(0.3081,), classes=classes)
-    model = SPEC.factory()
-    load_weights_into(model, ckpt)
     session = Session(SPEC, SPEC.factory())
-    session.adopt_pretrained(model, ckpt)
+    session.use_pretrained(weights_from(ckpt, SPEC))
     assert session.normalization == Normalization((0.1307,), (0.3081,), tuple(classes))
     assert session.dataset == "mnist"
 
@@ -244,9 +237,7 @@ def test_foreign_weights_keep_the_current_normalisation(tmp_path):
     save_file({k: v.contiguous() for k, v in other.state_dict().items()}, tmp_path / "plain.safetensors")
     foreign = load_checkpoint(tmp_path / "plain.safetensors")
     assert foreign.is_foreign
-    model = SPEC.factory()
-    load_weights_into(model, foreign)
-    session.adopt_checkpoint(foreign, SPEC, model)
+    session.open(weights_from(foreign, SPEC))
     assert session.normalization == norm and session.dataset == dataset
     assert session.provenance == Provenance(Source.FILE, "plain.safetensors", kept_in=str(foreign.path))
     assert session.provenance.label() == "Weights: file plain.safetensors"
@@ -274,37 +265,48 @@ def test_a_run_from_the_current_weights_trains_that_model(pretrained):
     assert plan.model is model and not plan.fresh
 
 
-@pytest.mark.parametrize("done, planned, resume_to, total", [
-    (2, 3, 2, 3),  # stopped at epoch 2 of 3: the rest of its run
-    (2, 3, 3, 3),
-    (3, 3, 3, 4),  # finished: one more epoch at least
-    (3, 3, 1, 4),
+@pytest.mark.parametrize("done, planned, asked, total", [
+    (2, 3, None, 3),  # stopped at epoch 2 of 3, no count given: the rest of its run
+    (3, 3, None, 4),  # finished: one more epoch
+    (2, 3, 3, 3),  # the count is the run's total, as for a new run
     (2, 3, 6, 6),  # more asked for: the total rises
     (3, 3, 5, 5),
 ])
-def test_resume_arithmetic(tmp_path, done, planned, resume_to, total):
+def test_resume_epochs_count_the_whole_run(tmp_path, done, planned, asked, total):
     ckpt, _ = write_file(tmp_path / "s.safetensors", epoch=done, epochs=planned)
     session = opened(ckpt)
-    plan = session.plan_run(TINY.with_(epochs=1), fresh=False, resume_to=resume_to)
-    assert plan.config.epochs == total
+    assert session.default_resume_total() == (planned if planned > done else done + 1)
+    plan = session.plan_resume(asked)
+    assert plan.config.epochs == total and plan.start_epoch == done
     assert plan.checkpoint is ckpt and plan.model is None and not plan.fresh
+
+
+@pytest.mark.parametrize("done, asked", [(2, 2), (3, 1), (3, 3)])
+def test_resuming_to_a_total_already_reached_is_refused_and_changes_nothing(tmp_path, done, asked):
+    ckpt, _ = write_file(tmp_path / "s.safetensors", epoch=done, epochs=3)
+    session = opened(ckpt)
+    before, runs = session.current, session.runs
+    with pytest.raises(ConfigError, match=f"above {done}"):
+        session.plan_resume(asked)
+    assert session.current is before and session.runs == runs and session.resumable
 
 
 def test_a_resumed_run_keeps_the_saved_recipe(tmp_path):
     ckpt, _ = write_file(tmp_path / "s.safetensors", epoch=2, epochs=3, lr=0.005, batch_size=64,
                          optimizer="sgd", schedule="onecycle", seed=11)
     session = opened(ckpt)
-    asked = TrainConfig(epochs=3, lr=0.1, batch_size=10, optimizer="adamw", seed=1, device="cpu")
-    plan = session.plan_run(asked, fresh=True, resume_to=3)
+    plan = session.plan_resume(3, device="cpu", max_batches=2)
     cfg = plan.config
     assert (cfg.lr, cfg.batch_size, cfg.optimizer, cfg.schedule, cfg.seed) == (0.005, 64, "sgd", "onecycle", 11)
-    assert cfg.epochs == 3 and cfg.device == "cpu" and cfg.model == "mnist-cnn"
+    assert cfg.epochs == 3 and cfg.device == "cpu" and cfg.max_batches == 2 and cfg.model == "mnist-cnn"
     assert session.normalization == Normalization.of_meta(ckpt.meta)
 
 
-def test_resume_to_without_a_loaded_session_plans_an_ordinary_run(pretrained):
+def test_without_a_loaded_session_there_is_nothing_to_resume(pretrained):
     session = session_with_pretrained(pretrained)
-    plan = session.plan_run(TINY, fresh=True, resume_to=5)
+    with pytest.raises(ConfigError, match="no loaded session"):
+        session.plan_resume(5)
+    plan = session.plan_run(TINY, fresh=True)
     assert plan.checkpoint is None and plan.config.epochs == TINY.epochs and plan.fresh
 
 
@@ -446,9 +448,8 @@ def test_a_trainer_of_another_run_is_not_adopted(data, pretrained):
     plan = session.plan_run(TINY, fresh=True, data=data)
     earlier, end = fit(session, plan, data)
     assert session.finish_run(earlier, end, RUN_DIR_CKPT)
-    model = SPEC.factory()
-    load_weights_into(model, pretrained)
-    session.adopt_pretrained(model, pretrained)
+    session.use_pretrained(weights_from(pretrained, SPEC))
+    model = session.model
     session.plan_run(TINY, fresh=True, data=data)
     stopped = FitEnded("stopped", 0, 0, 0.1, None)  # stopped while its data loaded: no trainer of its own
     assert session.finish_run(earlier, stopped, None) is False
@@ -458,7 +459,7 @@ def test_a_trainer_of_another_run_is_not_adopted(data, pretrained):
 def test_a_resumed_run_continues_the_files_history(tmp_path, data):
     ckpt, _ = write_file(tmp_path / "s.safetensors", epoch=1, epochs=2)
     session = opened(ckpt)
-    plan = session.plan_run(TINY, fresh=False, resume_to=2, data=data)
+    plan = session.plan_resume(2)
     assert plan.config.epochs == 2
     # From now on the canvas's next weights are this run's, not the file's.
     assert session.provenance.source is Source.TRAINED
@@ -475,7 +476,7 @@ def test_a_resumed_run_stopped_before_a_step_keeps_the_file(tmp_path, data):
     ckpt, weights = write_file(tmp_path / "s.safetensors", epoch=1, epochs=2)
     session = opened(ckpt)
     before = session.current
-    plan = session.plan_run(TINY, fresh=False, resume_to=2, data=data)
+    plan = session.plan_resume(2)
     trainer = Trainer.from_checkpoint(plan.checkpoint, data=data, spec=SPEC, device="cpu")
     trainer.stop()
     end = trainer.fit()

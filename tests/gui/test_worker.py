@@ -8,10 +8,16 @@ import torch
 
 from cnn_gui.core.config import TrainConfig
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitStarted
-from cnn_gui.core.model.models import build_model
+from cnn_gui.core.model.models import build_model, get_spec
+from cnn_gui.core.training.plan import RunPlan
 from cnn_gui.gui.background.training import TrainingController, state_dict_arrays
 
 TINY = TrainConfig(epochs=2, max_batches=5, batch_size=50)
+
+
+def plan(config, model):
+    """A run of ``config`` on ``model`` as the session plans it (the current weights, not new ones)."""
+    return RunPlan(config, get_spec(config.model), model, None, fresh=False)
 
 
 @pytest.fixture
@@ -39,7 +45,7 @@ def test_tiny_fit_emits_events_in_order(qtbot, controller, mnist_small):
     torch.manual_seed(0)
     model = build_model("mnist-cnn")
     with qtbot.waitSignal(controller.finished, timeout=60000) as blocker:
-        controller.start(TINY, model, data=mnist_small)
+        controller.start(plan(TINY, model), mnist_small)
         assert controller.is_running()
     end = blocker.args[0]
     assert isinstance(end, FitEnded) and end.reason == "completed" and end.epochs_completed == 2
@@ -79,11 +85,11 @@ def test_tiny_fit_emits_events_in_order(qtbot, controller, mnist_small):
 def test_runs_again_after_finish(qtbot, controller, mnist_small):
     for _ in range(2):
         with qtbot.waitSignal(controller.finished, timeout=60000) as blocker:
-            controller.start(TINY.with_(epochs=1), build_model("mnist-cnn"), data=mnist_small)
+            controller.start(plan(TINY.with_(epochs=1), build_model("mnist-cnn")), mnist_small)
         assert blocker.args[0].reason == "completed"
     with pytest.raises(RuntimeError):
-        controller.start(TINY, build_model("mnist-cnn"), data=mnist_small)
-        controller.start(TINY, build_model("mnist-cnn"), data=mnist_small)
+        controller.start(plan(TINY, build_model("mnist-cnn")), mnist_small)
+        controller.start(plan(TINY, build_model("mnist-cnn")), mnist_small)
     controller.stop()
     qtbot.waitUntil(lambda: not controller.is_running(), timeout=30000)
 
@@ -91,7 +97,7 @@ def test_runs_again_after_finish(qtbot, controller, mnist_small):
 @pytest.mark.slow
 def test_stop_right_after_start(qtbot, controller, mnist_large):
     with qtbot.waitSignal(controller.finished, timeout=30000) as blocker:
-        controller.start(TrainConfig(epochs=3, batch_size=50), build_model("mnist-cnn"), data=mnist_large)
+        controller.start(plan(TrainConfig(epochs=3, batch_size=50), build_model("mnist-cnn")), mnist_large)
         controller.stop()
     assert blocker.args[0].reason == "stopped"
     assert blocker.args[0].step < 50
@@ -101,7 +107,7 @@ def test_stop_right_after_start(qtbot, controller, mnist_large):
 def test_pause_holds_training_and_stop_wakes_it(qtbot, controller, mnist_large):
     progress = []
     controller.progress.connect(progress.append)
-    controller.start(TrainConfig(epochs=3, batch_size=50), build_model("mnist-cnn"), data=mnist_large)
+    controller.start(plan(TrainConfig(epochs=3, batch_size=50), build_model("mnist-cnn")), mnist_large)
     qtbot.waitUntil(lambda: len(progress) > 0, timeout=30000)
     controller.pause()
     assert controller.is_paused()
@@ -120,7 +126,7 @@ def test_error_before_fit_is_a_failed_signal(qtbot, controller, mnist_small):
     controller.failed.connect(failed.append)
     with qtbot.waitSignal(controller.finished, timeout=30000) as blocker:
         # SimpleCNN wants 3x32x32 images; MNIST is 1x28x28: a ConfigError inside the worker.
-        controller.start(TINY.with_(model="simple-cnn"), build_model("simple-cnn"), data=mnist_small)
+        controller.start(plan(TINY.with_(model="simple-cnn"), build_model("simple-cnn")), mnist_small)
     assert blocker.args[0].reason == "failed"
     assert len(failed) == 1 and failed[0].kind == "error"
     assert "3x32x32" in failed[0].message
@@ -131,7 +137,7 @@ def test_error_before_fit_is_a_failed_signal(qtbot, controller, mnist_small):
 def test_shutdown_mid_run_joins_the_thread(qtbot, controller, mnist_large):
     progress = []
     controller.progress.connect(progress.append)
-    controller.start(TrainConfig(epochs=3, batch_size=50), build_model("mnist-cnn"), data=mnist_large)
+    controller.start(plan(TrainConfig(epochs=3, batch_size=50), build_model("mnist-cnn")), mnist_large)
     qtbot.waitUntil(lambda: len(progress) > 0, timeout=30000)
     assert controller.shutdown(10000)
     assert not controller.is_running()

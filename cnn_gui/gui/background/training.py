@@ -23,17 +23,16 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from cnn_gui.core.config import TrainConfig
+from cnn_gui.core.errors import as_sentence, describe
 from cnn_gui.core.training.engine import RunControl
+from cnn_gui.core.training.plan import RunPlan, build_trainer, load_run_data
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from cnn_gui.core.files.checkpoints import Checkpoint
     from cnn_gui.core.data.image_dataset import ImageDataset
     from cnn_gui.core.training.engine import Trainer
-    from cnn_gui.core.model.models import ModelSpec
 
 PROGRESS_MIN_INTERVAL = 0.1  # seconds: at most 10 progress signals a second; each one repaints widgets
 THREAD_NAME = "cnn-gui-training"
@@ -51,28 +50,20 @@ def state_dict_arrays(model: "nn.Module") -> dict:
     return out
 
 
-def _message(exc: BaseException) -> str:
-    from cnn_gui.core.errors import CnnGuiError, one_line
+# What to do next when a run fails before it trains, by the kind of error (its own hint comes first).
+FAILURE_HINTS = {
+    "DatasetError": "Pick another dataset, or check the network connection for a download.",
+    "ConfigError": "Change the training settings and try again.",
+    "CheckpointError": "Open another checkpoint, or untick 'Continue loaded session'.",
+    "DeviceError": "Choose another device.",
+}
 
-    text = one_line(exc) or type(exc).__name__
-    if isinstance(exc, (CnnGuiError, ValueError, RuntimeError, FileNotFoundError)):
-        return text[0].upper() + text[1:]
-    return f"{type(exc).__name__}: {text}"
 
-
-def _hint(exc: BaseException) -> str:
-    if getattr(exc, "hint", ""):
-        return exc.hint
-    name = type(exc).__name__
-    if name == "DatasetError":
-        return "Pick another dataset, or check the network connection for a download."
-    if name == "ConfigError":
-        return "Change the training settings and try again."
-    if name == "CheckpointError":
-        return "Open another checkpoint, or untick 'Continue loaded session'."
-    if name == "DeviceError":
-        return "Choose another device."
-    return "Nothing was trained; see the message."
+def failure(exc: BaseException) -> FitFailed:
+    """A failure before ``fit()`` (loading the data, building the trainer) as the engine reports its own."""
+    message, hint = describe(exc)
+    return FitFailed("error", as_sentence(message),
+                     hint or FAILURE_HINTS.get(type(exc).__name__, "Nothing was trained; see the message."))
 
 
 class TrainingController(QObject):
@@ -106,13 +97,11 @@ class TrainingController(QObject):
         self._last_progress = 0.0
         self.last_trainer: "Trainer | None" = None
         self.last_end: FitEnded | None = None
-        self.extra_callbacks: list = []  # more engine callbacks for the next run (e.g. a run folder)
         self._report.connect(self._on_report)  # queued: the controller lives on the GUI thread
 
     # -- public API ------------------------------------------------------------------------
-    def start(self, config: TrainConfig, model: "nn.Module | None" = None,
-              checkpoint: "Checkpoint | None" = None, data: "ImageDataset | None" = None,
-              *, spec: "ModelSpec | None" = None, callbacks=()) -> None:
+    def start(self, plan: RunPlan, data: "ImageDataset | None" = None, *, callbacks=()) -> None:
+        """Train ``plan`` (from the session) on ``data`` (None: loaded on the training thread)."""
         if self._running:
             raise RuntimeError("a training run is already in progress")
         self._run_id += 1
@@ -121,7 +110,7 @@ class TrainingController(QObject):
         self._running = True
         self.last_end = None
         self.last_trainer = None  # a run that ends before it has a trainer must not get the last run's
-        job = (self._run_id, config, model, checkpoint, data, spec, list(callbacks), control)
+        job = (self._run_id, plan, data, list(callbacks), control)
         thread = threading.Thread(target=self._run, args=job, name=THREAD_NAME, daemon=True)
         self._thread = thread
         self.runningChanged.emit(True)
@@ -166,30 +155,13 @@ class TrainingController(QObject):
         return True
 
     # -- the training thread ------------------------------------------------------------------
-    def _run(self, run_id, config, model, checkpoint, data, spec, callbacks, control) -> None:
-        from cnn_gui.core.training.engine import Trainer
-
+    def _run(self, run_id: int, plan: RunPlan, data, callbacks, control: RunControl) -> None:
         end: FitEnded | None = None
         started = time.perf_counter()
-        on_event = self._relay(callbacks, run_id)
         try:
-            if data is None:
-                from cnn_gui.core.data.datasets import load_dataset
-
-                name = checkpoint.meta.config.get("dataset", config.dataset) if checkpoint is not None else config.dataset
-                shape = tuple(spec.input_shape) if spec is not None else None  # a folder of images takes it
-                data = load_dataset(name, cancel=lambda: control.stopped, input_shape=shape)
-            if checkpoint is not None:
-                trainer = Trainer.from_checkpoint(
-                    checkpoint, data=data, callbacks=[on_event], spec=spec, control=control, epochs=config.epochs,
-                    device=config.device, max_batches=config.max_batches, report_interval=config.report_interval)
-            else:
-                trainer = Trainer(config, model=model, data=data, callbacks=[on_event], spec=spec, control=control)
+            data = load_run_data(plan, cancel=lambda: control.stopped, override=data)
+            trainer = build_trainer(plan, data, [self._relay(callbacks, run_id)], control, relayed=callbacks)
             self._trainer = trainer
-            for cb in callbacks:  # a run folder writer records this trainer's config and checkpoint
-                bind = getattr(cb, "bind", None)
-                if bind is not None:
-                    bind(trainer)
             if control.stopped:
                 end = FitEnded("stopped", trainer.position.epoch, trainer.position.step,
                                time.perf_counter() - started,
@@ -198,7 +170,7 @@ class TrainingController(QObject):
                 end = trainer.fit()
         except Exception as exc:  # noqa: BLE001 - a ConfigError/DatasetError/ModelError/CheckpointError before fit
             if not control.stopped or not _is_cancel(exc):
-                self._report.emit(run_id, "failed", FitFailed("error", _message(exc), _hint(exc)))
+                self._report.emit(run_id, "failed", failure(exc))
                 end = FitEnded("failed", 0, 0, time.perf_counter() - started, None)
             else:
                 end = FitEnded("stopped", 0, 0, time.perf_counter() - started, None)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cnn_gui.core.model.models import NeedsModelFile, load_user_spec, spec_for_architecture
-from cnn_gui.core.session import middle_elide
+from cnn_gui.core.formatting import middle_elide
+from cnn_gui.core.weights import read_checkpoint, resolve_spec, weights_from
 
 from cnn_gui.gui.dialogs import CHECKPOINT_FILTER, error_text
 from cnn_gui.gui.background.jobs import JobRunner
@@ -29,7 +29,7 @@ class CheckpointFlow:
 
     # ------------------------------------------------------------------ open
     def ask_open(self) -> None:
-        if not self.w._idle_or_say("opening a checkpoint"):
+        if not self.w.idle_or_say("opening a checkpoint"):
             return
         path = self.w.ask_open_path()
         if path:
@@ -38,8 +38,6 @@ class CheckpointFlow:
 
     def open(self, path, background: bool = True) -> None:
         """Open ``path``; ``openFinished(bool)`` follows every call."""
-        from cnn_gui.core.files.checkpoints import load_checkpoint
-
         w, path = self.w, str(path)
         if w.controller.is_running():
             w.show_error("Cannot open a checkpoint now", "Stop training before opening a checkpoint.")
@@ -51,23 +49,20 @@ class CheckpointFlow:
         w.statusBar().showMessage(f"Opening {middle_elide(Path(path).name)}…")
         if not background:
             try:
-                ckpt, error = load_checkpoint(path), None
+                ckpt, error = read_checkpoint(path), None
             except Exception as exc:  # noqa: BLE001 - shown as one line by _done
                 ckpt, error = None, exc
             self._done(path, ckpt, error)
             return
         w.training_panel.set_busy(True)
-        self.jobs.submit(load_checkpoint, path, key="open",
+        self.jobs.submit(read_checkpoint, path, key="open",
                          on_done=lambda ckpt: self._done(path, ckpt, None),
                          on_error=lambda exc: self._done(path, None, exc))
 
     def _done(self, path: str, ckpt, error) -> None:
-        from cnn_gui.core.files.checkpoints import load_weights_into
-        from cnn_gui.core.training.engine import check_session_fits
-
         w = self.w
         w.training_panel.set_busy(False)
-        if w._closing:
+        if w.closing:
             return
         w.statusBar().clearMessage()
         name = middle_elide(Path(path).name)
@@ -76,21 +71,18 @@ class CheckpointFlow:
         try:
             if error is not None:
                 raise error
-            spec = w.session.spec if ckpt.is_foreign else self._spec_for(ckpt)
+            spec = resolve_spec(ckpt, current=w.session.spec,
+                                ask_model_file=lambda need: w.ask_model_file(need.class_name, need.recorded_path))
             if spec is None:
                 w.statusBar().showMessage(f"Not opened: {name} needs its model file", 8000)
                 w.openFinished.emit(False)
                 return
-            model = spec.factory()
-            load_weights_into(model, ckpt)  # every name and shape checked before anything is copied
-            if not ckpt.is_foreign:
-                check_session_fits(ckpt, model)  # a resumable session must fit too
+            opened = weights_from(ckpt, spec)  # every name and shape checked before anything changes
         except Exception as exc:  # noqa: BLE001 - CheckpointError, ModelError, a user's file failing
             w.show_error("Cannot open checkpoint", error_text(exc))
             w.openFinished.emit(False)
             return
-        w.session.adopt_checkpoint(ckpt, spec, model)
-        w._show_session()
+        w.session.open(opened)
         w.training_panel.reset()
         w.canvas_panel.weights_label.setToolTip(str(ckpt.path))
         if w.session.resumable:
@@ -100,17 +92,6 @@ class CheckpointFlow:
         w.statusBar().showMessage(f"Opened {name}", 5000)
         w.checkpointOpened.emit(path)
         w.openFinished.emit(True)
-
-    def _spec_for(self, ckpt):
-        """The checkpoint's model spec; a user's own class is asked for, never imported by name."""
-        current = self.w.session.spec if self.w.session.spec.is_user else None
-        try:
-            return spec_for_architecture(ckpt.meta.architecture, current)
-        except NeedsModelFile as need:
-            path = self.w.ask_model_file(need.class_name, need.recorded_path)
-            if not path:
-                return None
-            return load_user_spec(f"{path}:{need.class_name}", tuple(ckpt.meta.input_shape))
 
     # ------------------------------------------------------------------ save
     def ask_save(self) -> bool:
@@ -128,7 +109,6 @@ class CheckpointFlow:
             w.show_error("Cannot save checkpoint", error_text(exc))
             return False
         w.statusBar().showMessage(f"Saved {saved}", 8000)
-        w._set_weights_text(w.session.provenance.label())
         return True
 
     def save(self, path) -> Path:

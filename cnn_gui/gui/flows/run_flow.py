@@ -16,7 +16,7 @@ from cnn_gui.core.config import TrainConfig
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted
 
 from cnn_gui.gui import dialogs
-from cnn_gui.gui.panels.training_panel import format_duration
+from cnn_gui.core.formatting import clock_duration as format_duration
 
 
 class RunFlow(QObject):
@@ -40,40 +40,33 @@ class RunFlow(QObject):
 
     @Slot(object)
     def start(self, config: TrainConfig | None = None) -> bool:
-        """Start a run with ``config`` (default: the panel's); resumes a loaded session when ticked."""
+        """Start a run with ``config`` (default: the panel's); continues a loaded session when ticked."""
         w = self.w
-        from cnn_gui.core.runs.runs import RunWriter
-
         if w.controller.is_running():
             return False
         panel = w.training_panel
-        resume_to = panel.resume_target_epochs() if w.session.resumable else None
-        fresh = resume_to is None and panel.start_fresh()
+        resume = w.session.resumable and panel.resuming()
+        fresh = not resume and panel.start_fresh()
         if fresh and not w.confirm_replace("Training new weights"):
             return False
         try:
             cfg = (config if config is not None else panel.config()).with_(model=w.spec.name).validate()
-            if resume_to is not None and config is not None:
-                resume_to = max(resume_to, cfg.epochs)
-            plan = w.session.plan_run(cfg, fresh=fresh, resume_to=resume_to, data=w.data_override)
+            if resume:  # the epoch count is the run's total, as everywhere (see core/training/plan.py)
+                plan = w.session.plan_resume(cfg.epochs, device=cfg.device, max_batches=cfg.max_batches,
+                                             report_interval=cfg.report_interval)
+            else:
+                plan = w.session.plan_run(cfg, fresh=fresh, data=w.data_override)
         except ValueError as exc:
             w.show_error("Cannot train", dialogs.error_text(exc))
             return False
-        self.writer = RunWriter(w.runs_view.runs_dir, plan.config.to_dict(), preset=panel.current_preset(),
-                                     source="gui", resumed_from=str(plan.checkpoint.path) if plan.checkpoint else None)
-        if plan.fresh:  # watch it learn from scratch; the canvas keeps the old weights until an epoch ends
-            w.structure.show_tree(w.structure.tree, plan.model)
-        w.plots.clear()
-        if plan.checkpoint is not None:
-            w.plots.set_history(w.history)
-        w.controller.start(plan.config, model=plan.model, checkpoint=plan.checkpoint, data=w.data_override,
-                              spec=w.spec, callbacks=[self.writer])
+        self.writer = plan.run_writer(w.runs_view.runs_dir, source="gui", preset=panel.current_preset())
+        w.controller.start(plan, w.data_override, callbacks=[self.writer])
         self.epochs = plan.config.epochs
         panel.set_state("running")
         panel.reset()
         panel.show_message("Loading data and preparing the run…")
         self._set_training_ui(True)
-        w._set_run_state("Starting…")
+        w.set_run_state("Starting…")
         return True
 
     @Slot()
@@ -81,21 +74,21 @@ class RunFlow(QObject):
         w = self.w
         if w.controller.is_running():
             w.controller.stop()
-            w._set_run_state("Stopping…")
+            w.set_run_state("Stopping…")
 
     @Slot()
     def _on_pause(self) -> None:
         w = self.w
         w.controller.pause()
         w.save_action.setEnabled(True)  # between two batches the weights are consistent: Save works
-        w._set_run_state("Paused: File > Save checkpoint saves the run as it stands")
+        w.set_run_state("Paused: File > Save checkpoint saves the run as it stands")
 
     @Slot()
     def _on_resume(self) -> None:
         w = self.w
         w.controller.resume()
         w.save_action.setEnabled(False)
-        w._set_run_state("Training")
+        w.set_run_state("Training")
 
     def _set_training_ui(self, running: bool) -> None:
         w = self.w
@@ -110,9 +103,9 @@ class RunFlow(QObject):
         self.epochs = ev.epochs
         w.plots.plan_steps(ev.epochs * ev.batches_per_epoch, ev.epochs)
         w.tabs.setCurrentWidget(w.plots)  # Train was clicked to watch the curves
-        w._show_device(f"{ev.device_label} · {ev.precision}")
+        w.show_device(f"{ev.device_label} · {ev.precision}")
         resumed = f", resumed at epoch {ev.start_epoch}" if ev.start_epoch > 1 or ev.start_batch else ""
-        w._set_run_state(f"Training {ev.model} on {ev.dataset}{resumed}")
+        w.set_run_state(f"Training {ev.model} on {ev.dataset}{resumed}")
         w.training_panel.show_message(f"epoch {ev.start_epoch}/{ev.epochs} · {ev.train_size:,} training images, "
                                          f"{ev.batches_per_epoch} batches of {ev.batch_size}")
         w.runs_view.refresh()
@@ -123,7 +116,7 @@ class RunFlow(QObject):
         w.plots.add_batch(ev)
         w.training_panel.show_progress(ev, self.epochs)
         if not w.controller.is_paused():
-            w._set_run_state(f"Training: epoch {ev.epoch}/{self.epochs}")
+            w.set_run_state(f"Training: epoch {ev.epoch}/{self.epochs}")
 
     @Slot(object)
     def _on_epoch(self, ev: EpochEnded) -> None:
@@ -137,19 +130,19 @@ class RunFlow(QObject):
     def _on_snapshot(self, arrays: dict) -> None:
         """Weights copied by the training thread at an epoch's end: a new frozen predictor."""
         w = self.w
-        w._set_weights_text(w.session.provenance.label())
+        w.set_weights_text(w.session.provenance.label())
         try:
             model = w.spec.factory()
             model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in arrays.items()})
         except Exception as exc:  # noqa: BLE001 - should not happen: same architecture
             w.statusBar().showMessage(f"Could not show the new weights: {dialogs.error_text(exc)}", 8000)
             return
-        w._refresh_predictor(model)
+        w.show_weights_snapshot(model)
 
     @Slot(object)
     def _on_failed(self, ev: FitFailed) -> None:
         w = self.w
-        w._set_run_state("Failed")
+        w.set_run_state("Failed")
         w.show_error("Training failed", f"{ev.message}\n\n{ev.hint}")
 
     @Slot(object)
@@ -166,17 +159,15 @@ class RunFlow(QObject):
             w.statusBar().showMessage(f"Run record: {writer.error}", 10000)
         adopted = False
         if trainer is not None and end is not None and trainer.model is not None:
-            adopted = w.session.finish_run(trainer, end, kept_in)
+            adopted = w.session.finish_run(trainer, end, kept_in)  # the views follow the session's change
         else:
             w.session.run_failed()
-        # A completed run's last epoch snapshot is already in every view: no second pass.
-        w._show_session(plots=not adopted, predictor="keep" if adopted and end.reason == "completed" else "refresh")
         panel.show_finished(end)
         if end is not None and not adopted and end.reason == "stopped" and kept_in:
             w.statusBar().showMessage(
                 "Stopped before an epoch ended: the canvas keeps its tested weights; the stopped run is in the "
                 "Runs tab (Load weights continues it)", 15000)
-        w._set_run_state({"completed": "Idle: run completed", "stopped": "Idle: stopped"}.get(
+        w.set_run_state({"completed": "Idle: run completed", "stopped": "Idle: stopped"}.get(
             getattr(end, "reason", ""), "Idle: failed" if end is not None else "Idle"))
-        w._show_device(panel.device_combo.currentText())
+        w.show_device(panel.device_combo.currentText())
         w.runs_view.refresh()

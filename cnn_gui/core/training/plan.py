@@ -1,0 +1,99 @@
+"""A planned run, and the one way both front ends turn it into data, a trainer and a run folder.
+
+:meth:`Session.plan_run` and :meth:`Session.plan_resume` decide *what* a run trains (new
+weights, the current ones, or a loaded session continued); this module does the rest
+the same way for ``cnn-gui train`` and the window's Train button:
+:func:`load_run_data`, :func:`build_trainer`, :meth:`RunPlan.run_writer`.
+
+**What the epoch count means, everywhere:** the total number of epochs the run ends at,
+as for a new run. Resuming a session that has trained ``done`` epochs with ``--epochs N``
+(or the window's Epochs box) trains epochs ``done + 1`` to ``N``; without a count it
+trains the rest of the saved plan, or one more epoch when the plan was finished. A total
+not above ``done`` is refused (:func:`resume_total`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from cnn_gui.core.config import ConfigError, TrainConfig
+from cnn_gui.core.model.models import ModelSpec
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from cnn_gui.core.data.image_dataset import ImageDataset
+    from cnn_gui.core.files.checkpoints import Checkpoint
+    from cnn_gui.core.runs.runs import RunWriter
+    from cnn_gui.core.training.engine import RunControl, Trainer
+
+
+def resume_total(done: int, planned: int, requested: int | None) -> int:
+    """The epoch a resumed run ends at: ``requested`` (a total), else the plan's rest or one more."""
+    if requested is None:
+        return planned if planned > done else done + 1
+    if requested <= done:
+        raise ConfigError(f"the session has trained {done} epoch{'s' if done != 1 else ''} already: "
+                          f"give a total above {done} to train more (epochs count the whole run)")
+    return requested
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A run as planned by the session: its config, spec, model and (when resuming) checkpoint."""
+
+    config: TrainConfig
+    spec: ModelSpec
+    model: "nn.Module | None"  # None when resuming: the trainer builds its own from the checkpoint
+    checkpoint: "Checkpoint | None"
+    fresh: bool  # new weights from the seed: the canvas keeps the old ones until an epoch ends
+
+    @property
+    def start_epoch(self) -> int:
+        """Epochs already done by the weights the run starts from."""
+        return self.checkpoint.meta.epoch if self.checkpoint is not None else 0
+
+    def run_writer(self, runs_dir, *, source: str, preset: str | None = None) -> "RunWriter":
+        """The run folder's writer; pass it among :func:`build_trainer`'s callbacks."""
+        from cnn_gui.core.runs.runs import RunWriter
+
+        resumed_from = str(self.checkpoint.path) if self.checkpoint is not None else None
+        return RunWriter(runs_dir, self.config.to_dict(), preset=None if resumed_from else preset, source=source,
+                         resumed_from=resumed_from)
+
+
+def load_run_data(plan: RunPlan, *, data_dir=None, cancel: Callable[[], bool] | None = None,
+                  override: "ImageDataset | None" = None) -> "ImageDataset":
+    """The run's dataset (``override``: one a test or benchmark made), sized to the model's input."""
+    if override is not None:
+        return override
+    from cnn_gui.core.data.datasets import load_dataset
+
+    return load_dataset(plan.config.dataset, data_dir=data_dir, cancel=cancel, input_shape=tuple(plan.spec.input_shape))
+
+
+def build_trainer(plan: RunPlan, data: "ImageDataset", callbacks=(), control: "RunControl | None" = None, *,
+                  relayed=()) -> "Trainer":
+    """The Trainer for ``plan``. A callback with ``bind`` (a run writer) learns the trainer's config and
+    checkpoint; so do the ``relayed`` ones, which the caller calls itself (the window's training thread)."""
+    from cnn_gui.core.data.registry import is_folder_dataset
+    from cnn_gui.core.training.engine import Trainer
+
+    callbacks = list(callbacks)
+    if plan.checkpoint is not None:
+        c = plan.config
+        trainer = Trainer.from_checkpoint(plan.checkpoint, data=data, callbacks=callbacks, spec=plan.spec,
+                                          control=control, epochs=c.epochs, device=c.device,
+                                          max_batches=c.max_batches, report_interval=c.report_interval,
+                                          compile=c.compile, cuda_graph=c.cuda_graph)
+    else:
+        config = plan.config
+        if is_folder_dataset(config.dataset):  # recorded by its absolute path: resume and evaluate find it anywhere
+            config = config.with_(dataset=data.name)
+        trainer = Trainer(config, model=plan.model, data=data, callbacks=callbacks, spec=plan.spec, control=control)
+    for callback in [*callbacks, *relayed]:
+        bind = getattr(callback, "bind", None)
+        if bind is not None:
+            bind(trainer)
+    return trainer
