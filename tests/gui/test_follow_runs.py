@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from cnn_gui.gui.panels.runs_view import RunsTableModel
+from cnn_gui.gui.panels.runs.table_model import RunsTableModel
 
 EPOCHS = 3
 

@@ -9,7 +9,8 @@ import pytest
 
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitStarted
 from cnn_gui.core.runs.runs import RUN_FILE, RunWriter
-from cnn_gui.gui.panels.runs_view import DIFF_COLOR, RunsView
+from cnn_gui.gui.panels.runs.settings_diff import DIFF_COLOR
+from cnn_gui.gui.panels.runs.view import RunsView
 
 BPE = 5
 CONFIG = {"model": "mnist-cnn", "dataset": "mnist", "epochs": 3, "batch_size": 100, "lr": 0.001,

@@ -1,0 +1,1 @@
+"""The *Runs* tab: the recorded training runs of a folder, compared and followed live."""
