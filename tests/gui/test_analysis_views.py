@@ -205,7 +205,7 @@ def test_new_weights_cancel_a_computation_and_compute_runs_again(qtbot, window, 
     view.finished.connect(results.append)
     assert view.compute()
     assert started.wait(10)
-    window._refresh_predictor()  # new weights, as at an epoch's end (and the window's own 500 images)
+    window.show_weights_snapshot()  # new weights, as at an epoch's end (and the window's own 500 images)
     assert not view.is_running() and view.compute_button.isEnabled()
     assert view.join(1.0)  # the old pass stopped at its next batch
     qtbot.wait(20)
@@ -315,7 +315,7 @@ def test_new_weights_keep_the_shown_test_image_and_compute_its_maps_once(qtbot, 
     passes = []
     original = fm.refresh
     monkeypatch.setattr(fm, "refresh", lambda: passes.append(1) or original())
-    window._refresh_predictor()  # new weights, as at an epoch's end
+    window.show_weights_snapshot()  # new weights, as at an epoch's end
     assert fm.source == source  # still the clicked test image, now with the new weights
     assert len(passes) == 1
 

@@ -136,7 +136,7 @@ def test_explain_view_throttles_strokes_and_computes_slow_methods_off_the_gui_th
     view.map_image.set_rgb = lambda rgb: (painted.append(rgb is not None), real_set_rgb(rgb))
     view.select_method("ig")
     view.set_image(images[1], "a 2")
-    view._timer.stop()
+    view._live.cancel()
     view._run()  # the worker starts on the 2 ...
     assert view._runner.busy()
     view.set_image(images[2], "a 1")  # ... and the image changes before its map is back: that map is dropped

@@ -15,7 +15,8 @@ from torch import nn
 from cnn_gui.core.config import TrainConfig
 from cnn_gui.core.events import EpochEnded, FitEnded
 from cnn_gui.gui.panels.plots import BATCH_TITLES, EPOCH_TITLES, TrainingPlots
-from cnn_gui.gui.panels.training_panel import IDLE_TEXT, ElidedLabel, TrainingPanel, finished_text
+from cnn_gui.gui.panels.training_panel import IDLE_TEXT, TrainingPanel, finished_text
+from cnn_gui.gui.widgets.elided_text import ElidedLabel
 
 SCREEN = (1280, 720)
 PANEL_MAX_WIDTH = 460  # what the training panel may need: 1280 minus two ~400 px docks

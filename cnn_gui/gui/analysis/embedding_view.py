@@ -41,7 +41,7 @@ from cnn_gui.core.analysis.predictor import Predictor
 
 from cnn_gui.gui.widgets.grid_image import GridImage
 from cnn_gui.gui.background.jobs import JobRunner
-from cnn_gui.gui.widgets.common import FlowLayout, labelled
+from cnn_gui.gui.widgets.flow_layout import FlowLayout, labelled
 
 if TYPE_CHECKING:
     from cnn_gui.core.data.image_dataset import ImageDataset

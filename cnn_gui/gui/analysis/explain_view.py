@@ -21,23 +21,23 @@ Without Captum (an optional extra) the view says how to install it, in one line.
 from __future__ import annotations
 
 import sys
-import time
 
 import numpy as np
-from PySide6.QtCore import QRect, QSize, Qt, QTimer, Slot
+from PySide6.QtCore import QRect, QSize, Qt, Slot
 from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter
 from PySide6.QtWidgets import (QComboBox, QGridLayout, QLabel, QSizePolicy, QVBoxLayout,
                                QWidget)
 
 from cnn_gui.core.analysis import attribution
 from cnn_gui.core.analysis.attribution import LAYER_NOTE, METHODS, Attribution, Explainer
-from cnn_gui.core.analysis.colormaps import STOP_RGB, STOPS, INK_SHADE, diverging_rgb, image_rgb, overlay_rgb  # noqa: F401
+from cnn_gui.core.analysis.colormaps import STOP_RGB, STOPS, image_rgb, overlay_rgb
 from cnn_gui.core.errors import one_line
 from cnn_gui.core.analysis.predictor import Predictor
 
 from cnn_gui.gui.widgets.grid_image import GridImage
 from cnn_gui.gui.background.jobs import JobRunner
-from cnn_gui.gui.widgets.common import FlowLayout, LiveWhileShown, labelled
+from cnn_gui.gui.widgets.flow_layout import FlowLayout, labelled
+from cnn_gui.gui.widgets.live_refresh import STROKE_THROTTLE_MS, LiveRefresh
 
 CANVAS_INPUT = (1, 28, 28)
 FAST_METHODS = ("gradcam", "ixg")  # a few ms: computed on the GUI thread
@@ -114,7 +114,7 @@ class ColourBar(QWidget):
         painter.end()
 
 
-class ExplainView(LiveWhileShown, QWidget):
+class ExplainView(QWidget):
     """Method, class and layer choosers; the input and its attribution map; the reading."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -187,13 +187,7 @@ class ExplainView(LiveWhileShown, QWidget):
         self._image: np.ndarray | None = None
         self._label = ""
         self.result: Attribution | None = None
-        self._request = 0  # bumped by every change; a result for an older one is dropped
-        self._shown_request = -1
-        self._again = False  # a change arrived while the worker was busy
-        self._last_run = -1e9
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self._run)
+        self._live = LiveRefresh(self, self._run, STROKE_THROTTLE_MS)  # a result for an older request is dropped
         self._runner = JobRunner(self)
         self._update_layer_row()
         self._clear(NO_MODEL_TEXT)
@@ -228,7 +222,7 @@ class ExplainView(LiveWhileShown, QWidget):
         for combo in (self.layer_combo, self.class_combo):
             combo.blockSignals(False)
         self._update_layer_row()
-        self._invalidate()
+        self._live.invalidate()
 
     @Slot(object, str)
     def set_image(self, image: np.ndarray | None, label_text: str = "") -> None:
@@ -236,7 +230,7 @@ class ExplainView(LiveWhileShown, QWidget):
         what it is ("the drawing on the canvas", "test image #12 ..."); None clears."""
         self._image = None if image is None else np.array(image, dtype=np.float32, copy=True)
         self._label = label_text
-        self._invalidate()
+        self._live.invalidate()
 
     def set_weights_label(self, text: str) -> None:
         """Which weights the maps come from (e.g. "pretrained", "trained now: epoch 2")."""
@@ -259,18 +253,18 @@ class ExplainView(LiveWhileShown, QWidget):
 
     def is_busy(self) -> bool:
         """Whether a map is still to come (timer pending or worker running)."""
-        return self._timer.isActive() or self._runner.busy()
+        return self._live.pending() or self._runner.busy()
 
     def shutdown(self, timeout: float = 5.0) -> bool:
         """Stop the worker (window closing); True when its thread has ended."""
-        self._timer.stop()
+        self._live.cancel()
         return self._runner.shutdown(timeout)
 
     # -- computing -------------------------------------------------------------------------
     @Slot(int)
     def _on_setting_changed(self, _index: int) -> None:
         self._update_layer_row()
-        self._invalidate()
+        self._live.invalidate()
 
     def _update_layer_row(self) -> None:
         gradcam = self.method_combo.currentData() == "gradcam"
@@ -279,23 +273,22 @@ class ExplainView(LiveWhileShown, QWidget):
 
     def refresh(self) -> None:
         """Compute now, on this thread, whatever the method (tests; the window never needs it)."""
-        self._timer.stop()
+        self._live.cancel()
         self._run(force_here=True)
 
     @Slot()
     def _run(self, force_here: bool = False) -> None:
-        self._last_run = time.monotonic()
-        request = self._request
+        request = self._live.start()
         if self._predictor is None:
-            self._shown_request = request
+            self._live.shown(request)
             self._clear(NO_MODEL_TEXT)
             return
         if self._image is None:
-            self._shown_request = request
+            self._live.shown(request)
             self._clear(NO_IMAGE_TEXT)
             return
         if not attribution.captum_available():
-            self._shown_request = request
+            self._live.shown(request)
             self._clear(attribution.MISSING_CAPTUM_TEXT)
             return
         method = self.method()
@@ -313,7 +306,7 @@ class ExplainView(LiveWhileShown, QWidget):
             self._show(request, result)
             return
         if self._runner.busy():
-            self._again = True  # one worker at a time; the newest state runs when it is done
+            self._live.defer()  # one worker at a time; the newest state runs when it is done
             return
         if self._slow is None:
             try:
@@ -331,30 +324,24 @@ class ExplainView(LiveWhileShown, QWidget):
 
     def _on_worker_done(self, request: int, result: Attribution) -> None:
         self._show(request, result)
-        self._after_worker()
+        self._live.worker_done()
 
     def _on_worker_error(self, request: int, exc: BaseException) -> None:
         self._on_error(request, exc)
-        self._after_worker()
-
-    def _after_worker(self) -> None:
-        if self._again or self._shown_request != self._request:
-            self._again = False
-            if self.isVisible():
-                self._schedule()
+        self._live.worker_done()
 
     # -- showing ---------------------------------------------------------------------------
     def _on_error(self, request: int, exc: BaseException) -> None:
-        if request != self._request:
+        if not self._live.is_current(request):
             return
-        self._shown_request = request
+        self._live.shown(request)
         self._clear(one_line(f"No map: {exc}" if isinstance(exc, (ValueError, RuntimeError))
                              else f"No map: {type(exc).__name__}: {exc}"))
 
     def _show(self, request: int, result: Attribution) -> None:
-        if request != self._request or self._image is None:
+        if not self._live.is_current(request) or self._image is None:
             return  # the image or a setting changed since: a newer map is on its way
-        self._shown_request = request
+        self._live.shown(request)
         self.result = result
         scale = result.scale
         self.input_image.set_rgb(image_rgb(self._image))

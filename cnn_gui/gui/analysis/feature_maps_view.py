@@ -23,6 +23,7 @@ from cnn_gui.core.errors import one_line
 from cnn_gui.core.analysis.predictor import Predictor
 
 from cnn_gui.gui.widgets.grid_image import GridImage
+from cnn_gui.gui.widgets.live_refresh import LiveRefresh
 
 CANVAS_INPUT = (1, 28, 28)
 NO_MODEL_TEXT = "No weights to look into yet."
@@ -53,6 +54,8 @@ class FeatureMapsView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # refresh is looked up when it runs: a replaced one (a test's counter) is the one called
+        self._live = LiveRefresh(self, lambda: self.refresh())
         self.layer_combo = QComboBox()
         self.layer_combo.setToolTip(LAYER_TIP)
         # A user's model can have long layer names: they elide here, not widen the window.
@@ -80,7 +83,6 @@ class FeatureMapsView(QWidget):
         self._source = CANVAS_SOURCE
         self._input_shape = CANVAS_INPUT
         self._maps: np.ndarray | None = None
-        self._stale = True
         self._clear(NO_MODEL_TEXT)
 
     # -- inputs --------------------------------------------------------------------------
@@ -113,7 +115,7 @@ class FeatureMapsView(QWidget):
         widest = max((fm.horizontalAdvance(layer.label) for layer in self._layers), default=0)
         self.layer_combo.view().setMinimumWidth(widest + 4 * fm.averageCharWidth())
         self._update_layer_tip()
-        self._invalidate()
+        self._live.invalidate()
 
     @Slot(object)
     def set_input(self, img28: np.ndarray | None) -> None:
@@ -126,7 +128,7 @@ class FeatureMapsView(QWidget):
         ``source`` says what it is (a test image...). The next change on the canvas takes over."""
         self._img28 = None if img28 is None else np.array(img28, dtype=np.float32, copy=True)
         self._source = source
-        self._invalidate()
+        self._live.invalidate()
 
     @property
     def predictor(self) -> Predictor | None:
@@ -158,20 +160,10 @@ class FeatureMapsView(QWidget):
         return self._maps
 
     # -- drawing -----------------------------------------------------------------------------
-    def _invalidate(self) -> None:
-        self._stale = True
-        if self.isVisible():
-            self.refresh()
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if self._stale:
-            self.refresh()
-
     @Slot(int)
     def _on_layer_changed(self, _index: int) -> None:
         self._update_layer_tip()
-        self._invalidate()
+        self._live.invalidate()
 
     def _update_layer_tip(self) -> None:
         text = self.layer_combo.currentText()
@@ -179,7 +171,7 @@ class FeatureMapsView(QWidget):
 
     def refresh(self) -> None:
         """Run the forward pass for the chosen layer now (also when hidden)."""
-        self._stale = False
+        self._live.refreshed()
         name = self.current_layer_name()
         if self._predictor is None or not self._layers or name is None:
             self._clear(NO_MODEL_TEXT)

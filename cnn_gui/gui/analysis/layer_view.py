@@ -62,6 +62,7 @@ from cnn_gui.core.model.structure import (
 )
 
 from cnn_gui.gui.widgets.grid_image import GridImage
+from cnn_gui.gui.widgets.live_refresh import LiveRefresh
 
 CANVAS_INPUT = (1, 28, 28)
 CANVAS_TEXT = "the drawing on the canvas"
@@ -142,6 +143,8 @@ class LayerView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # refresh is looked up when it runs: a replaced one (a test's counter) is the one called
+        self._live = LiveRefresh(self, lambda: self.refresh())
         self.title = QLabel(HINT)
         self.title.setWordWrap(True)
         self.title.setTextFormat(Qt.TextFormat.RichText)
@@ -160,7 +163,7 @@ class LayerView(QWidget):
         self.channel_spin = QSpinBox()
         self.channel_spin.setToolTip("Which input map's kernels to show (one per filter)")
         self.channel_spin.setRange(0, 0)
-        self.channel_spin.valueChanged.connect(self._invalidate)
+        self.channel_spin.valueChanged.connect(self._live.invalidate)
         self.kernel_image = GridImage()
         self.kernel_image.tooltip_for = self._kernel_tooltip
         self.scale_bar = ScaleBar()
@@ -241,7 +244,6 @@ class LayerView(QWidget):
         self._kernel_tile: tuple[int, int] | None = None
         self._maps: np.ndarray | None = None
         self._output: np.ndarray | None = None
-        self._stale = True
         self._show_layer()
 
     # ================================================================== inputs
@@ -256,7 +258,7 @@ class LayerView(QWidget):
         self._name, self._module = name, module if name else None
         if self._name and self.tabs.currentWidget() is not self.layer_page:
             self.tabs.setCurrentWidget(self.layer_page)
-        self._invalidate()
+        self._live.invalidate()
 
     def set_predictor(self, predictor: Predictor | None, input_shape: tuple[int, ...] = CANVAS_INPUT) -> None:
         """New weights (a frozen snapshot) or None, for ``input_shape`` images; another shape
@@ -265,31 +267,31 @@ class LayerView(QWidget):
             self._input_shape = tuple(input_shape)
             self._image, self._source = None, CANVAS_TEXT
         self._predictor = predictor
-        self._invalidate()
+        self._live.invalidate()
 
     def set_image(self, image: np.ndarray | None, source: str = CANVAS_TEXT) -> None:
         """The image in [0, 1] as the network reads it ((H, W) or (C, H, W)); None: none."""
         self._image = None if image is None else np.array(image, dtype=np.float32, copy=True)
         self._source = source
-        self._invalidate()
+        self._live.invalidate()
 
     def clear(self) -> None:
         """Forget the layer and the extraction (the weights and the image stay)."""
         self._name, self._module, self._run = "", None, None
         self.tabs.setCurrentWidget(self.layer_page)
-        self._invalidate()
+        self._live.invalidate()
 
     def run_up_to(self, name: str) -> None:
         """Run the network up to its direct child ``name`` on the image, in the second tab."""
         self._run = ("up_to", name)
         self.tabs.setCurrentWidget(self.run_page)
-        self._invalidate()
+        self._live.invalidate()
 
     def run_conv_layers(self) -> None:
         """Run the tutorial's "all conv layers" Sequential on the image, in the second tab."""
         self._run = ("convs", "")
         self.tabs.setCurrentWidget(self.run_page)
-        self._invalidate()
+        self._live.invalidate()
 
     # ================================================================== what is shown (tests)
     @property
@@ -324,23 +326,13 @@ class LayerView(QWidget):
         (self.norms_radio if mode == "norms" else self.kernels_radio).setChecked(True)
 
     # ================================================================== refreshing
-    def _invalidate(self, *_args) -> None:
-        self._stale = True
-        if self.isVisible():
-            self.refresh()
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if self._stale:
-            self.refresh()
-
     def _on_mode(self, _button, checked: bool) -> None:
         if checked:
-            self._invalidate()
+            self._live.invalidate()
 
     def refresh(self) -> None:
         """Compute what is shown now (also when hidden)."""
-        self._stale = False
+        self._live.refreshed()
         self._show_layer()
         self._show_run()
 

@@ -18,11 +18,9 @@ for an image that has changed since is dropped.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from cnn_gui.core.errors import one_line
@@ -31,7 +29,7 @@ from cnn_gui.core.analysis.probes import TRANSFORMS, Curve, ProbeResult, Transfo
 
 from cnn_gui.gui.widgets.grid_image import GridImage
 from cnn_gui.gui.background.jobs import JobRunner
-from cnn_gui.gui.widgets.common import LiveWhileShown
+from cnn_gui.gui.widgets.live_refresh import STROKE_THROTTLE_MS, LiveRefresh
 
 CANVAS_INPUT = (1, 28, 28)
 COLUMNS = 3
@@ -136,7 +134,7 @@ class _TransformPlot(QWidget):
         self.last_thumb.set_grid(images[-1])
 
 
-class ProbesView(LiveWhileShown, QWidget):
+class ProbesView(QWidget):
     """A summary line, one plot per transform, the note on the canvas's own centring."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -173,13 +171,7 @@ class ProbesView(LiveWhileShown, QWidget):
         self._image: np.ndarray | None = None
         self._label = ""
         self.result: ProbeResult | None = None
-        self._request = 0
-        self._shown_request = -1
-        self._again = False
-        self._last_run = -1e9
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self._run)
+        self._live = LiveRefresh(self, self._run, STROKE_THROTTLE_MS)
         self._runner = JobRunner(self)
         self._clear(NO_MODEL_TEXT)
 
@@ -192,29 +184,29 @@ class ProbesView(LiveWhileShown, QWidget):
         self._predictor = predictor
         self._private = None
         self._runner.cancel()
-        self._invalidate()
+        self._live.invalidate()
 
     @Slot(object, str)
     def set_image(self, image: np.ndarray | None, label_text: str = "") -> None:
         """The image to probe, in [0, 1] as the network reads it; None clears."""
         self._image = None if image is None else np.array(image, dtype=np.float32, copy=True)
         self._label = label_text
-        self._invalidate()
+        self._live.invalidate()
 
     def set_weights_label(self, text: str) -> None:
         self.weights_label.setText(f"Weights: {text}" if text else "")
 
     def is_busy(self) -> bool:
-        return self._timer.isActive() or self._runner.busy()
+        return self._live.pending() or self._runner.busy()
 
     def shutdown(self, timeout: float = 5.0) -> bool:
-        self._timer.stop()
+        self._live.cancel()
         return self._runner.shutdown(timeout)
 
     # -- computing -------------------------------------------------------------------------
     def refresh(self) -> None:
         """Compute now on this thread (tests)."""
-        self._timer.stop()
+        self._live.cancel()
         self._run(here=True)
 
     def _private_predictor(self) -> Predictor:
@@ -227,10 +219,9 @@ class ProbesView(LiveWhileShown, QWidget):
 
     @Slot()
     def _run(self, here: bool = False) -> None:
-        self._last_run = time.monotonic()
-        request = self._request
+        request = self._live.start()
         if self._predictor is None or self._image is None:
-            self._shown_request = request
+            self._live.shown(request)
             self._clear(NO_MODEL_TEXT if self._predictor is None else NO_IMAGE_TEXT)
             return
         try:
@@ -247,7 +238,7 @@ class ProbesView(LiveWhileShown, QWidget):
             self._show(request, result)
             return
         if self._runner.busy():
-            self._again = True
+            self._live.defer()
             return
         self._runner.submit(run_probes, predictor, self._image, key="probes",
                             on_done=lambda result, r=request: self._after(r, result, None),
@@ -258,22 +249,19 @@ class ProbesView(LiveWhileShown, QWidget):
             self._on_error(request, error)
         else:
             self._show(request, result)
-        if self._again or self._shown_request != self._request:
-            self._again = False
-            if self.isVisible():
-                self._schedule()
+        self._live.worker_done()
 
     # -- showing ---------------------------------------------------------------------------
     def _on_error(self, request: int, exc: BaseException) -> None:
-        if request != self._request:
+        if not self._live.is_current(request):
             return
-        self._shown_request = request
+        self._live.shown(request)
         self._clear(one_line(f"No probes: {type(exc).__name__}: {exc}"))
 
     def _show(self, request: int, result: ProbeResult) -> None:
-        if request != self._request or self._image is None:
+        if not self._live.is_current(request) or self._image is None:
             return
-        self._shown_request = request
+        self._live.shown(request)
         self.result = result
         name = result.classes[result.original]
         held = []
