@@ -218,7 +218,7 @@ def _summary(args) -> int:
     return 0
 
 
-def _open(args):
+def open_from_args(args):
     """The weights ``--checkpoint`` names (default: the pretrained ones), as the window opens them."""
     from cnn_gui.core.weights import open_weights
 
@@ -241,7 +241,7 @@ def _evaluate(args) -> int:
     from cnn_gui.core.data.datasets import load_dataset
     from cnn_gui.core.data.registry import DATASETS
 
-    opened = _open(args)
+    opened = open_from_args(args)
     ckpt, model = opened.checkpoint, opened.model.eval()
     name = args.dataset or opened.dataset
     info = DATASETS.get(name)
@@ -274,7 +274,7 @@ def _predict(args) -> int:
     from cnn_gui.core.inputs.images import ImageError, read_digit_image
     from cnn_gui.core.inputs.preprocess import to_mnist
 
-    predictor = _digit_predictor(_open(args), "predict")
+    predictor = _digit_predictor(open_from_args(args), "predict")
     status = 0
     unreadable = 0
     for path in args.images:
@@ -304,7 +304,7 @@ def _explain(args) -> int:
     from cnn_gui.core.inputs.images import read_digit_image
     from cnn_gui.core.inputs.preprocess import to_mnist
 
-    predictor = _digit_predictor(_open(args), "explain")
+    predictor = _digit_predictor(open_from_args(args), "explain")
     img28 = to_mnist(read_digit_image(args.image))
     if img28 is None:
         raise UserError(f"{one_line(args.image, 150)}: no ink found, nothing to explain")
@@ -341,7 +341,7 @@ def _export(args) -> int:
 
     if args.format is None and args.out is None:
         raise UserError("give --format onnx|torchscript, or --out FILE.onnx|FILE.pt")
-    opened = _open(args)
+    opened = open_from_args(args)
     ckpt, model = opened.checkpoint, opened.model.eval()
     out = Path(args.out) if args.out else ckpt.path.with_suffix(".onnx" if args.format == "onnx" else ".pt")
     fmt = format_for(out, args.format)
@@ -375,7 +375,7 @@ def _train_config(args, spec):
     return base.with_(**changes).validate()
 
 
-def _plan(args):
+def plan_from_args(args):
     """(plan, checkpoint to write): the run ``args`` ask for, planned by the core as the window plans it."""
     from cnn_gui.core.data.registry import is_folder_dataset
     from cnn_gui.core.session import Session
@@ -404,7 +404,7 @@ def _train(args) -> int:
         from cnn_gui.core.training.cpu_threads import set_training_threads
 
         set_training_threads(args.threads)
-    plan, out = _plan(args)
+    plan, out = plan_from_args(args)
     data = load_run_data(plan, data_dir=args.data_dir)
     if data.note:
         print(f"{data.name}: {data.note}", flush=True)

@@ -238,7 +238,7 @@ class Session:
         # The run's weights: no history yet; the canvas keeps the previous ones until an epoch ends.
         self.current = Weights(self.spec, model, Provenance(Source.TRAINED, f"run {self.runs}", epoch=0),
                                normalization, config.dataset, [])
-        self.changed.emit(SessionChange(tree=fresh, history=True))
+        self.changed.emit(SessionChange(tree=fresh, history=True, resume=False))
         return RunPlan(config, self.spec, model, None, fresh=fresh)
 
     def plan_resume(self, epochs: int | None = None, *, device: str | None = None, max_batches: int | None = None,
@@ -269,7 +269,7 @@ class Session:
         prov = Provenance(Source.TRAINED, f"run {self.runs}", epoch=done or None,
                           test_accuracy=self.provenance.test_accuracy)
         self.current = replace(self.current, provenance=prov, normalization=Normalization.of_meta(meta))
-        self.changed.emit(SessionChange(history=True))
+        self.changed.emit(SessionChange(history=True, resume=False))
         return RunPlan(run_config, self.spec, None, checkpoint, fresh=False)
 
     def _begin_run(self) -> None:

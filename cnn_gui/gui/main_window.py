@@ -192,7 +192,7 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
             self.structure.set_current_model(s.spec.name, s.spec.title)
             self.training_panel.set_model_input_shape(s.spec.input_shape, s.spec.title)
         if change.resume:
-            self.training_panel.set_resume_epoch(s.resume_epochs())
+            self.training_panel.set_resume_epoch(s.resume_epochs(), s.default_resume_total())
         if change.history:
             self.plots.clear()
             if s.history:

@@ -533,3 +533,39 @@ def test_new_weights_keep_the_modules_the_user_froze():
     assert plan.fresh and plan.model is session.model  # the run trains the new model object
     frozen = {n for n, p in plan.model.named_parameters() if not p.requires_grad}
     assert frozen == {"layer1.0.weight", "layer1.0.bias", "layer1.1.weight", "layer1.1.bias"}
+
+
+# --------------------------------------------------------------------------- what the session announces
+
+
+def test_every_change_is_announced_with_what_to_redraw(tmp_path, pretrained):
+    session = Session(SPEC, SPEC.factory())
+    seen = []
+    session.changed.connect(seen.append)
+    session.use_pretrained(weights_from(pretrained, SPEC))
+    assert seen[-1].weights and seen[-1].history and not seen[-1].tree  # same architecture: same tree
+    session.switch_model("simple-cnn")
+    assert seen[-1].tree and seen[-1].weights and seen[-1].history
+    session.reinitialize("xavier-uniform")
+    assert seen[-1].weights and not seen[-1].tree
+    session.mark_saved(tmp_path / "x.safetensors")
+    assert seen[-1].label and not seen[-1].weights and not seen[-1].history
+    count = len(seen)
+    session.plan_run(TINY.with_(model="simple-cnn", dataset="cifar10"), fresh=True)
+    # New weights are drawn in the tree and the curves restart, but the canvas keeps the old
+    # weights until an epoch ends.
+    assert len(seen) == count + 1 and seen[-1].tree and seen[-1].history and not seen[-1].weights
+    session.run_failed()
+    assert seen[-1].weights and seen[-1].tree
+
+
+def test_a_refused_change_announces_nothing(tmp_path):
+    ckpt, _ = write_file(tmp_path / "s.safetensors", epoch=3, epochs=3)
+    session = opened(ckpt)
+    seen = []
+    session.changed.connect(seen.append)
+    with pytest.raises(ConfigError):
+        session.plan_resume(2)
+    with pytest.raises(ValueError):
+        session.reinitialize("no-such-scheme")
+    assert seen == []

@@ -88,7 +88,7 @@ class CheckpointFlow:
         if w.session.resumable:
             saved = ckpt.meta.train_config
             w.training_panel.set_config(saved.with_(device=w.training_panel.config().device, max_batches=None))
-            w.training_panel.set_resume_epoch(ckpt.meta.epoch)
+            w.training_panel.set_resume_epoch(ckpt.meta.epoch, w.session.default_resume_total())
         w.statusBar().showMessage(f"Opened {name}", 5000)
         w.checkpointOpened.emit(path)
         w.openFinished.emit(True)

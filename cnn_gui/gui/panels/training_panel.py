@@ -141,6 +141,8 @@ class TrainingPanel(QWidget):
         self.continue_check.setToolTip("Resume the opened checkpoint's run (its optimizer state, position and "
                                        "history) instead of starting a new run with these settings")
         self.continue_check.setVisible(False)
+        self.continue_check.toggled.connect(self._update_epochs_minimum)
+        self.continue_check.toggled.connect(self._update_resume_text)
         self.continue_check.toggled.connect(self._update_enabled)
 
     def _build_buttons(self) -> None:
@@ -336,35 +338,34 @@ class TrainingPanel(QWidget):
         return self.dataset_combo.is_enabled(name)
 
     # -- resuming a loaded session ------------------------------------------------------------
-    def set_resume_epoch(self, epoch: int | None) -> None:
-        """Offer "Continue loaded session" for a checkpoint ``epoch`` epochs in; None hides it."""
+    def set_resume_epoch(self, epoch: int | None, total: int | None = None) -> None:
+        """Offer "Continue session" for a checkpoint ``epoch`` epochs in (None hides it), and
+        set Epochs to ``total``: the run's total, as for a new run (core/training/plan.py)."""
         self._resume_epoch = epoch
         self.continue_check.setVisible(epoch is not None)
         self.continue_check.setChecked(epoch is not None)
+        self._update_epochs_minimum()
+        if epoch is not None and total is not None:
+            self.epochs_spin.setValue(total)
         self._update_resume_text()
 
-    def resume_target_epochs(self) -> int | None:
-        """Total epochs a resumed run trains to, or None when not resuming."""
-        if self._resume_epoch is None or not self.continue_check.isChecked():
-            return None
-        wanted = self.epochs_spin.value()
-        return wanted if wanted > self._resume_epoch else self._resume_epoch + wanted
+    def _update_epochs_minimum(self, *_args) -> None:
+        """Continuing, Epochs is a total above the epochs the session has: it cannot go lower."""
+        self.epochs_spin.setMinimum(self._resume_epoch + 1 if self.resuming() else 1)
 
     def start_fresh(self) -> bool:
         """Whether a new run starts from freshly initialised weights (the default)."""
         return self.start_combo.currentData() == "fresh"
 
     def resuming(self) -> bool:
-        return self.resume_target_epochs() is not None
+        """Whether Train continues the loaded session (to Epochs in total) rather than starting a run."""
+        return self._resume_epoch is not None and self.continue_check.isChecked()
 
     def _update_resume_text(self, *_args) -> None:
         if self._resume_epoch is None:
             self.continue_check.setText("Continue session")
-            self._update_train_text()
-            return
-        target = self._resume_epoch + self.epochs_spin.value() if self.epochs_spin.value() <= self._resume_epoch \
-            else self.epochs_spin.value()
-        self.continue_check.setText(f"Continue session (epoch {self._resume_epoch} → {target})")
+        else:
+            self.continue_check.setText(f"Continue session (epoch {self._resume_epoch} → {self.epochs_spin.value()})")
         self._update_train_text()
 
     def _update_train_text(self) -> None:
