@@ -80,6 +80,17 @@ class Job:
             self.thread.join(timeout)
         return not self.is_alive()
 
+    def settle(self, result: Any, error: BaseException | None) -> None:
+        """Hand the outcome to its callback (GUI thread, once): on_done(result) or on_error(error)."""
+        self._settled = True
+        if error is None:
+            if self._on_done is not None:
+                self._on_done(result)
+        elif self._on_error is not None:
+            self._on_error(error)
+        else:
+            _log.error("background job %s failed", self.name, exc_info=error)
+
     def __repr__(self) -> str:
         state = "delivered" if self._settled else "cancelled" if self.cancelled.is_set() else "live"
         return f"<Job {self.name} {state}>"
@@ -168,17 +179,10 @@ class JobRunner(QObject):
     def _deliver(self, job: Job, result: Any, error: Exception | None) -> None:
         if self._gate.closed or not job.live:
             return  # shut down, cancelled or superseded after fn returned
-        job._settled = True
         if job.key is not None and self._latest.get(job.key) is job:
             del self._latest[job.key]
         try:
-            if error is None:
-                if job._on_done is not None:
-                    job._on_done(result)
-            elif job._on_error is not None:
-                job._on_error(error)
-            else:
-                _log.error("background job %s failed", job.name, exc_info=error)
+            job.settle(result, error)
         finally:
             if not self.busy():
                 self.finished.emit()
