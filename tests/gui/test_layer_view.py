@@ -65,49 +65,49 @@ def test_selecting_the_first_conv_shows_its_16_kernels_on_one_symmetric_scale(ri
     np.testing.assert_array_equal(view.kernels, weight[:, 0])
     scale = float(np.abs(weight).max())
     assert view.kernel_scale == pytest.approx(scale)
-    grid = view.kernel_image.grid
+    grid = view.layer_page.kernel_image.grid
     assert grid.shape == (4 * 3 + 3, 4 * 3 + 3)  # 4x4 tiles of 3x3, one pixel between
     # tile 5 (row 1, column 1): 0.5 is a zero weight, 0 and 1 are -scale and +scale
     np.testing.assert_allclose(grid[4:7, 4:7], 0.5 + 0.5 * weight[5, 0] / scale, rtol=1e-6)
     assert np.nanmin(grid) >= 0 and np.nanmax(grid) <= 1 and np.isclose(np.nanmax(np.abs(grid - 0.5)), 0.5)
-    assert view.scale_bar.labels == (f"−{scale:.3g}", "0", f"+{scale:.3g}")
-    assert not view.channel_spin.isEnabled()  # one input channel: nothing to choose
-    assert "Conv2d" in view.title.text() and "16 kernels of 3x3" in view.kernel_caption.text()
+    assert view.layer_page.scale_bar.labels == (f"−{scale:.3g}", "0", f"+{scale:.3g}")
+    assert not view.layer_page.channel_spin.isEnabled()  # one input channel: nothing to choose
+    assert "Conv2d" in view.title.text() and "16 kernels of 3x3" in view.layer_page.kernel_caption.text()
 
 
 def test_a_deeper_layer_one_input_map_at_a_time_or_the_norm_matrix(rig):
     panel, view, live = rig
     panel.select("layer2.0")
     weight = live.layer2[0].weight.detach().numpy()
-    assert view.channel_spin.isEnabled() and view.channel_spin.maximum() == 15
+    assert view.layer_page.channel_spin.isEnabled() and view.layer_page.channel_spin.maximum() == 15
     np.testing.assert_array_equal(view.kernels, weight[:, 0])
-    view.channel_spin.setValue(7)
+    view.layer_page.channel_spin.setValue(7)
     np.testing.assert_array_equal(view.kernels, weight[:, 7])
-    assert view.kernel_image.grid.shape == (4 * 3 + 3, 8 * 3 + 7)  # 32 kernels: 8 x 4
-    assert "input map 7 of 16" in view.kernel_caption.text()
+    assert view.layer_page.kernel_image.grid.shape == (4 * 3 + 3, 8 * 3 + 7)  # 32 kernels: 8 x 4
+    assert "input map 7 of 16" in view.layer_page.kernel_caption.text()
 
     view.set_mode("norms")
     norms = np.sqrt((weight.astype(np.float64) ** 2).sum(axis=(2, 3)))
-    assert view.kernels.shape == (32, 16) and not view.channel_spin.isEnabled()
+    assert view.kernels.shape == (32, 16) and not view.layer_page.channel_spin.isEnabled()
     np.testing.assert_allclose(view.kernels, norms, rtol=1e-5)
     assert view.kernel_scale == pytest.approx(norms.max(), rel=1e-5)
-    np.testing.assert_allclose(view.kernel_image.grid, norms / norms.max(), rtol=1e-5)
-    assert view.scale_bar.labels[0] == "0"
+    np.testing.assert_allclose(view.layer_page.kernel_image.grid, norms / norms.max(), rtol=1e-5)
+    assert view.layer_page.scale_bar.labels[0] == "0"
     r, c = np.unravel_index(norms.argmax(), norms.shape)
-    assert view._kernel_tooltip(r, c) == f"filter {r} ← input map {c}: L2 norm {norms[r, c]:.3g}"
+    assert view.layer_page.kernel_image.tooltip_for(r, c) == f"filter {r} ← input map {c}: L2 norm {norms[r, c]:.3g}"
 
 
 def test_the_layers_maps_of_the_image_beside_the_kernels(rig, test_image):
     panel, view, live = rig
     panel.select("layer1.0")
-    assert view.maps is None and view.maps_image.grid is None  # no drawing yet
+    assert view.maps is None and view.layer_page.maps_image.grid is None  # no drawing yet
     image, _ = test_image
     view.set_image(image)
     predictor = Predictor(live)
     expected = feature_maps(predictor.model, predictor.input_tensor(image), ["layer1.0"])["layer1.0"]
     assert view.maps.shape == (16, 26, 26)
     np.testing.assert_array_equal(view.maps, expected)
-    assert "16 maps of 26x26" in view.maps_caption.text()
+    assert "16 maps of 26x26" in view.layer_page.maps_caption.text()
     view.set_image(None)
     assert view.maps is None
 
@@ -116,7 +116,7 @@ def test_modules_without_kernels_or_maps_say_so(rig, test_image):
     panel, view, _ = rig
     view.set_image(test_image[0])
     panel.select("layer1.1")
-    assert view.kernels is None and view.scale_bar.labels is None
+    assert view.kernels is None and view.layer_page.scale_bar.labels is None
     assert view.maps.shape == (16, 26, 26)  # a BatchNorm still has maps
     panel.select("fc.0")
     assert view.kernels is None and view.maps is None
@@ -148,27 +148,27 @@ def test_run_up_to_layer2_on_an_mnist_test_image(rig, test_image):
 
     assert view.tabs.currentWidget() is view.run_page
     assert view.output.shape == (1, 32, 12, 12)
-    assert "output shape <b>(1, 32, 12, 12)</b>" in view.shape_label.text()
-    assert "test image 0" in view.shape_label.text()
-    text = view.code_edit.toPlainText()
+    assert "output shape <b>(1, 32, 12, 12)</b>" in view.run_page.shape_label.text()
+    assert "test image 0" in view.run_page.shape_label.text()
+    text = view.run_page.code_edit.toPlainText()
     assert text.startswith("# nn.Sequential(*list(model.children())[:2])\n")
     assert text.endswith(str(nn.Sequential(live.layer1, live.layer2)))
     predictor = Predictor(live)
     with torch.inference_mode():
         expected = live.eval().layer2(live.layer1(predictor.input_tensor(image)))
     np.testing.assert_allclose(view.output, expected.numpy(), rtol=1e-5, atol=1e-6)
-    assert view.output_image.grid is not None and "32 maps of 12x12" in view.values_label.text()
+    assert view.run_page.output_image.grid is not None and "32 maps of 12x12" in view.run_page.values_label.text()
 
     # up to fc: the whole network, its ten scores; the largest is the prediction
     view.run_up_to("fc")
-    assert view.output.shape == (1, 10) and "nn.Flatten()" in view.code_edit.toPlainText()
+    assert view.output.shape == (1, 10) and "nn.Flatten()" in view.run_page.code_edit.toPlainText()
     top = int(np.argmax(predictor.predict(image)))
     assert top == label  # the pretrained net reads this test image right
-    assert f"largest: {top}" in view.values_label.text()
+    assert f"largest: {top}" in view.run_page.values_label.text()
 
     # the run follows new images
     view.set_image(None)
-    assert BLANK_TEXT in view.shape_label.text() and view.output.shape == (1, 10)
+    assert BLANK_TEXT in view.run_page.shape_label.text() and view.output.shape == (1, 10)
 
 
 def test_run_all_conv_layers_and_run_up_to_only_for_direct_children(rig):
@@ -179,8 +179,8 @@ def test_run_all_conv_layers_and_run_up_to_only_for_direct_children(rig):
     assert not any(a.text().startswith("Run the network up to") for a in menu.actions())
     panel.run_convs_action.trigger()
     assert view.output.shape == (1, 128, 20, 20)
-    assert "without the BatchNorm, ReLU and pooling" in view.code_edit.toPlainText()
-    assert view.code_edit.toPlainText().count("Conv2d(") == 4
+    assert "without the BatchNorm, ReLU and pooling" in view.run_page.code_edit.toPlainText()
+    assert view.run_page.code_edit.toPlainText().count("Conv2d(") == 4
 
     panel.select("layer4")
     menu = panel.context_menu_for(panel.tree_view.currentIndex())
@@ -210,7 +210,7 @@ def test_clear_forgets_layer_and_run(rig):
     view.run_up_to("layer1")
     view.clear()
     assert view.layer_name == "" and view.kernels is None and view.output is None
-    assert view.title.text() == HINT and view.code_edit.toPlainText() == ""
+    assert view.title.text() == HINT and view.run_page.code_edit.toPlainText() == ""
 
 
 def test_no_drawing_message(rig):
@@ -218,7 +218,7 @@ def test_no_drawing_message(rig):
     panel.select("layer3.0")
     assert view.maps is None and view.kernels.shape == (64, 3, 3)
     # the message the empty maps pane paints
-    assert view.maps_image._message == NO_DRAWING
+    assert view.layer_page.maps_image._message == NO_DRAWING
 
 
 # ------------------------------------------------------------------ freezing from the tree
@@ -306,11 +306,11 @@ def test_an_rgb_first_layer_one_colour_channel_at_a_time(qtbot):
     view.set_predictor(Predictor(model, input_shape=(3, 32, 32)), (3, 32, 32))
     view.set_layer("layer1.conv1")
     view.refresh()
-    assert view.channel_spin.isEnabled() and view.channel_spin.maximum() == 2
-    view.channel_spin.setValue(2)
+    assert view.layer_page.channel_spin.isEnabled() and view.layer_page.channel_spin.maximum() == 2
+    view.layer_page.channel_spin.setValue(2)
     view.refresh()
     np.testing.assert_array_equal(view.kernels, model.layer1.conv1.weight.detach().numpy()[:, 2])
-    assert view.maps_image._message == NO_TEST_IMAGE.format(shape="3x32x32")
+    assert view.layer_page.maps_image._message == NO_TEST_IMAGE.format(shape="3x32x32")
     image = np.random.default_rng(0).random((3, 32, 32), dtype=np.float32)
     view.set_image(image, "test image 5")
     view.refresh()

@@ -18,10 +18,11 @@ from html import escape
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from cnn_gui.core.analysis.inspection import SpatialLayer, feature_maps, spatial_layers, tile_at, tile_maps
+from cnn_gui.core.analysis.inspection import SpatialLayer, feature_maps, spatial_layers, tile_maps
 from cnn_gui.core.errors import one_line
 from cnn_gui.core.analysis.predictor import Predictor
 
+from cnn_gui.gui.analysis.tiled_maps import PAD, map_tooltip
 from cnn_gui.gui.widgets.grid_image import GridImage
 from cnn_gui.gui.widgets.live_refresh import LiveRefresh
 
@@ -32,7 +33,6 @@ NO_TEST_IMAGE_TEXT = ("This model reads {shape} images, not the canvas: click a 
 NO_DRAWING_TEXT = ("Draw a digit on the canvas (or click a test image in the Test set tab): "
                    "each filter's response to it appears here.")
 CANVAS_SOURCE = "the drawing on the canvas"
-PAD = 1
 LAYER_TIP = "Layers whose output is a stack of 2-D maps, in forward order"
 LAYER_CHARS = 24  # the box's width in characters; longer layer labels elide (whole in the popup)
 
@@ -204,11 +204,4 @@ class FeatureMapsView(QWidget):
         self.caption.setText("")
 
     def _tooltip(self, row: int, col: int) -> str | None:
-        if self._maps is None:
-            return None
-        c, h, w = self._maps.shape
-        index = tile_at(row, col, (h, w), self.image.grid.shape[1], PAD)
-        if index is None or index >= c:
-            return None
-        m = self._maps[index]
-        return f"map {index} of {c}: from {float(m.min()):.3g} to {float(m.max()):.3g}"
+        return map_tooltip(self._maps, self.image.grid, row, col)
