@@ -39,7 +39,7 @@ from cnn_gui.gui import settings as settings_mod
 from cnn_gui.gui.panels.canvas_panel import CanvasPanel, canvas_refusal
 from cnn_gui.gui.flows.checkpoint_flow import CheckpointFlow
 from cnn_gui.gui.analysis.tabs import AnalysisTabs
-from cnn_gui.gui.panels.plots import TrainingPlots
+from cnn_gui.gui.panels.training_plots.view import TrainingPlots
 from cnn_gui.gui.flows.run_flow import RunFlow
 from cnn_gui.gui.panels.runs.view import RunsView
 from cnn_gui.gui.panels.structure.panel import StructurePanel
@@ -133,11 +133,11 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self.export_model_action = self._action(file_menu, "Export &model (ONNX, TorchScript)…",
                                                 self.files.ask_export_model)
         file_menu.addSeparator()
-        self.quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence("Ctrl+Q"))
+        self._action(file_menu, "&Quit", self.close, QKeySequence("Ctrl+Q"))
         weights_menu = bar.addMenu("&Weights")
         self.pretrained_action = self._action(weights_menu, "Use the &pretrained weights", lambda: self.use_pretrained())
         self.pretrained_action.setToolTip("The shipped MNIST CNN weights (99 % test accuracy)")
-        self.runs_action = self._action(weights_menu, "Weights of a &run…", lambda: self.tabs.setCurrentWidget(self.runs_view))
+        self._action(weights_menu, "Weights of a &run…", lambda: self.tabs.setCurrentWidget(self.runs_view))
         view_menu = bar.addMenu("&View")
         view_menu.addAction(self.structure_dock.toggleViewAction())
         view_menu.addAction(self.canvas_dock.toggleViewAction())
@@ -145,7 +145,7 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self.tab_actions = [self._action(view_menu, self.tabs.tabText(i), lambda _c=False, i=i: self.tabs.setCurrentIndex(i),
                                          QKeySequence(f"Ctrl+{i + 1}")) for i in range(self.tabs.count())]
         help_menu = bar.addMenu("&Help")
-        self.about_action = self._action(help_menu, "&About cnn-gui", self.show_about)
+        self._action(help_menu, "&About cnn-gui", self.show_about)
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
         action = QAction(text, self)
@@ -170,7 +170,6 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
     # ================================================================== what the tests and benchmarks read
     model = property(lambda self: self.session.model)
     spec = property(lambda self: self.session.spec)
-    model_name = property(lambda self: self.session.spec.name)
     history = property(lambda self: self.session.history)
     predictor = property(lambda self: self.canvas_panel.predictor)
     weights_label = property(lambda self: self.canvas_panel.weights_label)
@@ -178,7 +177,6 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
     canvas = property(lambda self: self.canvas_panel.canvas)
     canvas_note = property(lambda self: self.canvas_panel.note)
     prediction_view = property(lambda self: self.canvas_panel.prediction_view)
-    canvas_controller = property(lambda self: self.canvas_panel.controller)
 
     # ================================================================== showing the session
     def _on_model_changed(self, change: SessionChange) -> None:
