@@ -14,7 +14,9 @@ from torch import nn
 
 from cnn_gui.core.config import TrainConfig
 from cnn_gui.core.events import EpochEnded, FitEnded
-from cnn_gui.gui.panels.plots import BATCH_TITLES, EPOCH_TITLES, TrainingPlots
+from cnn_gui.gui.panels.training_plots.batch_plot import BATCH_TITLES
+from cnn_gui.gui.panels.training_plots.epoch_plot import EPOCH_TITLES
+from cnn_gui.gui.panels.training_plots.view import TrainingPlots
 from cnn_gui.gui.panels.training_panel import IDLE_TEXT, TrainingPanel, finished_text
 from cnn_gui.gui.widgets.elided_text import ElidedLabel
 

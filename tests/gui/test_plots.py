@@ -6,7 +6,8 @@ import pytest
 from PySide6.QtGui import QImage
 
 from cnn_gui.core.events import BatchEnded, EpochEnded
-from cnn_gui.gui.panels.plots import CSV_HEADER, TrainingPlots
+from cnn_gui.core.files.metrics_csv import CSV_HEADER
+from cnn_gui.gui.panels.training_plots.view import TrainingPlots
 
 
 def epoch_event(epoch, train_acc, test_acc):
@@ -237,7 +238,7 @@ def feed(plots, steps, loss, acc):
 
 
 def view_ranges(plots):
-    (x, loss), acc = plots.batch_plot.vb.viewRange(), plots._acc_view.viewRange()[1]
+    (x, loss), acc = plots.batch_plot.vb.viewRange(), plots.batches.acc_view.viewRange()[1]
     return tuple(x), tuple(loss), tuple(acc)
 
 
@@ -313,9 +314,9 @@ def test_clear_follows_again_with_a_neutral_frame(plots):
 @pytest.mark.parametrize("value, expected", [(0.07, 0.08), (1.0, 1.0), (1.01, 1.5), (2.19, 2.5),
                                              (3.1, 4.0), (8.5, 10.0), (130, 150), (0, 1.0)])
 def test_round_up(value, expected):
-    from cnn_gui.gui.panels.plots import _round_up
+    from cnn_gui.gui.panels.training_plots.batch_plot import round_up
 
-    assert _round_up(value) == pytest.approx(expected)
+    assert round_up(value) == pytest.approx(expected)
 
 
 def test_integer_axis_ticks_whole_numbers_only(qtbot):

@@ -160,7 +160,7 @@ def test_rename_and_delete_ask_first(view, two_runs):
 
 
 def test_export_csv_and_load_weights(view, two_runs, tmp_path_factory, qtbot):
-    from cnn_gui.gui.panels.plots import CSV_HEADER as PLOTS_HEADER
+    from cnn_gui.core.files.metrics_csv import CSV_HEADER as PLOTS_HEADER
 
     out = tmp_path_factory.mktemp("out") / "m.csv"
     view.select_runs(["faster lr"])
