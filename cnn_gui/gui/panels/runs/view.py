@@ -31,7 +31,7 @@ from cnn_gui.core.runs.runs import (Run, RunsError, RunsIndex, delete_run, renam
 from cnn_gui.gui.panels.runs.curves import ComparisonPlots
 from cnn_gui.gui.panels.runs.settings_diff import SettingsDiff
 from cnn_gui.gui.panels.runs.table_model import RUN_ROLE, SORT_ROLE, RunsSortProxy, RunsTableModel
-from cnn_gui.gui.panels.training_panel import ElidedLabel
+from cnn_gui.gui.widgets.elided_text import ElidedLabel
 
 POLL_MS = 1000
 
