@@ -26,6 +26,51 @@ def _duration_of(run: Run) -> float | None:
     return run.duration_seconds
 
 
+def _cell_text(run: Run, column: str) -> str:
+    """What the table shows for ``run`` in ``column``."""
+    if column == "Name":
+        return run.name
+    if column == "Status":
+        return run.status_text
+    if not run.readable:
+        return ""
+    if column == "Date":
+        return run.started.astimezone().strftime("%Y-%m-%d %H:%M") if run.started else NO_VALUE
+    if column == "Model":
+        return run.model
+    if column == "Dataset":
+        return run.dataset
+    if column == "Preset":
+        return run.preset or NO_VALUE
+    if column == "Epochs":
+        done = run.epochs_completed
+        return f"{done}/{run.epochs_planned}" if run.epochs_planned else str(done)
+    if column == "Best test":
+        return _pct(run.best_test_accuracy)
+    if column == "Final test":
+        return _pct(run.final_test_accuracy)
+    if column == "Duration":
+        return format_duration(_duration_of(run))
+    return ""
+
+
+def _sort_value(run: Run, column: str):
+    """What ``column`` sorts ``run`` by: numbers as numbers, dates as dates, text lower-case."""
+    if column == "Name":
+        return run.name.lower()
+    if column == "Date":
+        return run.sort_key()
+    if column == "Epochs":
+        return float(run.epochs_completed)
+    if column == "Best test":
+        return run.best_test_accuracy if run.best_test_accuracy is not None else -1.0
+    if column == "Final test":
+        return run.final_test_accuracy if run.final_test_accuracy is not None else -1.0
+    if column == "Duration":
+        return _duration_of(run) or 0.0
+    return _cell_text(run, column).lower()
+
+
 class RunsTableModel(QAbstractTableModel):
     """One row per :class:`Run`, in the order they were first seen (a proxy sorts them).
 
@@ -93,9 +138,9 @@ class RunsTableModel(QAbstractTableModel):
         run = self.runs[index.row()]
         column = self.COLUMNS[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return self._text(run, column)
+            return _cell_text(run, column)
         if role == SORT_ROLE:
-            return self._sort_value(run, column)
+            return _sort_value(run, column)
         if role == RUN_ROLE:
             return run
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -110,49 +155,6 @@ class RunsTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and column in self.NUMERIC:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
-
-    @staticmethod
-    def _text(run: Run, column: str) -> str:
-        if column == "Name":
-            return run.name
-        if column == "Status":
-            return run.status_text
-        if not run.readable:
-            return ""
-        if column == "Date":
-            return run.started.astimezone().strftime("%Y-%m-%d %H:%M") if run.started else NO_VALUE
-        if column == "Model":
-            return run.model
-        if column == "Dataset":
-            return run.dataset
-        if column == "Preset":
-            return run.preset or NO_VALUE
-        if column == "Epochs":
-            done = run.epochs_completed
-            return f"{done}/{run.epochs_planned}" if run.epochs_planned else str(done)
-        if column == "Best test":
-            return _pct(run.best_test_accuracy)
-        if column == "Final test":
-            return _pct(run.final_test_accuracy)
-        if column == "Duration":
-            return format_duration(_duration_of(run))
-        return ""
-
-    @staticmethod
-    def _sort_value(run: Run, column: str):
-        if column == "Name":
-            return run.name.lower()
-        if column == "Date":
-            return run.sort_key()
-        if column == "Epochs":
-            return float(run.epochs_completed)
-        if column == "Best test":
-            return run.best_test_accuracy if run.best_test_accuracy is not None else -1.0
-        if column == "Final test":
-            return run.final_test_accuracy if run.final_test_accuracy is not None else -1.0
-        if column == "Duration":
-            return _duration_of(run) or 0.0
-        return RunsTableModel._text(run, column).lower()
 
 
 class RunsSortProxy(QSortFilterProxyModel):
