@@ -242,9 +242,9 @@ def test_embedding_view_maps_the_test_set_with_live_point_hover_click_and_box(qt
     compute(qtbot, view)
     result = view.result
     assert result is not None and result.points.shape == (400, 2), view.status.text()
-    assert len(view.class_items) == 10
-    assert sum(len(item.getData()[0]) for item in view.class_items) == 400
-    assert len(view.mistake_item.getData()[0]) == int(result.features.mistakes.sum())
+    assert len(view.plot.class_items) == 10
+    assert sum(len(item.getData()[0]) for item in view.plot.class_items) == 400
+    assert len(view.plot.mistake_item.getData()[0]) == int(result.features.mistakes.sum())
     assert "fc.3" in view.axes_note.text() and "principal components" in view.axes_note.text()
 
     # The canvas drawing as a star: a test image lands on its own dot.
@@ -252,13 +252,13 @@ def test_embedding_view_maps_the_test_set_with_live_point_hover_click_and_box(qt
     spread = result.points.max(0) - result.points.min(0)
     tolerance = 0.01 if result.features.bf16 else 1e-4  # bf16: one image vs a batch of 100 may round apart
     assert (np.abs(view.live_point - result.points[5]) <= tolerance * spread).all()
-    x, y = view.live_item.getData()
+    x, y = view.plot.live_item.getData()
     assert (x[0], y[0]) == pytest.approx(tuple(view.live_point))
 
     # Hover and click a dot.
     at = QPointF(*map(float, result.points[17]))
     assert view.hover(at) == 17
-    assert "test image #17" in view.preview_text.text() and view.preview.grid.shape == (28, 28)
+    assert "test image #17" in view.images.preview_text.text() and view.images.preview.grid.shape == (28, 28)
     with qtbot.waitSignal(view.imageChosen) as signal:
         view.choose(17)
     image, text = signal.args
@@ -268,17 +268,17 @@ def test_embedding_view_maps_the_test_set_with_live_point_hover_click_and_box(qt
     # The box: the images inside it, in the gallery.
     lo, hi = result.points.min(0), result.points.max(0)
     rows = view.select_box(lo[0] - 1, lo[1] - 1, hi[0] + 1, hi[1] + 1)
-    assert len(rows) == 60 and "400 images" in view.gallery_caption.text()
+    assert len(rows) == 60 and "400 images" in view.images.gallery_caption.text()
     mistakes = set(np.flatnonzero(result.features.mistakes).tolist())
     assert set(rows[:len(mistakes)].tolist()) == mistakes  # mistakes first
     inside = view.select_box(*(result.points[17] - 1e-3), *(result.points[17] + 1e-3))
     assert 17 in inside
-    assert view.gallery.grid is not None
+    assert view.images.gallery.grid is not None
 
     view.set_live_image(None)
-    assert view.live_point is None and len(view.live_item.getData()[0]) == 0
+    assert view.live_point is None and len(view.plot.live_item.getData()[0]) == 0
     view.set_predictor(None)
-    assert view.result is None and not view.class_items and not view.compute_button.isEnabled()
+    assert view.result is None and not view.plot.class_items and not view.compute_button.isEnabled()
     view.shutdown()
 
 
@@ -296,12 +296,12 @@ def test_embedding_view_tsne_on_demand_with_progress(qtbot, pretrained, mnist, m
     view.progress.valueChanged.connect(seen.append)
     qtbot.waitUntil(lambda: not view.is_running(), timeout=60000)
     assert view.tsne_points.shape == (120, 2) and view.layout_name() == "tsne"
-    assert sum(len(item.getData()[0]) for item in view.class_items) == 120
+    assert sum(len(item.getData()[0]) for item in view.plot.class_items) == 120
     assert view.live_point is None  # t-SNE cannot place a new image
     assert "t-SNE" in view.axes_note.text()
     assert any(0 < v < 1000 for v in seen) and seen[-1] == 1000
     view.layout_combo.setCurrentIndex(view.layout_combo.findData("pca"))
-    assert view.live_point is not None and sum(len(i.getData()[0]) for i in view.class_items) == 400
+    assert view.live_point is not None and sum(len(i.getData()[0]) for i in view.plot.class_items) == 400
     view.shutdown()
 
 

@@ -27,19 +27,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal, Slot
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSplitter,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import QPointF, Qt, Signal, Slot
+from PySide6.QtWidgets import QComboBox, QLabel, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from cnn_gui.core.analysis import embedding
-from cnn_gui.core.analysis.inspection import tile_at, tile_maps
 from cnn_gui.core.analysis.embedding import Embedding, compute_embedding, project, tsne
+from cnn_gui.core.analysis.predictor import Predictor
 from cnn_gui.core.errors import CnnGuiError, one_line
 from cnn_gui.core.formatting import dataset_title as _title
-from cnn_gui.core.analysis.predictor import Predictor
-
-from cnn_gui.gui.widgets.grid_image import GridImage
+from cnn_gui.gui.analysis.embedding_images import GALLERY_MAX, EmbeddingImages
+from cnn_gui.gui.analysis.embedding_plot import EmbeddingPlot, class_colour
 from cnn_gui.gui.background.jobs import JobRunner
 from cnn_gui.gui.widgets.flow_layout import FlowLayout, labelled
 
@@ -49,20 +46,9 @@ if TYPE_CHECKING:
 CANVAS_INPUT = (1, 28, 28)
 COUNTS = (1000, 2000, 5000, 10000)
 TSNE_MAX = 2000  # t-SNE lays out at most this many (the first) images: ~10-30 s on a CPU
-GALLERY_MAX = 60
-GALLERY_COLUMNS = 10
-PAD = 2
-HOVER_PIXELS = 8  # how close the mouse must be to a dot
-# matplotlib's tab10: ten colours told apart easily
-CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 IDLE_TEXT = "Compute maps the test images by the network's penultimate-layer features (PCA)."
 NO_MODEL_TEXT = "No weights yet."
 TSNE_MISSING = f"t-SNE needs scikit-learn: {embedding.INSTALL_HINT}"
-
-
-def _colour(c: int) -> str:
-    return CLASS_COLOURS[c % len(CLASS_COLOURS)]
 
 
 class EmbeddingView(QWidget):
@@ -77,6 +63,39 @@ class EmbeddingView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._build_controls()
+        self._build_plot_side()
+        self.images = EmbeddingImages(self._grey, self.describe)
+        self.images.rowChosen.connect(self.choose)
+        self.weights_label = QLabel()
+        small = self.weights_label.font()
+        small.setPointSizeF(max(small.pointSizeF() * 0.85, 7.0))
+        for label in (self.weights_label, self.axes_note, self.legend):
+            label.setFont(small)
+        self.weights_label.setStyleSheet("color: #555555")
+        self.axes_note.setStyleSheet("color: #555555")
+        self._build_layout()
+
+        self._predictor: Predictor | None = None
+        self._input_shape = CANVAS_INPUT
+        self._dataset_name = "mnist"
+        self._data: "ImageDataset | None" = None
+        self._cached: dict[str, "ImageDataset"] = {}
+        self.result: Embedding | None = None
+        self.tsne_points: np.ndarray | None = None
+        self._result_data: "ImageDataset | None" = None
+        self._live_image: np.ndarray | None = None
+        self._live_label = ""
+        self._legend_classes = ""
+        self.live_point: np.ndarray | None = None
+        self._request = 0
+        self._blocked = False
+        self._runner = JobRunner(self)
+        self._progress.connect(self._on_progress)
+        self._clear_plot()
+        self._update_buttons()
+
+    def _build_controls(self) -> None:
         self.compute_button = QPushButton("Compute")
         self.compute_button.setToolTip("Features of the test images and their PCA, off the GUI thread")
         self.compute_button.clicked.connect(self.compute)
@@ -100,46 +119,17 @@ class EmbeddingView(QWidget):
         self.status = QLabel(NO_MODEL_TEXT)
         self.status.setWordWrap(True)
 
-        self.plot = pg.PlotWidget(background="w")
-        item = self.plot.getPlotItem()
-        item.hideButtons()
-        item.setMenuEnabled(False)
-        item.showGrid(x=True, y=True, alpha=0.15)
-        self.class_items: list[pg.ScatterPlotItem] = []
-        self.mistake_item = pg.ScatterPlotItem(symbol="o", size=11, pen=pg.mkPen("#000000", width=1.2), brush=None)
-        self.live_item = pg.ScatterPlotItem(symbol="star", size=22, pen=pg.mkPen("#000000", width=1.5),
-                                            brush=pg.mkBrush("#ffd700"))
-        self.hover_item = pg.ScatterPlotItem(symbol="o", size=14, pen=pg.mkPen("#000000", width=2), brush=None)
-        self.box = pg.RectROI((0, 0), (1, 1), pen=pg.mkPen("#000000", width=2, style=Qt.PenStyle.DashLine))
-        self.box.sigRegionChangeFinished.connect(self._on_box_changed)
-        self.box.setZValue(20)
-        for extra in (self.mistake_item, self.live_item, self.hover_item):
-            extra.setZValue(10)
-        self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
-        self.plot.scene().sigMouseClicked.connect(self._on_mouse_clicked)
+    def _build_plot_side(self) -> None:
+        self.plot = EmbeddingPlot()
+        self.plot.boxChanged.connect(self._on_box_changed)
+        self.plot.mouseMovedTo.connect(self.hover)
+        self.plot.clickedAt.connect(self._on_clicked)
         self.legend = QLabel()
         self.legend.setWordWrap(True)  # ten class names in one line would widen the tab
         self.axes_note = QLabel()
         self.axes_note.setWordWrap(True)
 
-        self.preview = GridImage()
-        self.preview.setMinimumSize(84, 84)
-        self.preview.setFixedSize(112, 112)
-        self.preview_text = QLabel("Hover a dot to see its image.")
-        self.preview_text.setWordWrap(True)
-        self.gallery_caption = QLabel()
-        self.gallery_caption.setWordWrap(True)
-        self.gallery = GridImage()
-        self.gallery.tooltip_for = self._gallery_tooltip
-        self.gallery.cellClicked.connect(self._on_gallery_clicked)
-        self.weights_label = QLabel()
-        small = self.weights_label.font()
-        small.setPointSizeF(max(small.pointSizeF() * 0.85, 7.0))
-        for label in (self.weights_label, self.axes_note, self.legend):
-            label.setFont(small)
-        self.weights_label.setStyleSheet("color: #555555")
-        self.axes_note.setStyleSheet("color: #555555")
-
+    def _build_layout(self) -> None:
         top = FlowLayout()  # wraps rather than widen the window
         top.addWidget(self.compute_button)
         top.addWidget(self.count_combo)
@@ -153,18 +143,9 @@ class EmbeddingView(QWidget):
         left_layout.addWidget(self.plot, 1)
         left_layout.addWidget(self.legend)
         left_layout.addWidget(self.axes_note)
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
-        hover_row = QHBoxLayout()
-        hover_row.addWidget(self.preview)
-        hover_row.addWidget(self.preview_text, 1)
-        right_layout.addLayout(hover_row)
-        right_layout.addWidget(self.gallery_caption)
-        right_layout.addWidget(self.gallery, 1)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
-        split.addWidget(right)
+        split.addWidget(self.images)
         split.setSizes([560, 340])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
@@ -172,28 +153,6 @@ class EmbeddingView(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(split, 1)
         layout.addWidget(self.weights_label)
-
-        self._predictor: Predictor | None = None
-        self._input_shape = CANVAS_INPUT
-        self._dataset_name = "mnist"
-        self._data: "ImageDataset | None" = None
-        self._cached: dict[str, "ImageDataset"] = {}
-        self.result: Embedding | None = None
-        self.tsne_points: np.ndarray | None = None
-        self._result_data: "ImageDataset | None" = None
-        self._points = np.zeros((0, 2), np.float32)  # what the plot shows now
-        self._shown = np.zeros(0, np.int64)  # rows of result.features behind the plot's points
-        self._selected = np.zeros(0, np.int64)  # rows in the gallery
-        self._live_image: np.ndarray | None = None
-        self._live_label = ""
-        self._legend_classes = ""
-        self.live_point: np.ndarray | None = None
-        self._request = 0
-        self._blocked = False
-        self._runner = JobRunner(self)
-        self._progress.connect(self._on_progress)
-        self._clear_plot()
-        self._update_buttons()
 
     # -- inputs ----------------------------------------------------------------------------
     def set_predictor(self, predictor: Predictor | None, input_shape: tuple[int, ...] = CANVAS_INPUT) -> None:
@@ -397,18 +356,12 @@ class EmbeddingView(QWidget):
         self.result = None
         self.tsne_points = None
         self._result_data = None
-        self._points = np.zeros((0, 2), np.float32)
-        self._shown = np.zeros(0, np.int64)
         self._set_layout_choice("pca")
-        item = self.plot.getPlotItem()
-        item.clear()
-        self.class_items = []
+        self.plot.clear_points()
         self.live_point = None
         self.legend.setText("")
         self.axes_note.setText("")
-        self.preview.set_grid(None)
-        self.preview_text.setText("Hover a dot to see its image.")
-        self._set_gallery(np.zeros(0, np.int64), "")
+        self.images.reset()
         self.progress.setValue(0)
 
     def _show_layout(self) -> None:
@@ -417,41 +370,20 @@ class EmbeddingView(QWidget):
         f = self.result.features
         features = f"the {f.features.shape[1]} features that the last Linear layer ({f.layer}) reads"
         if self.layout_name() == "tsne" and self.tsne_points is not None:
-            self._points = self.tsne_points
-            self.axes_note.setText(f"Axes: t-SNE of {features}, for the first {len(self._points):,} images; "
+            points = self.tsne_points
+            self.axes_note.setText(f"Axes: t-SNE of {features}, for the first {len(points):,} images; "
                                    "the axes have no units, and only neighbourhoods mean something.")
         else:
-            self._points = self.result.points
+            points = self.result.points
             ratio = self.result.pca.explained_variance_ratio
             self.axes_note.setText(f"Axes: the first two principal components of {features}; they hold "
                                    f"{ratio[0]:.0%} and {ratio[1]:.0%} of their variance ({self.result.pca.backend}).")
-        self._shown = np.arange(len(self._points), dtype=np.int64)
-        labels, mistakes = f.labels[self._shown], f.mistakes[self._shown]
+        labels, mistakes = f.labels[:len(points)], f.mistakes[:len(points)]
         classes = self._result_data.classes if self._result_data is not None else tuple(
             str(i) for i in range(int(labels.max()) + 1))
-        item = self.plot.getPlotItem()
-        item.clear()
-        self.class_items = []
-        for c in range(len(classes)):
-            mask = labels == c
-            scatter = pg.ScatterPlotItem(self._points[mask, 0], self._points[mask, 1], symbol="o", size=5,
-                                         pen=None, brush=pg.mkBrush(_colour(c)))
-            item.addItem(scatter)
-            self.class_items.append(scatter)
-        self.mistake_item.setData(self._points[mistakes, 0], self._points[mistakes, 1])
-        for extra in (self.mistake_item, self.live_item, self.hover_item):
-            item.addItem(extra)
-        self.hover_item.setData([], [])
-        item.autoRange(padding=0.05)
-        lo, hi = self._points.min(0), self._points.max(0)
-        span = np.maximum(hi - lo, 1e-6)
-        self.box.blockSignals(True)
-        self.box.setPos(QPointF(*(lo + span * 0.08)), update=False)
-        self.box.setSize(QPointF(*(span * 0.2)), update=False)
-        self.box.blockSignals(False)
-        item.addItem(self.box)
+        self.plot.show_points(points, labels, mistakes, len(classes))
         self._legend_classes = "Colour = true class: " + " ".join(
-            f"<span style='color:{_colour(c)}'>●</span>&nbsp;{name}" for c, name in enumerate(classes))
+            f"<span style='color:{class_colour(c)}'>●</span>&nbsp;{name}" for c, name in enumerate(classes))
         self._update_live()
         self._on_box_changed()
 
@@ -464,55 +396,33 @@ class EmbeddingView(QWidget):
                                 f"<span style='color:#b8860b'>★</span> {star}{where}")
         if (self._live_image is None or self.result is None or self._predictor is None
                 or self.layout_name() != "pca"):
-            self.live_item.setData([], [])
+            self.plot.set_live(None)
             return
         try:
             point = project(self._predictor, self._live_image, self.result.pca, self.result.features.bf16)
         except Exception:  # noqa: BLE001 -- an image of another shape: no star
-            self.live_item.setData([], [])
+            self.plot.set_live(None)
             return
         self.live_point = point
-        self.live_item.setData([float(point[0])], [float(point[1])])
+        self.plot.set_live(point)
 
     # -- hover, click, box -----------------------------------------------------------------
-    def point_at(self, view_pos: QPointF, pixels: float = HOVER_PIXELS) -> int | None:
-        """The row (into result.features) of the dot nearest ``view_pos`` (data coordinates)
-        within ``pixels`` screen pixels, or None."""
-        if self._points.shape[0] == 0:
-            return None
-        px = self.plot.getPlotItem().getViewBox().viewPixelSize()
-        sx, sy = max(px[0], 1e-12), max(px[1], 1e-12)
-        d2 = ((self._points[:, 0] - view_pos.x()) / sx) ** 2 + ((self._points[:, 1] - view_pos.y()) / sy) ** 2
-        i = int(np.argmin(d2))
-        return int(self._shown[i]) if d2[i] <= pixels ** 2 else None
-
     @Slot(object)
-    def _on_mouse_moved(self, scene_pos) -> None:
-        vb = self.plot.getPlotItem().getViewBox()
-        if not vb.sceneBoundingRect().contains(scene_pos):
-            return
-        self.hover(vb.mapSceneToView(scene_pos))
-
     def hover(self, view_pos: QPointF) -> int | None:
         """Show the dot under ``view_pos`` (data coordinates) in the preview; its row or None."""
-        row = self.point_at(view_pos)
-        if row is None:
-            self.hover_item.setData([], [])
-            return None
-        i = int(np.searchsorted(self._shown, row))
-        self.hover_item.setData([float(self._points[i, 0])], [float(self._points[i, 1])])
-        self.preview.set_grid(self._grey(row))
-        self.preview_text.setText(self.describe(row) + "<br><i>click: send it on</i>")
+        row = self.plot.point_at(view_pos)
+        self.plot.highlight(row)
+        if row is not None:
+            self.images.show_hovered(row)
         return row
 
     @Slot(object)
-    def _on_mouse_clicked(self, event) -> None:
-        if event.button() != Qt.MouseButton.LeftButton:
-            return
-        row = self.point_at(self.plot.getPlotItem().getViewBox().mapSceneToView(event.scenePos()))
+    def _on_clicked(self, view_pos: QPointF) -> None:
+        row = self.plot.point_at(view_pos)
         if row is not None:
             self.choose(row)
 
+    @Slot(int)
     def choose(self, row: int) -> None:
         """Send mapped image ``row`` on through ``imageChosen``."""
         image = self._image(row)
@@ -521,58 +431,23 @@ class EmbeddingView(QWidget):
 
     def select_box(self, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
         """Move the box to data rectangle (x0, y0)-(x1, y1) and show its images; their rows."""
-        self.box.setPos(QPointF(min(x0, x1), min(y0, y1)), update=False)
-        self.box.setSize(QPointF(abs(x1 - x0), abs(y1 - y0)))  # emits sigRegionChangeFinished
-        return self._selected.copy()
+        self.plot.move_box(x0, y0, x1, y1)
+        return self.images.selected_rows()
 
     @Slot()
-    def _on_box_changed(self, *_args) -> None:
-        if self.result is None or self._points.shape[0] == 0:
+    def _on_box_changed(self) -> None:
+        if self.result is None or not self.plot.has_points():
             return
-        pos, size = self.box.pos(), self.box.size()
-        rect = QRectF(pos.x(), pos.y(), size.x(), size.y())
-        p = self._points
-        inside = ((p[:, 0] >= rect.left()) & (p[:, 0] <= rect.right())
-                  & (p[:, 1] >= rect.top()) & (p[:, 1] <= rect.bottom()))
         f = self.result.features
-        rows = self._shown[inside]
+        rows = self.plot.rows_in_box()
         rows = np.concatenate([rows[f.mistakes[rows]], rows[~f.mistakes[rows]]])  # mistakes first
         wrong = int(f.mistakes[rows].sum())
         more = f" (the first {GALLERY_MAX} shown)" if len(rows) > GALLERY_MAX else ""
         first = ", mistakes first" if wrong else ""
-        self._set_gallery(rows, f"In the box: {len(rows):,} image{'s' if len(rows) != 1 else ''}, "
-                                f"{wrong:,} mistake{'s' if wrong != 1 else ''}{more}{first}. Drag or resize the "
-                                "box; hover an image for its classes, click to send it on.")
-
-    def _set_gallery(self, rows: np.ndarray, caption: str) -> None:
-        self._selected = np.asarray(rows[:GALLERY_MAX], dtype=np.int64)
-        self.gallery_caption.setText(caption)
-        if self._selected.size == 0 or self._result_data is None:
-            self.gallery.set_grid(None)
-            self.gallery.set_message("No images in the box." if caption else "")
-            return
-        images = np.stack([self._grey(r) for r in self._selected])
-        self.gallery.set_grid(tile_maps(images, columns=GALLERY_COLUMNS, pad=PAD, scale_each=False))
-
-    def selected_rows(self) -> np.ndarray:
-        return self._selected.copy()
-
-    def _gallery_row(self, row: int, col: int) -> int | None:
-        if self._selected.size == 0 or self.gallery.grid is None or self._result_data is None:
-            return None
-        h, w = self._result_data.input_shape[1:]
-        i = tile_at(row, col, (h, w), self.gallery.grid.shape[1], PAD)
-        return None if i is None or i >= self._selected.size else int(self._selected[i])
-
-    def _gallery_tooltip(self, row: int, col: int) -> str | None:
-        r = self._gallery_row(row, col)
-        return None if r is None else self.describe(r) + " (click: send it on)"
-
-    @Slot(int, int)
-    def _on_gallery_clicked(self, row: int, col: int) -> None:
-        r = self._gallery_row(row, col)
-        if r is not None:
-            self.choose(r)
+        self.images.set_rows(rows, f"In the box: {len(rows):,} image{'s' if len(rows) != 1 else ''}, "
+                                   f"{wrong:,} mistake{'s' if wrong != 1 else ''}{more}{first}. Drag or resize the "
+                                   "box; hover an image for its classes, click to send it on.",
+                             tuple(self._result_data.input_shape[1:]))
 
     # -- images ----------------------------------------------------------------------------
     def _image(self, row: int) -> np.ndarray | None:
