@@ -196,7 +196,7 @@ def resolve_spec(checkpoint: "Checkpoint", *, current: ModelSpec | None = None, 
 def weights_from(checkpoint: "Checkpoint", spec: ModelSpec) -> OpenedWeights:
     """Build ``spec``'s model with ``checkpoint``'s weights; every name and shape checked first."""
     from cnn_gui.core.files.checkpoints import load_weights_into
-    from cnn_gui.core.training.engine import check_session_fits
+    from cnn_gui.core.training.resume import check_session_fits
 
     model = spec.factory()
     load_weights_into(model, checkpoint)

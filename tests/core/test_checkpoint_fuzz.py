@@ -23,7 +23,7 @@ from cnn_gui.core.files.checkpoints import (
     save_checkpoint,
 )
 from cnn_gui.core.config import TrainConfig
-from cnn_gui.core.training.engine import check_session_fits
+from cnn_gui.core.training.resume import check_session_fits
 
 CASES = int(os.environ.get("CNN_GUI_FUZZ_CASES", "1200"))
 

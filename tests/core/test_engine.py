@@ -232,13 +232,14 @@ def test_graphed_loop_matches_the_eager_one_bit_for_bit_on_a_cpu_stand_in(small,
     # Everything of the graphed path but the capture itself: static inputs, warm-up steps
     # undone, sums added by the step, the eager last partial batch handing the gradients
     # back, augmentation draws per batch. A real capture is tested in tests/test_cuda.py.
+    import cnn_gui.core.training.cuda_graph as cuda_graph
     import cnn_gui.core.training.engine as engine
 
     def capture(self, sums, correct):
-        buffers = list(self.trainer.model.buffers())
+        buffers = list(self.model.buffers())
         saved = [b.detach().clone() for b in buffers]
         scratch = (torch.zeros((), dtype=torch.float64),)
-        for _ in range(engine.GRAPH_WARMUP_STEPS):
+        for _ in range(cuda_graph.GRAPH_WARMUP_STEPS):
             self._drop_grads()
             self._step(scratch, torch.zeros((), dtype=torch.int64))
         with torch.no_grad():
@@ -258,7 +259,7 @@ def test_graphed_loop_matches_the_eager_one_bit_for_bit_on_a_cpu_stand_in(small,
         prepare(self)
         self._graph_wanted = self.config.cuda_graph is not False
 
-    monkeypatch.setattr(engine._GraphedStep, "_capture", capture)
+    monkeypatch.setattr(cuda_graph.GraphedStep, "_capture", capture)
     monkeypatch.setattr(engine.Trainer, "_prepare", prepare_graphed)
     # 3000 images at batch 64: 46 full batches and a last one of 56, each epoch.
     config = TrainConfig(epochs=2, batch_size=64, device="cpu", seed=5, schedule="onecycle", augment=True,
@@ -276,6 +277,7 @@ def test_graphed_loop_matches_the_eager_one_bit_for_bit_on_a_cpu_stand_in(small,
 
 @pytest.mark.slow
 def test_a_failed_capture_leaves_the_run_eager_with_a_one_line_note(small, monkeypatch):
+    import cnn_gui.core.training.cuda_graph as cuda_graph
     import cnn_gui.core.training.engine as engine
 
     def capture(self, sums, correct):
@@ -289,7 +291,7 @@ def test_a_failed_capture_leaves_the_run_eager_with_a_one_line_note(small, monke
 
     config = TrainConfig(epochs=1, batch_size=50, max_batches=3, device="cpu", amp=False)
     plain, _, _ = run(config, small)
-    monkeypatch.setattr(engine._GraphedStep, "_capture", capture)
+    monkeypatch.setattr(cuda_graph.GraphedStep, "_capture", capture)
     monkeypatch.setattr(engine.Trainer, "_prepare", prepare_graphed)
     trainer, events, end = run(config, small)
     assert end.reason == "completed"

@@ -9,7 +9,7 @@ of 10^18 or a list nested a thousand deep.
 
 The optimizer's non-tensor state is checked for shape here (plain values, bounded
 sizes); whether it fits a model is checked when the weights go into one
-(:func:`cnn_gui.core.training.engine.check_session_fits`).
+(:func:`cnn_gui.core.training.resume.check_session_fits`).
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from cnn_gui.core.data.image_dataset import ImageDataset
     from cnn_gui.core.files.checkpoints import Checkpoint
     from cnn_gui.core.runs.runs import RunWriter
-    from cnn_gui.core.training.engine import RunControl, Trainer
+    from cnn_gui.core.training.control import RunControl
+    from cnn_gui.core.training.engine import Trainer
 
 
 def resume_total(done: int, planned: int, requested: int | None) -> int:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal, Slot
 
 from cnn_gui.core.errors import as_sentence, describe
-from cnn_gui.core.training.engine import RunControl
+from cnn_gui.core.training.control import RunControl
 from cnn_gui.core.training.plan import RunPlan, build_trainer, load_run_data
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted
 
