@@ -53,8 +53,6 @@ def _positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cnn_gui.core.config import OPTIMIZERS, PRESETS, SCHEDULES
-
     parser = argparse.ArgumentParser(
         prog="cnn-gui",
         description="See a convolutional network, train it live, and let it read your handwriting. "
@@ -65,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     gui = sub.add_parser("gui", help="open the window (the default)")
     gui.add_argument("--checkpoint", metavar="FILE", help="open this checkpoint instead of the pretrained weights")
+
+    _add_train(sub)
+    _add_inspection_commands(sub)
+    return parser
+
+
+def _add_train(sub) -> None:
+    from cnn_gui.core.config import OPTIMIZERS, PRESETS, SCHEDULES
 
     train = sub.add_parser("train", help="train headless and save a checkpoint")
     train.add_argument("--preset", choices=sorted(PRESETS), default=None,
@@ -107,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also write TensorBoard logs (into the run folder's tensorboard/, or DIR); "
                        "needs pip install -e '.[tensorboard]'")
 
+
+
+def _add_inspection_commands(sub) -> None:
+    """summary, predict, explain, evaluate, export: commands that read weights and report."""
     summary = sub.add_parser("summary", help="print the module tree, hyper-parameters and parameters")
     summary.add_argument("model_arg", nargs="?", metavar="MODEL", default=None,
                          help="mnist-cnn, simple-cnn, or path/to/file.py:ClassName (same as --model)")
@@ -148,7 +158,6 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--model", default=None, metavar="FILE.py:CLASS",
                         help="your own model's file, for a checkpoint of your own model class")
     export.add_argument("--data-dir", default=None, help="where downloaded datasets live (env CNN_GUI_DATA_DIR)")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
