@@ -224,7 +224,7 @@ def test_summary_takes_the_model_as_argument_or_option(capsys):
 @pytest.mark.slow
 def test_train_records_a_run_folder_and_tensorboard_logs(tmp_path, capsys):
     pytest.importorskip("tensorboard")
-    from cnn_gui.core.runs.runs import list_runs
+    from cnn_gui.core.runs.reader import list_runs
 
     out = tmp_path / "m.safetensors"
     runs = tmp_path / "runs"

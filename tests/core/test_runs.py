@@ -14,11 +14,12 @@ import pytest
 from cnn_gui.core.errors import CnnGuiError
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted
 from cnn_gui.core.files.metrics_csv import CSV_HEADER, write_metrics_csv
-from cnn_gui.core.runs.runs import (
-    CHECKPOINT_FILE, EPOCHS_FILE, MAX_STEP_POINTS, RUN_FILE, RunFollower, RunsError,
-    RunsIndex, RunWriter, StepSampler, delete_run, list_runs, read_run, rename_run, resolve_runs_dir,
-    run_metrics_csv,
-)
+from cnn_gui.core.runs.follower import RunFollower
+from cnn_gui.core.runs.layout import CHECKPOINT_FILE, EPOCHS_FILE, RUN_FILE, RunsError, resolve_runs_dir
+from cnn_gui.core.runs.manage import delete_run, rename_run, run_metrics_csv
+from cnn_gui.core.runs.reader import RunsIndex, list_runs, read_run
+from cnn_gui.core.runs.step_sampler import MAX_STEP_POINTS, StepSampler
+from cnn_gui.core.runs.writer import RunWriter
 
 CONFIG = {"model": "mnist-cnn", "dataset": "mnist", "epochs": 2, "batch_size": 100, "lr": 0.001,
           "optimizer": "adam", "schedule": "constant", "seed": 7, "device": "cpu"}
@@ -179,7 +180,7 @@ def test_a_writer_process_killed_for_real_reads_back_interrupted(tmp_path):
     script = textwrap.dedent(f"""
         import os, signal
         from cnn_gui.core.events import BatchEnded, EpochEnded, FitStarted
-        from cnn_gui.core.runs.runs import RunWriter
+        from cnn_gui.core.runs.writer import RunWriter
         w = RunWriter({str(tmp_path)!r}, {{"model": "mnist-cnn", "dataset": "mnist", "epochs": 2, "seed": 0}})
         w(FitStarted("cpu", "CPU", "mnist-cnn", "mnist", 1000, 100, 100, 10, 2, 1, 0, 10))
         for s in range(1, 11):

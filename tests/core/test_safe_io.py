@@ -243,7 +243,9 @@ def test_metrics_and_exports_refuse_dev_null():
 
 @posix_only
 def test_a_fifo_in_a_run_folder_does_not_block_the_runs_reader(tmp_path):
-    from cnn_gui.core.runs.runs import EPOCHS_FILE, RUN_FILE, STEPS_FILE, RunFollower, list_runs, read_run
+    from cnn_gui.core.runs.follower import RunFollower
+    from cnn_gui.core.runs.layout import EPOCHS_FILE, RUN_FILE, STEPS_FILE
+    from cnn_gui.core.runs.reader import list_runs, read_run
 
     folder = tmp_path / "20240101-000000-mnist-cnn-mnist"
     folder.mkdir()

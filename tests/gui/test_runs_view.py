@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitStarted
-from cnn_gui.core.runs.runs import RUN_FILE, RunWriter
+from cnn_gui.core.runs.layout import RUN_FILE
+from cnn_gui.core.runs.writer import RunWriter
 from cnn_gui.gui.panels.runs.settings_diff import DIFF_COLOR
 from cnn_gui.gui.panels.runs.view import RunsView
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from cnn_gui.core.data.image_dataset import ImageDataset
     from cnn_gui.core.files.checkpoints import Checkpoint
-    from cnn_gui.core.runs.runs import RunWriter
+    from cnn_gui.core.runs.writer import RunWriter
     from cnn_gui.core.training.control import RunControl
     from cnn_gui.core.training.engine import Trainer
 
@@ -57,7 +57,7 @@ class RunPlan:
 
     def run_writer(self, runs_dir, *, source: str, preset: str | None = None) -> "RunWriter":
         """The run folder's writer; pass it among :func:`build_trainer`'s callbacks."""
-        from cnn_gui.core.runs.runs import RunWriter
+        from cnn_gui.core.runs.writer import RunWriter
 
         resumed_from = str(self.checkpoint.path) if self.checkpoint is not None else None
         return RunWriter(runs_dir, self.config.to_dict(), preset=None if resumed_from else preset, source=source,

@@ -10,7 +10,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QStackedWidget
 
-from cnn_gui.core.runs.runs import Run, RunFollower
+from cnn_gui.core.runs.follower import RunFollower
+from cnn_gui.core.runs.reader import Run
 from cnn_gui.gui.panels.runs.labels import hint_label, legend_label
 from cnn_gui.gui.widgets.axes import IntegerAxis
 

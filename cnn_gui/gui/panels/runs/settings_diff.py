@@ -10,7 +10,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSizePolicy, QStackedWidget, QTableWidget, QTableWidgetItem
 
 from cnn_gui.core.errors import one_line
-from cnn_gui.core.runs.runs import Run
+from cnn_gui.core.runs.reader import Run
 from cnn_gui.gui.panels.runs.labels import hint_label, legend_label
 from cnn_gui.gui.panels.runs.table_model import NO_VALUE
 

@@ -8,7 +8,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyMod
 from PySide6.QtGui import QBrush, QColor
 
 from cnn_gui.core.formatting import spoken_duration as format_duration
-from cnn_gui.core.runs.runs import Run
+from cnn_gui.core.runs.reader import Run
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 RUN_ROLE = Qt.ItemDataRole.UserRole + 2

@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
                                QMessageBox, QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget)
 
 from cnn_gui.core.errors import CnnGuiError, one_line
-from cnn_gui.core.runs.runs import (Run, RunsError, RunsIndex, delete_run, rename_run, resolve_runs_dir,
-                                    run_metrics_csv)
+from cnn_gui.core.runs.layout import RunsError, resolve_runs_dir
+from cnn_gui.core.runs.manage import delete_run, rename_run, run_metrics_csv
+from cnn_gui.core.runs.reader import Run, RunsIndex
 from cnn_gui.gui.panels.runs.curves import ComparisonPlots
 from cnn_gui.gui.panels.runs.settings_diff import SettingsDiff
 from cnn_gui.gui.panels.runs.table_model import RUN_ROLE, SORT_ROLE, RunsSortProxy, RunsTableModel

@@ -1,0 +1,279 @@
+"""Writing one run folder as the run goes: a Trainer callback.
+
+``run.json`` is rewritten whole (:func:`~cnn_gui.core.files.safe_io.atomic_write`) when
+the run starts, ends and is renamed; ``epochs.jsonl`` is appended, flushed and fsynced at
+each epoch's end; ``steps.jsonl`` takes the downsampled loss curve at each epoch's end
+and every :data:`STEP_FLUSH_SECONDS` seconds. See :mod:`cnn_gui.core.runs.layout`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import socket
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from cnn_gui.core.errors import one_line
+from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted
+from cnn_gui.core.files.processes import process_start
+from cnn_gui.core.files.safe_io import append_regular, atomic_write, read_regular_text
+from cnn_gui.core.runs.layout import (CHECKPOINT_FILE, EPOCHS_FILE, FORMAT, FORMAT_VERSION, MAX_RUN_JSON_BYTES,
+                                      RUN_FILE, RUNS_DIR_ENV, STEPS_FILE, RunsError, now_iso, resolve_runs_dir)
+from cnn_gui.core.runs.step_sampler import MAX_STEP_POINTS, StepSampler
+
+STEP_FLUSH_SECONDS = 2.0
+_END_STATUS = {"completed": "finished", "stopped": "stopped", "failed": "failed"}
+
+
+def _slug(text: str, limit: int = 40) -> str:
+    """A folder-name-safe version of a model or dataset name (``path/m.py:Net`` -> ``m-Net``)."""
+    if ":" in text and (".py" in text or "/" in text or "\\" in text):
+        path, _, cls = text.rpartition(":")
+        text = f"{Path(path.replace(chr(92), '/')).stem}-{cls}"
+    slug = re.sub(r"[^A-Za-z0-9._]+", "-", text).strip("-._")
+    return slug[:limit].rstrip("-._") or "model"
+
+
+def _finite(value: object) -> object:
+    """JSON has no NaN: a non-finite float is written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _plain(record: dict) -> dict:
+    return {k: _finite(v) for k, v in record.items()}
+
+
+def _versions() -> dict:
+    import platform
+
+    from cnn_gui import __version__
+
+    out = {"cnn_gui": __version__, "python": platform.python_version()}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        out["torch"] = str(torch.__version__)
+    else:
+        try:
+            from importlib.metadata import version
+
+            out["torch"] = version("torch")
+        except Exception:  # not installed as a distribution: leave it out
+            pass
+    return out
+
+
+def write_info(path: Path, doc: dict) -> None:
+    """Replace a run.json with ``doc``, whole."""
+    atomic_write(path, json.dumps(doc, indent=1, allow_nan=False).encode("utf-8"))
+
+
+def _append_lines(path: Path, records: list[dict], fsync: bool) -> None:
+    text = "".join(json.dumps(_plain(r), allow_nan=False) + "\n" for r in records)
+    append_regular(path, text.encode("utf-8"), fsync=fsync)
+
+
+class RunWriter:
+    """A Trainer callback that writes one run folder as the run goes.
+
+    One writer per ``fit()``. The folder is made on :meth:`open` (called by itself on
+    ``FitStarted``; call it first to fail early on an unwritable runs folder). While the
+    run trains, an I/O error never stops it: the writer stops writing and keeps the
+    reason in :attr:`error`. ``save_checkpoint(path)`` (e.g. ``trainer.save_checkpoint``)
+    is called when the run completes or is stopped; :meth:`attach` sets it and joins
+    the trainer's callbacks.
+    """
+
+    def __init__(
+        self,
+        runs_dir: str | os.PathLike | None,
+        config: dict | None = None,
+        *,
+        name: str | None = None,
+        preset: str | None = None,
+        device_label: str | None = None,
+        source: str = "",
+        resumed_from: str | os.PathLike | None = None,
+        save_checkpoint: Callable[[Path], Any] | None = None,
+        max_step_points: int = MAX_STEP_POINTS,
+    ) -> None:
+        self.runs_dir = resolve_runs_dir(runs_dir)
+        self.config = dict(config or {})
+        self.name = name
+        self.preset = preset
+        self.device_label = device_label
+        self.source = source
+        self.resumed_from = str(resumed_from) if resumed_from is not None else None
+        self.save_checkpoint = save_checkpoint
+        self.folder: Path | None = None
+        self.error: str | None = None
+        self.ended = False
+        self._doc: dict = {}
+        self._sampler = StepSampler(max_step_points)
+        self._steps: list[dict] = []
+        self._last_flush = time.monotonic()
+        self._failure: FitFailed | None = None
+
+    # -- wiring ----------------------------------------------------------------------
+    def bind(self, trainer) -> "RunWriter":
+        """Record ``trainer``'s config (a resumed run's comes from its checkpoint) and save
+        its checkpoint at the end; for a caller that relays the events itself."""
+        if self.folder is None:
+            self.config = trainer.config.to_dict()
+        if self.save_checkpoint is None:
+            self.save_checkpoint = trainer.save_checkpoint
+        return self
+
+    def attach(self, trainer) -> "RunWriter":
+        """:meth:`bind` to ``trainer`` and join its callbacks: its events come as they happen."""
+        self.bind(trainer)
+        if self not in trainer.callbacks:
+            trainer.callbacks.append(self)
+        return self
+
+    @classmethod
+    def for_trainer(cls, trainer, runs_dir=None, **kwargs) -> "RunWriter":
+        """A writer for ``trainer`` (its config, its checkpoint), already attached."""
+        return cls(runs_dir, **kwargs).attach(trainer)
+
+    # -- the folder ------------------------------------------------------------------
+    def open(self) -> Path:
+        """Make the run folder and its ``run.json`` (status running); RunsError if it cannot."""
+        if self.folder is not None:
+            return self.folder
+        model = str(self.config.get("model", "model"))
+        dataset = str(self.config.get("dataset", "data"))
+        stem = f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{_slug(model)}-{_slug(dataset, 24)}"
+        try:
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+            folder = None
+            for n in range(1, 1000):
+                candidate = self.runs_dir / (stem if n == 1 else f"{stem}-{n}")
+                try:
+                    candidate.mkdir()  # exclusive: two processes never share a folder
+                except FileExistsError:
+                    continue
+                folder = candidate
+                break
+            if folder is None:
+                raise RunsError(f"cannot make a run folder in {self.runs_dir}: too many named {stem}")
+            self._doc = {
+                "format": FORMAT, "format_version": FORMAT_VERSION,
+                "name": self.name or folder.name, "status": "running",
+                "model": model, "dataset": dataset, "preset": self.preset,
+                "config": self.config, "seed": self.config.get("seed"),
+                "device": self.config.get("device"), "device_label": self.device_label,
+                "precision": None, "versions": _versions(),
+                "started": now_iso(), "ended": None, "duration_seconds": None,
+                "epochs_planned": self.config.get("epochs"), "source": self.source,
+                "resumed_from": self.resumed_from,
+                "pid": os.getpid(), "hostname": socket.gethostname(),
+                "pid_started": process_start(os.getpid()),
+            }
+            write_info(folder / RUN_FILE, self._doc)
+        except OSError as exc:
+            raise RunsError(f"cannot write a run in {self.runs_dir}: {exc.strerror or exc}",
+                            f"choose another runs folder ({RUNS_DIR_ENV} or --runs-dir)") from exc
+        self.folder = folder
+        return folder
+
+    # -- events ----------------------------------------------------------------------
+    def __call__(self, event) -> None:
+        if self.error is not None or self.ended:
+            return
+        try:
+            if isinstance(event, BatchEnded):
+                self._on_batch(event)
+            elif isinstance(event, EpochEnded):
+                self._on_epoch(event)
+            elif isinstance(event, FitStarted):
+                self._on_started(event)
+            elif isinstance(event, FitFailed):
+                self._failure = event
+            elif isinstance(event, FitEnded):
+                self._on_ended(event)
+        except (OSError, RunsError, TypeError, ValueError) as exc:
+            # Never fail the training for its record: say why once, stop writing.
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            where = self.folder or self.runs_dir
+            self.error = str(exc) if isinstance(exc, RunsError) else one_line(f"the run record in {where} stopped: {why}")
+
+    def _on_started(self, ev: FitStarted) -> None:
+        self.open()
+        nb = ev.batches_per_epoch
+        first = (ev.start_epoch - 1) * nb + ev.start_batch
+        self._sampler.plan(first, ev.epochs * nb)
+        self._doc.update({
+            "model": ev.model, "dataset": ev.dataset, "device": ev.device,
+            "device_label": ev.device_label, "precision": ev.precision,
+            "epochs_planned": ev.epochs, "start_epoch": ev.start_epoch,
+            "batches_per_epoch": nb, "steps_planned": ev.epochs * nb, "batch_size": ev.batch_size,
+            "train_size": ev.train_size, "test_size": ev.test_size, "parameters": ev.parameters,
+        })
+        self._rewrite()
+
+    def _on_batch(self, ev: BatchEnded) -> None:
+        if self.folder is None:
+            return
+        point = self._sampler.add(ev)
+        if point is not None:
+            self._steps.append(point)
+        if self._steps and time.monotonic() - self._last_flush >= STEP_FLUSH_SECONDS:
+            self._flush_steps()
+
+    def _on_epoch(self, ev: EpochEnded) -> None:
+        if self.folder is None:
+            return
+        self._flush_steps()
+        record = ev.to_dict()
+        record["time"] = now_iso()
+        _append_lines(self.folder / EPOCHS_FILE, [record], fsync=True)
+
+    def _on_ended(self, ev: FitEnded) -> None:
+        if self.folder is None:
+            return
+        self.ended = True
+        point = self._sampler.flush()
+        if point is not None:
+            self._steps.append(point)
+        self._flush_steps()
+        doc = self._doc
+        if ev.reason in ("completed", "stopped") and self.save_checkpoint is not None:
+            try:
+                self.save_checkpoint(self.folder / CHECKPOINT_FILE)
+                doc["checkpoint"] = CHECKPOINT_FILE
+            except Exception as exc:  # a CheckpointError, a full disk: the run's record still ends
+                doc["checkpoint_error"] = one_line(exc)
+        doc.update({
+            "status": _END_STATUS.get(ev.reason, "failed"), "ended": now_iso(),
+            "duration_seconds": round(ev.seconds, 3), "end_reason": ev.reason,
+            "epochs_completed": ev.epochs_completed, "steps_done": ev.step,
+            "final_test_accuracy": _finite(ev.final_test_accuracy),
+        })
+        if self._failure is not None:
+            f = self._failure
+            doc["error"] = {"kind": f.kind, "message": one_line(f.message), "hint": one_line(f.hint)}
+        self._rewrite()
+
+    def _flush_steps(self) -> None:
+        self._last_flush = time.monotonic()
+        if self._steps and self.folder is not None:
+            steps, self._steps = self._steps, []
+            _append_lines(self.folder / STEPS_FILE, steps, fsync=False)
+
+    def _rewrite(self) -> None:
+        # A rename from the Runs view meanwhile wins over the name this writer started with.
+        try:
+            on_disk = json.loads(read_regular_text(self.folder / RUN_FILE, MAX_RUN_JSON_BYTES))
+            if isinstance(on_disk, dict) and isinstance(on_disk.get("name"), str):
+                self._doc["name"] = on_disk["name"]
+        except (OSError, ValueError):
+            pass
+        write_info(self.folder / RUN_FILE, self._doc)
