@@ -13,9 +13,8 @@ import torch
 from torch import nn
 
 from cnn_gui.core.files import checkpoints
+from cnn_gui.core.files.checkpoint_meta import FORMAT, FORMAT_VERSION
 from cnn_gui.core.files.checkpoints import (
-    FORMAT,
-    FORMAT_VERSION,
     CheckpointError,
     CheckpointMeta,
     load_checkpoint,

@@ -28,9 +28,7 @@ from typing import BinaryIO
 import torch
 from torch import nn
 
-from cnn_gui.core.files.checkpoint_meta import (  # noqa: F401 - re-exported: the checkpoint's public names
-    FORMAT,
-    FORMAT_VERSION,
+from cnn_gui.core.files.checkpoint_meta import (
     CheckpointError,
     CheckpointMeta,
     optimizer_doc,

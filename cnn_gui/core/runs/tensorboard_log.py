@@ -19,12 +19,6 @@ from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, Fit
 MISSING_MESSAGE = "TensorBoard logging needs the tensorboard package: pip install -e '.[tensorboard]'"
 
 
-def tensorboard_available() -> bool:
-    from importlib.util import find_spec
-
-    return find_spec("tensorboard") is not None
-
-
 class TensorBoardWriter:
     """Writes a run's curves to ``log_dir`` for TensorBoard. CnnGuiError when it cannot start.
 
