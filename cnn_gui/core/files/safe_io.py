@@ -82,7 +82,9 @@ def _open_checked(path: str | os.PathLike, flags: int, limit_bytes: int | None =
     try:
         fd = os.open(path, flags | _O_NONBLOCK | _O_BINARY, 0o644)
     except OSError as exc:
-        if exc.errno == errno.ENXIO:  # a socket, or a FIFO opened for writing with no reader
+        # ENXIO: a socket, or a FIFO opened for writing with no reader; EACCES/EISDIR: a
+        # folder on Windows. Say what the path is rather than how opening it failed.
+        if exc.errno in (errno.ENXIO, errno.EACCES, errno.EISDIR):
             refuse_irregular(path)
         raise
     try:
