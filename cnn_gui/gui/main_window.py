@@ -8,7 +8,7 @@ Which model, which weights, where they came from, their history and normalisatio
 what a run does to them: :class:`~cnn_gui.core.session.Session`. The window asks it and
 shows the answer. Training runs on the :class:`TrainingController`'s thread; the canvas
 and the analysis tabs use frozen CPU copies (:class:`Predictor`). Every run is recorded
-in a run folder (:mod:`cnn_gui.core.runs.runs`), so its weights are never lost.
+in a run folder (:mod:`cnn_gui.core.runs.writer`), so its weights are never lost.
 
 Hooks for tests and benchmarks: ``data_override`` (an ImageDataset used instead of
 loading the configured one), ``start_training(config)``, ``open_checkpoint(path,

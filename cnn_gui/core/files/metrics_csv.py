@@ -1,6 +1,6 @@
 """Per-epoch and per-step metrics as one CSV file, without Qt.
 
-The columns are those of the window's *Export metrics* (``gui/panels/plots.py``), so a file
+The columns are those of the window's *Export metrics* (``gui/panels/training_plots/``), so a file
 exported from the plots, from the Runs view or from a headless run reads the same:
 ``kind,epoch,step,train_loss,train_accuracy,test_loss,test_accuracy,lr,seconds``.
 Rows with ``kind=batch`` come first (``epoch``, ``step``, the running ``train_loss`` and

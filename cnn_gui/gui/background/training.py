@@ -9,7 +9,7 @@ plain callable connected to a signal emitted on another thread would run on that
 Reports carry the engine's frozen event dataclasses (plain numbers) or numpy arrays,
 never tensors.
 
-Stop and pause go through the run's :class:`~cnn_gui.core.training.engine.RunControl`, created
+Stop and pause go through the run's :class:`~cnn_gui.core.training.control.RunControl`, created
 before the thread starts and handed to the Trainer, so a Stop clicked while the data is
 still loading counts. They are plain calls on thread-safe flags, never queued slots: the
 training thread is busy inside ``fit()`` and would not process a queued call.

@@ -1,6 +1,6 @@
 """The *Runs* view: every recorded training run, compared and followed live.
 
-A table of the runs in a runs folder (``core/runs/runs.py``), newest first (click a header
+A table of the runs in a runs folder (``core/runs/reader.py``), newest first (click a header
 to sort by another column); select one or more to overlay their curves (test
 accuracy per epoch, training loss per step), each run in its own colour under its
 name, and to see their settings side by side, the differences highlighted.
@@ -9,7 +9,7 @@ the context menu); Load weights only asks, through :attr:`RunsView.loadWeightsRe
 
 While shown, the view polls the folder once a second: a ``stat`` per file, re-reading
 only runs that changed, and appending to the shown curves only what was written since
-(:class:`~cnn_gui.core.runs.runs.RunFollower`). So a ``cnn-gui train`` in a terminal, writing
+(:class:`~cnn_gui.core.runs.follower.RunFollower`). So a ``cnn-gui train`` in a terminal, writing
 to the same folder, appears here and its curves grow as it trains.
 """
 
