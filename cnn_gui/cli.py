@@ -385,36 +385,43 @@ def _train_config(args, spec):
 
 
 def plan_from_args(args):
-    """(plan, checkpoint to write): the run ``args`` ask for, planned by the core as the window plans it."""
-    from cnn_gui.core.data.registry import is_folder_dataset
+    """The run ``args`` ask for, planned by the core's Session as the window plans it."""
     from cnn_gui.core.session import Session
-    from cnn_gui.core.weights import open_weights
+    from cnn_gui.core.weights import read_checkpoint, resolve_spec, weights_from
 
     if args.resume:
-        opened = open_weights(args.resume, model_file=args.model)
-        if not opened.resumable:
+        checkpoint = read_checkpoint(args.resume)
+        if checkpoint.is_foreign or not checkpoint.meta.config:
             raise UserError(f"{one_line(args.resume, 120)} holds weights only, no training session to resume")
-        session = Session.of_weights(opened)
-        plan = session.plan_resume(args.epochs, device=args.device, max_batches=args.max_batches,
+        session = Session.of_weights(weights_from(checkpoint, resolve_spec(checkpoint, model_file=args.model)))
+        return session.plan_resume(args.epochs, device=args.device, max_batches=args.max_batches,
                                    cuda_graph=args.cuda_graph, compile=True if args.compile else None)
-        return plan, Path(args.out or args.resume)
     session = Session.of_model(args.model or "mnist-cnn")
-    plan = session.plan_run(_train_config(args, session.spec), fresh=True)
-    dataset = plan.config.dataset
-    stem = Path(dataset[len("folder:"):]).name if is_folder_dataset(dataset) else dataset
-    return plan, Path(args.out or f"{session.spec.architecture.replace(':', '-')}-{stem}.safetensors")
+    return session.plan_run(_train_config(args, session.spec), fresh=True)
+
+
+def checkpoint_out(args, plan, data) -> Path:
+    """``--out``, else the resumed file, else ``<model>-<dataset>.safetensors`` here (a folder by its name)."""
+    from cnn_gui.core.data.registry import is_folder_dataset
+
+    if args.out or args.resume:
+        return Path(args.out or args.resume)
+    stem = Path(data.name[len("folder:"):]).name if is_folder_dataset(data.name) else data.name
+    return Path(f"{plan.spec.file_stem}-{stem}.safetensors")
 
 
 def _train(args) -> int:
+    from cnn_gui.cli_progress import ProgressPrinter
     from cnn_gui.core.training.plan import build_trainer, load_run_data
 
-    printer = _ProgressPrinter(quiet=args.quiet)
+    printer = ProgressPrinter(quiet=args.quiet)
     if args.threads:
         from cnn_gui.core.training.cpu_threads import set_training_threads
 
         set_training_threads(args.threads)
-    plan, out = plan_from_args(args)
+    plan = plan_from_args(args)
     data = load_run_data(plan, data_dir=args.data_dir)
+    out = checkpoint_out(args, plan, data)
     if data.note:
         print(f"{data.name}: {data.note}", flush=True)
     callbacks: list = [printer]
@@ -454,42 +461,3 @@ def _train(args) -> int:
     else:
         print(f"saved {out}")
     return 0
-
-
-class _ProgressPrinter:
-    """A tqdm bar per epoch and one summary line per finished epoch."""
-
-    def __init__(self, quiet: bool = False) -> None:
-        self.quiet = quiet
-        self.bar = None
-        self.epochs = 0
-
-    def __call__(self, event) -> None:
-        from cnn_gui.core.events import BatchEnded, EpochEnded, FitStarted
-
-        if isinstance(event, FitStarted):
-            self.epochs = event.epochs
-            print(f"training {event.model} on {event.dataset} ({event.train_size:,} train / {event.test_size:,} test)"
-                  f" on {event.device_label} ({event.precision}), batch {event.batch_size}, {event.parameters:,} parameters",
-                  flush=True)
-        elif isinstance(event, BatchEnded) and not self.quiet:
-            if self.bar is None:
-                from tqdm import tqdm
-
-                self.bar = tqdm(total=event.batches_per_epoch, desc=f"epoch {event.epoch}/{self.epochs}",
-                                unit="batch", leave=False, dynamic_ncols=True)
-                self.bar.update(event.batch - event.step if event.batch > event.step else 0)
-            self.bar.update(event.batch - self.bar.n)
-            self.bar.set_postfix(loss=f"{event.loss:.4f}", acc=f"{event.accuracy:.4f}",
-                                 speed=f"{event.samples_per_sec:,.0f}/s", refresh=False)
-        elif isinstance(event, EpochEnded):
-            self.close()
-            print(f"epoch {event.epoch}/{self.epochs}: train acc {event.train_accuracy:.4f} "
-                  f"(loss {event.train_loss:.4f}), test acc {event.test_accuracy:.4f} "
-                  f"(loss {event.test_loss:.4f}), {event.seconds:.1f} s, {event.samples_per_sec:,.0f} samples/s",
-                  flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None

@@ -70,8 +70,8 @@ def describe(exc: BaseException) -> tuple[str, str]:
     - ours (:class:`CnnGuiError`): its message and hint;
     - an OSError with a reason: a sentence with the path ("No such file or directory: /x/y"),
       never "[Errno 2] ...";
-    - ValueError/RuntimeError (torch's and numpy's complaints read as sentences): the text;
-    - anything else: "TypeName: text", so that an unforeseen failure says what kind it was.
+    - anything else (torch's RuntimeError, a user's model raising): "TypeName: text", so
+      that an unforeseen failure says what kind it was.
     """
     if isinstance(exc, CnnGuiError):
         return exc.message or type(exc).__name__, exc.hint
@@ -79,8 +79,6 @@ def describe(exc: BaseException) -> tuple[str, str]:
         where = f": {one_line(exc.filename, 200)}" if exc.filename else ""
         return one_line(f"{exc.strerror}{where}"), ""
     text = one_line(exc)
-    if text and isinstance(exc, (ValueError, RuntimeError)):
-        return text, one_line(getattr(exc, "hint", "") or "")
     return one_line(f"{type(exc).__name__}: {text}" if text else type(exc).__name__), ""
 
 

@@ -51,6 +51,7 @@ class SessionChange:
     """What changed, so that each view redraws only what it shows."""
 
     tree: bool = False  # another model object (or architecture): the structure tree
+    same_structure: bool = False  # with tree: the same architecture, so the tree keeps its rows and selection
     weights: bool = False  # other weight values: predictions, analysis views, the weights label
     history: bool = False  # the curves: redraw them from the session's history
     label: bool = False  # only the weights label (saved, a file that keeps them)
@@ -119,9 +120,7 @@ class Session:
     @property
     def normalization(self) -> Normalization:
         own = self.current.normalization
-        if own is not None:
-            return own
-        return Normalization.of_dataset(self.dataset) or Normalization.of_dataset("mnist")
+        return own if own is not None else Normalization.default_for(self.dataset)
 
     @property
     def unsaved(self) -> bool:
@@ -238,7 +237,7 @@ class Session:
         # The run's weights: no history yet; the canvas keeps the previous ones until an epoch ends.
         self.current = Weights(self.spec, model, Provenance(Source.TRAINED, f"run {self.runs}", epoch=0),
                                normalization, config.dataset, [])
-        self.changed.emit(SessionChange(tree=fresh, history=True, resume=False))
+        self.changed.emit(SessionChange(tree=fresh, same_structure=True, history=True, resume=False))
         return RunPlan(config, self.spec, model, None, fresh=fresh)
 
     def plan_resume(self, epochs: int | None = None, *, device: str | None = None, max_batches: int | None = None,

@@ -84,6 +84,11 @@ class Normalization:
         return None if info is None else cls(tuple(info.mean), tuple(info.std), tuple(info.classes))
 
     @classmethod
+    def default_for(cls, dataset: str) -> "Normalization":
+        """What weights that say nothing of their own expect: their dataset's, else MNIST's."""
+        return cls.of_dataset(dataset) or cls.of_dataset("mnist")
+
+    @classmethod
     def of_data(cls, data) -> "Normalization":
         """Of an :class:`~cnn_gui.core.data.image_dataset.ImageDataset` (or its info)."""
         return cls(tuple(data.mean), tuple(data.std), tuple(data.classes))
@@ -148,7 +153,7 @@ class OpenedWeights:
         return Weights(self.spec, self.model, self.provenance(source), self.normalization, self.dataset, history)
 
     def predictor(self) -> "Predictor":
-        norm = self.normalization or Normalization.of_dataset(self.dataset) or Normalization.of_dataset("mnist")
+        norm = self.normalization or Normalization.default_for(self.dataset)
         return norm.predictor(self.model, self.spec.input_shape)
 
 

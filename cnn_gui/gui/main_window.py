@@ -19,6 +19,7 @@ replace.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -180,13 +181,22 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
 
     # ================================================================== showing the session
     def _on_model_changed(self, change: SessionChange) -> None:
-        """The session changed: every view shows its current weights (the one place that redraws them)."""
-        self._show_session(change)
+        """The session changed: every view shows its current weights (the one place that redraws them).
+
+        A view that fails to redraw is a bug of the view, not of what the user asked for (which
+        happened): it is said in the status bar and logged, never reported as the action's failure.
+        """
+        try:
+            self._show_session(change)
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            logging.getLogger(__name__).exception("redrawing after a session change failed")
+            self.statusBar().showMessage(f"Could not show the new weights: {dialogs.error_text(exc)}", 10000)
 
     def _show_session(self, change: SessionChange, predictor: bool = True) -> None:
         s = self.session
         if change.tree:
-            self.structure.show_tree(build_tree(s.model, s.spec.input_shape), s.model)
+            same = change.same_structure and self.structure.tree is not None
+            self.structure.show_tree(self.structure.tree if same else build_tree(s.model, s.spec.input_shape), s.model)
             self.structure.set_current_model(s.spec.name, s.spec.title)
             self.training_panel.set_model_input_shape(s.spec.input_shape, s.spec.title)
         if change.resume:

@@ -8,6 +8,7 @@ from cnn_gui import cli
 from cnn_gui.core.config import TrainConfig
 from cnn_gui.core.files.checkpoints import CheckpointMeta, save_checkpoint
 from cnn_gui.core.model.models import get_spec
+from cnn_gui.core.training.plan import load_run_data
 from cnn_gui.core.weights import Normalization
 
 SPEC = get_spec("mnist-cnn")
@@ -45,7 +46,7 @@ def test_cli_and_window_open_and_resume_a_checkpoint_alike(make_window, tmp_path
     # The CLI: evaluate/predict/explain/export open weights so; train --resume plans so.
     opened = cli.open_from_args(cli_args("evaluate", "--checkpoint", str(path)))
     extra = [] if epochs is None else ["--epochs", str(epochs)]
-    cli_plan, out = cli.plan_from_args(cli_args("train", "--resume", str(path), *extra))
+    cli_plan = cli.plan_from_args(cli_args("train", "--resume", str(path), *extra))
 
     window = make_window()
     window.open_checkpoint(path, background=False)
@@ -62,7 +63,7 @@ def test_cli_and_window_open_and_resume_a_checkpoint_alike(make_window, tmp_path
     if epochs is not None:
         panel.epochs_spin.setValue(epochs)
     gui_plan = window_plan(window)
-    assert gui_plan.checkpoint.path == cli_plan.checkpoint.path == path and out == path
+    assert gui_plan.checkpoint.path == cli_plan.checkpoint.path == path
     assert gui_plan.config.epochs == cli_plan.config.epochs == (epochs or 3)
     keep = ("epochs", "batch_size", "lr", "dataset", "model", "optimizer", "schedule", "seed")
     assert {k: getattr(gui_plan.config, k) for k in keep} == {k: getattr(cli_plan.config, k) for k in keep}
@@ -82,3 +83,42 @@ def test_a_total_already_reached_is_refused_by_the_cli_and_impossible_in_the_win
     window.training_panel.continue_check.setChecked(False)  # a new run: any count again
     spin.setValue(2)
     assert spin.value() == 2 and not window.training_panel.resuming()
+
+
+def test_train_with_new_weights_keeps_the_trees_selection_and_shows_the_new_model(make_window):
+    window = make_window()
+    assert window.structure.select("layer2.0")
+    window.training_panel.start_combo.setCurrentIndex(window.training_panel.start_combo.findData("fresh"))
+    plan = window_plan(window)
+    assert plan.fresh and plan.model is window.session.model
+    assert window.structure.selected_module_name() == "layer2.0"
+    assert window.structure.module_for("layer2.0") is plan.model.layer2[0]  # the tree's Train boxes act on it
+
+
+def test_a_failed_resumed_run_keeps_the_epochs_the_user_chose(make_window, tmp_path):
+    from cnn_gui.core.events import FitEnded
+
+    window = make_window()
+    window.open_checkpoint(session_file(tmp_path / "s.safetensors"), background=False)
+    window.training_panel.epochs_spin.setValue(7)
+    window_plan(window)
+    window.session.finish_run(None, FitEnded("failed", 0, 0, 0.1, None), None)  # as the run flow hears it
+    panel = window.training_panel
+    assert window.session.resumable and panel.resuming() and panel.epochs_spin.value() == 7
+
+
+def test_train_names_a_folder_datasets_checkpoint_after_the_folder(tmp_path, monkeypatch):
+    """``--dataset folder:.`` writes <model>-<folder name>.safetensors, not a name made of the dot."""
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            (tmp_path / "shapes" / split / cls).mkdir(parents=True)
+            for i in range(3):
+                Image.new("L", (28, 28), 40 * i + (100 if cls == "a" else 0)).save(
+                    tmp_path / "shapes" / split / cls / f"{i}.png")
+    monkeypatch.chdir(tmp_path / "shapes")
+    args = cli_args("train", "--dataset", "folder:.", "--no-runs")
+    plan = cli.plan_from_args(args)
+    data = load_run_data(plan)
+    assert cli.checkpoint_out(args, plan, data).name == "mnist-cnn-shapes.safetensors"

@@ -115,16 +115,14 @@ def _model_and_meta(source: Source, spec) -> tuple[nn.Module, object, str]:
         if len(source) != 2 or not isinstance(source[0], nn.Module):
             raise ExportError("export_model takes a checkpoint path or a (model, CheckpointMeta) pair")
         return source[0], source[1], ""
-    from cnn_gui.core.files.checkpoints import load_checkpoint, load_weights_into
-    from cnn_gui.core.model.models import spec_for_architecture
+    from cnn_gui.core.weights import read_checkpoint, resolve_spec, weights_from
 
-    ckpt = load_checkpoint(source)
-    if not ckpt.meta.architecture:
+    ckpt = read_checkpoint(source)
+    if ckpt.is_foreign:
         raise ExportError(f"{one_line(ckpt.path.name, 80)} holds bare weights without an architecture; "
                           "open it in the window with its model, and export from there")
-    model = spec_for_architecture(ckpt.meta.architecture, spec).factory()
-    load_weights_into(model, ckpt)
-    return model, ckpt.meta, ckpt.path.name
+    opened = weights_from(ckpt, resolve_spec(ckpt, current=spec))
+    return opened.model, ckpt.meta, ckpt.path.name
 
 
 def _frozen_copy(model: nn.Module) -> nn.Module:
@@ -432,7 +430,9 @@ def parity_images(meta, n: int = PARITY_IMAGES, data_dir=None) -> tuple[torch.Te
 
     shape = tuple(int(v) for v in meta.input_shape)
     data = None
-    for name in dict.fromkeys([meta.dataset or "mnist", "mnist"]):
+    from cnn_gui.core.weights import checkpoint_dataset
+
+    for name in dict.fromkeys([checkpoint_dataset(meta), "mnist"]):
         try:
             candidate = load_dataset(name, data_dir, download=False, input_shape=shape)
         except DatasetError:

@@ -124,6 +124,11 @@ class ModelSpec:
         """What a checkpoint records: the registry name, or ``user:ClassName`` (never a path)."""
         return f"{USER_PREFIX}{user_class_name(self.name)}" if self.is_user else self.name
 
+    @property
+    def file_stem(self) -> str:
+        """The start of a file name for its weights: ``mnist-cnn``, or a user's class name."""
+        return user_class_name(self.name) if self.is_user else self.name
+
 
 MODELS: dict[str, ModelSpec] = {
     "mnist-cnn": ModelSpec("mnist-cnn", "Tutorial MNIST CNN (BatchNorm)", (1, 28, 28), 10, "mnist", CNN),

@@ -50,7 +50,7 @@ from cnn_gui.core.training.epoch import Epoch, NonFiniteLoss, StoppedInTest, Sum
 from cnn_gui.core.training.optim import make_optimizer, make_schedule, match_state_layout
 from cnn_gui.core.training.resume import check_session_fits
 from cnn_gui.core.devices import cpu_has_native_bf16, device_label, resolve_device
-from cnn_gui.core.errors import one_line
+from cnn_gui.core.errors import describe_line, one_line
 from cnn_gui.core.events import BatchEnded, EpochEnded, Event, FitEnded, FitFailed, FitStarted
 from cnn_gui.core.model.models import ModelSpec, get_spec, parameter_count, spec_for_architecture
 from cnn_gui.core.model.structure import freeze_batchnorm_stats
@@ -243,7 +243,7 @@ class Trainer:
             result = self._fail("nan", str(exc),
                                 f"Lower the learning rate (now {cfg.lr:g}) or re-initialise the model.", started)
         except Exception as exc:  # reported as an event: the caller may be a GUI thread
-            result = self._fail("error", f"{type(exc).__name__}: {exc}", "See the message; nothing was saved.", started)
+            result = self._fail("error", describe_line(exc), "See the message; nothing was saved.", started)
         return result
 
     def _fail(self, kind: str, message: str, hint: str, started: float) -> FitEnded:

@@ -82,17 +82,11 @@ def build_trainer(plan: RunPlan, data: "ImageDataset", callbacks=(), control: "R
     from cnn_gui.core.training.engine import Trainer
 
     callbacks = list(callbacks)
-    if plan.checkpoint is not None:
-        c = plan.config
-        trainer = Trainer.from_checkpoint(plan.checkpoint, data=data, callbacks=callbacks, spec=plan.spec,
-                                          control=control, epochs=c.epochs, device=c.device,
-                                          max_batches=c.max_batches, report_interval=c.report_interval,
-                                          compile=c.compile, cuda_graph=c.cuda_graph)
-    else:
-        config = plan.config
-        if is_folder_dataset(config.dataset):  # recorded by its absolute path: resume and evaluate find it anywhere
-            config = config.with_(dataset=data.name)
-        trainer = Trainer(config, model=plan.model, data=data, callbacks=callbacks, spec=plan.spec, control=control)
+    config = plan.config  # a resumed run's: the saved recipe with what Session.plan_resume let change
+    if plan.checkpoint is None and is_folder_dataset(config.dataset):
+        config = config.with_(dataset=data.name)  # recorded by its absolute path: resume and evaluate find it anywhere
+    trainer = Trainer(config, model=plan.model, data=data, callbacks=callbacks, checkpoint=plan.checkpoint,
+                      spec=plan.spec, control=control)
     for callback in [*callbacks, *relayed]:
         bind = getattr(callback, "bind", None)
         if bind is not None:

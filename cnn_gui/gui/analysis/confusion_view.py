@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from cnn_gui.core.analysis.inspection import ConfusionResult, confusion_matrix, tile_at, tile_maps
-from cnn_gui.core.errors import CnnGuiError, one_line
+from cnn_gui.core.errors import describe_line, one_line
 from cnn_gui.core.formatting import dataset_title as _title
 from cnn_gui.core.formatting import shape_text as _shape
 
@@ -198,7 +198,7 @@ class ConfusionView(QWidget):
     def _on_error(self, error: BaseException) -> None:
         self._update_button()
         # A CnnGuiError (a download that failed) speaks to the user; anything else names its type.
-        text = str(error) if isinstance(error, CnnGuiError) else f"{type(error).__name__}: {error}"
+        text = describe_line(error)
         self.status.setText(html.escape(one_line(f"Could not compute: {text}")))
         self.finished.emit(None)
 

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import QComboBox, QLabel, QProgressBar, QPushButton, QSpl
 from cnn_gui.core.analysis import embedding
 from cnn_gui.core.analysis.embedding import Embedding, compute_embedding, project, tsne
 from cnn_gui.core.analysis.predictor import Predictor
-from cnn_gui.core.errors import CnnGuiError, one_line
+from cnn_gui.core.errors import CnnGuiError, describe_line, one_line
 from cnn_gui.core.formatting import dataset_title as _title
 from cnn_gui.gui.analysis.embedding_images import GALLERY_MAX, EmbeddingImages
 from cnn_gui.gui.analysis.embedding_plot import EmbeddingPlot, class_colour
@@ -325,7 +325,7 @@ class EmbeddingView(QWidget):
             return
         self.progress.setValue(0)
         self.status.setText(one_line(f"Could not compute: {exc}" if isinstance(exc, CnnGuiError)
-                                     else f"Could not compute: {type(exc).__name__}: {exc}"))
+                                     else f"Could not compute: {describe_line(exc)}"))
         self._update_buttons()
 
     def _update_buttons(self) -> None:

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (QComboBox, QGridLayout, QLabel, QSizePolicy, QVBo
 from cnn_gui.core.analysis import attribution
 from cnn_gui.core.analysis.attribution import LAYER_NOTE, METHODS, Attribution, Explainer
 from cnn_gui.core.analysis.colormaps import STOP_RGB, STOPS, image_rgb, overlay_rgb
-from cnn_gui.core.errors import one_line
+from cnn_gui.core.errors import describe_line, one_line
 from cnn_gui.core.analysis.predictor import Predictor
 
 from cnn_gui.gui.widgets.grid_image import GridImage
@@ -336,7 +336,7 @@ class ExplainView(QWidget):
             return
         self._live.shown(request)
         self._clear(one_line(f"No map: {exc}" if isinstance(exc, (ValueError, RuntimeError))
-                             else f"No map: {type(exc).__name__}: {exc}"))
+                             else f"No map: {describe_line(exc)}"))
 
     def _show(self, request: int, result: Attribution) -> None:
         if not self._live.is_current(request) or self._image is None:

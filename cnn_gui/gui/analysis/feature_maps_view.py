@@ -19,7 +19,7 @@ from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from cnn_gui.core.analysis.inspection import SpatialLayer, feature_maps, spatial_layers, tile_maps
-from cnn_gui.core.errors import one_line
+from cnn_gui.core.errors import describe_line, one_line
 from cnn_gui.core.analysis.predictor import Predictor
 
 from cnn_gui.gui.analysis.tiled_maps import PAD, map_tooltip
@@ -184,7 +184,7 @@ class FeatureMapsView(QWidget):
         try:
             maps = feature_maps(self._predictor.model, self._predictor.input_tensor(self._img28), [name])[name]
         except Exception as exc:  # keep the window alive whatever a user's model does
-            self._clear(one_line(f"This layer cannot be shown: {type(exc).__name__}: {exc}"))
+            self._clear(one_line(f"This layer cannot be shown: {describe_line(exc)}"))
             return
         self._maps = maps
         grid = tile_maps(maps, pad=PAD)

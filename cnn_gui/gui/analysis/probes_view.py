@@ -23,7 +23,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from cnn_gui.core.errors import one_line
+from cnn_gui.core.errors import describe_line, one_line
 from cnn_gui.core.analysis.predictor import Predictor
 from cnn_gui.core.analysis.probes import TRANSFORMS, Curve, ProbeResult, Transform, run_probes
 
@@ -256,7 +256,7 @@ class ProbesView(QWidget):
         if not self._live.is_current(request):
             return
         self._live.shown(request)
-        self._clear(one_line(f"No probes: {type(exc).__name__}: {exc}"))
+        self._clear(one_line(f"No probes: {describe_line(exc)}"))
 
     def _show(self, request: int, result: ProbeResult) -> None:
         if not self._live.is_current(request) or self._image is None:

@@ -54,7 +54,7 @@ def state_dict_arrays(model: "nn.Module") -> dict:
 FAILURE_HINTS = {
     "DatasetError": "Pick another dataset, or check the network connection for a download.",
     "ConfigError": "Change the training settings and try again.",
-    "CheckpointError": "Open another checkpoint, or untick 'Continue loaded session'.",
+    "CheckpointError": "Open another checkpoint, or untick 'Continue session'.",
     "DeviceError": "Choose another device.",
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cnn_gui.core.errors import CnnGuiError
 from cnn_gui.core.formatting import middle_elide
 from cnn_gui.core.weights import read_checkpoint, resolve_spec, weights_from
 
@@ -67,7 +68,7 @@ class CheckpointFlow:
         w.statusBar().clearMessage()
         name = middle_elide(Path(path).name)
         if error is None and w.controller.is_running():
-            error = RuntimeError("Stop training before opening a checkpoint.")
+            error = CnnGuiError("Stop training before opening a checkpoint.")
         try:
             if error is not None:
                 raise error
@@ -87,8 +88,10 @@ class CheckpointFlow:
         w.canvas_panel.weights_label.setToolTip(str(ckpt.path))
         if w.session.resumable:
             saved = ckpt.meta.train_config
-            w.training_panel.set_config(saved.with_(device=w.training_panel.config().device, max_batches=None))
-            w.training_panel.set_resume_epoch(ckpt.meta.epoch, w.session.default_resume_total())
+            # Its own recipe; Epochs (at least the next epoch while Continue is ticked) is the
+            # session's default total, as the session's change set it.
+            w.training_panel.set_config(saved.with_(device=w.training_panel.config().device, max_batches=None,
+                                                    epochs=w.session.default_resume_total()))
         w.statusBar().showMessage(f"Opened {name}", 5000)
         w.checkpointOpened.emit(path)
         w.openFinished.emit(True)
@@ -97,7 +100,7 @@ class CheckpointFlow:
     def ask_save(self) -> bool:
         """Ask where, save, say where it went; False when cancelled or failed."""
         w = self.w
-        stem = w.session.spec.architecture.replace("user:", "").replace(":", "-")
+        stem = w.session.spec.file_stem
         path = w.ask_save_path("Save checkpoint", f"{stem}.safetensors", CHECKPOINT_FILTER)
         if not path:
             return False
@@ -118,7 +121,7 @@ class CheckpointFlow:
         if controller.is_running():
             trainer = controller.trainer
             if not controller.is_paused() or trainer is None or not trainer.control.wait_until_held(HELD_TIMEOUT):
-                raise RuntimeError("Pause or stop training before saving a checkpoint.")
+                raise CnnGuiError("Pause or stop training before saving a checkpoint.")
             # Held between two batches: the weights, optimizer and position agree.
             return Path(trainer.save_checkpoint(path) or path)
         return w.session.save(path, w.training_panel.config())
@@ -154,7 +157,7 @@ class CheckpointFlow:
         if w.controller.is_running() and not w.controller.is_paused():
             w.show_error("Cannot export the model now", "Pause or stop training before exporting the model.")
             return
-        stem = w.session.spec.architecture.replace("user:", "").replace(":", "-")
+        stem = w.session.spec.file_stem
         path = w.ask_save_path("Export model", f"{stem}.onnx", MODEL_FILTER)
         if not path:
             return

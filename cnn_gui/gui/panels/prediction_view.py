@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, QRectF, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from cnn_gui.core.errors import CnnGuiError
+from cnn_gui.core.errors import CnnGuiError, describe_line
 from cnn_gui.core.analysis.predictor import Predictor, PredictionError, read_out
 from cnn_gui.core.inputs.preprocess import TOO_LITTLE_INK_TEXT, to_mnist, too_little_ink
 from cnn_gui.gui.panels.canvas import DrawingCanvas
@@ -300,9 +300,7 @@ class CanvasPredictor(QObject):
             self.failed.emit(message)
             return
         except Exception as exc:  # whatever else a user's model does: tell, don't crash the GUI
-            detail = str(exc)
-            detail = detail if len(detail) <= 200 else detail[:197] + "..."
-            message = f"This model cannot read drawings: {type(exc).__name__}: {detail}"
+            message = f"This model cannot read drawings: {describe_line(exc)}"
             self._view.show_input_only(img28, message)
             self.failed.emit(message)
             return

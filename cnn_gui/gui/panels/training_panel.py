@@ -339,13 +339,15 @@ class TrainingPanel(QWidget):
 
     # -- resuming a loaded session ------------------------------------------------------------
     def set_resume_epoch(self, epoch: int | None, total: int | None = None) -> None:
-        """Offer "Continue session" for a checkpoint ``epoch`` epochs in (None hides it), and
-        set Epochs to ``total``: the run's total, as for a new run (core/training/plan.py)."""
+        """Offer "Continue session" for a checkpoint ``epoch`` epochs in (None hides it). A session
+        not offered before sets Epochs to ``total``: the run's total, as for a new run
+        (core/training/plan.py); the same one offered again keeps the count the user chose."""
+        new = epoch != self._resume_epoch
         self._resume_epoch = epoch
         self.continue_check.setVisible(epoch is not None)
         self.continue_check.setChecked(epoch is not None)
         self._update_epochs_minimum()
-        if epoch is not None and total is not None:
+        if new and epoch is not None and total is not None:
             self.epochs_spin.setValue(total)
         self._update_resume_text()
 
