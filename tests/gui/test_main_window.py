@@ -9,6 +9,7 @@ import torch
 from PySide6.QtCore import Qt
 
 from cnn_gui.core.config import TrainConfig
+from cnn_gui.core.errors import CnnGuiError
 from cnn_gui.core.resources import pretrained_checkpoint
 
 QUICK = TrainConfig(epochs=2, max_batches=5, batch_size=50)
@@ -355,7 +356,7 @@ def test_model_changes_are_blocked_while_training(qtbot, window, mnist_large):
     assert not window.request_model("simple-cnn") and window.model is model
     assert not window.reinitialize("kaiming-normal")
     assert not window.open_action.isEnabled() and not window.save_action.isEnabled()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(CnnGuiError, match="Pause or stop training"):
         window.save_checkpoint("never.safetensors")
     with qtbot.waitSignal(window.controller.finished, timeout=5000):
         window.stop_training()
