@@ -105,7 +105,9 @@ def test_a_run_round_trips_through_its_folder(tmp_path):
     assert run.best_test_accuracy == 0.985 and run.final_test_accuracy == 0.985
     assert [s["step"] for s in run.steps] == list(range(1, 21))  # 20 steps fit the budget: all kept
     assert run.steps[0]["loss"] == 1.0 and run.steps[-1]["loss"] == 0.5
-    assert ckpt.paths == [folder / CHECKPOINT_FILE] and run.checkpoint == folder / CHECKPOINT_FILE
+    # Saved at each epoch's end; the completed run's end is the last epoch's state: not saved again.
+    assert ckpt.paths == [folder / CHECKPOINT_FILE] * 2 and run.checkpoint == folder / CHECKPOINT_FILE
+    assert run.info["checkpoint"] == CHECKPOINT_FILE
     assert run.info["pid"] == os.getpid() and run.info["hostname"] == socket.gethostname()
     assert run.skipped_lines == 0
     assert [r.id for r in list_runs(tmp_path)] == [folder.name]
@@ -121,6 +123,7 @@ def test_stopped_and_failed_runs(tmp_path):
     run = read_run(stopped.folder, steps=True)
     assert run.status == "stopped" and run.checkpoint is not None
     assert run.steps[-1]["step"] == 11  # the unfinished bucket is written at the end
+    assert len(ckpt.paths) == 2  # epoch 1's end, then the stop (one step further)
 
     failed = RunWriter(tmp_path, CONFIG, save_checkpoint=ckpt)
     failed(started())
@@ -129,7 +132,7 @@ def test_stopped_and_failed_runs(tmp_path):
     failed(FitEnded("failed", 0, 2, 1.0, None))
     run = read_run(failed.folder)
     assert run.status == "failed" and run.error.startswith("The loss became nan")
-    assert run.checkpoint is None and len(ckpt.paths) == 1  # a failed run's weights are not kept
+    assert run.checkpoint is None and len(ckpt.paths) == 2  # a failed run's weights are not kept
 
 
 def test_folders_of_runs_started_in_the_same_second_do_not_collide(tmp_path):

@@ -253,5 +253,7 @@ def test_a_fifo_in_a_run_folder_does_not_block_the_runs_reader(tmp_path):
         os.mkfifo(folder / name)
     run = finishes(lambda: read_run(folder, steps=True))
     assert run.status == "unreadable" and "FIFO" in run.problem
-    assert finishes(lambda: list_runs(tmp_path)) == []  # not a run folder: its run.json is no file
+    # Listed (as the polling index lists it), unreadable, so that the user sees it and may delete it.
+    (listed,) = finishes(lambda: list_runs(tmp_path))
+    assert listed.status == "unreadable" and "FIFO" in listed.problem
     assert not finishes(lambda: RunFollower(folder).poll())

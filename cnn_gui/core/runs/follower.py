@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from cnn_gui.core.runs.layout import EPOCHS_FILE, STEPS_FILE
-from cnn_gui.core.runs.records import tail_jsonl, valid_epoch, valid_step
+from cnn_gui.core.runs.records import read_lines, valid_epoch, valid_step
 
 
 @dataclass
@@ -30,6 +30,8 @@ class _Tail:
         self.path = path
         self.check = check
         self.offset = 0
+        self.skipping = False  # the offset is inside an over-long line (see records.read_lines)
+        self.size_read = 0  # the file's size when it was last read: unchanged, nothing to read again
         self.ident: tuple | None = None
 
     def poll(self) -> tuple[list[dict], bool]:
@@ -37,24 +39,27 @@ class _Tail:
         try:
             st = os.stat(self.path)
         except OSError:
-            if self.offset:
-                self.offset, self.ident, reset = 0, None, True
+            if self.offset or self.size_read:
+                self.offset, self.skipping, self.size_read, self.ident, reset = 0, False, 0, None, True
             return [], reset
         ident = (st.st_dev, st.st_ino)  # a file replaced by another (rewritten by hand) starts over
         if (self.ident is not None and ident != self.ident) or st.st_size < self.offset:
-            self.offset, reset = 0, True
+            self.offset, self.skipping, self.size_read, reset = 0, False, 0, True
         self.ident = ident
-        if st.st_size == self.offset:
+        if st.st_size in (self.offset, self.size_read):  # nothing new (a half line waits for its end)
             return [], reset
-        records, self.offset, _ = tail_jsonl(self.path, self.offset)
-        return [r for r in records if self.check(r)], reset
+        lines = read_lines(self.path, self.offset, skipping=self.skipping)
+        self.offset, self.skipping = lines.offset, lines.skipping
+        self.size_read = st.st_size if lines.at_end else 0
+        return [r for r in lines.records if self.check(r)], reset
 
 
 class RunFollower:
     """New epoch and step records of one run folder since the last :meth:`poll`.
 
     Reads only what was appended (by byte offset; a half-written last line waits for
-    its end), so polling a growing run every second costs a ``stat`` or two.
+    its end), so polling a growing run every second costs a ``stat`` or two. An
+    over-long line is read past once, never again (see :mod:`~cnn_gui.core.runs.records`).
     """
 
     def __init__(self, folder: str | os.PathLike) -> None:

@@ -15,11 +15,16 @@ A run folder ``<runs dir>/<YYYYmmdd-HHMMSS>-<model>-<dataset>[-n]/`` holds:
     (buckets of optimizer steps sized from the planned run), buffered and appended at
     each epoch's end and every :data:`~cnn_gui.core.runs.writer.STEP_FLUSH_SECONDS` seconds.
 ``checkpoint.safetensors``
-    The whole session, saved when the run completes or is stopped.
+    The whole session (weights, optimizer, position, history), replaced atomically at
+    every epoch's end and saved again when the run is stopped: a crash or a kill loses
+    at most the epoch in progress, and ``cnn-gui train --resume`` continues from the
+    last finished epoch.
 
 Every file may have been edited, truncated or half-written (a killed writer): a last
-line without its newline is not there yet, a bad line is skipped, and a bad
-``run.json`` makes the run read as ``unreadable: <why>``; :func:`~cnn_gui.core.runs.reader.list_runs`
+line without its newline is not there yet, a bad or over-long line is skipped, JSON
+nested too deeply or holding NaN, infinite or huge numbers is refused
+(:mod:`~cnn_gui.core.runs.strict_json`), and a bad ``run.json`` makes the run read as
+``unreadable: <why>``; :func:`~cnn_gui.core.runs.reader.list_runs`
 never raises for a run. A ``running`` run whose writer process is gone (same host, pid
 dead) reads as ``interrupted``.
 """
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 from datetime import datetime
 from pathlib import Path
 
@@ -41,6 +47,7 @@ STEPS_FILE = "steps.jsonl"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 RUNS_DIR_ENV = "CNN_GUI_RUNS_DIR"
 MAX_RUN_JSON_BYTES = 1_000_000  # a run.json is ~2 kB; a bigger one was not written by cnn-gui
+MAX_DURATION_SECONDS = 1e9  # some 30 years: a longer "duration_seconds" was not measured
 
 # As written. A reader also says "interrupted" (a running run whose writer is gone) and
 # "unreadable" (a run.json that is not a run's).
@@ -69,10 +76,11 @@ def resolve_runs_dir(explicit: str | os.PathLike | None = None) -> Path:
 
 
 def is_run_folder(folder: Path) -> bool:
-    """A folder cnn-gui wrote: it holds a run.json (even an unreadable one)."""
+    """A folder cnn-gui wrote: it holds a run.json (even an unreadable one: a link, a FIFO), not a folder of that name."""
     try:
-        return folder.is_dir() and not folder.name.startswith(".") and (folder / RUN_FILE).is_file()
-    except OSError:  # no permission to look inside
+        return (folder.is_dir() and not folder.name.startswith(".")
+                and not stat.S_ISDIR(os.lstat(folder / RUN_FILE).st_mode))
+    except OSError:  # no run.json, or no permission to look inside
         return False
 
 
@@ -159,8 +167,8 @@ def check_info(doc: object) -> str | None:
         if v is not None and not is_int(v):
             return f"{key} must be a whole number, not {short_repr(v)}"
     v = doc.get("duration_seconds")
-    if v is not None and not (is_num(v) and v >= 0):
-        return f"duration_seconds must be a number of at least 0, not {short_repr(v)}"
+    if v is not None and not (is_finite(v) and 0 <= v <= MAX_DURATION_SECONDS):
+        return f"duration_seconds must be a number from 0 to {MAX_DURATION_SECONDS:g}, not {short_repr(v)}"
     v = doc.get("error")
     if v is not None and not isinstance(v, dict):
         return f"error must be an object, not {short_repr(v)}"

@@ -4,7 +4,6 @@ as ``unreadable: <why>``."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -13,11 +12,12 @@ from pathlib import Path
 
 from cnn_gui.core.errors import one_line
 from cnn_gui.core.files.processes import writer_alive
-from cnn_gui.core.files.safe_io import FileTooLargeError, read_regular_text
+from cnn_gui.core.files.safe_io import FileTooLargeError, read_regular
 from cnn_gui.core.runs.layout import (CHECKPOINT_FILE, EPOCHS_FILE, MAX_RUN_JSON_BYTES, RUN_FILE, STEPS_FILE,
                                       RunsError, check_info, is_num, is_run_folder, parse_time, resolve_runs_dir,
                                       run_folders)
-from cnn_gui.core.runs.records import tail_jsonl, valid_epoch, valid_step
+from cnn_gui.core.runs.records import READ_RUN_BYTES, read_lines, valid_epoch, valid_step
+from cnn_gui.core.runs.strict_json import load_json
 
 
 @dataclass
@@ -101,15 +101,13 @@ def _unreadable(folder: Path, why: str) -> Run:
 def read_info(folder: Path) -> dict:
     """``run.json`` of ``folder`` as a checked dict; RunsError saying why it is not one."""
     try:
-        doc = json.loads(read_regular_text(folder / RUN_FILE, MAX_RUN_JSON_BYTES))
+        doc = load_json(read_regular(folder / RUN_FILE, MAX_RUN_JSON_BYTES), "run.json")
     except FileTooLargeError as exc:
         raise RunsError(f"run.json is {exc.size:,} bytes, too big to be a run's") from exc
     except FileNotFoundError as exc:
         raise RunsError("no run.json") from exc
     except OSError as exc:
         raise RunsError(f"cannot read run.json: {exc.strerror or exc}") from exc
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise RunsError(f"run.json is not valid JSON ({exc})") from exc
     why = check_info(doc)
     if why:
         raise RunsError(why)
@@ -120,22 +118,28 @@ def read_run(folder: str | os.PathLike, *, steps: bool = False) -> Run:
     """One run folder as a :class:`Run` (``status == "unreadable"`` with the reason, never raising)."""
     folder = Path(folder)
     try:
-        doc = read_info(folder)
+        return _read_run(folder, steps)
     except RunsError as exc:
         return _unreadable(folder, str(exc))
+    except Exception as exc:  # a listing shows every run it can; one odd folder must not hide the rest
+        return _unreadable(folder, f"{type(exc).__name__}: {exc}")
+
+
+def _read_run(folder: Path, steps: bool) -> Run:
+    doc = read_info(folder)
     config = doc.get("config") or {}
     status = doc["status"]
     if status == "running" and writer_alive(doc.get("pid"), doc.get("hostname"), doc.get("pid_started")) is False:
         status = "interrupted"
-    epochs, _, bad = tail_jsonl(folder / EPOCHS_FILE)
-    good = [e for e in epochs if valid_epoch(e)]
-    skipped = bad + len(epochs) - len(good)
+    lines = read_lines(folder / EPOCHS_FILE, budget=READ_RUN_BYTES)
+    good = [e for e in lines.records if valid_epoch(e)]
+    skipped = lines.bad + len(lines.records) - len(good)
     by_epoch = {e["epoch"]: e for e in good}  # a repeated epoch: the later line wins
     run_steps: list[dict] = []
     if steps:
-        raw, _, bad = tail_jsonl(folder / STEPS_FILE)
-        run_steps = [s for s in raw if valid_step(s)]
-        skipped += bad + len(raw) - len(run_steps)
+        lines = read_lines(folder / STEPS_FILE, budget=READ_RUN_BYTES)
+        run_steps = [s for s in lines.records if valid_step(s)]
+        skipped += lines.bad + len(lines.records) - len(run_steps)
     started = parse_time(doc.get("started"))
     ended = parse_time(doc.get("ended"))
     duration = doc.get("duration_seconds")
@@ -172,19 +176,12 @@ def _last_write(folder: Path) -> float:
     return latest
 
 
-def _read_listed(folder: Path) -> Run:
-    try:
-        return read_run(folder)
-    except Exception as exc:  # a listing shows every run it can; one odd folder must not hide the rest
-        return _unreadable(folder, f"{type(exc).__name__}: {exc}")
-
-
 def list_runs(runs_dir: str | os.PathLike | None = None) -> list[Run]:
     """Every run in ``runs_dir``, newest first. Folders without run.json are not runs and
     are left out; a bad run is listed as unreadable. RunsError only when ``runs_dir`` itself
     cannot be read (a missing folder has no runs)."""
     runs_dir = resolve_runs_dir(runs_dir)
-    runs = [_read_listed(f) for f in run_folders(runs_dir) if is_run_folder(f)]
+    runs = [read_run(f) for f in run_folders(runs_dir) if is_run_folder(f)]
     runs.sort(key=lambda r: (r.sort_key(), r.id), reverse=True)
     return runs
 
@@ -225,12 +222,12 @@ class RunsIndex:
                 run = old[1]
                 if run.status == "running":
                     # Nothing written, but the writer may have died, and the clock runs.
-                    fresh = _read_listed(folder)
+                    fresh = read_run(folder)
                     if fresh.status != run.status:
                         changed = True
                     run = fresh
             else:
-                run = _read_listed(folder)
+                run = read_run(folder)
                 changed = True
             cache[folder] = (sig, run)
         if set(cache) != set(self._cache):

@@ -2,49 +2,95 @@
 and the records that are an epoch's or a step's.
 
 Every file may have been edited, truncated or half-written by a killed writer: a last
-line without its newline is not there yet, and a bad line is skipped and counted.
+line without its newline is not there yet, and a bad line is skipped and counted. A
+line longer than :data:`MAX_LINE_BYTES` is never held in memory: it is skipped (counted
+once) and the lines after it are read; a follower whose poll ended inside such a line
+goes on skipping it at the next poll instead of reading it again.
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnn_gui.core.files.safe_io import open_regular
-from cnn_gui.core.runs.layout import is_finite, is_int
+from cnn_gui.core.runs.layout import RunsError, is_finite, is_int
+from cnn_gui.core.runs.strict_json import load_json
 
-MAX_READ_BYTES = 16_000_000  # per follower poll: never hold the GUI thread on a huge file
+MAX_LINE_BYTES = 1_000_000  # a record is ~300 bytes; a longer line was not written by cnn-gui
+FOLLOW_READ_BYTES = 16_000_000  # per follower poll: never hold the GUI thread on a huge file
+READ_RUN_BYTES = 64_000_000  # per file when a run is read whole (a real one is under 2 MB)
+_CHUNK = 1 << 20
 
 
-def tail_jsonl(path: Path, offset: int = 0, limit: int = MAX_READ_BYTES) -> tuple[list[dict], int, int]:
-    """JSON objects of the complete lines after byte ``offset``: ``(records, new_offset, bad_lines)``.
+@dataclass
+class Lines:
+    """What :func:`read_lines` found: the records, where to go on, and the bad lines."""
+
+    records: list[dict] = field(default_factory=list)
+    offset: int = 0  # just past the last complete (or skipped) line
+    bad: int = 0  # lines that are not a JSON object, or longer than MAX_LINE_BYTES
+    skipping: bool = False  # ``offset`` is inside an over-long line: skip to its end first
+    at_end: bool = False  # the file was read to its end (not stopped by the budget)
+
+
+def _take(out: Lines, line: bytes) -> None:
+    if len(line) > MAX_LINE_BYTES:
+        out.bad += 1
+        return
+    if not line.strip():
+        return
+    try:
+        value = load_json(line, "a line")
+    except RunsError:
+        out.bad += 1
+        return
+    if isinstance(value, dict):
+        out.records.append(value)
+    else:
+        out.bad += 1
+
+
+def read_lines(path: Path, offset: int = 0, budget: int = FOLLOW_READ_BYTES, skipping: bool = False) -> Lines:
+    """JSON objects of the complete lines after byte ``offset``, reading at most ``budget`` bytes.
 
     A last line without its newline is not consumed (its writer may be mid-write); a
-    line that is not a JSON object is skipped and counted. A missing file reads as empty.
+    line that is not a JSON object is skipped and counted; so is an over-long one, whose
+    bytes are read past, never kept. ``skipping``: ``offset`` is inside an over-long line
+    a previous call began skipping. A missing or unreadable file reads as nothing new.
     """
+    out = Lines(offset=offset, skipping=skipping)
     try:
-        with open_regular(path) as f:
-            f.seek(offset)
-            raw = f.read(limit)
+        f = open_regular(path)
     except OSError:  # missing, not a file, or unreadable for now: nothing to add
-        return [], offset, 0
-    end = raw.rfind(b"\n")
-    if end < 0:
-        return [], offset, 0
-    records, bad = [], 0
-    for line in raw[: end + 1].splitlines():
-        if not line.strip():
-            continue
+        return out
+    with f:
         try:
-            value = json.loads(line)
-        except ValueError:
-            bad += 1
-            continue
-        if isinstance(value, dict):
-            records.append(value)
-        else:
-            bad += 1
-    return records, offset + end + 1, bad
+            f.seek(offset)
+            pending, left = b"", budget
+            while left > 0:
+                chunk = f.read(min(_CHUNK, left))
+                if not chunk:
+                    out.at_end = True
+                    break
+                left -= len(chunk)
+                if out.skipping:
+                    end = chunk.find(b"\n")
+                    out.offset += len(chunk) if end < 0 else end + 1
+                    if end < 0:
+                        continue
+                    chunk, out.skipping = chunk[end + 1:], False
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    out.offset += len(line) + 1
+                    _take(out, line)
+                if len(pending) > MAX_LINE_BYTES:  # no end in sight: skip it without holding it
+                    out.offset += len(pending)
+                    pending, out.skipping = b"", True
+                    out.bad += 1
+        except OSError:  # a read error part-way: keep what was read whole
+            pass
+    return out
 
 
 _EPOCH_NUMBERS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds",

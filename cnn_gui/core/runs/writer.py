@@ -1,8 +1,11 @@
 """Writing one run folder as the run goes: a Trainer callback.
 
 ``run.json`` is rewritten whole (:func:`~cnn_gui.core.files.safe_io.atomic_write`) when
-the run starts, ends and is renamed; ``epochs.jsonl`` is appended, flushed and fsynced at
-each epoch's end; ``steps.jsonl`` takes the downsampled loss curve at each epoch's end
+the run starts, ends and is renamed; at each epoch's end ``checkpoint.safetensors`` is
+replaced (atomically, on the training thread between two steps, so weights, optimizer
+and position agree) and then ``epochs.jsonl`` is appended, flushed and fsynced, so a
+checkpoint always holds at least the epochs the file lists and a kill loses at most the
+epoch in progress; ``steps.jsonl`` takes the downsampled loss curve at each epoch's end
 and every :data:`STEP_FLUSH_SECONDS` seconds. See :mod:`cnn_gui.core.runs.layout`.
 """
 
@@ -19,13 +22,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from cnn_gui.core.errors import one_line
+from cnn_gui.core.errors import describe_line, one_line
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted
 from cnn_gui.core.files.processes import process_start
-from cnn_gui.core.files.safe_io import append_regular, atomic_write, read_regular_text
+from cnn_gui.core.files.safe_io import append_regular, atomic_write, read_regular
 from cnn_gui.core.runs.layout import (CHECKPOINT_FILE, EPOCHS_FILE, FORMAT, FORMAT_VERSION, MAX_RUN_JSON_BYTES,
                                       RUN_FILE, RUNS_DIR_ENV, STEPS_FILE, RunsError, now_iso, resolve_runs_dir)
 from cnn_gui.core.runs.step_sampler import MAX_STEP_POINTS, StepSampler
+from cnn_gui.core.runs.strict_json import load_json
 
 STEP_FLUSH_SECONDS = 2.0
 _END_STATUS = {"completed": "finished", "stopped": "stopped", "failed": "failed"}
@@ -87,8 +91,10 @@ class RunWriter:
     ``FitStarted``; call it first to fail early on an unwritable runs folder). While the
     run trains, an I/O error never stops it: the writer stops writing and keeps the
     reason in :attr:`error`. ``save_checkpoint(path)`` (e.g. ``trainer.save_checkpoint``)
-    is called when the run completes or is stopped; :meth:`attach` sets it and joins
-    the trainer's callbacks.
+    is called at every epoch's end and when the run is stopped (or completes past its
+    last epoch's save); :meth:`attach` sets it and joins the trainer's callbacks. A
+    checkpoint that cannot be saved (a full disk) is said in :attr:`error` too, but the
+    run and its record go on (the previous checkpoint stays whole).
     """
 
     def __init__(
@@ -115,6 +121,9 @@ class RunWriter:
         self.folder: Path | None = None
         self.error: str | None = None
         self.ended = False
+        self._stopped = False  # the record failed: write nothing more
+        self._step = 0  # the last optimizer step reported
+        self._saved: tuple[int, int] | None = None  # (epoch, step) of the last checkpoint saved at an epoch's end
         self._doc: dict = {}
         self._sampler = StepSampler(max_step_points)
         self._steps: list[dict] = []
@@ -124,7 +133,8 @@ class RunWriter:
     # -- wiring ----------------------------------------------------------------------
     def bind(self, trainer) -> "RunWriter":
         """Record ``trainer``'s config (a resumed run's comes from its checkpoint) and save
-        its checkpoint at the end; for a caller that relays the events itself."""
+        its checkpoint at each epoch's end; for a caller that relays the events itself
+        (on the training thread, as the engine calls its callbacks)."""
         if self.folder is None:
             self.config = trainer.config.to_dict()
         if self.save_checkpoint is None:
@@ -186,7 +196,7 @@ class RunWriter:
 
     # -- events ----------------------------------------------------------------------
     def __call__(self, event) -> None:
-        if self.error is not None or self.ended:
+        if self._stopped or self.ended:
             return
         try:
             if isinstance(event, BatchEnded):
@@ -204,6 +214,7 @@ class RunWriter:
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             where = self.folder or self.runs_dir
             self.error = str(exc) if isinstance(exc, RunsError) else one_line(f"the run record in {where} stopped: {why}")
+            self._stopped = True
 
     def _on_started(self, ev: FitStarted) -> None:
         self.open()
@@ -222,6 +233,7 @@ class RunWriter:
     def _on_batch(self, ev: BatchEnded) -> None:
         if self.folder is None:
             return
+        self._step = ev.step
         point = self._sampler.add(ev)
         if point is not None:
             self._steps.append(point)
@@ -232,9 +244,27 @@ class RunWriter:
         if self.folder is None:
             return
         self._flush_steps()
+        self._save_epoch(ev.epoch)  # first: an epoch the file lists is always in the checkpoint
         record = ev.to_dict()
         record["time"] = now_iso()
         _append_lines(self.folder / EPOCHS_FILE, [record], fsync=True)
+
+    def _save_epoch(self, epoch: int) -> None:
+        """The run so far as the folder's checkpoint, replacing the last epoch's whole or not at all."""
+        if self.save_checkpoint is None:
+            return
+        try:
+            self.save_checkpoint(self.folder / CHECKPOINT_FILE)
+        except Exception as exc:  # a full disk, a CheckpointError: the run and its record go on
+            self._checkpoint_failed(f"the end of epoch {epoch}", exc)
+            return
+        self._saved = (epoch, self._step)
+
+    def _checkpoint_failed(self, when: str, exc: Exception) -> None:
+        why = describe_line(exc)
+        self._doc["checkpoint_error"] = why
+        self.error = one_line(f"the run's checkpoint was not saved at {when} ({why}); "
+                              f"the run went on, its last saved checkpoint stays in {self.folder}")
 
     def _on_ended(self, ev: FitEnded) -> None:
         if self.folder is None:
@@ -245,12 +275,7 @@ class RunWriter:
             self._steps.append(point)
         self._flush_steps()
         doc = self._doc
-        if ev.reason in ("completed", "stopped") and self.save_checkpoint is not None:
-            try:
-                self.save_checkpoint(self.folder / CHECKPOINT_FILE)
-                doc["checkpoint"] = CHECKPOINT_FILE
-            except Exception as exc:  # a CheckpointError, a full disk: the run's record still ends
-                doc["checkpoint_error"] = one_line(exc)
+        self._save_end(ev)
         doc.update({
             "status": _END_STATUS.get(ev.reason, "failed"), "ended": now_iso(),
             "duration_seconds": round(ev.seconds, 3), "end_reason": ev.reason,
@@ -262,6 +287,29 @@ class RunWriter:
             doc["error"] = {"kind": f.kind, "message": one_line(f.message), "hint": one_line(f.hint)}
         self._rewrite()
 
+    def _save_end(self, ev: FitEnded) -> None:
+        """The checkpoint of a run that completed or was stopped; else (a failed run, a failed
+        save) the folder keeps the last finished epoch's, and run.json says which epoch it holds."""
+        doc = self._doc
+        if ev.reason in ("completed", "stopped") and self.save_checkpoint is not None:
+            if self._end_saved(ev):
+                doc["checkpoint"] = CHECKPOINT_FILE
+                doc.pop("checkpoint_error", None)
+                return
+        if self._saved is not None:
+            doc["checkpoint"], doc["checkpoint_epoch"] = CHECKPOINT_FILE, self._saved[0]
+
+    def _end_saved(self, ev: FitEnded) -> bool:
+        if ev.reason == "completed" and self._saved == (ev.epochs_completed, ev.step):
+            return True  # the last epoch's checkpoint holds this very state
+        try:
+            self.save_checkpoint(self.folder / CHECKPOINT_FILE)
+        except Exception as exc:  # a CheckpointError, a full disk: the run's record still ends
+            # Said in error too: the folder's checkpoint, if any, is an earlier epoch's.
+            self._checkpoint_failed(f"the end of the run ({ev.reason})", exc)
+            return False
+        return True
+
     def _flush_steps(self) -> None:
         self._last_flush = time.monotonic()
         if self._steps and self.folder is not None:
@@ -271,9 +319,9 @@ class RunWriter:
     def _rewrite(self) -> None:
         # A rename from the Runs view meanwhile wins over the name this writer started with.
         try:
-            on_disk = json.loads(read_regular_text(self.folder / RUN_FILE, MAX_RUN_JSON_BYTES))
+            on_disk = load_json(read_regular(self.folder / RUN_FILE, MAX_RUN_JSON_BYTES), "run.json")
             if isinstance(on_disk, dict) and isinstance(on_disk.get("name"), str):
-                self._doc["name"] = on_disk["name"]
-        except (OSError, ValueError):
+                self._doc["name"] = one_line(on_disk["name"], 120)
+        except (OSError, RunsError):
             pass
         write_info(self.folder / RUN_FILE, self._doc)
