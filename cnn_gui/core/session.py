@@ -157,14 +157,26 @@ class Session:
         self._forget_sessions()
         self._set(Weights(spec, model, Provenance(Source.UNTRAINED)), EVERYTHING)
 
-    def switch_model(self, choice: str, seed: int = 0) -> ModelSpec:
-        """The model ``choice`` (a registry name or "file.py:Class": the user chose it, so a
-        user's file may be imported), untrained; ModelError or whatever that file raises."""
+    @staticmethod
+    def prepare_model(choice: str, seed: int = 0) -> tuple[ModelSpec, nn.Module]:
+        """The first half of :meth:`switch_model`, which touches no session: ``choice`` resolved
+        (a user's file imported and checked) and its model built from ``seed``.
+
+        It may run off the GUI thread (the window runs a user's file on a job, with a bound,
+        because that file may loop); :meth:`new_model` adopts the result. ``seed`` seeds torch's
+        global generator, as building any model does.
+        """
         from cnn_gui.core.model.models import resolve_user_choice
 
         spec = resolve_user_choice(choice)
         torch.manual_seed(seed)
-        model = spec.factory()
+        return spec, spec.factory()
+
+    def switch_model(self, choice: str, seed: int = 0) -> ModelSpec:
+        """The model ``choice`` (a registry name or "file.py:Class": the user chose it, so a
+        user's file may be imported), untrained; ModelError or whatever that file raises.
+        :meth:`prepare_model`, then :meth:`new_model`."""
+        spec, model = self.prepare_model(choice, seed)
         self.new_model(spec, model)
         return spec
 

@@ -39,6 +39,7 @@ from cnn_gui.gui import dialogs
 from cnn_gui.gui import settings as settings_mod
 from cnn_gui.gui.panels.canvas_panel import CanvasPanel, canvas_refusal
 from cnn_gui.gui.flows.checkpoint_flow import CheckpointFlow
+from cnn_gui.gui.flows.model_flow import ModelFlow
 from cnn_gui.gui.analysis.tabs import AnalysisTabs
 from cnn_gui.gui.panels.training_plots.view import TrainingPlots
 from cnn_gui.gui.flows.run_flow import RunFlow
@@ -58,6 +59,7 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
 
     checkpointOpened = Signal(str)  # path, after a checkpoint was opened and swapped in
     openFinished = Signal(bool)  # after every open_checkpoint(): True when it was swapped in
+    modelSwitched = Signal(bool)  # after every request_model(): True when the model was swapped in
 
     def __init__(self, load_pretrained: bool = True, data_override=None, parent: QWidget | None = None,
                  *, defer_pretrained: bool = False, runs_dir=None) -> None:
@@ -67,6 +69,7 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self.controller = TrainingController(self)
         self.session = Session.of_model(DEFAULT_MODEL)
         self.files = CheckpointFlow(self)
+        self.models = ModelFlow(self)  # request_model: a user's file loads off the GUI thread
         self._closing = False
         self._shown_once = False
         self._restored_state = False
@@ -196,7 +199,9 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         s = self.session
         if change.tree:
             same = change.same_structure and self.structure.tree is not None
-            self.structure.show_tree(self.structure.tree if same else build_tree(s.model, s.spec.input_shape), s.model)
+            tree = (self.structure.tree if same
+                    else self.models.tree_for(s.model) or build_tree(s.model, s.spec.input_shape))
+            self.structure.show_tree(tree, s.model)
             self.structure.set_current_model(s.spec.name, s.spec.title)
             self.training_panel.set_model_input_shape(s.spec.input_shape, s.spec.title)
         if change.resume:
@@ -258,19 +263,14 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
 
     @Slot(str)
     def request_model(self, name: str) -> bool:
-        """Switch to the model ``name`` (a registry name or "file.py:Class"), untrained."""
-        if not self.idle_or_say("changing the model") or not self.confirm_replace("Switching the model"):
-            self.structure.set_current_model(self.spec.name, self.spec.title)
-            return False
-        try:
-            spec = self.session.switch_model(name)
-        except Exception as exc:  # noqa: BLE001 - ModelError, or anything a user's file raises
-            self.structure.set_current_model(self.spec.name, self.spec.title)
-            self.show_error("Cannot use this model", dialogs.error_text(exc))
-            return False
-        self.training_panel.reset()
-        self.statusBar().showMessage(f"Model: {spec.title}", 5000)
-        return True
+        """Switch to the model ``name`` (a registry name or "file.py:Class"), untrained.
+
+        A built-in model is switched to at once (True). A user's file is imported and built
+        off the GUI thread, with a bound (:mod:`~cnn_gui.gui.flows.model_flow`): True says the
+        load started. ``modelSwitched(bool)`` follows every call with the outcome; False
+        when refused or failed (said in one line), the current model staying.
+        """
+        return self.models.request(name)
 
     @Slot(str)
     def reinitialize(self, scheme: str) -> bool:
@@ -355,9 +355,15 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         s.sync()
 
     def shutdown(self, timeout_ms: int = 10000) -> bool:
-        """Stop training and every background job, joining their threads (also on quit)."""
+        """Stop training and every background job, joining their threads (also on quit).
+
+        A user's model file still importing and a runs-folder read still blocked are not
+        waited for (such a thread cannot be killed, and none calls back): False then.
+        """
         ok = self.controller.shutdown(timeout_ms)
         ok = self.analysis.shutdown(timeout_ms / 1000) and ok
+        ok = self.models.shutdown(0.0) and ok
+        ok = self.runs_view.shutdown(min(1.0, timeout_ms / 1000)) and ok
         return self.files.shutdown(timeout_ms / 1000) and ok
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -96,6 +96,8 @@ def test_a_stop_before_the_first_epoch_ends_keeps_the_tested_weights(qtbot, wind
     assert same_weights(file_weights, weights(window.predictor.model))
     assert same_weights(file_weights, weights(window.model))
     assert not window.session.unsaved and not window.errors
+    # The Runs tab reads the run folder off the GUI thread: its listing follows.
+    qtbot.waitUntil(lambda: [r.status for r in window.runs_view.runs()] == ["stopped"], timeout=5000)
     runs = window.runs_view.runs()
     assert len(runs) == 1 and runs[0].status == "stopped"
     assert runs[0].checkpoint is not None and runs[0].checkpoint.is_file()

@@ -1,4 +1,8 @@
-"""The Runs view: runs listed newest first, curves overlaid, settings compared, live following."""
+"""The Runs view: runs listed newest first, curves overlaid, settings compared, live following.
+
+The view reads and writes run folders on job threads: each test waits for the outcome
+(:func:`settle`) with a bound, so a view that never answers fails instead of hanging.
+"""
 
 import csv
 import json
@@ -54,6 +58,11 @@ def two_runs(tmp_path):
     return tmp_path, old, new
 
 
+def settle(qtbot, view):
+    """Wait (at most 5 s) until every listing, curve poll and action of ``view`` has answered."""
+    qtbot.waitUntil(lambda: not view.busy(), timeout=5000)
+
+
 @pytest.fixture
 def view(qtbot, two_runs):
     w = RunsView(two_runs[0])
@@ -61,7 +70,9 @@ def view(qtbot, two_runs):
     w.resize(1200, 700)
     assert w.runs() == []  # read when shown or refreshed, not at construction
     w.refresh()
-    return w
+    settle(qtbot, w)
+    yield w
+    assert w.shutdown(5.0)
 
 
 def cell(view, row, column):
@@ -78,8 +89,9 @@ def test_runs_are_listed_newest_first_with_their_numbers(view):
     assert view.folder_label.text().startswith("2 runs in ")
 
 
-def test_selecting_two_runs_overlays_their_curves_with_both_names(view, two_runs):
+def test_selecting_two_runs_overlays_their_curves_with_both_names(qtbot, view, two_runs):
     view.select_runs(["adam baseline", "faster lr"])
+    settle(qtbot, view)
     assert sorted(view.legend_names(view.accuracy_plot)) == ["adam baseline", "faster lr"]
     assert sorted(view.legend_names(view.loss_plot)) == ["adam baseline", "faster lr"]
     curves = view.shown_curves()
@@ -123,7 +135,7 @@ def test_a_run_written_elsewhere_appears_and_its_curve_grows(qtbot, view, two_ru
     qtbot.waitUntil(lambda: "terminal run" in [r.name for r in view.runs()], timeout=5000)
     assert view.runs()[0].name == "terminal run" and cell(view, 0, "Status") == "running"
     view.select_runs(["terminal run"])
-    assert list(view.shown_curves()["terminal run"]["epoch"]) == [1]
+    qtbot.waitUntil(lambda: list(view.shown_curves()["terminal run"]["epoch"]) == [1], timeout=5000)
 
     feed_epoch(terminal, 2, 0.95)
     qtbot.waitUntil(lambda: len(view.shown_curves()["terminal run"]["epoch"]) == 2, timeout=5000)
@@ -139,11 +151,12 @@ def test_a_run_written_elsewhere_appears_and_its_curve_grows(qtbot, view, two_ru
     assert not view.timer.isActive()
 
 
-def test_rename_and_delete_ask_first(view, two_runs):
+def test_rename_and_delete_ask_first(qtbot, view, two_runs):
     _, old, new = two_runs
     view.select_runs(["adam baseline"])
     view.ask_name = lambda current: "renamed run"
     view.rename_selected()
+    settle(qtbot, view)
     assert [r.name for r in view.runs()] == ["faster lr", "renamed run"]
     assert view.legend_names(view.accuracy_plot) == ["renamed run"]
     assert json.loads((old.folder / RUN_FILE).read_text())["name"] == "renamed run"
@@ -152,10 +165,13 @@ def test_rename_and_delete_ask_first(view, two_runs):
     view.select_runs(["faster lr"])
     view.confirm = lambda title, text: questions.append(text) or False
     view.delete_selected()
+    settle(qtbot, view)
     assert new.folder.exists() and len(view.runs()) == 2
     assert "faster lr" in questions[0]
     view.confirm = lambda title, text: True
     view.delete_selected()
+    settle(qtbot, view)
+    assert "Deleted 1 run." in view.message.text()
     assert not new.folder.exists() and [r.name for r in view.runs()] == ["renamed run"]
     assert old.folder.exists()
 
@@ -167,6 +183,7 @@ def test_export_csv_and_load_weights(view, two_runs, tmp_path_factory, qtbot):
     view.select_runs(["faster lr"])
     view.ask_save_path = lambda suggested: str(out)
     view.export_selected()
+    settle(qtbot, view)
     rows = list(csv.reader(out.open()))
     assert tuple(rows[0]) == PLOTS_HEADER
     assert [float(r[6]) for r in rows if r[0] == "epoch"] == [0.96, 0.985]
@@ -180,25 +197,32 @@ def test_export_csv_and_load_weights(view, two_runs, tmp_path_factory, qtbot):
     assert not view.buttons["load"].isEnabled() and not view.buttons["rename"].isEnabled()
 
 
-def test_a_running_run_has_no_weights_and_cannot_be_deleted(view, two_runs):
-    write_run(two_runs[0], "in progress", [0.9], "2024-05-03T09:00:00+00:00", finish=False)
+def test_a_running_run_offers_only_its_finished_epochs_and_cannot_be_deleted(qtbot, view, two_runs):
+    running = write_run(two_runs[0], "in progress", [0.9], "2024-05-03T09:00:00+00:00", finish=False)
     view.refresh()
+    settle(qtbot, view)
     view.select_runs(["in progress"])
-    assert cell(view, 0, "Status") == "running" and not view.buttons["load"].isEnabled()
+    assert cell(view, 0, "Status") == "running"
+    # Load weights: the checkpoint of its last finished epoch, when the writer has written one.
+    has_checkpoint = (running.folder / "checkpoint.safetensors").is_file()
+    assert view.buttons["load"].isEnabled() == has_checkpoint
     view.confirm = lambda title, text: True
     view.delete_selected()
+    settle(qtbot, view)
     assert "still running" in view.message.text()
     assert "in progress" in [r.name for r in view.runs()]
 
 
-def test_unreadable_runs_show_why_in_one_line(view, two_runs):
+def test_unreadable_runs_show_why_in_one_line(qtbot, view, two_runs):
     bad = two_runs[0] / "broken"
     bad.mkdir()
     (bad / RUN_FILE).write_text('{"status": 42}')
     view.refresh()
+    settle(qtbot, view)
     statuses = {r.name: cell(view, i, "Status") for i, r in enumerate(view.runs())}
     assert statuses["broken"].startswith("unreadable: ") and "\n" not in statuses["broken"]
     view.select_runs(["broken", "faster lr"])
+    settle(qtbot, view)
     assert list(view.shown_curves()) == ["faster lr"]  # nothing to draw for it, and no error
 
 
@@ -208,9 +232,11 @@ def test_set_runs_dir_switches_folders(qtbot, view, two_runs, tmp_path_factory):
     view.set_runs_dir(empty)
     assert view.runs() == [] and view.shown_curves() == {}
     view.refresh()
+    settle(qtbot, view)
     assert view.folder_label.text() == f"0 runs in {empty}"
     view.ask_directory = lambda current: str(two_runs[0])
     view.show()
     with qtbot.waitSignal(view.runsDirChanged) as signal:
         view.folder_button.click()
+    settle(qtbot, view)
     assert signal.args == [str(two_runs[0])] and len(view.runs()) == 2

@@ -26,8 +26,15 @@ never deliver anything. Modelled on superqt's ``thread_worker`` and Orange's
   worker that ends later emits nothing. Keep an unparented runner referenced until
   :meth:`JobRunner.shutdown`.
 
-The names ``on_done``, ``on_error``, ``key`` and ``threads`` are :meth:`JobRunner.submit`'s
-own; every other keyword goes to ``fn``.
+- **A bound on the wait.** ``timeout=`` seconds (with ``on_timeout=``) calls ``on_timeout()``
+  on the GUI thread when the job is still live by then: the owner may say that it takes
+  long, or give up with ``runner.cancel(key)`` (its late result is then dropped). Work
+  that can block for good (a user's file that loops at import, a read on a stuck drive)
+  runs here with a bound, so the window never waits on it. The thread itself cannot be
+  killed: a job that never ends keeps its daemon thread until the process exits.
+
+The names ``on_done``, ``on_error``, ``key``, ``threads``, ``timeout`` and ``on_timeout`` are
+:meth:`JobRunner.submit`'s own; every other keyword goes to ``fn``.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from cnn_gui.core.training.cpu_threads import make_this_thread_serial, use_training_threads
 
@@ -132,12 +139,15 @@ class JobRunner(QObject):
     # -- submitting ------------------------------------------------------------------------
     def submit(self, fn: Callable, *args, on_done: Callable[[Any], Any] | None = None,
                on_error: Callable[[BaseException], Any] | None = None, key: str | None = None,
-               threads: str = "serial", **kwargs) -> Job:
+               threads: str = "serial", timeout: float | None = None,
+               on_timeout: Callable[[], Any] | None = None, **kwargs) -> Job:
         """Run ``fn(*args, **kwargs)`` on a new thread; see the module docstring.
 
         ``on_done(result)`` / ``on_error(exception)`` run on the GUI thread; without
         ``on_error`` an error is logged. A live job of the same ``key`` is cancelled.
-        Raises RuntimeError after :meth:`shutdown`.
+        ``on_timeout()`` runs on the GUI thread ``timeout`` seconds later if the job is
+        still live then (neither delivered nor cancelled). Raises RuntimeError after
+        :meth:`shutdown`.
         """
         if threads not in _THREAD_POLICIES:
             raise ValueError(f"threads must be one of {sorted(_THREAD_POLICIES)}, got {threads!r}")
@@ -156,7 +166,14 @@ class JobRunner(QObject):
         if key is not None:
             self._latest[key] = job
         job.thread.start()
+        if timeout is not None and on_timeout is not None:
+            QTimer.singleShot(max(0, round(timeout * 1000)), self, lambda: self._timed_out(job, on_timeout))
         return job
+
+    def _timed_out(self, job: Job, on_timeout: Callable[[], Any]) -> None:
+        """The watchdog of :meth:`submit`'s ``timeout`` (GUI thread)."""
+        if not self._gate.closed and job.live:
+            on_timeout()
 
     def _work(self, job: Job, fn: Callable, args: tuple, kwargs: dict, policy: Callable[[], Any]) -> None:
         """On the job's thread: run ``fn`` and queue its outcome to the GUI thread."""

@@ -1,4 +1,10 @@
-"""The Runs tab's comparison plots: the selected runs' test accuracy and training loss, followed live."""
+"""The Runs tab's comparison plots: the selected runs' test accuracy and training loss, followed live.
+
+Each shown run's :class:`~cnn_gui.core.runs.follower.RunFollower` polls on a job thread
+(:mod:`~cnn_gui.gui.panels.runs.reading` says why); a run whose poll is still in flight is
+not polled again until it returns, so one stuck file holds one thread and stops only its
+own curves.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QStackedWidget
 
 from cnn_gui.core.runs.follower import RunFollower
 from cnn_gui.core.runs.reader import Run
+from cnn_gui.gui.background.jobs import Job, JobRunner
+from cnn_gui.gui.panels.runs import reading
 from cnn_gui.gui.panels.runs.labels import hint_label, legend_label
 from cnn_gui.gui.widgets.axes import IntegerAxis
 
@@ -33,6 +42,7 @@ class _Shown:
     step_y: list[float] = field(default_factory=list)
     epoch_curve: pg.PlotDataItem | None = None
     step_curve: pg.PlotDataItem | None = None
+    job: Job | None = None  # the follower's poll in flight
 
     def take(self, update) -> None:
         if update.reset:
@@ -58,11 +68,15 @@ class _Shown:
 class ComparisonPlots(QStackedWidget):
     """Test accuracy per epoch and training loss per step of the runs :meth:`show_runs` is
     given, each run in its own colour under its name in one legend below both plots; a
-    hint instead while none is shown. :meth:`poll` appends what the runs wrote since."""
+    hint instead while none is shown. :meth:`poll` appends what the runs wrote since (off
+    the GUI thread); ``note(str)`` says when a run's files take long to read."""
+
+    note = Signal(str)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._shown: dict[Path, _Shown] = {}
+        self.jobs = JobRunner(self)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
         self.graphics.ci.setSpacing(10)
@@ -122,20 +136,36 @@ class ComparisonPlots(QStackedWidget):
             used.add(color)
             self._shown[run.folder] = self._add_shown(run, color)
         self.setCurrentWidget(self.graphics if self._shown else self.hint)
+        self.poll()
 
     def poll(self) -> None:
-        """Append to the curves what their runs wrote since the last look."""
+        """Start a look at what the shown runs wrote since the last one (each on a job
+        thread; the curves grow when it returns). A run whose last look is still in flight waits."""
         for shown in self._shown.values():
-            update = shown.follower.poll()
-            if update:
-                shown.take(update)
-                shown.draw()
+            if shown.job is not None and shown.job.live:
+                continue
+            name = shown.run.name
+            shown.job = self.jobs.submit(
+                shown.follower.poll, key=f"follow:{shown.run.folder}", timeout=reading.SLOW_S,
+                on_done=lambda update, s=shown: self._take(s, update),
+                on_error=lambda _exc: None,  # unreadable for now: the next poll tries again
+                on_timeout=lambda n=name: self.note.emit(f"Reading the curves of “{n}” is taking long…"))
+
+    def _take(self, shown: _Shown, update) -> None:
+        if self._shown.get(shown.run.folder) is shown and update:
+            shown.take(update)
+            shown.draw()
+
+    def busy(self) -> bool:
+        """Whether a look at the shown runs is still in flight."""
+        return self.jobs.busy()
 
     def clear_runs(self) -> None:
         """No run shown (another folder)."""
         for shown in self._shown.values():
             self._remove_shown(shown)
         self._shown.clear()
+        self.jobs.cancel()
         self.setCurrentWidget(self.hint)
 
     def color_of(self, folder: Path) -> str | None:
@@ -149,11 +179,11 @@ class ComparisonPlots(QStackedWidget):
         shown.epoch_curve = self.accuracy_plot.plot([], [], name=legend_label(run.name), pen=pen, symbol="o", symbolSize=6,
                                                     symbolBrush=color, symbolPen="w")
         shown.step_curve = self.loss_plot.plot([], [], pen=pg.mkPen(color, width=1.5))
-        shown.take(shown.follower.poll())
-        shown.draw()
         return shown
 
     def _remove_shown(self, shown: _Shown) -> None:
+        if shown.job is not None:
+            shown.job.cancel()
         for plot, curve in ((self.accuracy_plot, shown.epoch_curve), (self.loss_plot, shown.step_curve)):
             plot.legend.removeItem(curve)
             plot.removeItem(curve)

@@ -11,12 +11,19 @@ While shown, the view polls the folder once a second: a ``stat`` per file, re-re
 only runs that changed, and appending to the shown curves only what was written since
 (:class:`~cnn_gui.core.runs.follower.RunFollower`). So a ``cnn-gui train`` in a terminal, writing
 to the same folder, appears here and its curves grow as it trains.
+
+The GUI thread never reads or writes a run's file: listing, following, rename, delete and
+export run on job threads (:mod:`~cnn_gui.gui.panels.runs.reading`), so a named pipe or a
+stuck drive in the runs folder never freezes the window; what takes long says so in one
+line. :meth:`RunsView.busy` tells whether an outcome is still on its way.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -25,10 +32,12 @@ from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog, QMenu,
                                QMessageBox, QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget)
 
-from cnn_gui.core.errors import CnnGuiError, one_line
-from cnn_gui.core.runs.layout import RunsError, resolve_runs_dir
-from cnn_gui.core.runs.manage import delete_run, rename_run, run_metrics_csv
-from cnn_gui.core.runs.reader import Run, RunsIndex
+from cnn_gui.core.errors import describe, one_line
+from cnn_gui.core.runs.layout import resolve_runs_dir
+from cnn_gui.core.runs.manage import rename_run, run_metrics_csv
+from cnn_gui.core.runs.reader import Run
+from cnn_gui.gui.background.jobs import JobRunner
+from cnn_gui.gui.panels.runs import reading
 from cnn_gui.gui.panels.runs.curves import ComparisonPlots
 from cnn_gui.gui.panels.runs.settings_diff import SettingsDiff
 from cnn_gui.gui.panels.runs.table_model import RUN_ROLE, SORT_ROLE, RunsSortProxy, RunsTableModel
@@ -51,12 +60,18 @@ class RunsView(QWidget):
 
     def __init__(self, runs_dir: str | os.PathLike | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._index: RunsIndex | None = None
-        self._folder_problem = False
+        self.reader = reading.FolderReader(self)
+        self.reader.listed.connect(self._show_listing)
+        self.reader.note.connect(self._show_note)
+        self.jobs = JobRunner(self)  # rename, delete, export
+        self._runs_dir: Path | None = None
+        self._checkpoints: dict[Path, Path | None] = {}  # from the last listing
+        self._note_shown = False  # the message is a note about the folder, cleared by the next listing
         self._build_table()
         self._build_actions()
         bar = self._build_bar()
         self.curves = ComparisonPlots()
+        self.curves.note.connect(self._show_note)
         self.accuracy_plot, self.loss_plot = self.curves.accuracy_plot, self.curves.loss_plot
         self.diff_stack = SettingsDiff()
         self.diff_table, self.diff_hint = self.diff_stack.table, self.diff_stack.hint
@@ -158,7 +173,7 @@ class RunsView(QWidget):
 
     @property
     def runs_dir(self) -> Path:
-        return self._index.runs_dir
+        return self._runs_dir
 
     def set_runs_dir(self, path: str | os.PathLike | None) -> None:
         """Show the runs of ``path`` (None: ``$CNN_GUI_RUNS_DIR`` or the per-user default).
@@ -167,10 +182,12 @@ class RunsView(QWidget):
         a window that starts with another tab in front reads nothing at start-up.
         """
         folder = resolve_runs_dir(path)
-        if self._index is None or folder != self._index.runs_dir:
-            self._index = RunsIndex(folder)
+        if folder != self._runs_dir:
+            self._runs_dir = folder
+            self.reader.set_folder(folder)
             self.curves.clear_runs()
             self.model.set_runs([])
+            self._checkpoints = {}
             self.folder_label.setText(f"runs in {folder}")
             self.folder_label.setToolTip(str(folder))
         if self.isVisible():
@@ -178,31 +195,50 @@ class RunsView(QWidget):
 
     @Slot()
     def refresh(self) -> None:
-        """Re-read the folder now (the timer does this every second while the view is shown)."""
-        self.poll()
+        """Re-read the folder now, superseding a look in flight (the timer polls every second
+        while the view is shown). The table follows when the listing arrives."""
+        self.reader.refresh(force=True)
+        self.curves.poll()
 
     @Slot()
     def poll(self) -> None:
-        """One cheap look at the folder: new, changed and deleted runs, and new points."""
-        try:
-            self._index.refresh()
-            problem = ""
-        except RunsError as exc:
-            problem = str(exc)
-        if self.model.set_runs(self._index.runs):
+        """One cheap look at the folder (new, changed and deleted runs) and at the shown runs'
+        new points, off the GUI thread; skipped where the last look is still in flight."""
+        self.reader.refresh(force=False)
+        self.curves.poll()
+
+    def _show_listing(self, listing: reading.Listing) -> None:
+        self._checkpoints = listing.checkpoints
+        if self.model.set_runs(listing.runs):
             self._on_selection_changed()  # the selected runs were re-read: new names, new status
         else:
             self.model.tick()
-        self.curves.poll()
-        count = len(self._index.runs)
+        count = len(listing.runs)
         noun = "run" if count == 1 else "runs"
         self.folder_label.setText(f"{count} {noun} in {self.runs_dir}")
         self.folder_label.setToolTip(str(self.runs_dir))
-        if problem:
-            self.show_message(problem)
-        elif self._folder_problem:
+        if listing.problem:
+            self._show_note(listing.problem)
+        elif self._note_shown:
             self.show_message("")
-        self._folder_problem = bool(problem)
+
+    def _show_note(self, text: str) -> None:
+        """A line about the folder (it cannot be read, it takes long): the next listing clears it."""
+        self.show_message(text)
+        self._note_shown = True
+
+    def busy(self) -> bool:
+        """Whether a listing, a look at the curves or an action is still on its way."""
+        return self.reader.busy() or self.curves.busy() or self.jobs.busy()
+
+    def shutdown(self, timeout: float = 1.0) -> bool:
+        """Deliver nothing more and wait up to ``timeout`` seconds in all for the job threads;
+        True when none is left (one blocked in a read never ends, and never calls back)."""
+        runners = (self.reader.jobs, self.curves.jobs, self.jobs)
+        for runner in runners:
+            runner.shutdown(0.0)
+        deadline = time.monotonic() + timeout
+        return all([runner.join(max(0.0, deadline - time.monotonic())) for runner in runners])
 
     # -- visibility: poll only while shown --------------------------------------------------------
 
@@ -264,12 +300,13 @@ class RunsView(QWidget):
         self.rename_action.setEnabled(one is not None and one.readable)
         self.delete_action.setEnabled(bool(runs))
         self.export_action.setEnabled(one is not None and one.readable)
-        self.load_action.setEnabled(one is not None and one.checkpoint is not None)
+        checkpoint = self._checkpoints.get(one.folder) if one is not None else None
+        self.load_action.setEnabled(checkpoint is not None)
         self.open_folder_action.setEnabled(True)
         for key, action in (("rename", self.rename_action), ("delete", self.delete_action),
                             ("export", self.export_action), ("load", self.load_action)):
             self.buttons[key].setEnabled(action.isEnabled())
-        if one is not None and one.checkpoint is None and one.readable:
+        if one is not None and checkpoint is None and one.readable:
             why = ("it is still running" if one.status == "running" else
                    f"it has no checkpoint ({one.checkpoint_error or one.status})")
             self.buttons["load"].setToolTip(f"Load weights: {why}")
@@ -293,12 +330,7 @@ class RunsView(QWidget):
         name = self.ask_name(run.name)
         if name is None or name.strip() == run.name:
             return
-        try:
-            rename_run(run.folder, name)
-        except CnnGuiError as exc:
-            self.show_message(f"Could not rename: {exc}")
-            return
-        self.poll()
+        self._act("Renaming", "Could not rename", lambda _run: "", rename_run, run.folder, name)
 
     @Slot()
     def delete_selected(self) -> None:
@@ -311,18 +343,14 @@ class RunsView(QWidget):
             text = f"Delete {len(runs)} runs and their folders in {self.runs_dir}?"
         if not self.confirm("Delete runs", text + "\n\nThis cannot be undone."):
             return
-        problems = []
-        for run in runs:
-            try:
-                delete_run(run.folder)
-            except CnnGuiError as exc:
-                problems.append(str(exc))
-        self.poll()
-        if problems:
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            self.show_message(f"Not deleted: {problems[0]}{more}")
-        else:
-            self.show_message(f"Deleted {len(runs)} run{'s' if len(runs) > 1 else ''}.")
+
+        def said(problems: list[str]) -> str:
+            if problems:
+                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+                return f"Not deleted: {problems[0]}{more}"
+            return f"Deleted {len(runs)} run{'s' if len(runs) > 1 else ''}."
+
+        self._act("Deleting", "Could not delete", said, reading.delete_runs, [run.folder for run in runs])
 
     @Slot()
     def export_selected(self) -> None:
@@ -333,18 +361,29 @@ class RunsView(QWidget):
         path = self.ask_save_path(f"{run.id}-metrics.csv")
         if not path:
             return
-        try:
-            run_metrics_csv(run, path)
-        except CnnGuiError as exc:
-            self.show_message(f"Could not export: {exc}")
-            return
-        self.show_message(f"Saved the metrics of “{run.name}” to {path}")
+        self._act("Exporting", "Could not export", lambda _path: f"Saved the metrics of “{run.name}” to {path}",
+                  run_metrics_csv, run, path)
+
+    def _act(self, doing: str, failed: str, said: Callable[[Any], str], fn: Callable, *args) -> None:
+        """Run ``fn(*args)`` on a job thread; then ``said(result)`` (or ``failed`` and why) under
+        the table and a fresh listing. Slower than ``reading.SLOW_S``: a line says so meanwhile."""
+        self.show_message(f"{doing}…")
+
+        def finish(text: str) -> None:
+            self.show_message(text)
+            self.refresh()
+
+        self.jobs.submit(fn, *args, timeout=reading.SLOW_S,
+                         on_done=lambda result: finish(said(result)),
+                         on_error=lambda exc: finish(f"{failed}: {describe(exc)[0]}"),
+                         on_timeout=lambda: self.show_message(f"{doing} is taking long; the window goes on…"))
 
     @Slot()
     def load_selected(self) -> None:
         runs = self.selected_runs()
-        if len(runs) == 1 and runs[0].checkpoint is not None:
-            self.loadWeightsRequested.emit(str(runs[0].checkpoint))
+        checkpoint = self._checkpoints.get(runs[0].folder) if len(runs) == 1 else None
+        if checkpoint is not None:
+            self.loadWeightsRequested.emit(str(checkpoint))
 
     @Slot()
     def _open_folder(self) -> None:
@@ -380,6 +419,7 @@ class RunsView(QWidget):
 
     def show_message(self, text: str) -> None:
         """One line under the table: what an action did, or why it could not."""
+        self._note_shown = False
         line = one_line(text) if text else ""
         self.message.setText(line)
         self.message.setToolTip(line)

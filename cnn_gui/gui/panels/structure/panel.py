@@ -71,6 +71,7 @@ class StructurePanel(QWidget):
         self._tree: ModuleNode | None = None
         self._live_model: nn.Module | None = None  # the 'Show as code' texts, freezing, module_for()
         self._busy = False
+        self._loading = ""  # what set_loading() says while a model loads
         self._layer = ""  # the last layerSelected name
         self._build_choosers()
         self._build_tree_view()
@@ -267,7 +268,20 @@ class StructurePanel(QWidget):
         and the model chooser and *Initialise parameters…* are off."""
         self._busy = busy
         self.model.set_editable(self._live_model is not None and not busy)
-        self.model_combo.setEnabled(not busy)
+        self.model_combo.setEnabled(not busy and not self._loading)
+        self._update_enabled()
+
+    @property
+    def loading(self) -> str:
+        """What the panel says while a model loads; "" when none does."""
+        return self._loading
+
+    def set_loading(self, text: str) -> None:
+        """While a model loads (a user's file, off the GUI thread): ``text`` replaces the totals,
+        and the model chooser and *Initialise parameters…* are off. "" when it is over."""
+        self._loading = text
+        self.model_combo.setEnabled(not self._busy and not text)
+        self._update_totals()
         self._update_enabled()
 
     def set_trainable(self, name: str, trainable: bool) -> bool:
@@ -424,8 +438,8 @@ class StructurePanel(QWidget):
         self.columns.fit()
 
     def _update_totals(self) -> None:
-        self.totals_label.setText(totals_text(self._tree, self.proxy.type_filter))
+        self.totals_label.setText(self._loading or totals_text(self._tree, self.proxy.type_filter))
 
     def _update_enabled(self) -> None:
-        self.init_button.setEnabled(self._tree is not None and not self._busy)
+        self.init_button.setEnabled(self._tree is not None and not self._busy and not self._loading)
         self.code_button.setEnabled(self._live_model is not None)
