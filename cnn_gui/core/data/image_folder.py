@@ -7,7 +7,8 @@ seed, so the same folder always gives the same split. The folder tree is read by
 :mod:`cnn_gui.core.data.folder_scan`, every image by :mod:`cnn_gui.core.data.image_reading`
 (safely and once, fitted into the model's input shape).
 
-A file that cannot be read (damaged, not an image, too large) is skipped and counted:
+A file that cannot be read (damaged, not an image, too large, a FIFO or a device named
+like an image) or a link that is not followed is skipped and counted:
 ``ImageDataset.skipped``, ``skipped_examples`` and ``note`` say so. A folder that cannot
 make a dataset is a one-line :class:`~cnn_gui.core.data.errors.DatasetError`.
 
@@ -128,7 +129,11 @@ def load_image_folder(
 def _load(folder: Path, name: str, layout: FolderLayout, shape: tuple[int, int, int], seed: int,
           stop_requested, workers: int | None) -> _Loaded:
     splits = [("train", layout.train_dir)] + ([("test", layout.test_dir)] if layout.test_dir is not None else [])
-    listed = {split: image_files(d, layout.classes) for split, d in splits}
+    seen: set = set()  # each file counts once, in one split
+    listed, ignored = {}, []
+    for split, split_dir in splits:
+        listed[split], links = image_files(split_dir, layout.classes, seen)
+        ignored += links
     total = sum(len(v) for v in listed.values())
     kinds = ", ".join(EXTENSIONS)
     if total == 0:
@@ -141,8 +146,8 @@ def _load(folder: Path, name: str, layout: FolderLayout, shape: tuple[int, int, 
             f"{total * per_image / 2**30:.1f} GiB of memory, more than cnn-gui holds "
             f"({MAX_DATASET_BYTES / 2**30:.0f} GiB): use fewer images or a smaller input")
 
-    skipped = 0
-    examples: list[str] = []
+    skipped = len(ignored)
+    examples = [one_line(f"{_relative(path, folder)}: {why}") for path, why in ignored[:_EXAMPLES]]
     decoded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for split, split_dir in splits:
         items = listed[split]
@@ -151,7 +156,7 @@ def _load(folder: Path, name: str, layout: FolderLayout, shape: tuple[int, int, 
         bad = np.flatnonzero(~ok)
         skipped += len(bad)
         for i in bad[: _EXAMPLES - len(examples)]:
-            examples.append(f"{_relative(items[i][0], folder)}: {why[i]}")
+            examples.append(one_line(f"{_relative(items[i][0], folder)}: {why[i]}"))
         decoded[split] = (images, labels) if ok.all() else (images[ok], labels[ok])
 
     train_x, train_y = decoded["train"]

@@ -11,14 +11,18 @@
   circle stays a circle, and the padding looks like the picture's own background rather
   than black bars whose shape would tell the network each photo's aspect ratio.
 
-Many files are read on a few threads (:func:`decode_images`); one that cannot be read
-is reported with a short reason, not raised.
+Each file is opened through :func:`~cnn_gui.core.files.safe_io.open_regular`: a regular
+file of at most :data:`MAX_FILE_BYTES`, checked on the open descriptor, opened without
+blocking, so a FIFO, a device or a socket named ``x.png`` is an unreadable file, never a
+wait. Many files are read on a few threads (:func:`decode_images`), each checking for a
+stop between files; one that cannot be read is reported with a short reason, not raised.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as _Waiting  # not the builtin before Python 3.11
@@ -28,12 +32,15 @@ import numpy as np
 
 from cnn_gui.core.data.errors import DatasetError, DownloadCancelled
 from cnn_gui.core.errors import one_line
+from cnn_gui.core.files.safe_io import FileTooLargeError, open_regular
 from cnn_gui.core.inputs.images import MAX_PIXELS, MAX_SIDE
 
 # The decoders a folder's extensions call for; Pillow is never asked to guess beyond them.
 FORMATS = ("PNG", "JPEG", "MPO", "BMP", "DIB", "GIF", "WEBP")
 _POLL_S = 0.05
-_CHUNK = 64  # images per task: small enough to cancel promptly, big enough to keep threads busy
+_CHUNK = 64  # images per task, each checking for a stop between files
+# The largest image file read: 50 megapixels as an uncompressed 32-bit BMP, and then some.
+MAX_FILE_BYTES = 256 << 20
 
 
 def checked_shape(input_shape) -> tuple[int, int, int]:
@@ -60,9 +67,12 @@ def decode_images(paths: list[str], shape, stop_requested, workers: int | None,
     out = np.zeros((n, *shape), dtype=np.uint8)
     ok = np.zeros(n, dtype=bool)
     why = [""] * n
+    abort = threading.Event()  # set on a stop, an error or Ctrl+C: each thread ends after its current file
 
     def run(start: int) -> None:
         for i in range(start, min(start + _CHUNK, n)):
+            if abort.is_set():
+                return
             try:
                 out[i] = _read(paths[i], shape)
                 ok[i] = True
@@ -83,6 +93,7 @@ def decode_images(paths: list[str], shape, stop_requested, workers: int | None,
                 for future in pending:
                     while True:
                         if stop_requested():
+                            abort.set()
                             raise DownloadCancelled(f"loading the images in {one_line(folder, 150)} was cancelled")
                         try:
                             future.result(timeout=_POLL_S)
@@ -90,6 +101,7 @@ def decode_images(paths: list[str], shape, stop_requested, workers: int | None,
                         except _Waiting:
                             continue
             except BaseException:
+                abort.set()
                 for future in pending:
                     future.cancel()
                 raise
@@ -117,7 +129,15 @@ def _read(path: str, shape: tuple[int, int, int]) -> np.ndarray:
 
     c, h, w = shape
     try:
-        with Image.open(path, formats=_open_formats()) as im:
+        f = open_regular(path, MAX_FILE_BYTES)  # a FIFO or a device is refused, never waited on
+    except FileNotFoundError:
+        raise _Unreadable("the file disappeared") from None
+    except FileTooLargeError as exc:
+        raise _Unreadable(f"the file is {exc.size:,} bytes, more than the {MAX_FILE_BYTES:,} read") from None
+    except OSError as exc:  # NotRegularFileError: 'it is a named pipe (FIFO), not a regular file'
+        raise _Unreadable(one_line(exc.strerror or exc, 100)) from None
+    try:
+        with f, Image.open(f, formats=_open_formats()) as im:
             width, height = im.size
             if width <= 0 or height <= 0:
                 raise _Unreadable("the image has no pixels")
@@ -133,8 +153,6 @@ def _read(path: str, shape: tuple[int, int, int]) -> np.ndarray:
             array = np.asarray(im, dtype=np.uint8)
     except _Unreadable:
         raise
-    except FileNotFoundError:
-        raise _Unreadable("the file disappeared") from None
     except UnidentifiedImageError:
         raise _Unreadable("not a PNG, JPEG, BMP, GIF or WebP image") from None
     except Image.DecompressionBombError:
