@@ -261,6 +261,14 @@ def test_a_hostile_run_json_reads_as_unreadable_through_every_entry_point(tmp_pa
     assert not folder.exists()
 
 
+def test_a_megabyte_name_is_shown_as_one_short_line(tmp_path):
+    folder = finished_run(tmp_path)
+    doc = json.loads((folder / RUN_FILE).read_text())
+    (folder / RUN_FILE).write_text(json.dumps({**doc, "name": "evil\n\x1b[2J" * 60_000}))
+    run = finishes(lambda: read_run(folder))
+    assert run.status == "finished" and len(run.name) <= 200 and "\n" not in run.name and "\x1b" not in run.name
+
+
 def test_the_writer_meets_a_hostile_run_json_without_failing_the_training(tmp_path):
     w = RunWriter(tmp_path, CONFIG, save_checkpoint=lambda p: Path(p).write_bytes(b"w"))
     w(started())
@@ -405,6 +413,18 @@ def test_the_follower_reads_a_17_mb_line_once_and_goes_on_past_it(tmp_path, monk
     assert [e["epoch"] for e in finishes(follower.poll).epochs] == [3]
     assert not finishes(follower.poll)
     assert counting.bytes < 6_000_000 + 100_000, counting.bytes
+
+
+@pytest.mark.parametrize("line", [b"x\n", b"\n", b"{}\n", epoch_line(1).encode()])
+def test_millions_of_short_lines_are_read_in_bounded_time(tmp_path, line):
+    folder = finished_run(tmp_path, epochs=1)
+    (folder / EPOCHS_FILE).write_bytes(line * (16_000_000 // len(line)))  # 16 MB: up to 16 million lines
+    (folder / STEPS_FILE).write_bytes(line * (16_000_000 // len(line)))
+    run = finishes(lambda: read_run(folder, steps=True), 5.0)  # took 34 s for "x" lines before
+    assert run.status == "finished" and len(run.epochs) <= 1
+    follower = RunFollower(folder)
+    for _ in range(3):
+        finishes(follower.poll, 5.0)  # each poll: a bounded number of lines, then the rest next time
 
 
 def test_a_half_written_line_is_not_read_again_while_nothing_is_appended(tmp_path, monkeypatch):

@@ -151,7 +151,7 @@ def _read_run(folder: Path, steps: bool) -> Run:
     error = doc.get("error") or {}
     message = error.get("message") if isinstance(error.get("message"), str) else ""
     return Run(
-        folder=folder, name=doc.get("name") or folder.name, status=status,
+        folder=folder, name=one_line(doc.get("name") or folder.name, 200), status=status,
         model=doc.get("model") or str(config.get("model", "")),
         dataset=doc.get("dataset") or str(config.get("dataset", "")),
         preset=doc.get("preset"), config=config, seed=doc.get("seed"),
