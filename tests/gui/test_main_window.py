@@ -188,6 +188,23 @@ def test_weights_label_and_predictor_for_models_that_cannot_read_the_canvas(qtbo
     assert panel.dataset_enabled("mnist") and not panel.dataset_enabled("cifar10")
 
 
+def test_your_own_model_file_loads_off_the_gui_thread_from_the_chooser(qtbot, window, tmp_path):
+    script = tmp_path / "mine.py"
+    script.write_text("import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n"
+                      "        super().__init__()\n        self.fc = nn.Linear(784, 10)\n"
+                      "    def forward(self, x):\n        return self.fc(x.flatten(1))\n")
+    ref = f"{script}:Net"
+    combo = window.structure.model_combo
+    window.structure.ask_user_model = lambda: ref
+    with qtbot.waitSignal(window.modelSwitched, timeout=10000) as outcome:
+        combo.setCurrentIndex(combo.count() - 1)  # "Your own model from a .py file…"
+        assert window.structure.loading and not combo.isEnabled()  # loading, the window still answering
+        assert window.spec.name == "mnist-cnn"
+    assert outcome.args == [True] and not window.errors
+    assert window.spec.name == ref and window.structure.tree.type_name == "Net"
+    assert window.structure.current_model_name() == ref and combo.isEnabled()
+
+
 def test_bad_model_leaves_the_current_one(window):
     model = window.model
     assert not window.request_model("no-such-model")

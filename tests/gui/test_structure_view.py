@@ -210,6 +210,23 @@ def test_user_model_entry_asks_and_emits(panel, qtbot, monkeypatch):
     assert seen == [] and panel.model_combo.currentIndex() == before
 
 
+def test_a_model_loading_says_so_and_turns_the_chooser_off(panel):
+    torch_model, tree = make(CNN, "mnist-cnn")
+    panel.show_tree(tree, torch_model)
+    totals = panel.totals_label.text()
+    panel.set_loading("Loading your model from net.py…")
+    assert panel.loading == panel.totals_label.text() == "Loading your model from net.py…"
+    assert not panel.model_combo.isEnabled() and not panel.init_button.isEnabled()
+    panel.set_busy(True)
+    panel.set_busy(False)  # a run ending while the model loads leaves the chooser off
+    assert not panel.model_combo.isEnabled()
+    panel.show_tree(tree, torch_model)  # a redraw meanwhile keeps saying it
+    assert panel.totals_label.text() == panel.loading
+    panel.set_loading("")
+    assert panel.loading == "" and panel.totals_label.text() == totals
+    assert panel.model_combo.isEnabled() and panel.init_button.isEnabled()
+
+
 def test_extraction_texts(panel):
     assert "No model" in panel.conv_layers_text()
     torch_model, tree = make(CNN, "mnist-cnn")
