@@ -73,9 +73,17 @@ def test_training_thread_runs_wide_while_the_gui_thread_stays_serial(two_trainin
     assert seen["gui"] == 1
 
 
-def test_set_training_threads_refuses_zero():
-    with pytest.raises(ValueError, match="at least 1"):
-        cpu_threads.set_training_threads(0)
+def test_set_training_threads_refuses_zero_and_more_than_four_per_cpu(monkeypatch):
+    before = cpu_threads.training_threads()
+    monkeypatch.setattr(cpu_threads, "_training_threads", before)  # restored after the test
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert cpu_threads.max_training_threads() == 8
+    for bad in (0, -1, 9, 512, 10**9):
+        with pytest.raises(ValueError, match=r"threads must be from 1 to 8 \(4 per CPU\), got "):
+            cpu_threads.set_training_threads(bad)
+        assert cpu_threads.training_threads() == before  # unchanged
+    cpu_threads.set_training_threads(8)
+    assert cpu_threads.training_threads() == 8
 
 
 def test_device_label_shows_the_training_threads(two_training_threads):

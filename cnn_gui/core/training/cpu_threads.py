@@ -14,12 +14,18 @@ are single images, for which a second thread only waits -- on a busy 2-core mach
 1-image pass took ~110 ms with 2 threads instead of ~2 ms. And whichever thread
 trains asks for the training thread count (:func:`use_training_threads`, called by
 ``Trainer.fit``). The count is torch's own default when this module was imported
-(``OMP_NUM_THREADS`` or the cores), or what :func:`set_training_threads` set.
+(``OMP_NUM_THREADS`` or the cores), or what :func:`set_training_threads` set: at most
+:func:`max_training_threads`, 4 per CPU (more only wait their turn, and 512 on 2 CPUs
+made 1,023 threads; a huge count ran out of process ids and crashed).
 """
 
 from __future__ import annotations
 
+import os
+
 import torch
+
+THREADS_PER_CPU = 4
 
 # torch's default, captured before any thread of this process asks for fewer.
 _training_threads = max(1, torch.get_num_threads())
@@ -30,11 +36,18 @@ def training_threads() -> int:
     return _training_threads
 
 
+def max_training_threads() -> int:
+    """The most threads a training run may use: :data:`THREADS_PER_CPU` per CPU."""
+    return THREADS_PER_CPU * (os.cpu_count() or 1)
+
+
 def set_training_threads(count: int) -> None:
-    """Change the count used by the next :func:`use_training_threads` (`cnn-gui train --threads`)."""
+    """Change the count used by the next :func:`use_training_threads` (`cnn-gui train --threads`);
+    ValueError outside 1 .. :func:`max_training_threads`."""
     global _training_threads
-    if count < 1:
-        raise ValueError(f"threads must be at least 1, got {count}")
+    limit = max_training_threads()
+    if not 1 <= count <= limit:
+        raise ValueError(f"threads must be from 1 to {limit} ({THREADS_PER_CPU} per CPU), got {count}")
     _training_threads = int(count)
 
 
