@@ -4,10 +4,15 @@
     cnn-gui train [options]      train and save a checkpoint, one line per epoch
     cnn-gui summary [--model]    the module tree, hyper-parameters, output shapes, parameters
     cnn-gui predict IMAGE...     what the network reads in image files of handwritten digits
+    cnn-gui evaluate|explain     a checkpoint's test accuracy; an attribution map (cli_inspect)
+    cnn-gui export CHECKPOINT    the model as ONNX or TorchScript, checked against PyTorch
 
-User mistakes (a bad option, an unknown model, an unreadable checkpoint) print one line
-and exit with status 2; a run that fails (NaN loss, out of memory) exits with 1. An
-error nobody foresaw prints one line too, and writes its full traceback to a file it names.
+User mistakes (a bad option, a number out of range, an output path where a folder or a
+device is, an unknown model, an unreadable checkpoint) print one line and exit with
+status 2, numbers and paths before anything loads (:mod:`cnn_gui.cli_args`); a run that
+fails (NaN loss, out of memory) exits with 1. An error nobody foresaw prints one line too,
+and writes its full traceback to a file it names. Names from files and folders are
+printed through ``one_line``: no escape code or newline in a name reaches the terminal.
 
 Checkpoints are data: no command imports a file because a checkpoint names it. A
 checkpoint of your own model class needs ``--model path/to/file.py:ClassName``.
@@ -21,39 +26,14 @@ import sys
 from pathlib import Path
 
 from cnn_gui import __version__
+from cnn_gui.cli_args import (OneLineParser, RunFailed, UserError, max_threads, output_file, output_folder,
+                              positive_number, whole_number)
+from cnn_gui.cli_inspect import evaluate, explain, open_from_args, predict
 from cnn_gui.core.errors import CnnGuiError, describe_line, one_line
 
 
-class UserError(CnnGuiError):
-    """A mistake in what the user asked for; printed as one line, no traceback."""
-
-
-class RunFailed(CnnGuiError):
-    """A run that started and failed (NaN loss, out of memory): exit status 1."""
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="cnn-gui",
         description="See a convolutional network, train it live, and let it read your handwriting. "
         "Without a command, opens the window.",
@@ -70,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_train(sub) -> None:
-    from cnn_gui.core.config import OPTIMIZERS, PRESETS, SCHEDULES
+    from cnn_gui.core.config import (MAX_BATCH, MAX_BATCHES_PER_EPOCH, MAX_EPOCHS, MAX_LR, MAX_SEED, OPTIMIZERS,
+                                     PRESETS, SCHEDULES)
 
     train = sub.add_parser("train", help="train headless and save a checkpoint")
     train.add_argument("--preset", choices=sorted(PRESETS), default=None,
@@ -81,14 +62,17 @@ def _add_train(sub) -> None:
     train.add_argument("--dataset", default=None,
                        help="mnist (bundled), fashion-mnist, cifar10, or folder:PATH (your images, one subfolder "
                        "per class; resized to the model's input)")
-    train.add_argument("--epochs", type=_positive_int, default=None)
-    train.add_argument("--batch-size", type=_positive_int, default=None)
-    train.add_argument("--lr", type=_positive_float, default=None, help="learning rate (peak rate with one-cycle)")
+    train.add_argument("--epochs", type=whole_number(1, MAX_EPOCHS), default=None,
+                       help=f"the run's total, 1 to {MAX_EPOCHS:,}")
+    train.add_argument("--batch-size", type=whole_number(1, MAX_BATCH), default=None, help=f"1 to {MAX_BATCH:,}")
+    train.add_argument("--lr", type=positive_number(MAX_LR), default=None,
+                       help=f"learning rate, above 0 and at most {MAX_LR:g} (peak rate with one-cycle)")
     train.add_argument("--optimizer", choices=OPTIMIZERS, default=None)
     train.add_argument("--schedule", choices=SCHEDULES, default=None)
-    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--seed", type=whole_number(0, MAX_SEED), default=None, help="0 to 2**63-1")
     train.add_argument("--device", default=None, help="auto (default), cuda, cuda:N, mps, cpu")
-    train.add_argument("--max-batches", type=_positive_int, default=None, help="batches per epoch, for quick runs")
+    train.add_argument("--max-batches", type=whole_number(1, MAX_BATCHES_PER_EPOCH), default=None,
+                       help="batches per epoch, for quick runs")
     train.add_argument("--data-dir", default=None, help="where downloaded datasets live (env CNN_GUI_DATA_DIR)")
     train.add_argument("--resume", metavar="FILE", default=None,
                        help="continue a saved session exactly where it stopped (--epochs may raise the total)")
@@ -102,8 +86,9 @@ def _add_train(sub) -> None:
                        "(on in the fast preset)")
     train.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
                        help="replay the training step from a CUDA graph (default: on with CUDA)")
-    train.add_argument("--threads", type=_positive_int, default=None,
-                       help="CPU threads for training (default: torch's own, OMP_NUM_THREADS or the cores)")
+    train.add_argument("--threads", type=whole_number(1, high_of=max_threads, why=" (4 per CPU)"), default=None,
+                       help="CPU threads for training, 1 to 4 per CPU (default: torch's own, OMP_NUM_THREADS "
+                       "or the cores)")
     train.add_argument("--quiet", action="store_true", help="no progress bars, only the per-epoch lines")
     train.add_argument("--runs-dir", metavar="DIR", default=None,
                        help="record the run in a folder under DIR (default: $CNN_GUI_RUNS_DIR, else the "
@@ -163,10 +148,10 @@ def _add_inspection_commands(sub) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)  # exits 2 with one usage line on a bad option
+    args = parser.parse_args(argv)  # exits 2 with one line on a bad option or a number out of range
     command = args.command or "gui"
-    commands = {"train": _train, "summary": _summary, "predict": _predict, "evaluate": _evaluate,
-                "explain": _explain, "export": _export}
+    commands = {"train": _train, "summary": _summary, "predict": predict, "evaluate": evaluate,
+                "explain": explain, "export": _export}
     try:
         return commands.get(command, _gui)(args)
     except RunFailed as exc:
@@ -227,138 +212,26 @@ def _summary(args) -> int:
     return 0
 
 
-def open_from_args(args):
-    """The weights ``--checkpoint`` names (default: the pretrained ones), as the window opens them."""
-    from cnn_gui.core.weights import open_weights
-
-    return open_weights(args.checkpoint, model_file=args.model)
-
-
-def _digit_predictor(opened, command: str):
-    """``opened``'s predictor, for a command that reads one handwritten digit (1x28x28 input)."""
-    if tuple(opened.spec.input_shape) != (1, 28, 28):
-        raise UserError(f"{command} reads 1x28x28 digits; {one_line(opened.checkpoint.path.name, 80)} holds a "
-                        f"{opened.spec.title} for {'x'.join(map(str, opened.spec.input_shape))} images")
-    opened.model.eval()
-    return opened.predictor()
-
-
-def _evaluate(args) -> int:
-    import numpy as np
-
-    from cnn_gui.core.analysis.inspection import confusion_matrix
-    from cnn_gui.core.data.datasets import load_dataset
-    from cnn_gui.core.data.registry import DATASETS
-
-    opened = open_from_args(args)
-    ckpt, model = opened.checkpoint, opened.model.eval()
-    name = args.dataset or opened.dataset
-    info = DATASETS.get(name)
-    if info is not None and tuple(info.input_shape) != tuple(ckpt.meta.input_shape):
-        shape = "x".join(map(str, ckpt.meta.input_shape))
-        raise UserError(f"{ckpt.path.name} reads {shape} images; {name} has {'x'.join(map(str, info.input_shape))}")
-    data = load_dataset(name, data_dir=args.data_dir, input_shape=tuple(ckpt.meta.input_shape))
-    if data.note:
-        print(f"{name}: {data.note}")
-    result = confusion_matrix(model, data)
-    m, classes = result.matrix, data.classes
-    print(f"{ckpt.path.name} on the {m.sum():,} {name} test images: "
-          f"accuracy {result.accuracy:.2%}, {len(result.misclassified):,} misclassified")
-    width = max(len(f"{m.max():,}"), max(len(c) for c in classes[:m.shape[0]]), 4) + 1
-    short = [c[:width - 1] for c in classes]
-    print("rows: true class, columns: predicted class")
-    print(" " * width + "".join(c.rjust(width) for c in short))
-    for t, row in enumerate(m):
-        print(short[t].rjust(width) + "".join((f"{n:,}" if n else ".").rjust(width) for n in row))
-    off = m.copy()
-    np.fill_diagonal(off, 0)
-    worst = sorted(((int(off[t, p]), t, p) for t, p in zip(*np.nonzero(off))), reverse=True)
-    if worst:
-        print("most frequent mistakes: " + ", ".join(f"{classes[t]} read as {classes[p]} ({n})"
-                                                     for n, t, p in worst[:5]))
-    return 0
-
-
-def _predict(args) -> int:
-    from cnn_gui.core.inputs.images import ImageError, read_digit_image
-    from cnn_gui.core.inputs.preprocess import to_mnist
-
-    predictor = _digit_predictor(open_from_args(args), "predict")
-    status = 0
-    unreadable = 0
-    for path in args.images:
-        shown = one_line(path, 200)
-        try:
-            img28 = to_mnist(read_digit_image(path))
-        except ImageError as exc:  # say so and read the other files; exit 2 at the end
-            print(f"cnn-gui: error: {describe_line(exc)}", file=sys.stderr)
-            unreadable += 1
-            continue
-        if img28 is None:
-            print(f"{shown}: no ink found, nothing to read")
-            status = 1
-            continue
-        probs = predictor.predict(img28)
-        order = probs.argsort()[::-1][:3]
-        others = ", ".join(f"{predictor.classes[i]} {probs[i]:.1%}" for i in order[1:])
-        print(f"{shown}: {predictor.classes[order[0]]} ({probs[order[0]]:.1%}; then {others})")
-    return 2 if unreadable else status
-
-
-def _explain(args) -> int:
-    from PIL import Image
-
-    from cnn_gui.core.analysis.attribution import METHODS, Explainer
-    from cnn_gui.core.analysis.colormaps import explain_picture
-    from cnn_gui.core.inputs.images import read_digit_image
-    from cnn_gui.core.inputs.preprocess import to_mnist
-
-    predictor = _digit_predictor(open_from_args(args), "explain")
-    img28 = to_mnist(read_digit_image(args.image))
-    if img28 is None:
-        raise UserError(f"{one_line(args.image, 150)}: no ink found, nothing to explain")
-    classes = list(predictor.classes)
-    target = None
-    if args.target is not None:
-        if args.target in classes:
-            target = classes.index(args.target)
-        elif args.target.isdigit() and int(args.target) < len(classes):
-            target = int(args.target)
-        else:
-            raise UserError(f"--class {one_line(args.target, 40)}: choose one of {', '.join(classes)}")
-    explainer = Explainer(predictor, (1, 28, 28))
-    if args.layer is not None and args.layer not in explainer.conv_layers:
-        raise UserError(f"--layer {one_line(args.layer, 60)}: choose one of {', '.join(explainer.conv_layers)}")
-    result = explainer.explain(img28, args.method, target=target, layer=args.layer)
-    out = Path(args.out if Path(args.out).suffix else args.out + ".png")
-    picture = explain_picture(img28, result.map, result.scale)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(picture).save(out)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot write {one_line(out, 150)}: {getattr(exc, 'strerror', None) or exc}") from None
-    probs = result.probabilities
-    print(f"{one_line(args.image, 200)}: read as {result.predicted_name} ({probs[result.predicted]:.1%}); "
-          f"{METHODS[args.method].title} for {result.target_name}"
-          f"{' on ' + result.layer if result.layer else ''}, scale ±{result.scale:.3g}; wrote {out}")
-    print(result.reading)
-    return 0
-
-
 def _export(args) -> int:
     from cnn_gui.core.files.export import export_with_check, format_for
 
     if args.format is None and args.out is None:
         raise UserError("give --format onnx|torchscript, or --out FILE.onnx|FILE.pt")
+    if args.out is not None:
+        format_for(output_file(args.out, "--out"), args.format)  # before the checkpoint is opened
+    if args.data_dir is not None:
+        output_folder(args.data_dir, "--data-dir")
     opened = open_from_args(args)
     ckpt, model = opened.checkpoint, opened.model.eval()
-    out = Path(args.out) if args.out else ckpt.path.with_suffix(".onnx" if args.format == "onnx" else ".pt")
+    # The default replaces the checkpoint's suffix: its bare name is the checkpoint, a regular file.
+    out = output_file(args.out or ckpt.path.with_suffix(".onnx" if args.format == "onnx" else ".pt"), "--out")
     fmt = format_for(out, args.format)
-    print(f"exporting {ckpt.path.name} as {'ONNX' if fmt == 'onnx' else 'TorchScript'} to {out}", flush=True)
+    print(f"exporting {one_line(ckpt.path.name, 80)} as {'ONNX' if fmt == 'onnx' else 'TorchScript'} "
+          f"to {one_line(out, 200)}", flush=True)
     report = export_with_check((model, ckpt.meta), fmt, out, source_name=ckpt.path.name, data_dir=args.data_dir)
     print(report.summary())
     if not report.ok:
-        raise RunFailed(f"{out.name} does not reproduce the checkpoint: its logits differ by up to "
+        raise RunFailed(f"{one_line(out.name, 80)} does not reproduce the checkpoint: its logits differ by up to "
                         f"{report.max_abs_diff:.2e}", hint="Try the other format, and report this as a bug.")
     return 0
 
@@ -405,15 +278,28 @@ def checkpoint_out(args, plan, data) -> Path:
     from cnn_gui.core.data.registry import is_folder_dataset
 
     if args.out or args.resume:
-        return Path(args.out or args.resume)
+        return output_file(args.out or args.resume, "--out")
     stem = Path(data.name[len("folder:"):]).name if is_folder_dataset(data.name) else data.name
-    return Path(f"{plan.spec.file_stem}-{stem}.safetensors")
+    return output_file(f"{plan.spec.file_stem}-{stem}.safetensors", "--out")
+
+
+def check_train_args(args) -> None:
+    """The paths ``train`` writes to, checked before anything loads (numbers are checked by the parser)."""
+    if args.out is not None:
+        output_file(args.out, "--out")
+    for option, folder in (("--runs-dir", None if args.no_runs else args.runs_dir), ("--data-dir", args.data_dir),
+                           ("--tensorboard", args.tensorboard or None)):
+        if folder is not None:
+            output_folder(folder, option)
+    if args.tensorboard == "" and args.no_runs:
+        raise UserError("--tensorboard without DIR writes into the run folder; give a DIR with --no-runs")
 
 
 def _train(args) -> int:
     from cnn_gui.cli_progress import ProgressPrinter
     from cnn_gui.core.training.plan import build_trainer, load_run_data
 
+    check_train_args(args)
     printer = ProgressPrinter(quiet=args.quiet)
     if args.threads:
         from cnn_gui.core.training.cpu_threads import set_training_threads
@@ -423,7 +309,7 @@ def _train(args) -> int:
     data = load_run_data(plan, data_dir=args.data_dir)
     out = checkpoint_out(args, plan, data)
     if data.note:
-        print(f"{data.name}: {data.note}", flush=True)
+        print(f"{one_line(data.name, 200)}: {one_line(data.note)}", flush=True)
     callbacks: list = [printer]
     writer = None
     if not args.no_runs:
@@ -433,12 +319,10 @@ def _train(args) -> int:
         callbacks.append(writer)
     trainer = build_trainer(plan, data, callbacks)
     if writer is not None:
-        print(f"recording the run in {writer.open()}", flush=True)
+        print(f"recording the run in {one_line(writer.open(), 200)}", flush=True)
     if args.tensorboard is not None:
         from cnn_gui.core.runs.tensorboard_log import TensorBoardWriter
 
-        if not args.tensorboard and writer is None:
-            raise UserError("--tensorboard without DIR writes into the run folder; give a DIR with --no-runs")
         log_dir = Path(args.tensorboard) if args.tensorboard else writer.folder / "tensorboard"
         trainer.callbacks.append(TensorBoardWriter(log_dir, trainer.config.to_dict()))
 
@@ -455,9 +339,10 @@ def _train(args) -> int:
     if writer is not None and writer.error:
         print(f"cnn-gui: warning: {writer.error}", file=sys.stderr)
     trainer.save_checkpoint(out)  # the run's whole session, even stopped before a step: --resume continues it
+    shown = one_line(out, 200)
     if result.reason == "stopped":
         print(f"stopped in epoch {trainer.position.epoch + 1} after batch {trainer.position.batch}; "
-              f"saved {out} (continue with: cnn-gui train --resume {out})")
+              f"saved {shown} (continue with: cnn-gui train --resume {shown})")
     else:
-        print(f"saved {out}")
+        print(f"saved {shown}")
     return 0

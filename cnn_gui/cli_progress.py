@@ -12,11 +12,13 @@ class ProgressPrinter:
         self.epochs = 0
 
     def __call__(self, event) -> None:
+        from cnn_gui.core.errors import one_line
         from cnn_gui.core.events import BatchEnded, EpochEnded, FitStarted
 
         if isinstance(event, FitStarted):
             self.epochs = event.epochs
-            print(f"training {event.model} on {event.dataset} ({event.train_size:,} train / {event.test_size:,} test)"
+            print(f"training {one_line(event.model, 80)} on {one_line(event.dataset, 200)} "
+                  f"({event.train_size:,} train / {event.test_size:,} test)"
                   f" on {event.device_label} ({event.precision}), batch {event.batch_size}, {event.parameters:,} parameters",
                   flush=True)
         elif isinstance(event, BatchEnded) and not self.quiet:

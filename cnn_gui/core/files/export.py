@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from cnn_gui.core.errors import CnnGuiError, one_line
-from cnn_gui.core.files.safe_io import atomic_write, open_regular
+from cnn_gui.core.files.safe_io import atomic_write, open_regular, refuse_irregular
 
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {".onnx": "onnx", ".pt": "torchscript", ".pts": "torchscript", ".torchscript": "torchscript"}
@@ -192,6 +192,7 @@ def export_model(source: Source, fmt: str | None, out: str | os.PathLike, *, spe
     """
     out = Path(out)
     fmt = format_for(out, fmt)
+    _check_target(out)  # before the work: a folder or a device there is refused, not exported to
     if fmt == "onnx":
         _require_onnx()
     model, meta, name = _model_and_meta(source, spec)
@@ -275,12 +276,22 @@ def _onnx_bytes(model: nn.Module, example: torch.Tensor, text: str) -> bytes:
     return proto.SerializeToString()
 
 
-def _write_atomically(out: Path, data: bytes) -> None:
+def _check_target(out: Path) -> None:
+    """ExportError when something that is no regular file (a folder, /dev/null, a FIFO) is at ``out``."""
     shown = one_line(out, 150)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
         if out.is_dir():
             raise ExportError(f"{shown} is a folder; give a file name such as model.onnx")
+        refuse_irregular(out)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+        raise ExportError(f"cannot write {shown}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _write_atomically(out: Path, data: bytes) -> None:
+    shown = one_line(out, 150)
+    _check_target(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(out, data)
     except OSError as exc:
         raise ExportError(f"cannot write {shown}: {exc.strerror or exc}") from None
