@@ -337,7 +337,7 @@ def test_decompression_bombs_are_refused(tmp_path, size):
 
 def test_missing_directory_junk_and_truncated_files(tmp_path, digits):
     refused(tmp_path / "nowhere.png", "image not found", "nowhere.png")
-    refused(tmp_path, "not a file")
+    refused(tmp_path, "not a regular file")
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"not an image at all")
     refused(junk, "cannot read", "junk.png", "as an image")
@@ -376,3 +376,29 @@ def test_specks_are_found_as_8_connected_pieces():
     assert labels[3, 0] == labels[4, 2] and labels[3, 4] == labels[4, 4]
     assert len({labels[0, 0], labels[0, 3], labels[3, 0], labels[3, 4]}) == 4
     assert (labels[~mask] == 0).all()
+
+
+def test_a_fifo_or_a_device_named_like_an_image_is_refused_at_once(tmp_path):
+    """`predict` and `explain` read through the safe reader: never waiting on a FIFO nor reading /dev/zero."""
+    import os
+    import threading
+
+    fifo = tmp_path / "digit.png"
+    os.mkfifo(fifo)
+    link = tmp_path / "zero.png"
+    link.symlink_to("/dev/zero")
+    errors = []
+
+    def read_both():
+        for path in (fifo, link):
+            try:
+                read_digit_image(path)
+            except ImageError as exc:
+                errors.append(str(exc))
+
+    worker = threading.Thread(target=read_both, daemon=True)
+    worker.start()
+    worker.join(5)
+    assert not worker.is_alive(), "reading a FIFO or /dev/zero must not block"
+    assert len(errors) == 2 and all("not a regular file" in e or "character device" in e or "FIFO" in e.upper()
+                                    for e in errors), errors

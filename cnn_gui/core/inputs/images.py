@@ -40,11 +40,13 @@ from pathlib import Path
 import numpy as np
 
 from cnn_gui.core.errors import CnnGuiError, short_repr
+from cnn_gui.core.files.safe_io import open_regular
 
 # A 48/50 MP phone photo (8160x6120) still opens; anything bigger is refused before
 # decoding. Decoding 50 MP of RGBA takes ~200 MB, once, for a moment.
 MAX_SIDE = 10_000
 MAX_PIXELS = 50_000_000
+MAX_FILE_BYTES = 256 * 1024 * 1024  # a photo or scan of one digit is far smaller
 # Plenty for a digit that ends up 20 px high, and small enough that the ink search takes
 # ~100 ms.
 WORK_SIDE = 1024
@@ -105,10 +107,20 @@ def load_grey(path: str | os.PathLike, *, max_side: int = MAX_SIDE, max_pixels: 
         p = Path(path)
         if not p.exists():
             raise ImageError(f"image not found: {name}")
-        if not p.is_file():
-            raise ImageError(f"cannot read {name}: not a file")
-    except (OSError, ValueError, TypeError) as exc:  # a name too long, a NUL byte, no permission
+        # Regular files only, checked on the open descriptor: a FIFO or a device named x.png
+        # must never be waited on or read forever.
+        handle = open_regular(p, MAX_FILE_BYTES)
+    except ImageError:
+        raise
+    except (OSError, ValueError, TypeError) as exc:  # not a file, too big, a name too long, a NUL byte
         raise ImageError(f"cannot read {name}: {getattr(exc, 'strerror', None) or exc}") from None
+    with handle:
+        return _decoded(handle, name, max_side, max_pixels, work_side)
+
+
+def _decoded(handle, name: str, max_side: int, max_pixels: int, work_side: int) -> np.ndarray:
+    """The luminance of the image in the open file ``handle`` (see :func:`load_grey`)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     bomb = (Image.DecompressionBombWarning, Image.DecompressionBombError)
     with warnings.catch_warnings():
@@ -117,7 +129,7 @@ def load_grey(path: str | os.PathLike, *, max_side: int = MAX_SIDE, max_pixels: 
         warnings.simplefilter("ignore")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            with Image.open(p, formats=_formats(Image)) as im:
+            with Image.open(handle, formats=_formats(Image)) as im:
                 w, h = im.size
                 if w <= 0 or h <= 0:
                     raise ImageError(f"cannot read {name}: the image has no pixels")
