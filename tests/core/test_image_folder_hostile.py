@@ -223,3 +223,27 @@ def test_train_linked_into_test_never_leaks_test_images(tmp_path):
     image_folder.clear_cache()
     with pytest.raises(DatasetError, match="are the same folder"):
         load_image_folder(tmp_path / "set", (1, 8, 8))
+
+
+def test_a_stop_does_not_wait_for_a_read_that_hangs(tmp_path, monkeypatch):
+    """A stalled read (a network drive that stops answering) must not hold Stop or close."""
+    root = classes(tmp_path / "shapes")
+    release = threading.Event()
+    stopping = threading.Event()
+    real_read = image_reading._read
+
+    def stalled_read(path, shape):
+        if path.endswith("0.png"):
+            stopping.set()
+            release.wait(30)  # as long as the drive does not answer
+        return real_read(path, shape)
+
+    monkeypatch.setattr(image_reading, "_read", stalled_read)
+    paths = [str(p) for p in sorted(root.rglob("*.png"))]
+    started = time.monotonic()
+    try:
+        with pytest.raises(DownloadCancelled):
+            within(10, lambda: image_reading.decode_images(paths, (1, 28, 28), stopping.is_set, 2, root))
+        assert time.monotonic() - started < 3
+    finally:
+        release.set()

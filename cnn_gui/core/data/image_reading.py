@@ -87,25 +87,32 @@ def decode_images(paths: list[str], shape, stop_requested, workers: int | None,
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
         warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="cnn-gui-images") as pool:
-            pending = [pool.submit(run, s) for s in starts]
-            try:
-                for future in pending:
-                    while True:
-                        if stop_requested():
-                            abort.set()
-                            raise DownloadCancelled(f"loading the images in {one_line(folder, 150)} was cancelled")
-                        try:
-                            future.result(timeout=_POLL_S)
-                            break
-                        except _Waiting:
-                            continue
-            except BaseException:
-                abort.set()
-                for future in pending:
-                    future.cancel()
-                raise
+        pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="cnn-gui-images")
+        pending = [pool.submit(run, s) for s in starts]
+        try:
+            for future in pending:
+                _wait_for(future, stop_requested, abort, folder)
+        except BaseException:
+            # Stop, an error or Ctrl+C: do not wait for a read in progress (a stalled network
+            # drive); its thread ends after that file, and nothing it reads is used.
+            abort.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
     return out, ok, why
+
+
+def _wait_for(future, stop_requested, abort: threading.Event, folder: Path) -> None:
+    """Wait for one chunk of images, checking for a stop every :data:`_POLL_S` seconds."""
+    while True:
+        if stop_requested():
+            abort.set()
+            raise DownloadCancelled(f"loading the images in {one_line(folder, 150)} was cancelled")
+        try:
+            future.result(timeout=_POLL_S)
+            return
+        except _Waiting:
+            continue
 
 
 class _Unreadable(Exception):
