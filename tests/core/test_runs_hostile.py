@@ -95,7 +95,7 @@ class SavingCheckpoint:
     def __call__(self, path):
         path = Path(path)
         epochs = path.parent / EPOCHS_FILE
-        self.listed.append(len(epochs.read_text().splitlines()) if epochs.exists() else 0)
+        self.listed.append(len(epochs.read_text().splitlines()) if epochs.is_file() else 0)  # not a FIFO
         if len(self.listed) in self.fail_at:
             raise CheckpointError(f"cannot save {path}: No space left on device")
         path.write_text(f"save {len(self.listed)}")
@@ -147,6 +147,37 @@ def test_a_stop_whose_save_fails_says_so_and_keeps_the_last_epochs_checkpoint(tm
     run = read_run(w.folder)
     assert run.status == "stopped" and (w.folder / CHECKPOINT_FILE).read_text() == "save 1"
     assert run.info["checkpoint_epoch"] == 1 and "No space left" in run.checkpoint_error
+
+
+@posix_only
+def test_a_record_that_stops_still_keeps_the_checkpoint_of_each_epoch(tmp_path):
+    save = SavingCheckpoint()
+    w = RunWriter(tmp_path, CONFIG, save_checkpoint=save)
+    w(started())
+    feed_epoch(w, 1)
+    (w.folder / EPOCHS_FILE).unlink()
+    os.mkfifo(w.folder / EPOCHS_FILE)  # appending to it is refused: the record stops
+    feed_epoch(w, 2)
+    assert w.error and "stopped" in w.error and "FIFO" in w.error
+    feed_epoch(w, 3)
+    assert len(save.listed) == 3 and (w.folder / CHECKPOINT_FILE).read_text() == "save 3"
+    assert "FIFO" in w.error  # still the reason the record stopped
+
+
+def test_a_run_folder_removed_by_hand_is_not_made_again_for_a_checkpoint(tmp_path):
+    import shutil
+
+    save = SavingCheckpoint()
+    w = RunWriter(tmp_path, CONFIG, save_checkpoint=save)
+    w(started())
+    feed_epoch(w, 1)
+    shutil.rmtree(w.folder)
+    feed_epoch(w, 2)
+    feed_epoch(w, 3)
+    w(FitEnded("completed", 3, 3 * BPE, 3.0, 0.9))
+    assert not w.folder.exists() and len(save.listed) == 1
+    # (a step flush due meanwhile on a slow machine finds the folder gone first)
+    assert w.error and ("was removed" in w.error or "No such file" in w.error)
 
 
 def _epoch_lines(folder: Path) -> int:

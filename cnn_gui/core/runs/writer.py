@@ -196,7 +196,11 @@ class RunWriter:
 
     # -- events ----------------------------------------------------------------------
     def __call__(self, event) -> None:
-        if self._stopped or self.ended:
+        if self.ended:
+            return
+        if self._stopped:  # the record stopped; the checkpoint still keeps the work, where it can
+            if isinstance(event, EpochEnded) and self.folder is not None and self.folder.is_dir():
+                self._save_epoch(event.epoch)
             return
         try:
             if isinstance(event, BatchEnded):
@@ -243,6 +247,8 @@ class RunWriter:
     def _on_epoch(self, ev: EpochEnded) -> None:
         if self.folder is None:
             return
+        if not self.folder.is_dir():  # deleted by hand: never make it again for a checkpoint
+            raise RunsError(f"the run folder {self.folder} was removed; the run goes on without its record")
         self._flush_steps()
         self._save_epoch(ev.epoch)  # first: an epoch the file lists is always in the checkpoint
         record = ev.to_dict()
@@ -263,8 +269,9 @@ class RunWriter:
     def _checkpoint_failed(self, when: str, exc: Exception) -> None:
         why = describe_line(exc)
         self._doc["checkpoint_error"] = why
-        self.error = one_line(f"the run's checkpoint was not saved at {when} ({why}); "
-                              f"the run went on, its last saved checkpoint stays in {self.folder}")
+        if not self._stopped:  # else error says why the record stopped, which matters more
+            self.error = one_line(f"the run's checkpoint was not saved at {when} ({why}); "
+                                  f"the run went on, its last saved checkpoint stays in {self.folder}")
 
     def _on_ended(self, ev: FitEnded) -> None:
         if self.folder is None:
