@@ -17,28 +17,15 @@ from PIL import Image
 import cnn_gui.cli as cli
 from cnn_gui.cli import main
 from cnn_gui.cli_args import UserError, class_index, output_file_with_suffix
+from bounded import finishes
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="/dev/null, /dev/full and FIFOs are POSIX")
 CONTROL = ("\x1b", "\a", "\x07")
 
 
 def within(seconds: float, fn):
-    """``fn()`` on a thread; fails (instead of hanging the suite) if it takes longer."""
-    result: dict = {}
-
-    def target():
-        try:
-            result["value"] = fn()
-        except BaseException as exc:  # SystemExit included: re-raised on the test's thread
-            result["error"] = exc
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    t.join(seconds)
-    assert not t.is_alive(), f"still running after {seconds} s"
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
+    """``fn()``'s result, failing (instead of hanging the suite) if it takes longer."""
+    return finishes(fn, seconds)
 
 
 def one_error_line(capsys) -> str:

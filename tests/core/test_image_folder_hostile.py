@@ -16,6 +16,7 @@ from PIL import Image
 from cnn_gui.core.data import image_folder, image_reading
 from cnn_gui.core.data.errors import DatasetError, DownloadCancelled
 from cnn_gui.core.data.image_folder import load_image_folder
+from bounded import timed
 
 needs_links = pytest.mark.skipif(os.name != "posix", reason="symbolic links and FIFOs as on POSIX")
 GREY = {"a": 0, "b": 255, "c": 128}  # each class's images are one grey level: a label can be checked
@@ -37,23 +38,8 @@ def classes(root: Path, per_class: int = 5, names=("a", "b")) -> Path:
 
 
 def within(seconds: float, fn):
-    """``fn()`` on a thread; fails (instead of hanging the suite) if it takes longer."""
-    result: dict = {}
-
-    def target():
-        try:
-            result["value"] = fn()
-        except BaseException as exc:  # re-raised on the test's thread
-            result["error"] = exc
-
-    t = threading.Thread(target=target, daemon=True)
-    started = time.perf_counter()
-    t.start()
-    t.join(seconds)
-    assert not t.is_alive(), f"still running after {seconds} s"
-    if "error" in result:
-        raise result["error"]
-    return result["value"], time.perf_counter() - started
+    """(``fn()``'s result, its seconds), failing (instead of hanging the suite) if it takes longer."""
+    return timed(fn, seconds)
 
 
 def labelled_right(data) -> dict[str, int]:

@@ -26,31 +26,13 @@ from cnn_gui.core.runs.manage import delete_run, rename_run, run_metrics_csv
 from cnn_gui.core.runs.reader import RunsIndex, list_runs, read_run
 from cnn_gui.core.runs.strict_json import MAX_DEPTH, load_json
 from cnn_gui.core.runs.writer import RunWriter
+from bounded import finishes
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="FIFOs and /dev/zero are POSIX")
 CONFIG = {"model": "mnist-cnn", "dataset": "mnist", "epochs": 3, "batch_size": 100, "seed": 1, "device": "cpu"}
 BPE = 4
 DEEP = "[" * 100_000 + "]" * 100_000  # json.loads alone: RecursionError
 SHALLOW_DEEP = "[" * 50 + "]" * 50  # parses, but deeper than any run file
-
-
-def finishes(fn, seconds: float = 5.0):
-    """``fn()``'s result, failing (not hanging) when it takes longer than ``seconds``."""
-    box: dict = {}
-
-    def run():
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"still blocked after {seconds} s"
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
 
 
 def started(epochs=3):

@@ -10,6 +10,7 @@ import stat
 import threading
 
 import pytest
+from bounded import finishes
 
 from cnn_gui.core.errors import CnnGuiError
 from cnn_gui.core.files.safe_io import (
@@ -24,25 +25,6 @@ from cnn_gui.core.files.safe_io import (
 )
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="FIFOs, sockets and /dev/null are POSIX")
-
-
-def finishes(fn, seconds: float = 5.0):
-    """``fn()``'s result, failing (not hanging) when it takes longer than ``seconds``."""
-    box: dict = {}
-
-    def run():
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"still blocked after {seconds} s"
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
 
 
 def temp_files(folder):
