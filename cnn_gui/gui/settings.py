@@ -60,13 +60,16 @@ def read_bytes(settings: QSettings, key: str) -> QByteArray | None:
     return None
 
 
+MAX_JSON_CHARS = 100_000  # the training settings are a few hundred characters
+
+
 def read_json(settings: QSettings, key: str) -> dict | None:
     value = settings.value(key)
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not value or len(value) > MAX_JSON_CHARS:
         return None
     try:
         doc = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # a damaged settings file must never keep the window from opening
         return None
     return doc if isinstance(doc, dict) else None
 

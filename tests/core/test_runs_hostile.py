@@ -518,3 +518,27 @@ def test_a_full_disk_at_an_epochs_checkpoint_is_an_oserror_too(tmp_path):
     w(FitEnded("completed", 1, BPE, 1.0, 0.9))
     run = read_run(w.folder)
     assert run.status == "finished" and run.checkpoint is None and "No space left" in run.checkpoint_error
+
+
+def test_a_step_log_that_cannot_be_written_never_costs_an_epoch_its_checkpoint(tmp_path):
+    """The checkpoint is saved before the epoch's steps are flushed: a FIFO steps.jsonl stops the record,
+    not the first epoch's checkpoint (a kill then would lose a finished epoch)."""
+    save = SavingCheckpoint()
+    w = RunWriter(tmp_path, CONFIG, save_checkpoint=save)
+    w(started())
+    os.mkfifo(w.folder / STEPS_FILE)
+    feed_epoch(w, 1)
+    assert w.error and "FIFO" in w.error
+    assert (w.folder / CHECKPOINT_FILE).read_text() == "save 1"
+
+
+def test_every_text_field_of_a_run_reads_as_one_short_line(tmp_path):
+    folder = finished_run(tmp_path)
+    doc = json.loads((folder / RUN_FILE).read_text())
+    hostile = "evil\n\x1b[2J\a" * 1_000
+    fields = ("model", "dataset", "device", "device_label", "precision", "source", "hostname", "checkpoint_error")
+    (folder / RUN_FILE).write_text(json.dumps({**doc, "preset": hostile, **{k: hostile for k in fields}}))
+    run = finishes(lambda: read_run(folder))
+    for key in ("preset", *fields):
+        text = getattr(run, key)
+        assert len(text) <= 200 and "\n" not in text and "\x1b" not in text and "\a" not in text, key

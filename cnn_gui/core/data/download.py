@@ -33,6 +33,8 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 from urllib.request import Request, getproxies, proxy_bypass, urlopen
 
+from cnn_gui.core.files.safe_io import refuse_irregular
+
 DEFAULT_TIMEOUT = 30.0  # seconds without any answer before a download gives up
 TIMEOUT_ENV = "CNN_GUI_DOWNLOAD_TIMEOUT"
 CHUNK_SIZE = 1 << 16
@@ -126,6 +128,7 @@ def fetch(
                 dest,
             )
         try:
+            refuse_irregular(dest)  # a FIFO or a device where the file goes is never replaced
             os.replace(tmp, dest)
         except OSError as exc:
             raise FetchError("folder", f"cannot write {dest} ({_os_reason(exc)})", dest.parent) from exc

@@ -24,6 +24,7 @@ from cnn_gui.core.data.errors import DatasetError, DownloadCancelled
 from cnn_gui.core.data.idx import read_idx
 from cnn_gui.core.data.image_dataset import DatasetInfo, label_range_problem
 from cnn_gui.core.data.registry import DATASETS
+from cnn_gui.core.files.safe_io import refuse_irregular
 
 _FOLDER_HINT = "Choose a folder you can write to with --data-dir or the environment variable CNN_GUI_DATA_DIR."
 
@@ -175,6 +176,10 @@ def _copy_stream(src, dest: Path, stop_requested: Callable[[], bool], source: Pa
                     out.write(chunk)
                 except OSError as exc:
                     raise DatasetError(f"cannot write {dest} ({exc.strerror or exc})", hint=_FOLDER_HINT) from exc
+        try:
+            refuse_irregular(dest)  # a FIFO or a device where the file goes is never replaced
+        except OSError as exc:
+            raise DatasetError(f"cannot write {dest}: {exc}", hint=_FOLDER_HINT) from None
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)

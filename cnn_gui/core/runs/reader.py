@@ -152,18 +152,23 @@ def _read_run(folder: Path, steps: bool) -> Run:
     message = error.get("message") if isinstance(error.get("message"), str) else ""
     return Run(
         folder=folder, name=one_line(doc.get("name") or folder.name, 200), status=status,
-        model=doc.get("model") or str(config.get("model", "")),
-        dataset=doc.get("dataset") or str(config.get("dataset", "")),
-        preset=doc.get("preset"), config=config, seed=doc.get("seed"),
-        device=doc.get("device") or "", device_label=doc.get("device_label") or "",
-        precision=doc.get("precision") or "", versions=doc.get("versions") or {},
-        source=doc.get("source") or "", started=started, ended=ended,
+        model=_text(doc.get("model") or config.get("model", "")),
+        dataset=_text(doc.get("dataset") or config.get("dataset", "")),
+        preset=_text(doc["preset"]) if doc.get("preset") else None, config=config, seed=doc.get("seed"),
+        device=_text(doc.get("device")), device_label=_text(doc.get("device_label")),
+        precision=_text(doc.get("precision")), versions=doc.get("versions") or {},
+        source=_text(doc.get("source")), started=started, ended=ended,
         duration_seconds=float(duration) if duration is not None else None,
         epochs_planned=doc.get("epochs_planned"),
         epochs=[by_epoch[k] for k in sorted(by_epoch)], steps=run_steps, skipped_lines=skipped,
-        error=one_line(message) if message else "", checkpoint_error=doc.get("checkpoint_error") or "",
-        pid=doc.get("pid"), hostname=doc.get("hostname") or "", info=doc,
+        error=one_line(message) if message else "", checkpoint_error=_text(doc.get("checkpoint_error")),
+        pid=doc.get("pid"), hostname=_text(doc.get("hostname")), info=doc,
     )
+
+
+def _text(value: object) -> str:
+    """A text field of run.json as a table cell shows it: one line, escaped, at most 200 characters."""
+    return one_line(value, 200) if value else ""
 
 
 def _last_write(folder: Path) -> float:

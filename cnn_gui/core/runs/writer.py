@@ -249,8 +249,10 @@ class RunWriter:
             return
         if not self.folder.is_dir():  # deleted by hand: never make it again for a checkpoint
             raise RunsError(f"the run folder {self.folder} was removed; the run goes on without its record")
+        # The checkpoint first: an epoch the file lists is always in it, and a step log that
+        # cannot be written (a full disk, a FIFO) never costs a finished epoch its checkpoint.
+        self._save_epoch(ev.epoch)
         self._flush_steps()
-        self._save_epoch(ev.epoch)  # first: an epoch the file lists is always in the checkpoint
         record = ev.to_dict()
         record["time"] = now_iso()
         _append_lines(self.folder / EPOCHS_FILE, [record], fsync=True)

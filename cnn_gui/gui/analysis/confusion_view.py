@@ -340,5 +340,5 @@ def _compute(model, name: str, data: "ImageDataset | None", cancel,
     if data is None:
         from cnn_gui.core.data.datasets import load_dataset
 
-        data = load_dataset(name, input_shape=input_shape)  # a folder of images is read at this shape
+        data = load_dataset(name, input_shape=input_shape, cancel=cancel.is_set)  # a folder: read at this shape
     return confusion_matrix(model, data, cancel=cancel), data

@@ -8,9 +8,11 @@ from pathlib import Path
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog, QInputDialog, QPlainTextEdit, QVBoxLayout, QWidget
 
+from cnn_gui.core.files.safe_io import read_regular
 from cnn_gui.core.model.structure import INIT_SCHEMES
 
-_CLASS_RE = re.compile(r"^\s*class\s+(\w+)\s*\(.*Module", re.MULTILINE)
+_CLASS_RE = re.compile(r"^[ \t]*class[ \t]+(\w+)[ \t]*\([^\n]*Module", re.MULTILINE)  # one line each: linear time
+MAX_MODEL_FILE_BYTES = 1024 * 1024
 
 
 def ask_user_model(parent: QWidget) -> str | None:
@@ -18,8 +20,9 @@ def ask_user_model(parent: QWidget) -> str | None:
     path, _ = QFileDialog.getOpenFileName(parent, "Your own model", "", "Python files (*.py);;All files (*)")
     if not path:
         return None
-    try:
-        classes = _CLASS_RE.findall(Path(path).read_text(encoding="utf-8", errors="replace"))
+    try:  # a hint for the class box only: regular files, capped, never waited on (a FIFO)
+        text = read_regular(path, MAX_MODEL_FILE_BYTES).decode("utf-8", errors="replace")
+        classes = _CLASS_RE.findall(text)
     except OSError:
         classes = []
     label = f"Class in {Path(path).name} (an nn.Module subclass):"

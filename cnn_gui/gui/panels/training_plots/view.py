@@ -19,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Slot
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QTimer, Slot
 from PySide6.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
 
 from cnn_gui.core.events import BatchEnded, EpochEnded
 from cnn_gui.core.files.metrics_csv import write_metrics_csv
+from cnn_gui.core.files.safe_io import atomic_write
 from cnn_gui.gui.panels.training_plots.batch_plot import BatchPlot
 from cnn_gui.gui.panels.training_plots.epoch_plot import EpochPlot
 
@@ -200,9 +201,12 @@ class TrainingPlots(QWidget):
         if not self.isVisible():
             self.resize(max(self.width(), 900), max(self.height(), 700))
         pixmap = self.graphics.grab()
-        if pixmap.isNull() or not pixmap.save(str(path), "PNG"):
-            raise OSError(f"could not write {path}")
-        return path
+        data = QByteArray()
+        buffer = QBuffer(data)
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        if pixmap.isNull() or not pixmap.save(buffer, "PNG"):
+            raise OSError(f"could not draw the plot for {path}")
+        return atomic_write(path, bytes(data.data()))  # never replaces a device, never blocks on a FIFO
 
     def export_csv(self, path) -> Path:
         """Save every point as one CSV file with the header
