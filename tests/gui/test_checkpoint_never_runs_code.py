@@ -109,7 +109,7 @@ def test_window_open_asks_and_never_imports(evil, make_window, qtbot):
     assert not marker.exists()
 
 
-def test_user_model_checkpoint_opens_with_the_file_the_user_chose(tmp_path, make_window):
+def test_user_model_checkpoint_opens_with_the_file_the_user_chose(tmp_path, make_window, qtbot):
     """The legitimate way: a checkpoint of the user's own class opens once the user picks the file."""
     script = tmp_path / "mine.py"
     script.write_text(EVIL.format(marker=str(tmp_path / "chosen")))
@@ -127,7 +127,37 @@ def test_user_model_checkpoint_opens_with_the_file_the_user_chose(tmp_path, make
 
     window = make_window(load_pretrained=False)
     window.ask_model_file = lambda cls, recorded: str(script)
-    window.open_checkpoint(path, background=False)
-    assert window.errors == []
+    with qtbot.waitSignal(window.openFinished, timeout=10000) as opened:  # the file is imported off the GUI thread
+        window.open_checkpoint(path, background=False)
+    assert opened.args == [True] and window.errors == []
     assert window.spec.name == f"{script}:Net"
     assert torch.all(window.model.fc.weight == 0.25)
+
+
+def test_a_checkpoints_model_file_that_loops_at_import_never_freezes_the_window(tmp_path, make_window, qtbot,
+                                                                                 monkeypatch):
+    """Opening a checkpoint of your own class imports the file you choose off the GUI thread, with a bound."""
+    import time
+
+    from cnn_gui.gui.flows import checkpoint_flow
+
+    good = tmp_path / "mine.py"
+    good.write_text(EVIL.format(marker=str(tmp_path / "chosen")))
+    from cnn_gui.core.model.models import load_user_spec
+
+    spec = load_user_spec(f"{good}:Net")
+    meta = CheckpointMeta(architecture=spec.architecture, input_shape=(1, 28, 28),
+                          classes=[str(i) for i in range(10)], mean=[0.5], std=[0.5], dataset="mnist")
+    path = save_checkpoint(tmp_path / "mine.safetensors", spec.factory(), meta)
+    looping = tmp_path / "loops.py"
+    looping.write_text("import time\nwhile True:\n    time.sleep(0.01)\n")
+    monkeypatch.setattr(checkpoint_flow, "LOAD_TIMEOUT_S", 1.0)
+    window = make_window(load_pretrained=False)
+    before = window.model
+    window.ask_model_file = lambda cls, recorded: str(looping)
+    started = time.monotonic()
+    with qtbot.waitSignal(window.openFinished, timeout=10000) as opened:
+        window.open_checkpoint(path, background=False)
+        assert time.monotonic() - started < 0.5  # the GUI thread is not held by the import
+    assert opened.args == [False] and window.model is before
+    assert window.errors and "did not finish importing within 1 s" in window.errors[-1][1]

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from cnn_gui.core.errors import CnnGuiError
 from cnn_gui.core.formatting import middle_elide
+from cnn_gui.core.model.models import NeedsModelFile, load_user_spec
 from cnn_gui.core.weights import read_checkpoint, resolve_spec, weights_from
+from cnn_gui.gui.flows.model_flow import LOAD_TIMEOUT_S
 
 from cnn_gui.gui.dialogs import CHECKPOINT_FILTER, error_text
 from cnn_gui.gui.background.jobs import JobRunner
@@ -66,23 +68,68 @@ class CheckpointFlow:
         if w.closing:
             return
         w.statusBar().clearMessage()
-        name = middle_elide(Path(path).name)
         if error is None and w.controller.is_running():
             error = CnnGuiError("Stop training before opening a checkpoint.")
         try:
             if error is not None:
                 raise error
-            spec = resolve_spec(ckpt, current=w.session.spec,
-                                ask_model_file=lambda need: w.ask_model_file(need.class_name, need.recorded_path))
-            if spec is None:
-                w.statusBar().showMessage(f"Not opened: {name} needs its model file", 8000)
-                w.openFinished.emit(False)
-                return
+            spec = resolve_spec(ckpt, current=w.session.spec)
+        except NeedsModelFile as need:
+            self._ask_model_file(path, ckpt, need)
+            return
+        except Exception as exc:  # noqa: BLE001 - CheckpointError, ModelError
+            self._failed(exc)
+            return
+        try:
             opened = weights_from(ckpt, spec)  # every name and shape checked before anything changes
-        except Exception as exc:  # noqa: BLE001 - CheckpointError, ModelError, a user's file failing
-            w.show_error("Cannot open checkpoint", error_text(exc))
+        except Exception as exc:  # noqa: BLE001 - CheckpointError, a user's constructor failing
+            self._failed(exc)
+            return
+        self._adopt(path, opened)
+
+    def _ask_model_file(self, path: str, ckpt, need: NeedsModelFile) -> None:
+        """The file is of the user's own class: they choose its .py, which is imported off the
+        GUI thread with the same bound as choosing a model (a file that loops never freezes the window)."""
+        w = self.w
+        chosen = w.ask_model_file(need.class_name, need.recorded_path)
+        if not chosen:
+            w.statusBar().showMessage(f"Not opened: {middle_elide(Path(path).name)} needs its model file", 8000)
             w.openFinished.emit(False)
             return
+        ref = f"{chosen}:{need.class_name}"
+        shown = middle_elide(Path(chosen).name)
+        w.training_panel.set_busy(True)
+        w.statusBar().showMessage(f"Loading {shown}…")
+        self.jobs.submit(_open_with_model_file, ckpt, ref, key="open-model", timeout=LOAD_TIMEOUT_S,
+                         on_done=lambda opened: self._model_file_done(path, opened, None),
+                         on_error=lambda exc: self._model_file_done(path, None, exc),
+                         on_timeout=lambda: self._model_file_timed_out(shown))
+
+    def _model_file_done(self, path: str, opened, error) -> None:
+        w = self.w
+        w.training_panel.set_busy(False)
+        w.statusBar().clearMessage()
+        if w.closing:
+            return
+        if error is None and w.controller.is_running():
+            error = CnnGuiError("Stop training before opening a checkpoint.")
+        if error is not None:
+            self._failed(error)
+            return
+        self._adopt(path, opened)
+
+    def _model_file_timed_out(self, shown: str) -> None:
+        self.jobs.cancel("open-model")  # its result, if it ever comes, is dropped
+        self.w.training_panel.set_busy(False)
+        self._failed(CnnGuiError(f"your model file {shown} did not finish importing within {LOAD_TIMEOUT_S:g} s; "
+                                 "it may loop forever (nothing was opened)"))
+
+    def _failed(self, exc: BaseException) -> None:
+        self.w.show_error("Cannot open checkpoint", error_text(exc))
+        self.w.openFinished.emit(False)
+
+    def _adopt(self, path: str, opened) -> None:
+        w, ckpt = self.w, opened.checkpoint
         w.session.open(opened)
         w.training_panel.reset()
         w.canvas_panel.weights_label.setToolTip(str(ckpt.path))
@@ -92,7 +139,7 @@ class CheckpointFlow:
             # session's default total, as the session's change set it.
             w.training_panel.set_config(saved.with_(device=w.training_panel.config().device, max_batches=None,
                                                     epochs=w.session.default_resume_total()))
-        w.statusBar().showMessage(f"Opened {name}", 5000)
+        w.statusBar().showMessage(f"Opened {middle_elide(Path(path).name)}", 5000)
         w.checkpointOpened.emit(path)
         w.openFinished.emit(True)
 
@@ -189,3 +236,8 @@ class CheckpointFlow:
 def with_suffix(path: str, suffix: str) -> str:
     """``path`` with ``suffix`` added when it has none (a name typed without an extension)."""
     return path if Path(path).suffix else path + suffix
+
+
+def _open_with_model_file(ckpt, ref: str):
+    """The job: import the user's file (their choice), build their class, load the checkpoint into it."""
+    return weights_from(ckpt, load_user_spec(ref, tuple(ckpt.meta.input_shape)))
