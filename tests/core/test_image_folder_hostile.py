@@ -233,3 +233,34 @@ def test_a_stop_does_not_wait_for_a_read_that_hangs(tmp_path, monkeypatch):
         assert time.monotonic() - started < 3
     finally:
         release.set()
+
+
+@pytest.mark.slow
+def test_the_process_exits_without_waiting_for_a_read_that_hangs(tmp_path):
+    """Ctrl+C in `cnn-gui train`, or closing the window, ends the process even while a read hangs."""
+    import subprocess
+    import sys
+
+    root = classes(tmp_path / "shapes")
+    code = f"""
+import threading, time
+from pathlib import Path
+from cnn_gui.core.data import image_reading
+from cnn_gui.core.data.errors import DownloadCancelled
+real, stopping = image_reading._read, threading.Event()
+def stalled(path, shape):
+    if path.endswith("0.png"):
+        stopping.set()
+        time.sleep(60)  # a drive that never answers
+    return real(path, shape)
+image_reading._read = stalled
+paths = [str(p) for p in sorted(Path({str(root)!r}).rglob("*.png"))]
+try:
+    image_reading.decode_images(paths, (1, 28, 28), stopping.is_set, 2, Path("."))
+except DownloadCancelled:
+    print("stopped")
+"""
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=50)
+    assert result.returncode == 0 and "stopped" in result.stdout, result.stderr[-2000:]
+    assert time.monotonic() - started < 20  # not the 60 s the read would take (imports take a few)

@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import functools
 import os
+import queue
 import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as _Waiting  # not the builtin before Python 3.11
 from pathlib import Path
 
 import numpy as np
@@ -87,32 +86,48 @@ def decode_images(paths: list[str], shape, stop_requested, workers: int | None,
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
         warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-        pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="cnn-gui-images")
-        pending = [pool.submit(run, s) for s in starts]
-        try:
-            for future in pending:
-                _wait_for(future, stop_requested, abort, folder)
-        except BaseException:
-            # Stop, an error or Ctrl+C: do not wait for a read in progress (a stalled network
-            # drive); its thread ends after that file, and nothing it reads is used.
-            abort.set()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
+        _run_on_daemons(run, list(starts), max(1, workers), stop_requested, abort, folder)
     return out, ok, why
 
 
-def _wait_for(future, stop_requested, abort: threading.Event, folder: Path) -> None:
-    """Wait for one chunk of images, checking for a stop every :data:`_POLL_S` seconds."""
-    while True:
-        if stop_requested():
-            abort.set()
-            raise DownloadCancelled(f"loading the images in {one_line(folder, 150)} was cancelled")
-        try:
-            future.result(timeout=_POLL_S)
-            return
-        except _Waiting:
-            continue
+def _run_on_daemons(run, starts: list[int], workers: int, stop_requested, abort: threading.Event,
+                    folder: Path) -> None:
+    """``run(start)`` for each start on ``workers`` daemon threads, checking for a stop every
+    :data:`_POLL_S` seconds. Daemon threads, not a pool: Python waits for a pool's threads at
+    exit, so one read that never returns (a stalled network drive) would hold Ctrl+C and
+    closing the window; a daemon ends with the process and, on a stop, after its current file."""
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for start in starts:
+        todo.put(start)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        while not abort.is_set():
+            try:
+                start = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                run(start)
+            except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
+                errors.append(exc)
+                abort.set()
+                return
+
+    threads = [threading.Thread(target=work, name="cnn-gui-images", daemon=True) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                if stop_requested():
+                    raise DownloadCancelled(f"loading the images in {one_line(folder, 150)} was cancelled")
+                thread.join(_POLL_S)
+    except BaseException:
+        abort.set()  # each thread ends after its current file; nothing it reads is used
+        raise
+    if errors:
+        raise errors[0]
 
 
 class _Unreadable(Exception):
