@@ -43,3 +43,14 @@ def test_exporting_the_plot_onto_a_fifo_is_refused_at_once(make_window, tmp_path
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     written = window.plots.export_png(tmp_path / "plot2.png")
     assert written.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_training_panel_shows_a_files_rate_and_epochs_as_they_are(make_window):
+    from cnn_gui.core.config import TrainConfig
+
+    panel = make_window().training_panel
+    panel.set_config(TrainConfig(lr=1.2345e-4, epochs=5000))
+    cfg = panel.config()
+    assert cfg.lr == pytest.approx(1.23e-4, rel=0.01) and cfg.epochs == 5000
+    panel.set_config(TrainConfig(lr=2e-6))
+    assert panel.config().lr == pytest.approx(2e-6)

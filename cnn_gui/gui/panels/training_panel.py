@@ -19,7 +19,7 @@ from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
-from cnn_gui.core.config import DEFAULT_PRESET, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
+from cnn_gui.core.config import DEFAULT_PRESET, MAX_EPOCHS, MAX_LR, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
 from cnn_gui.core.devices import available_devices
 from cnn_gui.core.events import BatchEnded, FitEnded
 from cnn_gui.core.formatting import clock_duration, plural
@@ -100,15 +100,15 @@ class TrainingPanel(QWidget):
         self.dataset_combo.activated.connect(self._on_dataset)
 
         self.epochs_spin = QSpinBox()
-        self.epochs_spin.setRange(1, 1000)
+        self.epochs_spin.setRange(1, MAX_EPOCHS)
         self.epochs_spin.setToolTip("Passes over the whole training set")
         self.epochs_spin.valueChanged.connect(self._update_resume_text)
         self.batch_spin = QSpinBox()
         self.batch_spin.setRange(1, 65536)
         self.batch_spin.setToolTip("Images per optimizer step")
         self.lr_spin = QDoubleSpinBox()
-        self.lr_spin.setDecimals(5)
-        self.lr_spin.setRange(0.00001, 10.0)
+        self.lr_spin.setDecimals(6)  # a rate from a file or the settings is shown as it is, not rounded
+        self.lr_spin.setRange(0.000001, MAX_LR)
         self.lr_spin.setSingleStep(0.0005)
         self.lr_spin.setToolTip("Learning rate (the peak rate for one-cycle)")
         self.lr_spin.setAccessibleName("Learning rate")
