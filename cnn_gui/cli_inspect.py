@@ -118,7 +118,7 @@ def explain(args) -> int:
     target = None if args.target is None else class_index(args.target, list(predictor.classes))
     explainer = Explainer(predictor, (1, 28, 28))
     if args.layer is not None and args.layer not in explainer.conv_layers:
-        raise UserError(f"--layer {one_line(args.layer, 60)}: choose one of {', '.join(explainer.conv_layers)}")
+        raise UserError(f"--layer {one_line(args.layer, 60)}: choose one of {one_line(', '.join(explainer.conv_layers), 200)}")
     result = explainer.explain(img28, args.method, target=target, layer=args.layer)
     _write_picture(out, explain_picture(img28, result.map, result.scale), image_format)
     probs = result.probabilities

@@ -333,7 +333,7 @@ def read_export_metadata(path: str | os.PathLike) -> dict:
         text = _torchscript_metadata(f, shown) if torchscript else _onnx_metadata(f, shown)
     try:
         doc = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting: a file from a stranger
         raise ExportError(f"{shown}: its cnn-gui metadata is not valid JSON") from None
     if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
         raise ExportError(f"{shown}: its metadata is not cnn-gui's")
