@@ -8,6 +8,7 @@ found), and goes through one entry point. The marker must never appear.
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 import torch
@@ -150,7 +151,8 @@ def test_a_checkpoints_model_file_that_loops_at_import_never_freezes_the_window(
                           classes=[str(i) for i in range(10)], mean=[0.5], std=[0.5], dataset="mnist")
     path = save_checkpoint(tmp_path / "mine.safetensors", spec.factory(), meta)
     looping = tmp_path / "loops.py"
-    looping.write_text("import time\nwhile True:\n    time.sleep(0.01)\n")
+    release = tmp_path / "release"  # the import loops until the test is over, then its thread ends
+    looping.write_text(f"import os, time\nwhile not os.path.exists({str(release)!r}):\n    time.sleep(0.01)\n")
     monkeypatch.setattr(checkpoint_flow, "LOAD_TIMEOUT_S", 1.0)
     window = make_window(load_pretrained=False)
     before = window.model
@@ -159,5 +161,9 @@ def test_a_checkpoints_model_file_that_loops_at_import_never_freezes_the_window(
     with qtbot.waitSignal(window.openFinished, timeout=10000) as opened:
         window.open_checkpoint(path, background=False)
         assert time.monotonic() - started < 0.5  # the GUI thread is not held by the import
-    assert opened.args == [False] and window.model is before
-    assert window.errors and "did not finish importing within 1 s" in window.errors[-1][1]
+    try:
+        assert opened.args == [False] and window.model is before
+        assert window.errors and "did not finish importing within 1 s" in window.errors[-1][1]
+    finally:
+        release.write_text("")
+        qtbot.waitUntil(lambda: not any(t.name.endswith("open-model") for t in threading.enumerate()), timeout=5000)

@@ -206,7 +206,10 @@ class TrainingPlots(QWidget):
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
         if pixmap.isNull() or not pixmap.save(buffer, "PNG"):
             raise OSError(f"could not draw the plot for {path}")
-        return atomic_write(path, bytes(data.data()))  # never replaces a device, never blocks on a FIFO
+        try:
+            return atomic_write(path, bytes(data.data()))  # never replaces a device, never blocks on a FIFO
+        except OSError as exc:  # named by the file asked for, not the temporary one beside it
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
 
     def export_csv(self, path) -> Path:
         """Save every point as one CSV file with the header
