@@ -39,6 +39,7 @@ from cnn_gui.gui.analysis.embedding_images import GALLERY_MAX, EmbeddingImages
 from cnn_gui.gui.analysis.embedding_plot import EmbeddingPlot, class_colour
 from cnn_gui.gui.background.jobs import JobRunner
 from cnn_gui.gui.widgets.flow_layout import FlowLayout, labelled
+from cnn_gui.gui.widgets.small_text import make_small
 
 if TYPE_CHECKING:
     from cnn_gui.core.data.image_dataset import ImageDataset
@@ -68,12 +69,7 @@ class EmbeddingView(QWidget):
         self.images = EmbeddingImages(self._grey, self.describe)
         self.images.rowChosen.connect(self.choose)
         self.weights_label = QLabel()
-        small = self.weights_label.font()
-        small.setPointSizeF(max(small.pointSizeF() * 0.85, 7.0))
-        for label in (self.weights_label, self.axes_note, self.legend):
-            label.setFont(small)
-        self.weights_label.setStyleSheet("color: #555555")
-        self.axes_note.setStyleSheet("color: #555555")
+        make_small(self.weights_label, self.axes_note, self.legend, grey=(self.weights_label, self.axes_note))
         self._build_layout()
 
         self._predictor: Predictor | None = None

@@ -38,6 +38,7 @@ from cnn_gui.gui.widgets.grid_image import GridImage
 from cnn_gui.gui.background.jobs import JobRunner
 from cnn_gui.gui.widgets.flow_layout import FlowLayout, labelled
 from cnn_gui.gui.widgets.live_refresh import STROKE_THROTTLE_MS, LiveRefresh
+from cnn_gui.gui.widgets.small_text import make_small
 
 CANVAS_INPUT = (1, 28, 28)
 FAST_METHODS = ("gradcam", "ixg")  # a few ms: computed on the GUI thread
@@ -149,12 +150,7 @@ class ExplainView(QWidget):
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.weights_label = QLabel()
-        small = self.weights_label.font()
-        small.setPointSizeF(max(small.pointSizeF() * 0.85, 7.0))
-        for label in (self.weights_label, self.layer_note, self.status):
-            label.setFont(small)
-        self.weights_label.setStyleSheet("color: #555555")
-        self.layer_note.setStyleSheet("color: #555555")
+        make_small(self.weights_label, self.layer_note, self.status, grey=(self.weights_label, self.layer_note))
 
         # The choices wrap onto more lines rather than widen the window (a 1280-pixel laptop).
         top = FlowLayout()

@@ -30,6 +30,7 @@ from cnn_gui.core.analysis.probes import TRANSFORMS, Curve, ProbeResult, Transfo
 from cnn_gui.gui.widgets.grid_image import GridImage
 from cnn_gui.gui.background.jobs import JobRunner
 from cnn_gui.gui.widgets.live_refresh import STROKE_THROTTLE_MS, LiveRefresh
+from cnn_gui.gui.widgets.small_text import make_small
 
 CANVAS_INPUT = (1, 28, 28)
 COLUMNS = 3
@@ -151,12 +152,7 @@ class ProbesView(QWidget):
         self.note = QLabel(NOTE_TEXT)
         self.note.setWordWrap(True)
         self.weights_label = QLabel()
-        small = self.note.font()
-        small.setPointSizeF(max(small.pointSizeF() * 0.85, 7.0))
-        for label in (self.note, self.weights_label, self.legend):
-            label.setFont(small)
-        self.note.setStyleSheet("color: #555555")
-        self.weights_label.setStyleSheet("color: #555555")
+        make_small(self.note, self.weights_label, self.legend, grey=(self.note, self.weights_label))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addWidget(self.summary)
