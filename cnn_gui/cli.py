@@ -21,15 +21,17 @@ checkpoint of your own model class needs ``--model path/to/file.py:ClassName``.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from cnn_gui import __version__
 from cnn_gui.cli_args import (OneLineParser, RunFailed, UserError, max_threads, output_file, output_folder,
                               positive_number, whole_number)
 from cnn_gui.cli_inspect import evaluate, explain, open_from_args, predict
-from cnn_gui.core.errors import CnnGuiError, describe_line, one_line
+from cnn_gui.core.errors import CnnGuiError, one_line, terminal_lines
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +63,7 @@ def _add_train(sub) -> None:
                        "(with --resume: the file of the checkpoint's own model class)")
     train.add_argument("--dataset", default=None,
                        help="mnist (bundled), fashion-mnist, cifar10, or folder:PATH (your images, one subfolder "
-                       "per class; resized to the model's input)")
+                       "per class; resized to the model's input); with --resume: where the session's folder is")
     train.add_argument("--epochs", type=whole_number(1, MAX_EPOCHS), default=None,
                        help=f"the run's total, 1 to {MAX_EPOCHS:,}")
     train.add_argument("--batch-size", type=whole_number(1, MAX_BATCH), default=None, help=f"1 to {MAX_BATCH:,}")
@@ -97,7 +99,20 @@ def _add_train(sub) -> None:
     train.add_argument("--tensorboard", nargs="?", const="", default=None, metavar="DIR",
                        help="also write TensorBoard logs (into the run folder's tensorboard/, or DIR); "
                        "needs pip install -e '.[tensorboard]'")
+    _add_parallel(train)
 
+
+def _add_parallel(train) -> None:
+    """Data-parallel training: torchrun's options (see the README's "Beyond one machine")."""
+    train.add_argument("--nproc-per-node", type=whole_number(1, 1024), default=None, metavar="N",
+                       help="train data-parallel in N processes on this machine (one GPU each on CUDA, gloo on "
+                       "the CPU); --batch-size stays the global batch, shared by the processes")
+    train.add_argument("--nnodes", type=whole_number(1, 1024), default=1, metavar="M",
+                       help="machines taking part (start the same command on each, with its --node-rank)")
+    train.add_argument("--node-rank", type=whole_number(0, 1023), default=0, metavar="K",
+                       help="this machine's number, 0 to M-1; node 0 records the run and saves the checkpoint")
+    train.add_argument("--rdzv-endpoint", metavar="HOST:PORT", default=None,
+                       help="where node 0 listens for the others (default with one machine: a free local port)")
 
 
 def _add_inspection_commands(sub) -> None:
@@ -106,14 +121,19 @@ def _add_inspection_commands(sub) -> None:
     summary.add_argument("model_arg", nargs="?", metavar="MODEL", default=None,
                          help="mnist-cnn, simple-cnn, or path/to/file.py:ClassName (same as --model)")
     summary.add_argument("--model", default=None, help="mnist-cnn (default), simple-cnn, or path/to/file.py:ClassName")
-    predict = sub.add_parser("predict", help="read handwritten digits from image files")
-    predict.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files, one digit each")
+    summary.add_argument("--dataset", default=None, metavar="DATASET",
+                         help="show the network as built for this dataset (one output per class), "
+                              "e.g. folder:PATH")
+    predict = sub.add_parser("predict", help="read image files (handwritten digits for MNIST weights)")
+    predict.add_argument("images", nargs="+", metavar="IMAGE",
+                         help="PNG/JPEG files: one digit each for MNIST weights, one image of the weights' kind else")
     predict.add_argument("--checkpoint", metavar="FILE", default=None,
                          help="weights to use (default: the pretrained MNIST CNN)")
     predict.add_argument("--model", default=None, metavar="FILE.py:CLASS",
                          help="your own model's file, for a checkpoint of your own model class")
     explain = sub.add_parser("explain", help="why the network reads a digit as it does: an attribution map as PNG")
-    explain.add_argument("image", metavar="IMAGE", help="a PNG/JPEG of one handwritten digit")
+    explain.add_argument("image", metavar="IMAGE",
+                         help="a PNG/JPEG: one handwritten digit for MNIST weights, one image of the weights' kind else")
     explain.add_argument("--method", choices=("gradcam", "ixg", "ig", "occlusion"), default="gradcam",
                          help="gradcam (default; on --layer), ixg: input x gradient, ig: integrated gradients, "
                          "occlusion: a patch slid over the input")
@@ -149,28 +169,39 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 with one line on a bad option or a number out of range
+    args.argv = argv  # what a launcher runs again in each process
     command = args.command or "gui"
     commands = {"train": _train, "summary": _summary, "predict": predict, "evaluate": evaluate,
                 "explain": explain, "export": _export}
     try:
         return commands.get(command, _gui)(args)
     except RunFailed as exc:
-        print(f"cnn-gui: {describe_line(exc)}", file=sys.stderr)
+        _say(terminal_lines(exc, ""))
         return 1
     except (CnnGuiError, OSError) as exc:  # a mistake, or a file the user named: unreadable, missing, full disk
-        print(f"cnn-gui: error: {describe_line(exc)}", file=sys.stderr)
+        _say(terminal_lines(exc))  # a hint on a line of its own
         return 2
     except KeyboardInterrupt:
-        print("cnn-gui: interrupted", file=sys.stderr)
+        _say(["cnn-gui: interrupted"])
         return 130
     except MemoryError:
-        print("cnn-gui: out of memory", file=sys.stderr)
+        _say(["cnn-gui: out of memory"])
         return 1
     except Exception as exc:  # noqa: BLE001 - nobody foresaw it: one line, the traceback in a file
         where = _write_traceback(command)
         saved = f" (full traceback in {where})" if where else ""
-        print(f"cnn-gui: unexpected error: {type(exc).__name__}: {one_line(exc, 200)}{saved}", file=sys.stderr)
+        _say([f"cnn-gui: unexpected error: {type(exc).__name__}: {one_line(exc, 200)}{saved}"])
         return 1
+
+
+def _say(lines: list[str]) -> None:
+    """An error on stderr; in a rank of ``--nproc-per-node``, its first line goes to the launcher, which says it."""
+    if os.environ.get("WORLD_SIZE", "1") not in ("", "1"):
+        from cnn_gui.core.training.launcher import rank_error
+
+        if rank_error(lines[0].removeprefix("cnn-gui: ")):
+            return
+    print("\n".join(lines), file=sys.stderr)
 
 
 def _write_traceback(command: str) -> str | None:
@@ -207,6 +238,10 @@ def _summary(args) -> int:
     if args.model and args.model_arg and args.model != args.model_arg:
         raise UserError(f"two models given ({args.model_arg} and --model {args.model}); give one")
     spec = resolve_user_choice(args.model or args.model_arg or "mnist-cnn")
+    if args.dataset is not None:  # the network as it is built for that data: one output per class
+        from cnn_gui.core.data.datasets import dataset_classes
+
+        spec = spec.with_classes(len(dataset_classes(args.dataset)))
     tree = build_tree(spec.factory(), spec.input_shape)
     print(format_summary(tree, spec.input_shape))
     return 0
@@ -273,14 +308,28 @@ def plan_from_args(args):
     return session.plan_run(_train_config(args, session.spec), fresh=True)
 
 
+def resume_dataset(args, plan) -> str | None:
+    """With ``--resume``, ``--dataset folder:PATH`` says where the checkpoint's image folder is
+    (a checkpoint records its name only); another dataset than the session's is refused."""
+    from cnn_gui.core.data.folder_names import is_folder_dataset
+
+    if not args.resume or args.dataset is None:
+        return None
+    if is_folder_dataset(args.dataset) and is_folder_dataset(plan.config.dataset):
+        return args.dataset
+    if args.dataset != plan.config.dataset:
+        raise UserError(f"--resume continues on the session's own dataset ({one_line(plan.config.dataset, 80)}); "
+                        "--dataset folder:PATH only says where its image folder is")
+    return None
+
+
 def checkpoint_out(args, plan, data) -> Path:
     """``--out``, else the resumed file, else ``<model>-<dataset>.safetensors`` here (a folder by its name)."""
-    from cnn_gui.core.data.registry import is_folder_dataset
+    from cnn_gui.core.weights import weights_file_stem
 
     if args.out or args.resume:
         return output_file(args.out or args.resume, "--out")
-    stem = Path(data.name[len("folder:"):]).name if is_folder_dataset(data.name) else data.name
-    return output_file(f"{plan.spec.file_stem}-{stem}.safetensors", "--out")
+    return output_file(f"{weights_file_stem(plan.spec, data.name)}.safetensors", "--out")
 
 
 def check_train_args(args) -> None:
@@ -295,47 +344,97 @@ def check_train_args(args) -> None:
         raise UserError("--tensorboard without DIR writes into the run folder; give a DIR with --no-runs")
 
 
-def _train(args) -> int:
-    from cnn_gui.cli_progress import ProgressPrinter
+def _prepare_run(args, plan, dataset, printer, writer, ranks=None):
+    """The run's data, trainer and output file; the run folder opened (``writer``). With ``ranks``
+    (several processes), the process group joined; ``printer`` is None on every rank but 0."""
     from cnn_gui.core.training.plan import build_trainer, load_run_data
 
-    check_train_args(args)
-    printer = ProgressPrinter(quiet=args.quiet)
-    if args.threads:
-        from cnn_gui.core.training.cpu_threads import set_training_threads
-
-        set_training_threads(args.threads)
-    plan = plan_from_args(args)
-    data = load_run_data(plan, data_dir=args.data_dir)
-    out = checkpoint_out(args, plan, data)
-    if data.note:
+    data = load_run_data(plan, data_dir=args.data_dir, dataset=dataset)
+    out = checkpoint_out(args, plan, data) if printer is not None else None
+    if data.note and printer is not None:
         print(f"{one_line(data.name, 200)}: {one_line(data.note)}", flush=True)
-    callbacks: list = [printer]
-    writer = None
-    if not args.no_runs:
-        from cnn_gui.core.config import DEFAULT_PRESET
+    group = None
+    if ranks is not None:
+        from cnn_gui.core.training.distributed import join
 
-        writer = plan.run_writer(args.runs_dir, source="cli", preset=args.preset or DEFAULT_PRESET)
-        callbacks.append(writer)
-    trainer = build_trainer(plan, data, callbacks)
+        group = join(ranks, args.device)
+    trainer = build_trainer(plan, data, [c for c in (printer, writer) if c is not None], parallel=group)
     if writer is not None:
+        from cnn_gui.core.training.launcher import note_run_folder
+
         print(f"recording the run in {one_line(writer.open(), 200)}", flush=True)
-    if args.tensorboard is not None:
+        note_run_folder(writer.folder)
+    if args.tensorboard is not None and printer is not None:
         from cnn_gui.core.runs.tensorboard_log import TensorBoardWriter
 
         log_dir = Path(args.tensorboard) if args.tensorboard else writer.folder / "tensorboard"
         trainer.callbacks.append(TensorBoardWriter(log_dir, trainer.config.to_dict()))
+    return trainer, out
 
-    # Ctrl-C stops cooperatively after the current batch and still saves a resumable file.
+
+def _launch(args) -> int:
+    """``--nproc-per-node N`` (or ``--nnodes`` > 1): this command again, as N ranks (core/training/launcher)."""
+    from cnn_gui.core.training.launcher import Launch, RankFailed, launch
+
+    check_train_args(args)
+    plan = Launch(args.nproc_per_node or 1, args.nnodes, args.node_rank, args.rdzv_endpoint)
+    plan.check(args.device)
+    plan_from_args(args)  # a mistake in the command: one line here, not one per rank
+    try:
+        return launch(args.argv, plan)
+    except RankFailed as exc:
+        raise (UserError if exc.mistake else RunFailed)(str(exc)) from None
+
+
+def _train(args) -> int:
+    from cnn_gui.cli_progress import ProgressPrinter
+    from cnn_gui.core.training.distributed import Ranks
+
+    ranks = Ranks.from_env()  # a rank of --nproc-per-node or of an outside torchrun
+    if ranks is None and ((args.nproc_per_node or 1) > 1 or args.nnodes > 1):
+        return _launch(args)
+    check_train_args(args)
+    main = ranks is None or ranks.rank == 0  # only rank 0 prints, records and saves
+    printer = ProgressPrinter(quiet=args.quiet) if main else None
+    if args.threads:
+        from cnn_gui.core.training.cpu_threads import set_training_threads
+
+        set_training_threads(args.threads)
+    if ranks is not None:
+        args.device = ranks.device(args.device)
+    plan = plan_from_args(args)
+    dataset = resume_dataset(args, plan)
+    writer = None
+    if not args.no_runs and main:
+        from cnn_gui.core.config import DEFAULT_PRESET
+
+        writer = plan.run_writer(args.runs_dir, source="cli", preset=args.preset or DEFAULT_PRESET)
+    started = time.perf_counter()
+    try:
+        trainer, out = _prepare_run(args, plan, dataset, printer, writer, ranks)
+    except Exception as exc:  # the data cannot be loaded, the model cannot take them: a failed run
+        if writer is not None:
+            writer.failed_before_training(exc, time.perf_counter() - started)
+            if writer.folder is not None:
+                print(f"recorded the failed run in {one_line(writer.folder, 200)}", flush=True)  # as "recording..."
+        raise
+
+    # Ctrl-C stops cooperatively after the current batch and still saves a resumable file
+    # (with several ranks: all of them, at the same step).
     previous = signal.signal(signal.SIGINT, lambda *_: trainer.stop())
     try:
         result = trainer.fit()
     finally:
         signal.signal(signal.SIGINT, previous)
-        printer.close()
+        if printer is not None:
+            printer.close()
+        if trainer.parallel is not None:
+            trainer.parallel.close()
     if result.reason == "failed":
         err = trainer.error
         raise RunFailed(f"training failed: {err.message}", hint=err.hint)
+    if not main:
+        return 0
     if writer is not None and writer.error:
         print(f"cnn-gui: warning: {writer.error}", file=sys.stderr)
     trainer.save_checkpoint(out)  # the run's whole session, even stopped before a step: --resume continues it

@@ -22,18 +22,26 @@ def open_from_args(args):
     return open_weights(args.checkpoint, model_file=args.model)
 
 
-def digit_predictor(opened, command: str):
-    """``opened``'s predictor, for a command that reads one handwritten digit (1x28x28 input)."""
-    if tuple(opened.spec.input_shape) != (1, 28, 28):
-        raise UserError(f"{command} reads 1x28x28 digits; {one_line(opened.checkpoint.path.name, 80)} holds a "
-                        f"{opened.spec.title} for {'x'.join(map(str, opened.spec.input_shape))} images")
+def image_predictor(opened):
+    """``opened``'s predictor: it prepares an image file exactly as the weights' training images
+    were prepared (:mod:`cnn_gui.core.inputs.preparation`: MNIST's crop-to-ink for MNIST
+    weights, the whole image fitted for a folder's)."""
     opened.model.eval()
     return opened.predictor()
+
+
+def read_input(path, predictor):
+    """The image file at ``path`` as ``predictor``'s model reads it; None when a digit photo has no ink."""
+    from cnn_gui.core.inputs.preparation import prepare_file
+
+    return prepare_file(path, predictor.preparation, predictor.input_shape)
 
 
 def evaluate(args) -> int:
     from cnn_gui.core.analysis.inspection import confusion_matrix
     from cnn_gui.core.data.datasets import load_dataset
+    from cnn_gui.core.data.folder_names import is_folder_dataset, is_located
+    from cnn_gui.core.data.folder_record import checked_against, require_folder
     from cnn_gui.core.data.registry import DATASETS
 
     if args.data_dir is not None:
@@ -42,11 +50,14 @@ def evaluate(args) -> int:
     ckpt, model = opened.checkpoint, opened.model.eval()
     file_name = one_line(ckpt.path.name, 80)
     name = args.dataset or opened.dataset
+    if is_folder_dataset(name) and not is_located(name) and not args.dataset:
+        name = require_folder(name, ckpt.meta, near=ckpt.path)  # recorded by its name: found, or how to give it
     info = DATASETS.get(name)
     if info is not None and tuple(info.input_shape) != tuple(ckpt.meta.input_shape):
         shape = "x".join(map(str, ckpt.meta.input_shape))
         raise UserError(f"{file_name} reads {shape} images; {name} has {'x'.join(map(str, info.input_shape))}")
     data = load_dataset(name, data_dir=args.data_dir, input_shape=tuple(ckpt.meta.input_shape))
+    data = checked_against(data, ckpt.meta)  # a folder that changed since training says so in its note
     shown = one_line(name, 200)
     if data.note:
         print(f"{shown}: {one_line(data.note)}")
@@ -54,7 +65,7 @@ def evaluate(args) -> int:
     m = result.matrix
     print(f"{file_name} on the {m.sum():,} {shown} test images: "
           f"accuracy {result.accuracy:.2%}, {len(result.misclassified):,} misclassified")
-    _print_matrix(m, [one_line(c, _NAME) for c in data.classes])
+    _print_matrix(m, [one_line(c, _NAME) for c in result.names])
     return 0
 
 
@@ -77,26 +88,25 @@ def _print_matrix(m, classes: list[str]) -> None:
 
 
 def predict(args) -> int:
-    from cnn_gui.core.inputs.images import ImageError, read_digit_image
-    from cnn_gui.core.inputs.preprocess import to_mnist
+    from cnn_gui.core.errors import CnnGuiError
 
-    predictor = digit_predictor(open_from_args(args), "predict")
-    names = [one_line(c, _NAME) for c in predictor.classes]
+    predictor = image_predictor(open_from_args(args))
+    names = [one_line(c, _NAME) for c in predictor.classes]  # one per output (weights.weights_from)
     status = 0
     unreadable = 0
     for path in args.images:
         shown = one_line(path, 200)
         try:
-            img28 = to_mnist(read_digit_image(path))
-        except ImageError as exc:  # say so and read the other files; exit 2 at the end
+            image = read_input(path, predictor)
+        except CnnGuiError as exc:  # say so and read the other files; exit 2 at the end
             print(f"cnn-gui: error: {describe_line(exc)}", file=sys.stderr)
             unreadable += 1
             continue
-        if img28 is None:
+        if image is None:
             print(f"{shown}: no ink found, nothing to read")
             status = 1
             continue
-        probs = predictor.predict(img28)
+        probs = predictor.predict(image)
         order = probs.argsort()[::-1][:3]
         others = ", ".join(f"{names[i]} {probs[i]:.1%}" for i in order[1:])
         print(f"{shown}: {names[order[0]]} ({probs[order[0]]:.1%}; then {others})")
@@ -106,21 +116,20 @@ def predict(args) -> int:
 def explain(args) -> int:
     from cnn_gui.core.analysis.attribution import METHODS, Explainer
     from cnn_gui.core.analysis.colormaps import explain_picture
-    from cnn_gui.core.inputs.images import read_digit_image
-    from cnn_gui.core.inputs.preprocess import to_mnist
 
     out = output_file_with_suffix(args.out, ".png", "--out")  # before the work: never /dev/full.png
     image_format = _image_format(out)
-    predictor = digit_predictor(open_from_args(args), "explain")
-    img28 = to_mnist(read_digit_image(args.image))
+    predictor = image_predictor(open_from_args(args))
+    img28 = read_input(args.image, predictor)
     if img28 is None:
         raise UserError(f"{one_line(args.image, 150)}: no ink found, nothing to explain")
     target = None if args.target is None else class_index(args.target, list(predictor.classes))
-    explainer = Explainer(predictor, (1, 28, 28))
+    explainer = Explainer(predictor, tuple(predictor.input_shape))
     if args.layer is not None and args.layer not in explainer.conv_layers:
         raise UserError(f"--layer {one_line(args.layer, 60)}: choose one of {one_line(', '.join(explainer.conv_layers), 200)}")
     result = explainer.explain(img28, args.method, target=target, layer=args.layer)
-    _write_picture(out, explain_picture(img28, result.map, result.scale), image_format)
+    picture = explain_picture(img28, result.map, result.scale, ink_kind=predictor.preparation.ink)
+    _write_picture(out, picture, image_format)
     probs = result.probabilities
     layer = f" on {one_line(result.layer, 60)}" if result.layer else ""
     print(f"{one_line(args.image, 200)}: read as {one_line(result.predicted_name, _NAME)} "

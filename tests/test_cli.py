@@ -275,7 +275,7 @@ def test_train_on_an_image_folder_then_export_both_formats(tmp_path, capsys):
 
     folder = shapes_folder(tmp_path / "shapes")
     out = tmp_path / "shapes.safetensors"
-    assert main(["train", "--dataset", f"folder:{folder}", "--epochs", "4", "--batch-size", "16",
+    assert main(["train", "--dataset", f"folder:{folder}", "--epochs", "8", "--batch-size", "16",
                  "--quiet", "--no-runs", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "skipped 1 unreadable image" in text

@@ -18,6 +18,8 @@ _.takeAt
 _.expandingDirections
 _.hasHeightForWidth
 _.textElideMode
+_.dragEnterEvent
+_.dropEvent
 
 # Read by onnx / onnxruntime from the objects cnn_gui fills in.
 _.doc_string

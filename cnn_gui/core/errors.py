@@ -88,6 +88,17 @@ def describe_line(exc: BaseException) -> str:
     return f"{message} {hint}".strip()
 
 
+def terminal_lines(exc: BaseException, label: str = "error") -> list[str]:
+    """:func:`describe` for a terminal: ``cnn-gui: error: <message>``, and the hint, if any,
+    on a line of its own (``cnn-gui: hint: <hint>``), never glued to the end of the message."""
+    message, hint = describe(exc)
+    lead = f"cnn-gui: {label}: " if label else "cnn-gui: "
+    lines = [lead + message]
+    if hint:
+        lines.append("cnn-gui: hint: " + hint.removeprefix("cnn-gui: "))
+    return lines
+
+
 def as_sentence(text: str) -> str:
     """``text`` with a capital first letter, as a dialog shows a message."""
     return text[:1].upper() + text[1:]

@@ -30,6 +30,7 @@ class FitStarted:
     start_batch: int  # batches already done in start_epoch (> 0 when resumed mid-epoch)
     parameters: int
     precision: str = "fp32"  # or "bf16 autocast"
+    num_classes: int = 0  # the dataset's classes: the network has one output for each
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ Its rules, tested in ``tests/core/test_session.py``:
 - One :class:`Normalization` (mean, std, classes) travels with the weights: the one they
   were trained with. Predictions, checkpoints and the Test set use it.
 - Nothing trained is lost silently: :attr:`Session.unsaved` says when the current
-  weights exist nowhere but in memory (trained in a run whose folder could not be
-  written), and the window asks before replacing them.
+  weights exist nowhere but in memory (never saved, or their file was deleted or moved
+  since: the Runs tab's Delete, :meth:`files_removed`, or by hand), and the window asks
+  before replacing them. cnn-gui never moves a run folder (:meth:`run_renamed`).
 - A run is planned here: new weights from the seed, the current weights
   (:meth:`plan_run`), or the loaded session continued (:meth:`plan_resume`; the epoch
   count is the run's total, see :func:`~cnn_gui.core.training.plan.resume_total`). A run
@@ -26,6 +27,8 @@ Its rules, tested in ``tests/core/test_session.py``:
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -120,13 +123,22 @@ class Session:
     @property
     def normalization(self) -> Normalization:
         own = self.current.normalization
-        return own if own is not None else Normalization.default_for(self.dataset)
+        norm = own if own is not None else Normalization.default_for(self.dataset)
+        return norm.for_outputs(self.spec.num_classes)  # one name per output, whatever the file said
 
     @property
     def unsaved(self) -> bool:
-        """True when trained weights exist only in memory (replacing them loses work)."""
+        """True when weights worth keeping exist only in memory (replacing them loses work):
+        trained here or opened from a file, and no regular file keeps them now (never saved,
+        or the file was deleted or moved since, by the Runs tab or by hand)."""
         p = self.provenance
-        return p.source is Source.TRAINED and p.kept_in is None
+        return p.source in (Source.TRAINED, Source.FILE) and not _is_regular_file(p.kept_in)
+
+    def kept_only_in(self, folders) -> bool:
+        """Whether the one file known to keep the current weights lies in one of ``folders``
+        (run folders about to be deleted: the weights would be unsaved then)."""
+        p = self.provenance
+        return p.source in (Source.TRAINED, Source.FILE) and _inside(p.kept_in, folders)
 
     @property
     def resumable(self) -> bool:
@@ -135,6 +147,13 @@ class Session:
     def resume_epochs(self) -> int | None:
         """The epoch a loaded session stopped at, or None when there is nothing to resume."""
         return self.checkpoint.meta.epoch if self.checkpoint is not None else None
+
+    def resume_point(self) -> str | None:
+        """Where the loaded session resumes, in words ("step 216 (epoch 1 of 3, not finished)",
+        "the end of epoch 2"); None when there is nothing to resume."""
+        from cnn_gui.core.files.checkpoints import resume_point
+
+        return resume_point(self.checkpoint.meta) if self.checkpoint is not None else None
 
     def default_resume_total(self) -> int | None:
         """The total a resumed run trains to when not told: the rest of its plan, or one more epoch."""
@@ -215,12 +234,16 @@ class Session:
             self._set(replace(self.current, provenance=Provenance(Source.UNTRAINED, "pretrained file unreadable")),
                       SessionChange(label=True))
 
-    def open(self, opened: OpenedWeights) -> None:
-        """Weights from a file (:mod:`cnn_gui.core.weights`); a whole session can be resumed."""
+    def open(self, opened: OpenedWeights, detail: str | None = None) -> None:
+        """Weights from a file (:mod:`cnn_gui.core.weights`); a whole session can be resumed.
+        ``detail``: what the label names instead of the file's name (a run's: "run <its name>")."""
         self._forget_sessions()
         if opened.resumable:
             self.checkpoint = opened.checkpoint
-        self._set(opened.as_weights(Source.FILE, fallback=self.current), EVERYTHING)
+        weights = opened.as_weights(Source.FILE, fallback=self.current)
+        if detail:
+            weights = replace(weights, provenance=replace(weights.provenance, detail=detail))
+        self._set(weights, EVERYTHING)
 
     def _forget_sessions(self) -> None:
         self.checkpoint = None
@@ -292,6 +315,24 @@ class Session:
         self._start_step = 0
         self.runs += 1
 
+    def run_started(self, trainer: "Trainer") -> None:
+        """The run's trainer has loaded its data and started.
+
+        A run of new or current weights reads images as its data does from now on: its epoch
+        snapshots on the canvas get the folder's classes, statistics and preparation, not
+        MNIST's (the window loads the data on the training thread, after :meth:`plan_run`).
+        If the trainer built the network with another number of outputs for its data
+        (:meth:`RunPlan.for_data`: a 3-class folder), the session, and so the tree, now hold
+        that network. A resumed session keeps what its file says.
+        """
+        if self._run_model is None:
+            return
+        self.current = replace(self.current, normalization=Normalization.of_data(trainer.data))
+        if trainer.model is not self.model and trainer.spec is not self.spec:
+            self._run_model = trainer.model
+            self.current = replace(self.current, spec=trainer.spec, model=trainer.model)
+            self.changed.emit(SessionChange(tree=True, resume=False))
+
     def record_epoch(self, event: "EpochEnded") -> None:
         """An epoch of the run ended (its curves are drawn by whoever follows the run)."""
         history = [h for h in self.current.history if h["epoch"] < event.epoch] + [event.to_dict()]
@@ -323,7 +364,7 @@ class Session:
         prov = Provenance(Source.TRAINED, self.provenance.detail, epoch=trainer.position.epoch or None,
                           step=trainer.position.step if mid_epoch else None, test_accuracy=acc, kept_in=kept_in)
         # What the weights were trained with (a folder: dataset's own classes and statistics).
-        weights = replace(self.current, model=trainer.model, provenance=prov, history=history,
+        weights = replace(self.current, spec=trainer.spec, model=trainer.model, provenance=prov, history=history,
                           normalization=Normalization.of_data(trainer.data))
         # A completed run's last epoch is already in every view (its snapshot, its curves).
         self._set(weights, SessionChange(tree=True, weights=end.reason != "completed", label=True))
@@ -351,7 +392,9 @@ class Session:
                     before.model.load_state_dict(self._before_state)
             self.checkpoint = self._before_checkpoint
             self._end_run()
-            self._set(before, EVERYTHING)
+            # The curves keep showing the run that just ended (its steps, no tested epoch), not
+            # the history of the weights that come back.
+            self._set(before, replace(EVERYTHING, history=False))
         else:
             self._end_run()
             self.changed.emit(EVERYTHING)
@@ -362,40 +405,79 @@ class Session:
         self._before_state = None
         self._run_model = None
 
+    def files_removed(self, paths) -> bool:
+        """Files or folders were deleted (the Runs tab's Delete): weights kept only there (now
+        or given back by a failing run) are unsaved. True when the current weights were."""
+        def forget(weights: Weights) -> Weights | None:
+            kept = weights.provenance.kept_in
+            if kept is None or _is_regular_file(kept) or not _inside(kept, paths):
+                return None
+            p = weights.provenance  # a file's label says it is gone: "file run best, deleted"
+            detail = f"{p.detail}, deleted" if p.source is Source.FILE else p.detail
+            return replace(weights, provenance=replace(p, kept_in=None, detail=detail))
+
+        if self._before_run is not None:
+            self._before_run = forget(self._before_run) or self._before_run
+        forgotten = forget(self.current)
+        if forgotten is not None:
+            self._set(forgotten, SessionChange(label=True, resume=False))
+        return forgotten is not None
+
+    def run_renamed(self, folder: str | Path, name: str) -> None:
+        """A run got another display name (its folder keeps its own): weights opened from it
+        are labelled "run <name>" (see :meth:`open`), so the label follows."""
+        from cnn_gui.core.errors import one_line
+
+        p = self.provenance
+        if (p.source is Source.FILE and p.detail.startswith("run ") and p.kept_in is not None
+                and _inside(p.kept_in, [folder])):
+            self._set(replace(self.current, provenance=replace(p, detail=f"run {one_line(name, 60)}")),
+                      SessionChange(label=True, resume=False))
+
     def mark_saved(self, path: str | Path) -> None:
-        self._set(replace(self.current, provenance=replace(self.provenance, kept_in=str(path))),
+        """The current weights are in ``path`` now; opened weights whose file was deleted
+        (:meth:`files_removed`) are labelled by the new file."""
+        p = self.provenance
+        detail = Path(path).name if p.source is Source.FILE and p.kept_in is None else p.detail
+        self._set(replace(self.current, provenance=replace(p, kept_in=str(path), detail=detail)),
                   SessionChange(label=True, resume=False))
 
     # ------------------------------------------------------------------ saving
     def checkpoint_meta(self, config: TrainConfig) -> "CheckpointMeta":
-        """Metadata for the current weights when no run or loaded session describes them."""
-        from cnn_gui.core.files.checkpoints import CheckpointMeta
+        """What a checkpoint or an export of the current weights says about them
+        (:func:`~cnn_gui.core.files.session_meta.current_meta`)."""
+        from cnn_gui.core.files.session_meta import current_meta
 
-        norm = self.normalization
-        epochs = len(self.history)
-        cfg = config.with_(model=self.spec.architecture, dataset=self.dataset, max_batches=None,
-                           epochs=max(config.epochs, epochs, 1))
-        return CheckpointMeta(
-            architecture=self.spec.architecture, input_shape=tuple(self.spec.input_shape),
-            classes=list(norm.classes), mean=list(norm.mean), std=list(norm.std), dataset=self.dataset,
-            epoch=epochs, history=[dict(h) for h in self.history], config=cfg.to_dict(),
-            training={"epoch": epochs})
+        return current_meta(self, config)
 
     def save(self, path: str | Path, config: TrainConfig) -> Path:
         """Write the current weights: a finished run's whole session, a loaded session, or weights."""
-        import dataclasses
-
         from cnn_gui.core.files.checkpoints import save_checkpoint
 
         trainer = self.trainer
         if trainer is not None and trainer.model is self.model:
             written = Path(trainer.save_checkpoint(path) or path)
-        elif self.checkpoint is not None:  # the loaded session, as opened (any run would have cleared it)
-            meta = dataclasses.replace(self.checkpoint.meta, architecture=self.spec.architecture,
-                                       history=[dict(h) for h in self.history])
-            meta.config = dict(meta.config, model=self.spec.architecture)
-            written = Path(save_checkpoint(path, self.model, meta, self.checkpoint.optimizer_state) or path)
         else:
-            written = Path(save_checkpoint(path, self.model, self.checkpoint_meta(config)) or path)
+            state = self.checkpoint.optimizer_state if self.checkpoint is not None else None
+            written = Path(save_checkpoint(path, self.model, self.checkpoint_meta(config), state) or path)
         self.mark_saved(written)
         return written
+
+def _is_regular_file(path: str | None) -> bool:
+    """Whether ``path`` names a regular file now (a link to one counts); a stat, nothing read."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError, TypeError):  # TypeError: None
+        return False
+
+
+def _inside(path: str | None, places) -> bool:
+    """Whether ``path`` is one of ``places`` or lies in one of them (links resolved as far as they exist)."""
+    if path is None:
+        return False
+    real = os.path.realpath(path)
+    for place in places:
+        top = os.path.realpath(place)
+        if real == top or real.startswith(top.rstrip(os.sep) + os.sep):
+            return True
+    return False

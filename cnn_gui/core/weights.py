@@ -17,7 +17,7 @@ Rules, once:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -26,6 +26,7 @@ from torch import nn
 
 from cnn_gui.core.errors import CnnGuiError, one_line
 from cnn_gui.core.formatting import middle_elide, percent
+from cnn_gui.core.inputs.preparation import Preparation
 from cnn_gui.core.model.models import ModelSpec, NeedsModelFile, load_user_spec, spec_for_architecture
 
 if TYPE_CHECKING:
@@ -39,6 +40,9 @@ class Source(Enum):
     TRAINED = "trained"
     FILE = "file"
     REINITIALISED = "re-initialised"
+
+
+RUN_DETAIL = "run "  # a Provenance detail naming a run folder: "run <its name>"
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,11 @@ class Provenance:
             return f"Weights: untrained{' (' + self.detail + ')' if self.detail else ''}"
         if self.source is Source.REINITIALISED:
             return f"Weights: re-initialised ({self.detail})"
+        if self.source is Source.FILE and self.detail.startswith(RUN_DETAIL):
+            # a run's weights (Runs tab > Load weights, or its checkpoint opened): say which run
+            where = f", epoch {self.epoch}" if self.epoch else ""
+            name = middle_elide(self.detail[len(RUN_DETAIL):], 32)
+            return f"Weights: run {name}{where}{acc and ' (' + acc[2:] + ')'}"
         if self.source is Source.FILE:
             return f"Weights: file {middle_elide(self.detail)}{acc and ' (' + acc[2:] + ')'}"
         where = f"epoch {self.epoch}" if self.epoch else "no full epoch"
@@ -70,18 +79,27 @@ class Provenance:
 
 @dataclass(frozen=True)
 class Normalization:
-    """What the weights expect of an image: ``(x - mean) / std`` per channel, and the class names."""
+    """What the weights expect of an image: how it is prepared (:class:`Preparation`), then
+    ``(x - mean) / std`` per channel; and the names of their classes (one per output)."""
 
     mean: tuple[float, ...]
     std: tuple[float, ...]
     classes: tuple[str, ...]
+    preparation: Preparation = Preparation()
+
+    @classmethod
+    def of_info(cls, info) -> "Normalization":
+        """Of a :class:`~cnn_gui.core.data.image_dataset.DatasetInfo`, or an ImageDataset."""
+        info = getattr(info, "info", info)
+        prep = Preparation.for_shape(info.preparation, info.ink, info.input_shape)
+        return cls(tuple(info.mean), tuple(info.std), tuple(info.classes), prep)
 
     @classmethod
     def of_dataset(cls, name: str) -> "Normalization | None":
         from cnn_gui.core.data.registry import DATASETS
 
         info = DATASETS.get(name)
-        return None if info is None else cls(tuple(info.mean), tuple(info.std), tuple(info.classes))
+        return None if info is None else cls.of_info(info)
 
     @classmethod
     def default_for(cls, dataset: str) -> "Normalization":
@@ -90,19 +108,42 @@ class Normalization:
 
     @classmethod
     def of_data(cls, data) -> "Normalization":
-        """Of an :class:`~cnn_gui.core.data.image_dataset.ImageDataset` (or its info)."""
-        return cls(tuple(data.mean), tuple(data.std), tuple(data.classes))
+        """Of an :class:`~cnn_gui.core.data.image_dataset.ImageDataset`."""
+        return cls.of_info(data)
 
     @classmethod
     def of_meta(cls, meta: "CheckpointMeta") -> "Normalization":
-        return cls(tuple(meta.mean), tuple(meta.std), tuple(meta.classes))
+        """As a checkpoint records it; a file from before ``preparation`` was recorded gets its dataset's."""
+        if meta.preparation:
+            prep = Preparation.for_shape(meta.preparation["method"], meta.preparation["ink"], meta.input_shape)
+        else:
+            from cnn_gui.core.data.registry import is_folder_dataset
+
+            known = cls.of_dataset(meta.dataset)
+            if known is not None:
+                prep = known.preparation
+            elif is_folder_dataset(meta.dataset):
+                prep = Preparation()
+            else:
+                prep = Preparation.for_shape("digit", "light", meta.input_shape)
+        return cls(tuple(meta.mean), tuple(meta.std), tuple(meta.classes), prep)
+
+    def for_outputs(self, outputs: int) -> "Normalization":
+        """These settings with one class name per network output: names the data lacks are
+        "#k" (a file from before networks were sized to their data: 10 outputs, 3 classes),
+        and more names than outputs (bare weights given another dataset's) become numbers."""
+        from cnn_gui.core.analysis.predictor import names_for_outputs
+
+        if len(self.classes) == outputs or outputs <= 0:
+            return self
+        return replace(self, classes=names_for_outputs(self.classes, outputs))
 
     def predictor(self, model: nn.Module, input_shape=None) -> "Predictor":
         """A frozen eval-mode copy of ``model`` that reads images as these weights expect them."""
         from cnn_gui.core.analysis.predictor import Predictor
 
         kwargs = {} if input_shape is None else {"input_shape": tuple(input_shape)}
-        return Predictor(model, self.mean, self.std, self.classes or None, **kwargs)
+        return Predictor(model, self.mean, self.std, self.classes or None, preparation=self.preparation, **kwargs)
 
 
 @dataclass
@@ -148,18 +189,43 @@ class OpenedWeights:
     def as_weights(self, source: Source = Source.FILE, *, fallback: Weights | None = None) -> Weights:
         """These weights as the session holds them; bare weights keep ``fallback``'s dataset and normalisation."""
         if self.normalization is None and fallback is not None:
-            return Weights(self.spec, self.model, self.provenance(source), fallback.normalization, fallback.dataset)
+            norm = fallback.normalization or Normalization.default_for(fallback.dataset or self.dataset)
+            return Weights(self.spec, self.model, self.provenance(source), norm.for_outputs(self.spec.num_classes),
+                           fallback.dataset)
         history = [dict(h) for h in self.checkpoint.meta.history]
         return Weights(self.spec, self.model, self.provenance(source), self.normalization, self.dataset, history)
 
     def predictor(self) -> "Predictor":
         norm = self.normalization or Normalization.default_for(self.dataset)
-        return norm.predictor(self.model, self.spec.input_shape)
+        return norm.for_outputs(self.spec.num_classes).predictor(self.model, self.spec.input_shape)
 
 
-def checkpoint_dataset(meta: "CheckpointMeta", spec: ModelSpec | None = None) -> str:
-    """The dataset weights were trained on: the run's config, else the file's own field, else the model's default."""
-    return (meta.config or {}).get("dataset") or meta.dataset or (spec.default_dataset if spec else "mnist")
+def weights_file_stem(spec: ModelSpec, dataset: str | None) -> str:
+    """The start of a file name for weights of ``spec`` trained on ``dataset``:
+    ``mnist-cnn-mnist``, ``mnist-cnn-shapes`` (a folder by its name, never its path)."""
+    from cnn_gui.core.data.folder_names import folder_name, is_folder_dataset
+
+    if not dataset:
+        return spec.file_stem
+    return f"{spec.file_stem}-{folder_name(dataset) if is_folder_dataset(dataset) else dataset}"
+
+
+def checkpoint_dataset(meta: "CheckpointMeta", spec: ModelSpec | None = None, near: str | Path | None = None) -> str:
+    """The dataset weights were trained on: the run's config, else the file's own field, else the model's default.
+
+    A checkpoint records an image folder by its name (``folder:shapes``), never where it
+    is: the folder is looked for beside ``near`` (the checkpoint's path: its run's
+    run.json), among the folders used in this process and the recent runs
+    (:func:`~cnn_gui.core.data.folder_record.locate_folder`), and named by its absolute
+    path when found; else the recorded name is returned (loading it then says it is missing).
+    """
+    from cnn_gui.core.data.folder_names import is_folder_dataset
+    from cnn_gui.core.data.folder_record import locate_folder
+
+    name = (meta.config or {}).get("dataset") or meta.dataset or (spec.default_dataset if spec else "mnist")
+    if not is_folder_dataset(name):
+        return name
+    return locate_folder(name, near=near, fingerprint=getattr(meta, "dataset_fingerprint", "")) or name
 
 
 def read_checkpoint(path: str | Path) -> "Checkpoint":
@@ -182,7 +248,7 @@ def resolve_spec(checkpoint: "Checkpoint", *, current: ModelSpec | None = None, 
         if current is None:
             raise CnnGuiError(f"{one_line(checkpoint.path, 120)} holds bare weights without an architecture; "
                               "open it in the window instead")
-        return current
+        return current.sized_for(checkpoint.weights)
     shape = tuple(checkpoint.meta.input_shape)
     user_spec = current if current is not None and current.is_user else None
     if model_file:
@@ -190,7 +256,7 @@ def resolve_spec(checkpoint: "Checkpoint", *, current: ModelSpec | None = None, 
             raise CnnGuiError(f"--model {one_line(model_file, 80)}: give your own model as path/to/file.py:ClassName")
         user_spec = load_user_spec(model_file, shape)
     try:
-        return spec_for_architecture(checkpoint.meta.architecture, user_spec)
+        return spec_for_architecture(checkpoint.meta.architecture, user_spec).sized_for(checkpoint.weights)
     except NeedsModelFile as need:
         if ask_model_file is None:
             raise
@@ -201,15 +267,18 @@ def resolve_spec(checkpoint: "Checkpoint", *, current: ModelSpec | None = None, 
 def weights_from(checkpoint: "Checkpoint", spec: ModelSpec) -> OpenedWeights:
     """Build ``spec``'s model with ``checkpoint``'s weights; every name and shape checked first."""
     from cnn_gui.core.files.checkpoints import load_weights_into
+    from cnn_gui.core.model.structure import apply_frozen
     from cnn_gui.core.training.resume import check_session_fits
 
     model = spec.factory()
     load_weights_into(model, checkpoint)
     if checkpoint.is_foreign:
         return OpenedWeights(checkpoint, spec, model, spec.default_dataset, None)
+    apply_frozen(model, checkpoint.meta.frozen)  # before the check: the optimizer knows the trainable ones
     check_session_fits(checkpoint, model)  # a resumable session must fit too, before anything changes
     meta = checkpoint.meta
-    return OpenedWeights(checkpoint, spec, model, checkpoint_dataset(meta, spec), Normalization.of_meta(meta))
+    return OpenedWeights(checkpoint, spec, model, checkpoint_dataset(meta, spec, checkpoint.path),
+                         Normalization.of_meta(meta).for_outputs(spec.num_classes))
 
 
 def open_weights(path: str | Path | None = None, *, model_file: str | None = None,

@@ -80,17 +80,18 @@ def app_icon():
 
 
 def create_window(checkpoint: str | None = None, *, load_pretrained: bool = True, data_override=None,
-                  defer_pretrained: bool = False):
+                  defer_pretrained: bool = False, runs_dir=None):
     """A MainWindow (not shown). ``checkpoint`` is opened in the background at once.
 
     ``defer_pretrained``: read the pretrained weights (and build the canvas predictor) only
     once the window has been shown, so it appears sooner (``cnn-gui`` does this).
+    ``runs_dir``: the window's own runs folder instead of the one in the settings.
     """
     ensure_app()
     from cnn_gui.gui.main_window import MainWindow
 
     window = MainWindow(load_pretrained=load_pretrained, data_override=data_override,
-                        defer_pretrained=defer_pretrained)
+                        defer_pretrained=defer_pretrained, runs_dir=runs_dir)
     if checkpoint:
         window.open_checkpoint(checkpoint)
     return window

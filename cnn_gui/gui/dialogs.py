@@ -80,11 +80,13 @@ class DialogsMixin:
         return path or None
 
     def ask_discard(self, what: str) -> str:
-        """Trained weights exist only in memory: "save", "discard" or "cancel"."""
+        """The weights exist only in memory (never saved, or their file or run was deleted):
+        "save", "discard" or "cancel"."""
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Warning)
-        box.setWindowTitle("Unsaved trained weights")
-        box.setText(f"{what} replaces weights you trained that are not saved anywhere.")
+        box.setWindowTitle("Unsaved weights")
+        box.setText(f"{what} replaces weights that are not saved anywhere "
+                    "(never saved, or their file or run was deleted since).")
         box.setInformativeText("Save them to a checkpoint first?")
         box.setStandardButtons(QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
                                | QMessageBox.StandardButton.Cancel)

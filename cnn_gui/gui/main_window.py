@@ -32,12 +32,14 @@ from cnn_gui import __version__
 from cnn_gui.core.analysis.predictor import Predictor
 from cnn_gui.core.config import TrainConfig
 from cnn_gui.core.model.structure import build_tree
+from cnn_gui.core.runs.followed import followed_folders, stored_form
+from cnn_gui.core.runs.layout import resolve_runs_dir
 from cnn_gui.core.session import EVERYTHING, Session, SessionChange
 from cnn_gui.core.weights import Source
 
 from cnn_gui.gui import dialogs
 from cnn_gui.gui import settings as settings_mod
-from cnn_gui.gui.panels.canvas_panel import CanvasPanel, canvas_refusal
+from cnn_gui.gui.panels.canvas_panel import CanvasPanel
 from cnn_gui.gui.flows.checkpoint_flow import CheckpointFlow
 from cnn_gui.gui.flows.model_flow import ModelFlow
 from cnn_gui.gui.analysis.tabs import AnalysisTabs
@@ -50,6 +52,7 @@ from cnn_gui.gui.background.training import TrainingController
 
 DEFAULT_MODEL = "mnist-cnn"
 PRETRAINED_PENDING_TEXT = "Weights: loading the pretrained weights…"
+RUN_NEWS_MS = 15000  # how long the status bar says how the last run ended
 DOCK_FEATURES = (QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                  | QDockWidget.DockWidgetFeature.DockWidgetClosable)
 
@@ -95,14 +98,15 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self.structure_dock = self._dock("Network", "structureDock", self.structure, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.training_panel = TrainingPanel()
         self.plots = TrainingPlots()
-        self.tabs = QTabWidget()
-        self.tabs.setDocumentMode(True)
-        self.tabs.setTabToolTip(self.tabs.addTab(self.plots, "Training curves"),
-                                "Train and test accuracy per epoch, loss and accuracy per step")
+        self.tabs = self._tab_widget()
+        self.tabs.setTabToolTip(self.tabs.addTab(self.plots, "Curves"),
+                                "Training curves: train and test accuracy per epoch, loss and accuracy per step")
         self.analysis = AnalysisTabs(self.tabs, self)
         self.feature_maps, self.confusion = self.analysis.feature_maps, self.analysis.confusion
-        self.runs_view = RunsView(runs_dir or settings_mod.read_str(settings_mod.open_settings(),
-                                                                   settings_mod.KEY_RUNS_DIR) or None)
+        settings = settings_mod.open_settings()
+        own_runs = resolve_runs_dir(runs_dir or settings_mod.read_str(settings, settings_mod.KEY_RUNS_DIR) or None)
+        self.runs_view = RunsView(own_runs, followed=followed_folders(
+            settings_mod.read_str(settings, settings_mod.KEY_RUNS_FOLLOWED), own_runs))
         self.tabs.setTabToolTip(self.tabs.addTab(self.runs_view, "Runs"),
                                 "Every training run: compare them, follow one running elsewhere")
         centre = QWidget()
@@ -117,6 +121,17 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self.device_status, self.state_status = dialogs.status_labels(self)
         self.show_device(self.training_panel.device_combo.currentText())
         self.resize(self._default_size())
+
+    @staticmethod
+    def _tab_widget() -> QTabWidget:
+        """The centre's tabs, every one in view at once: short names, and when the centre is
+        narrow (1280x720, or docks dragged wider) the names elide ("Embed…", full name and
+        what the tab shows in its tooltip) instead of hiding tabs behind scroll arrows."""
+        tabs = QTabWidget()
+        tabs.setDocumentMode(True)
+        tabs.setUsesScrollButtons(False)
+        tabs.setElideMode(Qt.TextElideMode.ElideRight)
+        return tabs
 
     def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -166,10 +181,16 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self.training_panel.device_combo.currentTextChanged.connect(self._on_device_choice)
         self.controller.runningChanged.connect(self.analysis.set_blocked)
         self.analysis.connect_tree(self.structure)
-        self.canvas_panel.controller.inputRead.connect(self.analysis.set_canvas_image)
+        self.canvas_panel.controller.inputRead.connect(
+            lambda image: self.analysis.set_canvas_image(image, self.canvas_panel.source_text()))
         self.runs_view.loadWeightsRequested.connect(lambda path: self.open_checkpoint(path))
+        self.runs_view.holds_canvas_weights = self.session.kept_only_in  # the delete dialog says so
+        self.runs_view.runsDeleted.connect(self.session.files_removed)  # weights kept only there: unsaved
+        self.runs_view.runRenamed.connect(self.session.run_renamed)
         self.runs_view.runsDirChanged.connect(
             lambda path: settings_mod.open_settings().setValue(settings_mod.KEY_RUNS_DIR, path))
+        self.runs_view.followedChanged.connect(lambda folders: settings_mod.open_settings().setValue(
+            settings_mod.KEY_RUNS_FOLLOWED, stored_form(folders)))
 
     # ================================================================== what the tests and benchmarks read
     model = property(lambda self: self.session.model)
@@ -205,11 +226,13 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
             self.structure.set_current_model(s.spec.name, s.spec.title)
             self.training_panel.set_model_input_shape(s.spec.input_shape, s.spec.title)
         if change.resume:
-            self.training_panel.set_resume_epoch(s.resume_epochs(), s.default_resume_total())
+            self.training_panel.set_resume_epoch(s.resume_epochs(), s.default_resume_total(), s.resume_point())
         if change.history:
             self.plots.clear()
             if s.history:
                 self.plots.set_history(s.history)
+        if change.weights and change.history:  # other weights with their own history: "Done: … test 97.7 %"
+            self.training_panel.reset()  # and the bar described the previous ones
         if change.weights or change.label:
             self.set_weights_text(s.provenance.label())
         if change.weights:
@@ -229,15 +252,13 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         epoch snapshot) or of the current weights."""
         snapshot = self.session.predictor(source_model)
         self._set_analysis_weights(snapshot)
-        self.canvas_panel.set_predictor(snapshot, canvas_refusal(self.session.spec))
+        self.canvas_panel.set_predictor(snapshot)
+        self.canvas_dock.setWindowTitle(self.canvas_panel.title())
 
     def _set_analysis_weights(self, snapshot: Predictor | None) -> None:
         s = self.session
         self.analysis.set_weights(snapshot, s.spec.input_shape, s.dataset, self.data_override,
-                                  self.canvas_panel.weights_label.text(), self.canvas_supported())
-
-    def canvas_supported(self) -> bool:
-        return not canvas_refusal(self.session.spec)
+                                  self.canvas_panel.weights_label.text())
 
     # ================================================================== the model and its weights
     def idle_or_say(self, what: str) -> bool:
@@ -304,7 +325,17 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self.runs.stop()
 
     def set_run_state(self, text: str) -> None:
-        """The run's state on the right of the status bar."""
+        """The run's state on the right of the status bar ("Training: epoch 2/3", "Idle").
+
+        How the last run ended ("Idle: failed") is news, not state: the label says "Idle"
+        and "Last run: failed" shows as a message for RUN_NEWS_MS, unless a message already
+        shows (one that says more, such as why a stopped run's weights were not kept).
+        """
+        state, sep, news = text.partition(": ")
+        if state == "Idle" and sep:
+            text = state
+            if not self.statusBar().currentMessage():
+                self.statusBar().showMessage(f"Last run: {news.removeprefix('run ')}", RUN_NEWS_MS)
         self.state_status.setText(text)
 
     def show_device(self, label: str) -> None:
@@ -367,6 +398,11 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         return self.files.shutdown(timeout_ms / 1000) and ok
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        # Weights that exist nowhere else are asked about, as before any other replacement. A
+        # run still training is stopped by shutdown() and keeps its checkpoint in its run folder.
+        if not self._closing and not self.controller.is_running() and not self.confirm_replace("Quitting"):
+            event.ignore()
+            return
         self._closing = True
         try:
             self.save_settings()

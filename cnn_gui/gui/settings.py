@@ -25,6 +25,7 @@ KEY_TRAINING = "training/config"  # JSON of the panel's TrainConfig fields
 KEY_PRESET = "training/preset"
 KEY_LAST_DIR = "files/last_dir"
 KEY_RUNS_DIR = "runs/folder"
+KEY_RUNS_FOLLOWED = "runs/followed"  # JSON list of runs folders followed besides the own one
 
 
 def layout_keys(screen) -> tuple[str, str]:

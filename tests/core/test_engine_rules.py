@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import torch
 
+from cnn_gui.core.model.models import get_spec
 from cnn_gui.core.config import ConfigError, TrainConfig
 from cnn_gui.core.data.datasets import load_dataset
 from cnn_gui.core.data.image_dataset import ImageDataset
@@ -30,9 +31,12 @@ def test_a_frozen_module_stays_bit_identical_through_a_run():
     assert not torch.equal(before["layer2.0.weight"], after["layer2.0.weight"])  # the rest learned
 
 
-def test_more_classes_than_outputs_is_refused_before_training():
+def test_weights_of_another_class_count_are_refused_before_training():
     mnist = load_dataset("mnist").subset(100, 100)
     info = dataclasses.replace(mnist.info, classes=tuple(str(i) for i in range(12)))
     twelve = ImageDataset(info, mnist.train_images, mnist.train_labels, mnist.test_images, mnist.test_labels)
     with pytest.raises(ConfigError, match="has 12 classes but .* has 10 outputs"):
-        Trainer(TrainConfig(device="cpu"), data=twelve)
+        Trainer(TrainConfig(device="cpu"), data=twelve, model=get_spec("mnist-cnn").factory())
+    # New weights are built with one output per class instead.
+    trainer = Trainer(TrainConfig(device="cpu"), data=twelve)
+    assert trainer.spec.num_classes == 12 and trainer.model.fc[-1].out_features == 12

@@ -150,7 +150,8 @@ def test_a_model_in_memory_exports_and_is_left_as_it_was(tmp_path):
     assert model.training and all(p.requires_grad for p in model.parameters())
     doc = read_export_metadata(out)
     assert doc["classes"] == ["circle", "square", "triangle"] and doc["outputs"] == 3
-    assert doc["source_checkpoint"] == "trained now" and "keeping their aspect" in doc["resize"]
+    assert doc["source_checkpoint"] == "trained now" and "keeping its aspect" in doc["resize"]
+    assert doc["preparation"] == {"method": "fit", "ink": ""}  # a folder's: never MNIST's crop-to-ink
     x = torch.randn(5, 1, 28, 28)
     diff, agreement = parity_check(out, model, x)
     assert diff < 1e-5 and agreement == 1.0  # eval mode in the file and in the check

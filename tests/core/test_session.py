@@ -4,6 +4,8 @@ real tiny trainers on 300 MNIST images, fitted on the calling thread."""
 
 import dataclasses
 import math
+import tempfile
+from pathlib import Path
 
 import pytest
 from shipped import pretrained_label
@@ -20,13 +22,17 @@ from cnn_gui.core.resources import pretrained_checkpoint
 from cnn_gui.core.formatting import middle_elide, percent
 from cnn_gui.core.session import Session
 from cnn_gui.core.training.plan import build_trainer
+from cnn_gui.core.inputs.preparation import Preparation
 from cnn_gui.core.weights import Normalization, Provenance, Source, weights_from
 
 SPEC = get_spec("mnist-cnn")
 # Small batches, amp off (bf16 autocast costs seconds on its first calls in a process):
 # a run takes well under a second, and the rules do not depend on either.
 TINY = TrainConfig(epochs=1, max_batches=3, batch_size=10, device="cpu", amp=False)
-RUN_DIR_CKPT = "/runs/20250101-mnist/checkpoint.safetensors"
+# A run folder's checkpoint that exists: a kept_in whose file is gone reads as unsaved
+# (tests/core/test_nothing_lost_session.py).
+RUN_DIR_CKPT = str(Path(tempfile.mkdtemp(prefix="cnn-gui-test-run-")) / "checkpoint.safetensors")
+Path(RUN_DIR_CKPT).touch()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -61,6 +67,9 @@ def session_with_pretrained(pretrained):
     session = Session(SPEC, SPEC.factory())
     session.use_pretrained(weights_from(pretrained, SPEC))
     return session
+
+
+DIGITS = Preparation("digit", "light")  # an "mnist" file from before preparation was recorded
 
 
 def write_file(path, *, epoch=2, epochs=3, config=True, mean=(0.1307,), std=(0.3081,), classes=None,
@@ -202,7 +211,7 @@ def test_pretrained_weights_bring_their_own_normalisation(tmp_path):
     ckpt, _ = write_file(tmp_path / "p.safetensors", mean=(0.1307,), std=(0.3081,), classes=classes)
     session = Session(SPEC, SPEC.factory())
     session.use_pretrained(weights_from(ckpt, SPEC))
-    assert session.normalization == Normalization((0.1307,), (0.3081,), tuple(classes))
+    assert session.normalization == Normalization((0.1307,), (0.3081,), tuple(classes), DIGITS)
     assert session.dataset == "mnist"
 
 
@@ -215,7 +224,7 @@ def test_a_session_file_is_resumable_and_keeps_its_history(tmp_path):
     assert prov.label() == "Weights: file session.safetensors (92.0 % test)"
     assert session.resumable and session.checkpoint is ckpt and session.resume_epochs() == 2
     assert [h["epoch"] for h in session.history] == [1, 2]
-    assert session.normalization == Normalization((0.1307,), (0.3081,), tuple(str(i) for i in range(10)))
+    assert session.normalization == Normalization((0.1307,), (0.3081,), tuple(str(i) for i in range(10)), DIGITS)
     assert same(weights, state(session.model)) and not session.unsaved
 
 
@@ -497,7 +506,7 @@ def test_a_finished_run_takes_the_normalisation_of_its_data(data):
     plan = session.plan_run(TINY.with_(dataset=info.name), fresh=True)  # no data given: the window's usual case
     trainer, end = fit(session, plan, folder)
     session.finish_run(trainer, end, RUN_DIR_CKPT)
-    assert session.normalization == Normalization((0.13,), (0.31,), info.classes)
+    assert session.normalization == Normalization((0.13,), (0.31,), info.classes, Preparation(info.preparation, info.ink))
     assert session.dataset == info.name
 
 

@@ -27,7 +27,9 @@ def test_a_sample_through_the_cli_and_the_window(tmp_path, capsys, make_window):
         err = capsys.readouterr().err.strip()
         assert status in (0, 1, 2), label
         if status == 2:
-            assert len(err.splitlines()) == 1 and err.startswith("cnn-gui: error:"), f"{label}: {err[:300]}"
+            lines = err.splitlines()  # one error line, and at most a hint on a line of its own
+            assert lines[0].startswith("cnn-gui: error:") and len(lines) <= 2, f"{label}: {err[:300]}"
+            assert len(lines) == 1 or lines[1].startswith("cnn-gui: hint: "), f"{label}: {err[:300]}"
         window.errors.clear()
         window.open_checkpoint(path, background=False)
         if window.errors:

@@ -94,7 +94,7 @@ def test_cli_never_imports(evil, tmp_path, capsys, command):
     argv = [a.format(ckpt=path, image=image) for a in command]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "--model path/to/file.py:Net" in err and len(err.strip().splitlines()) == 1
+    assert "--model path/to/file.py:Net" in err.strip().splitlines()[1] and len(err.strip().splitlines()) == 2  # the hint: a line of its own
     assert not marker.exists()
 
 

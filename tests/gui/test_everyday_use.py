@@ -60,7 +60,7 @@ def window(make_window, mnist_small, tmp_path):
 
 def test_the_pretrained_weights_can_always_be_chosen_again(window):
     assert window.request_model("simple-cnn")
-    assert window.spec.name == "simple-cnn" and window.predictor is None
+    assert window.spec.name == "simple-cnn" and not window.predictor.preparation.reads_drawings  # photos: open a file
     assert_fits(window, "switching to SimpleCNN")
     window.pretrained_action.trigger()
     assert window.spec.name == "mnist-cnn" and window.structure.tree.type_name == "CNN"
@@ -68,7 +68,7 @@ def test_the_pretrained_weights_can_always_be_chosen_again(window):
     file_weights = pretrained_weights()
     assert same_weights(file_weights, weights(window.model))
     assert window.weights_label.text() == PRETRAINED_LABEL
-    assert window.predictor is not None and window.canvas.isEnabled()
+    assert window.predictor is not None and window.canvas.drawing_allowed()
     assert same_weights(file_weights, weights(window.predictor.model))
     # Again after a re-initialisation of the same model.
     assert window.reinitialize("kaiming-normal")

@@ -12,7 +12,7 @@ from torch import nn  # noqa: E402
 
 from cnn_gui.core.analysis.inspection import feature_maps  # noqa: E402
 from cnn_gui.core.files.checkpoints import load_checkpoint, load_weights_into  # noqa: E402
-from cnn_gui.core.model.models import CNN  # noqa: E402
+from cnn_gui.core.model.models import CNN, SimpleCNN  # noqa: E402
 from cnn_gui.core.analysis.predictor import Predictor  # noqa: E402
 from cnn_gui.core.resources import pretrained_checkpoint  # noqa: E402
 from cnn_gui.core.model.structure import build_tree  # noqa: E402
@@ -132,9 +132,9 @@ def test_layer_selected_is_empty_for_parameters_the_model_and_a_new_tree(rig):
     panel.select("layer3.0.bias", "param")
     panel.select("layer3")
     panel.select("")  # the model's own row
-    other = CNN()
+    other = SimpleCNN()
     panel.select("layer1")
-    panel.show_tree(build_tree(other, (1, 28, 28)), other)  # a new tree clears the selection
+    panel.show_tree(build_tree(other, (3, 32, 32)), other)  # another network's tree clears the selection
     assert seen == ["layer3.0", "", "layer3", "", "layer1", ""]
 
 

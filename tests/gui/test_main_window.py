@@ -52,7 +52,7 @@ def test_window_opens_without_loading_a_dataset(make_window, monkeypatch):
     assert pretrained_checkpoint().is_file()  # it ships with the app
     assert w.weights_label.text().startswith("Weights: pretrained (")
     assert w.plots.epoch_series()["epoch"].size > 0  # the pretrained run's history
-    assert w.predictor is not None and w.canvas.isEnabled()
+    assert w.predictor is not None and w.canvas.drawing_allowed()
     panel = w.training_panel
     assert panel.train_button.isEnabled() and not panel.stop_button.isEnabled()
     assert not panel.pause_button.isEnabled()
@@ -170,12 +170,15 @@ def test_close_mid_run_joins_worker(qtbot, window, mnist_large):
     assert not window.controller.threads_alive()
 
 
-def test_weights_label_and_predictor_for_models_that_cannot_read_the_canvas(qtbot, window):
+def test_weights_label_and_predictor_for_models_that_read_photos(qtbot, window):
     assert window.request_model("simple-cnn")
     panel = window.training_panel
     assert window.structure.tree.type_name == "SimpleCNN"
-    assert window.predictor is None and not window.canvas.isEnabled()
-    assert window.canvas_note.isVisible() and "1x28x28" in window.canvas_note.text()
+    # CIFAR-10's photos: no drawing, but an image file can be opened or dropped for it.
+    assert window.predictor is not None and window.predictor.preparation.method == "fit"
+    assert not window.predictor.preparation.reads_drawings and not window.canvas.drawing_allowed()
+    assert window.canvas_note.isVisible() and "image file" in window.canvas_note.text()
+    assert window.canvas_panel.open_button.isEnabled()
     assert window.weights_label.text() == "Weights: untrained"
     assert not panel.dataset_enabled("mnist") and panel.dataset_enabled("cifar10")
     assert panel.config().dataset == "cifar10"
@@ -184,7 +187,7 @@ def test_weights_label_and_predictor_for_models_that_cannot_read_the_canvas(qtbo
     assert "3x32x32" in tip and "1x28x28" in tip
     # Back to the MNIST CNN: the canvas works again.
     assert window.request_model("mnist-cnn")
-    assert window.predictor is not None and window.canvas.isEnabled()
+    assert window.predictor is not None and window.canvas.drawing_allowed()
     assert panel.dataset_enabled("mnist") and not panel.dataset_enabled("cifar10")
 
 
@@ -430,8 +433,7 @@ def test_train_starts_from_new_or_current_weights(qtbot, make_window, mnist_smal
 
 def test_view_menu_switches_tabs_with_ctrl_digits(window):
     names = [a.text() for a in window.tab_actions]
-    assert names == ["Training curves", "Feature maps", "Test set", "Explain", "Robustness", "Embedding", "Layer",
-                     "Runs"]
+    assert names == ["Curves", "Maps", "Test set", "Explain", "Robustness", "Embedding", "Layer", "Runs"]
     assert names == [window.tabs.tabText(i) for i in range(window.tabs.count())]
     assert [a.shortcut().toString() for a in window.tab_actions] == [f"Ctrl+{i + 1}" for i in range(len(names))]
     window.tab_actions[2].trigger()

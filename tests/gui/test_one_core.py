@@ -9,7 +9,10 @@ from cnn_gui.core.config import TrainConfig
 from cnn_gui.core.files.checkpoints import CheckpointMeta, save_checkpoint
 from cnn_gui.core.model.models import get_spec
 from cnn_gui.core.training.plan import load_run_data
+from cnn_gui.core.inputs.preparation import Preparation
 from cnn_gui.core.weights import Normalization
+
+FASHION = Preparation("fit", "light")  # fashion-mnist's: a file from before preparation was recorded
 
 SPEC = get_spec("mnist-cnn")
 CLASSES = [f"shape {i}" for i in range(10)]
@@ -56,7 +59,7 @@ def test_cli_and_window_open_and_resume_a_checkpoint_alike(make_window, tmp_path
     ours, theirs = s.model.state_dict(), opened.model.state_dict()
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
     assert s.dataset == opened.dataset == "fashion-mnist"
-    assert s.normalization == opened.normalization == Normalization((0.25,), (0.5,), tuple(CLASSES))
+    assert s.normalization == opened.normalization == Normalization((0.25,), (0.5,), tuple(CLASSES), FASHION)
 
     panel = window.training_panel
     assert panel.resuming() and panel.epochs_spin.minimum() == 3  # a total above the 2 epochs done

@@ -92,7 +92,7 @@ def test_columns_show_names_types_shapes_counts():
     assert conv.data(NODE_ROLE).type_name == "Conv2d"
 
     weight = by_name[("param", "layer1.conv1.weight")]
-    assert cell(weight, COL_NAME) == "layer1.conv1.weight"
+    assert cell(weight, COL_NAME) == "weight"  # under layer1 > conv1; the full name is in the tooltip
     assert "[32, 3, 3, 3]" in cell(weight, COL_DETAILS) and "trainable" in cell(weight, COL_DETAILS)
     assert cell(weight, COL_PARAMS) == "864"
 

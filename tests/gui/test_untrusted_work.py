@@ -27,7 +27,7 @@ from cnn_gui.core.runs.reader import RunsIndex
 from cnn_gui.core.runs.writer import RunWriter
 from cnn_gui.gui.flows import model_flow
 from cnn_gui.gui.panels.runs import reading
-from cnn_gui.gui.panels.runs import view as runs_view_module
+from cnn_gui.gui.panels.runs import actions as runs_actions_module
 from cnn_gui.gui.panels.runs.view import RunsView
 
 HANG_S = 6.0  # the longest any "endless" work here lasts: far above every bound the tests set
@@ -321,7 +321,7 @@ def test_a_stuck_run_stops_only_its_own_curves(qtbot, view, runs, blocked):
 def test_rename_delete_and_export_never_hold_the_gui_thread(qtbot, view, runs, blocked, tmp_path):
     view.refresh()
     qtbot.waitUntil(lambda: names(view) == ["first", "second"], timeout=5000)
-    blocked(runs_view_module, "rename_run")
+    blocked(runs_actions_module, "rename_run")
     view.select_runs(["first"])
     view.ask_name = lambda current: "renamed"
     _, took = timed(view.rename_selected)

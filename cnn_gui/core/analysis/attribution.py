@@ -17,7 +17,9 @@ All of them read the image in **pixel space** ([0, 1], 0 = no ink) through a wra
 normalises as in training. So the "input" of Input x Gradient is the ink, the baseline of
 Integrated Gradients is an empty canvas (whose normalised value is ``-mean/std``, not 0),
 and occlusion blanks a patch to no ink. An empty pixel gets exactly 0 from the first
-three, whatever the weights.
+three, whatever the weights. For weights that read dark strokes on light paper (a folder
+of scans, :class:`~cnn_gui.core.inputs.preparation.Preparation` ink ``dark``) "ink" is
+``1 - pixel``, so that the paper is the empty part there too.
 
 The maps come from a private copy of a :class:`~cnn_gui.core.analysis.predictor.Predictor`'s frozen
 model (never the model being trained), taken once per snapshot by :class:`Explainer`:
@@ -106,16 +108,22 @@ def without_inplace(model: nn.Module) -> nn.Module:
 
 
 class PixelSpace(nn.Module):
-    """``model((x - mean) / std)``: a model that reads images in [0, 1] (0 = no ink)."""
+    """``model((x - mean) / std)``: a model that reads images in [0, 1] (0 = no ink).
 
-    def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
+    ``dark_ink``: the weights read dark strokes on light paper; ``x`` is then the ink, and
+    the model is given the picture ``1 - x``, so that 0 is still "nothing written" (the
+    baseline of Integrated Gradients, occlusion's blank patch) for every preparation.
+    """
+
+    def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float], dark_ink: bool = False) -> None:
         super().__init__()
         self.model = model
+        self.dark_ink = dark_ink
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.model((x - self.mean) / self.std)
+        out = self.model(((1.0 - x if self.dark_ink else x) - self.mean) / self.std)
         return out.float().reshape(out.shape[0], -1)
 
 
@@ -180,7 +188,8 @@ class Explainer:
         channels = self.input_shape[0]
         mean = list(predictor.mean) * (channels if len(predictor.mean) == 1 else 1)
         std = list(predictor.std) * (channels if len(predictor.std) == 1 else 1)
-        self.net = PixelSpace(model, mean, std).eval()
+        self._dark_ink = predictor.preparation.ink == "dark"
+        self.net = PixelSpace(model, mean, std, self._dark_ink).eval()
         self.model = model
         self.conv_layers = conv_layers(model)
         self._classes = predictor.classes
@@ -191,8 +200,13 @@ class Explainer:
         """The last Conv2d: coarse, and the most class-specific."""
         return self.conv_layers[-1] if self.conv_layers else None
 
-    def probabilities(self, image: np.ndarray) -> np.ndarray:
+    def _ink(self, image: np.ndarray) -> torch.Tensor:
+        """The image as the net reads it: its ink (``1 - image`` for dark strokes on paper)."""
         x = to_batch(image, self.input_shape)
+        return 1.0 - x if self._dark_ink else x
+
+    def probabilities(self, image: np.ndarray) -> np.ndarray:
+        x = self._ink(image)
         with torch.inference_mode():
             return torch.softmax(self.net(x)[0], 0).numpy().astype(np.float32)
 
@@ -209,7 +223,7 @@ class Explainer:
 
         with self._lock:
             start = time.perf_counter()
-            x = to_batch(image, self.input_shape)
+            x = self._ink(image)
             with torch.inference_mode():
                 probs = torch.softmax(self.net(x)[0], 0).numpy().astype(np.float32)
             classes = self._classes if self._classes and len(self._classes) == probs.shape[0] \

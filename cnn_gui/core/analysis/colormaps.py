@@ -33,17 +33,24 @@ def image_rgb(image: np.ndarray) -> np.ndarray:
     return (a * 255.0 + 0.5).astype(np.uint8)
 
 
-def overlay_rgb(amap: np.ndarray, scale: float, image: np.ndarray) -> np.ndarray:
-    """The attribution map coloured, with the image's ink drawn darker on top."""
+def overlay_rgb(amap: np.ndarray, scale: float, image: np.ndarray, ink_kind: str = "light") -> np.ndarray:
+    """The attribution map coloured, with the image's ink drawn darker on top.
+
+    ``ink_kind`` is the weights' :class:`~cnn_gui.core.inputs.preparation.Preparation` ink:
+    for ``dark`` strokes on light paper the dark pixels are the ink, not the paper.
+    """
     rgb = diverging_rgb(amap.astype(np.float64), scale).astype(np.float64)
     a = np.asarray(image, dtype=np.float64)
     ink = np.clip(a.mean(0) if a.ndim == 3 else a, 0.0, 1.0)
+    if ink_kind == "dark":
+        ink = 1.0 - ink
     return (rgb * (1.0 - INK_SHADE * ink)[..., None] + 0.5).astype(np.uint8)
 
 
-def explain_picture(image: np.ndarray, amap: np.ndarray, scale: float, zoom: int = 10) -> np.ndarray:
+def explain_picture(image: np.ndarray, amap: np.ndarray, scale: float, zoom: int = 10,
+                    ink_kind: str = "light") -> np.ndarray:
     """uint8 (H*zoom, 2*W*zoom + gap, 3): the input beside its coloured map, pixels kept square."""
     left = np.kron(image_rgb(image), np.ones((zoom, zoom, 1), np.uint8))
-    right = np.kron(overlay_rgb(amap, scale, image), np.ones((zoom, zoom, 1), np.uint8))
+    right = np.kron(overlay_rgb(amap, scale, image, ink_kind), np.ones((zoom, zoom, 1), np.uint8))
     gap = np.full((left.shape[0], zoom, 3), 255, np.uint8)
     return np.concatenate([left, gap, right], axis=1)

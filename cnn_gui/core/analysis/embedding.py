@@ -12,8 +12,11 @@ class scores. Images the network finds alike lie close together there.
   whichever did the work).
 - :func:`project` puts one new image (the canvas drawing) into the same PCA plane: the
   live point.
-- On CPUs with native bf16 the test-set pass runs under bf16 autocast (twice as fast,
-  features within ~0.3 %; :func:`use_bf16`), and the live point is read the same way.
+- The test-set pass is the one every test figure comes from (fp32:
+  :func:`~cnn_gui.core.analysis.inspection.evaluation_pass`), so the map's mistakes are the Test
+  set tab's. ``precision="bf16"`` (or ``"auto"``: bf16 on CPUs with native bf16) runs it
+  under bf16 autocast instead, twice as fast with features within ~0.3 %, but then an image
+  near a tie may read differently (:func:`use_bf16`); the live point is read the same way.
 - :func:`tsne` is t-SNE on demand (scikit-learn's ``TSNE``, optional: slower, seconds per
   thousand images, and it cannot place a new point), with progress and cancellation.
 
@@ -23,7 +26,6 @@ check (between two batches, or between two t-SNE iterations) and returns None.
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import inspect
 import threading
@@ -35,6 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from cnn_gui.core.analysis.inspection import evaluation_pass
 from cnn_gui.core.errors import CnnGuiError
 
 if TYPE_CHECKING:
@@ -118,36 +121,30 @@ class Features:
 
 def dataset_features(model: nn.Module, data: "ImageDataset", count: int | None = None, batch_size: int = 100,
                      cancel: threading.Event | None = None, progress: Progress | None = None,
-                     precision: str = "auto") -> Features | None:
+                     precision: str = "fp32") -> Features | None:
     """Features of the first ``count`` test images of ``data`` (all when None), on the CPU.
     None when ``cancel`` was set. ``precision``: see :func:`use_bf16`.
 
-    Runs a private channels_last copy of ``model`` (in eval mode): oneDNN's blocked
-    convolutions make the pass ~2x faster than the contiguous layout on a CPU, and
-    batches of 100 beat 500 there (measured, one thread); the copy also keeps this pass's
-    hook away from a model another thread is using.
+    The pass is :func:`~cnn_gui.core.analysis.inspection.evaluation_pass`, the one every test
+    figure comes from, on a private channels_last copy of ``model`` (oneDNN's blocked
+    convolutions make it ~2x faster than the contiguous layout on a CPU; the copy keeps
+    this pass's hook away from a model another thread is using): in fp32 its mistakes are
+    the Test set tab's and ``cnn-gui evaluate``'s, image for image.
     """
     layer, _ = last_linear(model)
     bf16 = use_bf16(precision)
-    with torch.no_grad():
-        model = copy.deepcopy(model).cpu().eval().to(memory_format=torch.channels_last)
     n = data.test_size if count is None else min(int(count), data.test_size)
-    images, labels = data.test_images[:n].cpu(), data.test_labels[:n].cpu()
-    feats: list[torch.Tensor] = []
-    preds: list[torch.Tensor] = []
-    for start in range(0, n, batch_size):
-        if cancel is not None and cancel.is_set():
-            return None
-        x = data.normalize(images[start:start + batch_size]).contiguous(memory_format=torch.channels_last)
-        f, logits = penultimate(model, x, bf16)
-        feats.append(f)
-        preds.append(logits.argmax(1))
-        if progress is not None:
-            progress(min(start + batch_size, n) / max(n, 1), "features")
     if n == 0:
         raise ValueError("no test images to map")
-    return Features(torch.cat(feats).numpy().astype(np.float32, copy=False), labels.numpy().astype(np.int64),
-                    torch.cat(preds).numpy().astype(np.int64), np.arange(n, dtype=np.int64), layer, bf16)
+    report = None if progress is None else (lambda fraction: progress(fraction, "features"))
+    found = evaluation_pass(model, data, device=torch.device("cpu"), batch_size=batch_size, count=n,
+                            cancel=cancel, progress=report, features_of=layer, bf16=bf16)
+    if found is None:
+        return None
+    if found.features is None:
+        raise EmbeddingUnavailable("The last nn.Linear layer never ran in the forward pass.")
+    return Features(found.features.astype(np.float32, copy=False), found.labels, found.predicted,
+                    np.arange(n, dtype=np.int64), layer, bf16)
 
 
 @dataclass(frozen=True)
@@ -213,7 +210,7 @@ class Embedding:
 
 def compute_embedding(model: nn.Module, data: "ImageDataset", count: int | None = None,
                       cancel: threading.Event | None = None, progress: Progress | None = None,
-                      use_sklearn: bool | None = None, precision: str = "auto") -> Embedding | None:
+                      use_sklearn: bool | None = None, precision: str = "fp32") -> Embedding | None:
     """Features of the test split (or its first ``count`` images), then their PCA plane.
     None when cancelled."""
     start = time.perf_counter()

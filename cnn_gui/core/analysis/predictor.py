@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from cnn_gui.core.errors import CnnGuiError, one_line
+from cnn_gui.core.inputs.preparation import Preparation
 from cnn_gui.core.inputs.preprocess import MAX_SIDE, InputError, shape_text, as_unit_float, normalize
 
 # Below this top probability the canvas says "Not sure: maybe 3 (41.0%)" instead of
@@ -72,6 +73,19 @@ def _infer_num_classes(model: nn.Module) -> int | None:
     return last
 
 
+def names_for_outputs(classes, outputs: int) -> tuple[str, ...]:
+    """One class name per network output: the names there are, then "#k" for outputs the data
+    has no class for (a file from before networks were sized to their data: 10 outputs, 3
+    classes); with no names, or more names than outputs (bare weights given another dataset's
+    names), the outputs' numbers."""
+    names = tuple(str(c) for c in classes or ())
+    if len(names) == outputs:
+        return names
+    if 0 < len(names) < outputs:
+        return names + tuple(f"#{i}" for i in range(len(names), outputs))
+    return tuple(str(i) for i in range(outputs))
+
+
 class Predictor:
     """Probabilities for one image from a private, frozen CPU copy of ``model``.
 
@@ -87,6 +101,7 @@ class Predictor:
         std: float | Sequence[float] = (0.5,),
         classes: Sequence[str] | None = None,
         input_shape: Sequence[int] | None = None,
+        preparation: Preparation | None = None,
     ) -> None:
         source = getattr(model, "_orig_mod", model)  # a torch.compile()d model: copy the module inside
         with torch.no_grad():
@@ -105,6 +120,11 @@ class Predictor:
             self._input_shape: tuple[int | None, ...] | None = shape
         else:
             self._input_shape = _infer_input_shape(snapshot)
+        if preparation is None:  # a bare model that may read 1x28x28 digits reads them the MNIST way
+            c, h, w = self._input_shape or (None, None, None)
+            digits = c in (None, 1) and h in (None, 28) and w in (None, 28)
+            preparation = Preparation("digit", "light") if digits else Preparation()
+        self._preparation = preparation
         self._mean = tuple(np.atleast_1d(np.asarray(mean, dtype=np.float32)).tolist())
         self._std = tuple(np.atleast_1d(np.asarray(std, dtype=np.float32)).tolist())
         if classes is not None:
@@ -128,6 +148,11 @@ class Predictor:
     def input_shape(self) -> tuple[int | None, ...] | None:
         """(C, H, W) of one input, a part None when unknown; None when nothing is known."""
         return self._input_shape
+
+    @property
+    def preparation(self) -> Preparation:
+        """How an image becomes this model's input (``prepare_drawing``/``prepare_file``)."""
+        return self._preparation
 
     @property
     def mean(self) -> tuple[float, ...]:
@@ -190,12 +215,7 @@ class Predictor:
             raise PredictionError("the network's output is not a number: its weights hold NaN or infinite values")
         probs = torch.softmax(scores, dim=0)
         out = probs.numpy().astype(np.float32, copy=True)
-        if self._classes is None or len(self._classes) > out.shape[0]:
-            self._classes = tuple(str(i) for i in range(out.shape[0]))
-        elif len(self._classes) < out.shape[0]:
-            # A model with more outputs than its dataset has classes (the tutorial CNN's 10 on a
-            # 3-class folder): the named classes keep their names, the unused outputs get numbers.
-            self._classes = self._classes + tuple(f"#{i}" for i in range(len(self._classes), out.shape[0]))
+        self._classes = names_for_outputs(self._classes, out.shape[0])
         return out
 
 

@@ -140,6 +140,12 @@ TRANSFORMS: tuple[Transform, ...] = (
 )
 
 
+def transforms_for(reads_drawings: bool) -> tuple[Transform, ...]:
+    """The transforms that mean something for weights that read drawings (all of them) or
+    photos: a photo has no strokes, so "Stroke width" (a grey-level dilation) is left out."""
+    return TRANSFORMS if reads_drawings else tuple(t for t in TRANSFORMS if t.key != "stroke")
+
+
 @dataclass(frozen=True)
 class Curve:
     """One transform's answers along its range."""
@@ -190,11 +196,17 @@ class ProbeResult:
         return sum(len(c.transform.values) for c in self.curves)
 
 
-def variants(image: np.ndarray, transforms: Sequence[Transform] = TRANSFORMS) -> torch.Tensor:
+def variants(image: np.ndarray, transforms: Sequence[Transform] = TRANSFORMS, dark_ink: bool = False) -> torch.Tensor:
     """Every transform's variants of ``image`` ((H, W) or (C, H, W) in [0, 1]) in one
-    float32 batch (N, C, H, W), in the order of ``transforms`` and their values."""
+    float32 batch (N, C, H, W), in the order of ``transforms`` and their values.
+
+    ``dark_ink``: dark strokes on light paper (a folder of scans): the transforms act on the
+    negative, so that thickening thickens the strokes and a shift brings in paper, not ink.
+    """
     a = np.asarray(image, dtype=np.float32)
     x = torch.from_numpy(np.ascontiguousarray(a if a.ndim == 3 else a[None]))[None]
+    if dark_ink:
+        return 1.0 - torch.cat([t.apply(1.0 - x) for t in transforms])
     return torch.cat([t.apply(x) for t in transforms])
 
 
@@ -203,7 +215,7 @@ def run_probes(predictor: "Predictor", image: np.ndarray,
     """All ``transforms`` of ``image`` through ``predictor``'s frozen model in one batch."""
     start = time.perf_counter()
     a = np.asarray(image, dtype=np.float32)
-    batch = variants(a, transforms)
+    batch = variants(a, transforms, dark_ink=predictor.preparation.ink == "dark")
     x = torch.cat([torch.from_numpy(np.ascontiguousarray(a if a.ndim == 3 else a[None]))[None], batch])
     mean = torch.tensor(predictor.mean, dtype=torch.float32).view(1, -1, 1, 1)
     std = torch.tensor(predictor.std, dtype=torch.float32).view(1, -1, 1, 1)

@@ -145,3 +145,17 @@ def load_dataset(
         else:
             _cache.move_to_end((key, str(root)))
     return ImageDataset(DATASETS[key], *(t.clone() for t in tensors))
+
+
+def dataset_classes(name: str) -> tuple[str, ...]:
+    """The class names of dataset ``name`` without loading its images: a folder's class folders
+    are listed, a named dataset's are known. DatasetError when there is no such dataset."""
+    if is_folder_dataset(name):
+        from cnn_gui.core.data.folder_scan import scan_layout
+
+        text = name[len(FOLDER_PREFIX):].strip()
+        folder = Path(text).expanduser()
+        if not text or not folder.is_dir():
+            raise DatasetError(f"image folder not found: {text or '(no path)'}")
+        return tuple(scan_layout(folder).classes)
+    return tuple(DATASETS[canonical_name(name)].classes)

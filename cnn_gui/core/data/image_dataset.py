@@ -15,6 +15,15 @@ from cnn_gui.core.data.errors import DatasetError
 from cnn_gui.core.errors import one_line
 
 
+# How images become inputs (see cnn_gui/core/inputs/preparation.py).
+DIGIT = "digit"
+FIT = "fit"
+METHODS = (DIGIT, FIT)
+LIGHT = "light"
+DARK = "dark"
+INKS = (LIGHT, DARK, "")
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
@@ -24,6 +33,17 @@ class DatasetInfo:
     mean: tuple[float, ...]  # per channel, applied to x/255
     std: tuple[float, ...]
     bundled: bool
+    # How an image is made into an input like these (core/inputs/preparation.py): "digit"
+    # (MNIST's crop-to-ink) or "fit" (the whole image fitted); ink "light"/"dark" for
+    # drawings, "" for photos.
+    preparation: str = "fit"
+    ink: str = ""
+    # A folder dataset's identity, as a checkpoint records it beside the folder's name
+    # (core/data/folder_names.py): its images (train + test) and a hex digest of them as
+    # prepared (core/data/image_folder.fingerprint), computed once at load. 0 and "" for
+    # the named datasets, whose names say it all.
+    images: int = 0
+    fingerprint: str = ""
 
 
 @dataclass
@@ -37,7 +57,12 @@ class ImageDataset:
     # how many, and up to a few of them as "class/file.png: why".
     skipped: int = 0
     skipped_examples: tuple[str, ...] = ()
+    # One line about the data against the weights it is used with ("the folder changed
+    # since training: ..."; core/data/folder_record.checked_against); part of :attr:`note`.
+    remark: str = ""
     _stats: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    # In memory (a folder too large for it is a core/data/streaming.StreamingDataset instead).
+    streamed = False
 
     def __post_init__(self) -> None:
         # Checked here, once, so that a bad label is a message now and not an IndexError
@@ -49,6 +74,10 @@ class ImageDataset:
     @property
     def name(self) -> str:
         return self.info.name
+
+    @property
+    def title(self) -> str:
+        return self.info.title
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -68,15 +97,22 @@ class ImageDataset:
 
     @property
     def note(self) -> str:
-        """One line for the UI about what loading left out, or "" when nothing was."""
-        if not self.skipped:
-            return ""
-        example = f" (e.g. {self.skipped_examples[0]})" if self.skipped_examples else ""
-        s = "" if self.skipped == 1 else "s"
-        return one_line(f"skipped {self.skipped:,} unreadable image{s}{example}")
+        """One line for the UI about what loading left out and how the data differs from the
+        weights' (:attr:`remark`), or "" when there is nothing to say."""
+        parts = [self.remark] if self.remark else []
+        if self.skipped:
+            example = f" (e.g. {self.skipped_examples[0]})" if self.skipped_examples else ""
+            s = "" if self.skipped == 1 else "s"
+            parts.append(f"skipped {self.skipped:,} unreadable image{s}{example}")
+        return one_line("; ".join(parts)) if parts else ""
 
-    def _with(self, *tensors: torch.Tensor) -> "ImageDataset":
-        return ImageDataset(self.info, *tensors, skipped=self.skipped, skipped_examples=self.skipped_examples)
+    def _with(self, *tensors: torch.Tensor, remark: str | None = None) -> "ImageDataset":
+        return ImageDataset(self.info, *tensors, skipped=self.skipped, skipped_examples=self.skipped_examples,
+                            remark=self.remark if remark is None else remark)
+
+    def with_remark(self, remark: str) -> "ImageDataset":
+        """This dataset (the same tensors) with :attr:`remark` set."""
+        return self._with(self.train_images, self.train_labels, self.test_images, self.test_labels, remark=remark)
 
     @property
     def train_size(self) -> int:
@@ -116,6 +152,10 @@ class ImageDataset:
             self.test_images[te],
             self.test_labels[te],
         )
+
+    def schedule(self, batches) -> None:
+        """The epoch's training batches to come (index tensors), which a streamed dataset
+        decodes ahead; nothing to do in memory."""
 
     def _scale_shift(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         key = str(device)

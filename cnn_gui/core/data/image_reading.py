@@ -146,6 +146,15 @@ def read_image(path: str | os.PathLike, input_shape: tuple[int, int, int]) -> np
         raise DatasetError(f"cannot read {one_line(path, 150)}: {exc}") from None
 
 
+def read_or_why(path: str, shape: tuple[int, int, int]) -> tuple[np.ndarray | None, str]:
+    """(uint8 [C, H, W], "") for a readable file, (None, the short reason) for another: a
+    streamed folder's reader (core/data/streaming.py), which skips what it cannot read."""
+    try:
+        return _read(path, shape), ""
+    except _Unreadable as exc:
+        return None, str(exc)
+
+
 def _read(path: str, shape: tuple[int, int, int]) -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -171,7 +180,7 @@ def _read(path: str, shape: tuple[int, int, int]) -> np.ndarray:
             if _orientation(im) not in (1, None):
                 im = ImageOps.exif_transpose(im)
             im = _to_mode(im, "L" if c == 1 else "RGB")
-            im = _fit(im, w, h)
+            im = fit_image(im, w, h)
             array = np.asarray(im, dtype=np.uint8)
     except _Unreadable:
         raise
@@ -235,7 +244,7 @@ def _wide_to_grey(im):
     return Image.fromarray(np.clip((a - offset) * scale + 0.5, 0, 255).astype(np.uint8), "L")
 
 
-def _fit(im, w: int, h: int):
+def fit_image(im, w: int, h: int):
     """``im`` scaled to fit inside w x h, keeping its aspect, centred on its border colour."""
     from PIL import Image
 

@@ -1,11 +1,13 @@
 """The named datasets: their classes, shapes and normalisation constants, and their names.
 
-``folder:PATH`` names the user's own images (:mod:`cnn_gui.core.data.image_folder`).
+``folder:PATH`` names the user's own images (:mod:`cnn_gui.core.data.image_folder`); how it
+is named in memory, in run.json and in a checkpoint: :mod:`cnn_gui.core.data.folder_names`.
 """
 
 from __future__ import annotations
 
 from cnn_gui.core.data.errors import DatasetError
+from cnn_gui.core.data.folder_names import FOLDER_PREFIX, is_folder_dataset  # noqa: F401 - their home for callers
 from cnn_gui.core.data.image_dataset import DatasetInfo
 from cnn_gui.core.errors import one_line
 
@@ -19,6 +21,8 @@ DATASETS: dict[str, DatasetInfo] = {
         mean=(0.5,),  # as the tutorial: Normalize((0.5,), (0.5,)), so inputs lie in [-1, 1]
         std=(0.5,),
         bundled=True,
+        preparation="digit",
+        ink="light",
     ),
     "fashion-mnist": DatasetInfo(
         name="fashion-mnist",
@@ -39,6 +43,7 @@ DATASETS: dict[str, DatasetInfo] = {
         mean=(0.2860,),
         std=(0.3530,),
         bundled=False,
+        ink="light",
     ),
     "cifar10": DatasetInfo(
         name="cifar10",
@@ -71,14 +76,6 @@ _ALIASES = {
 
 def dataset_names() -> list[str]:
     return list(DATASETS)
-
-
-FOLDER_PREFIX = "folder:"
-
-
-def is_folder_dataset(name: object) -> bool:
-    """``folder:PATH``: the user's own images (see :mod:`cnn_gui.core.data.image_folder`)."""
-    return isinstance(name, str) and name.startswith(FOLDER_PREFIX)
 
 
 def canonical_name(name: str) -> str:

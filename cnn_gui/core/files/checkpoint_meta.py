@@ -31,6 +31,7 @@ MAX_PLAIN_ITEMS = 10_000
 MAX_PARAM_GROUPS = 100
 MAX_PARAMETERS = 1_000_000  # parameter tensors, not numbers
 MAX_COUNT = 10**15  # samples seen, steps: far beyond any real run, far below float trouble
+MAX_FINGERPRINT = 128  # hex digits of dataset_fingerprint (blake2b's longest digest)
 
 
 class CheckpointError(CnnGuiError):
@@ -60,10 +61,23 @@ class CheckpointMeta:
     scheduler: dict | None = None  # JSON-able LR scheduler state
     versions: dict = field(default_factory=dict)  # filled on save: cnn_gui, torch, python, safetensors
     created: str = ""  # ISO timestamp, filled on save
+    # How an image is made into an input: {"method": "digit"|"fit", "ink": "light"|"dark"|""}
+    # (core/inputs/preparation.py); {} in files from before it was recorded.
+    preparation: dict = field(default_factory=dict)
+    frozen: list[str] = field(default_factory=list)  # parameter names the user froze (not trained)
+    # A folder dataset is recorded as "folder:<its name>", never its path (core/data/folder_names.py),
+    # with these to know it again: its images (train + test) and their fingerprint (hex); 0 and "" else.
+    dataset_images: int = 0
+    dataset_fingerprint: str = ""
 
     def to_dict(self) -> dict:
+        from cnn_gui.core.data.folder_names import recorded_name
+
         values = asdict(self)
         values["input_shape"] = list(self.input_shape)
+        values["dataset"] = recorded_name(self.dataset)  # a path in memory never reaches a file
+        if "dataset" in values["config"]:
+            values["config"]["dataset"] = recorded_name(values["config"]["dataset"])
         return {"format": FORMAT, "format_version": FORMAT_VERSION, **values}
 
     def to_json(self) -> str:
@@ -314,10 +328,40 @@ def _meta(doc: object) -> CheckpointMeta:
         scheduler = plain("scheduler", _object("scheduler", scheduler))
     versions = {str(k): _text(f"versions.{k}", v, 100) for k, v in _object("versions", doc.get("versions", {})).items()}
     created = _text("created", doc.get("created", ""), 100)
+    extra = _identity(doc, input_shape)
     known = {f.name for f in fields(CheckpointMeta)}
     assert set(_REQUIRED) <= known
     return CheckpointMeta(
         architecture=architecture, input_shape=input_shape, classes=classes, mean=stats["mean"],
         std=stats["std"], dataset=dataset, epoch=epoch, history=history, config=config, training=training,
-        scheduler=scheduler, versions=versions, created=created,
+        scheduler=scheduler, versions=versions, created=created, **extra,
     )
+
+
+def _identity(doc: dict, input_shape: tuple[int, int, int]) -> dict:
+    """The optional fields of format 1 that later releases added: preparation, frozen,
+    dataset_images, dataset_fingerprint."""
+    from cnn_gui.core.data.image_dataset import DIGIT, INKS, METHODS
+
+    out: dict = {}
+    prep = _object("preparation", doc.get("preparation", {}))
+    if prep:
+        method = prep.get("method")
+        if method not in METHODS:
+            raise _Bad("preparation.method", " or ".join(repr(m) for m in METHODS), method)
+        ink = prep.get("ink", "")
+        if ink not in INKS:
+            raise _Bad("preparation.ink", " or ".join(repr(i) for i in INKS), ink)
+        if method == DIGIT and input_shape != (1, 28, 28):
+            raise _Bad("preparation.method", "'fit' for a model that does not read 1x28x28 digits", method)
+        if method == DIGIT and ink != "light":
+            raise _Bad("preparation.ink", "'light' with the digit preparation (MNIST's light ink on black)", ink)
+        out["preparation"] = {"method": method, "ink": ink}
+    frozen = _list("frozen", doc.get("frozen", []), MAX_PARAMETERS)
+    out["frozen"] = [_text(f"frozen[{i}]", name, allow_empty=False) for i, name in enumerate(frozen)]
+    out["dataset_images"] = _int("dataset_images", doc.get("dataset_images", 0), 0, MAX_COUNT)
+    digest = _text("dataset_fingerprint", doc.get("dataset_fingerprint", ""), MAX_FINGERPRINT)
+    if not set(digest) <= set("0123456789abcdef"):
+        raise _Bad("dataset_fingerprint", "hexadecimal digits (0-9, a-f)", digest)
+    out["dataset_fingerprint"] = digest
+    return out

@@ -7,7 +7,10 @@ optimizer's non-tensor state (its ``param_groups`` and plain-number state entrie
 
 A checkpoint is data, never code: nothing here unpickles (no ``torch.load``, no
 ``pickle``). A PyTorch ``.pt``/``.pth`` file is recognised by its first bytes and refused
-with a sentence on how to convert it. A plain safetensors file of weights from elsewhere
+with a sentence on how to convert it. Other files a user may pick by mistake are named for
+what they are, by their first bytes (:mod:`~cnn_gui.core.files.file_kinds`), never called "corrupt":
+an ONNX or a TorchScript model (cnn-gui's own exports among them: "an export, not a
+checkpoint"), an image, a metrics CSV, a JSON file. A plain safetensors file of weights from elsewhere
 ("foreign") opens as weights only, with an unknown architecture, so that
 :func:`load_weights_into` can still check it against the model.
 
@@ -35,6 +38,7 @@ from cnn_gui.core.files.checkpoint_meta import (
     parse_json,
 )
 from cnn_gui.core.errors import one_line, short_repr
+from cnn_gui.core.files.file_kinds import not_a_checkpoint
 from cnn_gui.core.files.safe_io import FileTooLargeError, NotRegularFileError, atomic_write, open_regular
 
 METADATA_KEY = "cnn_gui"
@@ -47,8 +51,6 @@ _MAX_TENSORS = 1_000_000
 # tutorial's CNN with Adam's state is 27 MB, a ResNet-50 with Adam's state ~300 MB. A bigger
 # file is not a model this app can show, and reading it would only cost the user memory.
 MAX_CHECKPOINT_BYTES = 1 << 30
-_ZIP_MAGIC = b"PK\x03\x04"
-_PICKLE_PROTO = b"\x80"
 
 _CONVERT_HINT = (
     "to convert a file you trust, run in Python: "
@@ -248,11 +250,7 @@ def _read_header(path: Path, f: BinaryIO) -> dict:
     if size == 0:
         raise _corrupt(path, "the file is empty")
     if not (plausible and raw[:1] == b"{"):
-        if head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_PROTO):
-            raise CheckpointError(
-                f"{shown} is a PyTorch pickle file (.pt/.pth), which cnn-gui refuses to open because "
-                "unpickling can run arbitrary code",
-                hint=_CONVERT_HINT.replace("FILE", path.name))
+        not_a_checkpoint(path, f, head, _CONVERT_HINT.replace("FILE", path.name))
         if len(head) < 8:
             raise _corrupt(path, f"only {size} bytes")
         raise _corrupt(path, "not a safetensors file: its header length does not fit the file")
@@ -444,3 +442,17 @@ def load_weights_into(model: nn.Module, checkpoint: Checkpoint) -> None:
             + "; ".join(parts))
     with torch.no_grad():
         module.load_state_dict(cast, strict=True)
+
+
+def resume_point(meta: CheckpointMeta) -> str:
+    """Where a saved session resumes, in words that finish "Resume from ...": "the end of
+    epoch 2", or, for a run stopped mid-epoch, "step 216 (epoch 1 of 3, not finished)"
+    (never "epoch 0" for a session that did train)."""
+    training = meta.training or {}
+    epoch, batch, step = (int(training.get(k, 0) or 0) for k in ("epoch", "batch", "step"))
+    epoch = epoch or int(meta.epoch or 0)
+    if batch > 0:
+        planned = meta.train_config.epochs if meta.train_config is not None else None
+        of = f" of {planned}" if planned and planned > epoch else ""
+        return f"step {step:,} (epoch {epoch + 1}{of}, not finished)"
+    return f"the end of epoch {epoch}" if epoch else "the start"

@@ -142,18 +142,13 @@ def export_metadata(meta, outputs: int, source_name: str = "") -> dict:
     """What the exported file says about its input and output (plain JSON values)."""
     from cnn_gui import __version__
 
-    from cnn_gui.core.data.registry import is_folder_dataset
+    from cnn_gui.core.data.folder_names import recorded_name
+    from cnn_gui.core.weights import Normalization
 
     c, h, w = (int(v) for v in meta.input_shape)
     history = list(getattr(meta, "history", []) or [])
-    if is_folder_dataset(meta.dataset):
-        resize = (f"images fitted inside {w}x{h} keeping their aspect, centred on their own border colour "
-                  "(cnn_gui.core.data.image_reading.read_image)")
-    elif (c, h, w) == (1, 28, 28):
-        resize = "MNIST-style: light ink on black, the digit scaled to 20 px and centred by mass in 28x28"
-    else:
-        resize = f"images of {w}x{h} pixels"
-    classes = [str(x) for x in meta.classes] or [str(i) for i in range(outputs)]
+    prep = Normalization.of_meta(meta).preparation  # the one rule: as the weights were trained
+    classes = list(Normalization.of_meta(meta).for_outputs(outputs).classes)  # one name per output
     return {
         "format": EXPORT_FORMAT,
         "format_version": 1,
@@ -165,11 +160,15 @@ def export_metadata(meta, outputs: int, source_name: str = "") -> dict:
         "channels": "grey" if c == 1 else ("RGB" if c == 3 else f"{c} channels"),
         "mean": [float(v) for v in meta.mean],
         "std": [float(v) for v in meta.std],
-        "resize": resize,
+        "preparation": prep.to_dict(),
+        "resize": prep.describe(),
         "output": f"float32 [batch, {outputs}] logits; softmax gives probabilities",
         "outputs": outputs,
         "classes": classes,
-        "dataset": meta.dataset,
+        # A folder by its name, image count and fingerprint, never its path (core/data/folder_names.py).
+        "dataset": recorded_name(meta.dataset),
+        "dataset_images": int(getattr(meta, "dataset_images", 0) or 0) or None,
+        "dataset_fingerprint": getattr(meta, "dataset_fingerprint", "") or None,
         "epoch": int(getattr(meta, "epoch", 0) or 0),
         "test_accuracy": float(history[-1]["test_accuracy"]) if history else None,
         "source_checkpoint": source_name,
@@ -443,7 +442,8 @@ def parity_images(meta, n: int = PARITY_IMAGES, data_dir=None) -> tuple[torch.Te
     data = None
     from cnn_gui.core.weights import checkpoint_dataset
 
-    for name in dict.fromkeys([checkpoint_dataset(meta), "mnist"]):
+    own = checkpoint_dataset(meta)
+    for name in dict.fromkeys([own, "mnist"]):
         try:
             candidate = load_dataset(name, data_dir, download=False, input_shape=shape)
         except DatasetError:
@@ -451,13 +451,15 @@ def parity_images(meta, n: int = PARITY_IMAGES, data_dir=None) -> tuple[torch.Te
         if tuple(candidate.input_shape) == shape and candidate.test_size:
             data = candidate
             break
+    stand_in = " (its own images are not at hand: they check the arithmetic, not what it reads)"
     if data is None:
         images = torch.randn(n, *shape, generator=torch.Generator().manual_seed(0))
-        return images, f"{n:,} random inputs"
+        return images, f"{n:,} random inputs{stand_in}"
     x = data.test_images[:n].to(torch.float32).div_(255.0)
     mean = torch.tensor(list(meta.mean), dtype=torch.float32).view(-1, 1, 1)
     std = torch.tensor(list(meta.std), dtype=torch.float32).view(-1, 1, 1)
-    return (x - mean) / std, f"{x.shape[0]:,} test images of {data.info.title}"
+    theirs = data.name == own or (data.name.startswith("folder:") and own.startswith("folder:"))
+    return (x - mean) / std, f"{x.shape[0]:,} test images of {data.info.title}{'' if theirs else stand_in}"
 
 
 def export_with_check(source: Source, fmt: str | None, out: str | os.PathLike, *, spec=None,

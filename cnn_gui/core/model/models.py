@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -24,9 +25,13 @@ class ModelError(CnnGuiError):
 
 
 class CNN(nn.Module):
-    """The tutorial's MNIST network: four conv blocks with BatchNorm, then 2048->1024->128->10."""
+    """The tutorial's MNIST network: four conv blocks with BatchNorm, then 2048->1024->128->classes.
 
-    def __init__(self) -> None:
+    ``num_classes`` is 10 as in the tutorial; a dataset of another number of classes (a
+    user's image folder) gets a network with that many outputs (:meth:`ModelSpec.with_classes`).
+    """
+
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         self.layer1 = nn.Sequential(
             nn.Conv2d(1, 16, kernel_size=(3, 3)),
@@ -55,7 +60,7 @@ class CNN(nn.Module):
             nn.Linear(128 * 4 * 4, 1024),
             nn.ReLU(inplace=True),
             nn.Linear(1024, 128),
-            nn.Linear(128, 10),
+            nn.Linear(128, num_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -68,9 +73,9 @@ class CNN(nn.Module):
 
 
 class SimpleCNN(nn.Module):
-    """The tutorial's SimpleCNN for 3x32x32 images (CIFAR-10), built with add_module."""
+    """The tutorial's SimpleCNN for 3x32x32 images (CIFAR-10), built with add_module; ``num_classes`` outputs."""
 
-    def __init__(self) -> None:
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         layer1 = nn.Sequential()
         layer1.add_module("conv1", nn.Conv2d(3, 32, (3, 3), (1, 1), padding=1))
@@ -95,7 +100,7 @@ class SimpleCNN(nn.Module):
         layer4.add_module("fc_relu1", nn.ReLU(True))
         layer4.add_module("fc2", nn.Linear(512, 64))
         layer4.add_module("fc_relu2", nn.ReLU(True))
-        layer4.add_module("f3", nn.Linear(64, 10))
+        layer4.add_module("f3", nn.Linear(64, num_classes))
         self.layer4 = layer4
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -124,6 +129,38 @@ class ModelSpec:
         """What a checkpoint records: the registry name, or ``user:ClassName`` (never a path)."""
         return f"{USER_PREFIX}{user_class_name(self.name)}" if self.is_user else self.name
 
+    def with_classes(self, count: int) -> "ModelSpec":
+        """This model with ``count`` outputs, one per class of the dataset it will learn.
+
+        A built-in network is built with that many outputs (the tutorial's 10 are for
+        MNIST's ten digits; a 3-class folder gets 3). A user's own class has the outputs
+        its code gives it: a different count is a :class:`ModelError` saying what to change.
+        """
+        if count == self.num_classes:
+            return self
+        if not (isinstance(count, int) and 2 <= count <= MAX_CLASSES):
+            raise ModelError(f"a classifier needs 2 to {MAX_CLASSES:,} classes, not {short_repr(count)}")
+        if self.is_user:
+            raise ModelError(
+                f"{self.title} has {self.num_classes} outputs but the data has {count} classes: "
+                f"set num_classes = {count} on the class (and build its last layer with it)")
+        base = BUILT_IN_CLASSES[self.name]
+        return replace(self, num_classes=count, factory=partial(base, num_classes=count))
+
+    def sized_for(self, weights) -> "ModelSpec":
+        """A built-in spec with as many outputs as ``weights`` (a state dict) have: a 3-class
+        folder's network has 3. A user's own class keeps its own (the weights' shapes are
+        checked against it when they are loaded)."""
+        tensor = weights.get(self.output_weight) if self.output_weight else None
+        if tensor is None or tensor.dim() != 2:
+            return self
+        return self.with_classes(int(tensor.shape[0]))
+
+    @property
+    def output_weight(self) -> str | None:
+        """The name of the last layer's weight, whose rows are the classes (built-in models)."""
+        return OUTPUT_WEIGHTS.get(self.name)
+
     @property
     def file_stem(self) -> str:
         """The start of a file name for its weights: ``mnist-cnn``, or a user's class name."""
@@ -135,6 +172,8 @@ MODELS: dict[str, ModelSpec] = {
     "simple-cnn": ModelSpec("simple-cnn", "Tutorial SimpleCNN (3x32x32)", (3, 32, 32), 10, "cifar10", SimpleCNN),
 }
 
+BUILT_IN_CLASSES: dict[str, type[nn.Module]] = {"mnist-cnn": CNN, "simple-cnn": SimpleCNN}
+OUTPUT_WEIGHTS = {"mnist-cnn": "fc.3.weight", "simple-cnn": "layer4.f3.weight"}
 USER_PREFIX = "user:"
 MAX_INPUT_SIDE = 1024
 MAX_CHANNELS = 64

@@ -11,6 +11,8 @@ layers", "run the network up to here"), parameter initialisation, and freezing
 
 from __future__ import annotations
 
+import copy
+
 from dataclasses import dataclass, field, replace
 from typing import Iterator
 
@@ -113,32 +115,30 @@ def hyperparameters(module: nn.Module) -> dict[str, str]:
 
 
 def output_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-    """Each module's output shape for one sample, from a forward pass on the CPU copy of a zero input.
+    """Each module's output shape for one sample, from a forward pass of a zero input.
 
-    Runs in eval mode under no_grad (so BatchNorm's running statistics are not touched)
-    and restores the model's mode afterwards. Modules that return non-tensors are skipped.
+    The pass runs on a copy, in eval mode under no_grad: the model itself may be training
+    on another thread (a run that sized its network to its data shows its tree while it
+    trains), and neither its mode, its BatchNorm statistics nor its hooks may change under
+    it. Modules that return non-tensors are skipped.
     """
     shapes: dict[str, tuple[int, ...]] = {}
-    hooks = []
-    for name, module in model.named_modules():
-        def hook(_m, _inp, out, name=name):
-            if isinstance(out, torch.Tensor):
-                shapes[name] = tuple(out.shape[1:])
-        hooks.append(module.register_forward_hook(hook))
-    was_training = model.training
     try:
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
-        model.eval()
         with torch.no_grad():
-            model(torch.zeros(1, *input_shape, device=device))
+            probe = copy.deepcopy(getattr(model, "_orig_mod", model))
+        for name, module in probe.named_modules():
+            def hook(_m, _inp, out, name=name):
+                if isinstance(out, torch.Tensor):
+                    shapes[name] = tuple(out.shape[1:])
+            module.register_forward_hook(hook)
+        device = next((p.device for p in probe.parameters()), torch.device("cpu"))
+        probe.eval()
+        with torch.no_grad():
+            probe(torch.zeros(1, *input_shape, device=device))
     except Exception:
         # A shape that does not fit is reported elsewhere (models.check_model); the tree
         # is still worth showing without output shapes.
         shapes.clear()
-    finally:
-        model.train(was_training)
-        for h in hooks:
-            h.remove()
     return shapes
 
 
@@ -415,6 +415,24 @@ def freeze_batchnorm_stats(model: nn.Module) -> list[str]:
                 break
             path = path.rpartition(".")[0]
     return names
+
+
+def frozen_names(model: nn.Module) -> list[str]:
+    """The names of ``model``'s frozen parameters, as a checkpoint records them."""
+    return [n for n, p in model.named_parameters() if not p.requires_grad]
+
+
+def apply_frozen(model: nn.Module, names) -> None:
+    """Freeze exactly the parameters ``names`` (a checkpoint's ``frozen`` list) and no others.
+
+    A name the model does not have was checked away with the weights' names already; it is
+    ignored here rather than failing a file that opened.
+    """
+    frozen = set(names)
+    for n, p in model.named_parameters():
+        p.requires_grad_(n not in frozen)
+        if n in frozen:
+            p.grad = None
 
 
 def copy_trainable(source: nn.Module, target: nn.Module) -> None:

@@ -1,10 +1,14 @@
 """Where runs live and what a run folder holds: folder and file names, statuses, run.json's check.
 
-A run folder ``<runs dir>/<YYYYmmdd-HHMMSS>-<model>-<dataset>[-n]/`` holds:
+A run folder ``<runs dir>/<YYYYmmdd-HHMMSS>-<model>-<dataset>[-n]/`` (:func:`run_stem`: a
+user's model by its file's and class's names, an image folder by its own name, never a
+path) holds:
 
 ``run.json``
     What the run is (name, config, seed, device, versions, start and end time, status,
-    the writer's pid and host). Rewritten atomically (temporary file + rename) when the
+    the writer's pid and host). It stays on the user's machine, so it keeps an image
+    folder's absolute path and a model file's path: a run's checkpoint, which records only
+    the folder's name, finds its folder through it (:mod:`cnn_gui.core.data.folder_record`). Rewritten atomically (temporary file + rename) when the
     run starts, ends and is renamed, so a reader never sees half of it.
 ``epochs.jsonl``
     One JSON object per finished epoch (``EpochEnded.to_dict()`` plus a timestamp),
@@ -33,10 +37,12 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import stat
 from datetime import datetime
 from pathlib import Path
 
+from cnn_gui.core.data.folder_names import folder_name, is_folder_dataset
 from cnn_gui.core.errors import CnnGuiError, short_repr
 
 FORMAT = "cnn-gui-run"
@@ -103,6 +109,22 @@ def run_folders(runs_dir: Path) -> list[Path]:
             continue
         out.append(Path(entry.path))
     return out
+
+
+def _slug(text: str, limit: int) -> str:
+    """A folder-name-safe version of a model or dataset name (``path/m.py:Net`` -> ``m-Net``)."""
+    if ":" in text and (".py" in text or "/" in text or "\\" in text):
+        path, _, cls = text.rpartition(":")
+        text = f"{Path(path.replace(chr(92), '/')).stem}-{cls}"
+    slug = re.sub(r"[^A-Za-z0-9._]+", "-", text).strip("-._")
+    return slug[:limit].rstrip("-._") or "model"
+
+
+def run_stem(model: str, dataset: str, when: datetime) -> str:
+    """A run folder's name before any ``-n``: its start time, model and dataset; an image
+    folder by its own name (``20250101-120000-mnist-cnn-shapes``), never its path."""
+    data = (folder_name(dataset) or "folder") if is_folder_dataset(dataset) else dataset
+    return f"{when.strftime('%Y%m%d-%H%M%S')}-{_slug(model, 40)}-{_slug(data, 24)}"
 
 
 # --------------------------------------------------------------------------- values in run files

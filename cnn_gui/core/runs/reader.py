@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from cnn_gui.core.data.folder_names import shown_dataset, shown_model
 from cnn_gui.core.errors import one_line
 from cnn_gui.core.files.processes import writer_alive
 from cnn_gui.core.files.safe_io import FileTooLargeError, read_regular
@@ -29,8 +30,13 @@ class Run:
     name: str
     status: str
     problem: str = ""  # why the run is unreadable
+    # What a list shows: a user's model as "user:Class", an image folder as "folder:<its name>"
+    # (core/data/folder_names.py); the paths run.json keeps are in model_source and
+    # dataset_source, for a tooltip (run.json stays on the user's machine).
     model: str = ""
     dataset: str = ""
+    model_source: str = ""
+    dataset_source: str = ""
     preset: str | None = None
     config: dict = field(default_factory=dict)
     seed: int | None = None
@@ -148,12 +154,13 @@ def _read_run(folder: Path, steps: bool) -> Run:
             duration = max(time.time() - started.timestamp(), 0.0)
         else:  # interrupted: until its last write
             duration = max(_last_write(folder) - started.timestamp(), 0.0)
+    model, dataset = (str(doc.get(k) or config.get(k) or "") for k in ("model", "dataset"))
     error = doc.get("error") or {}
     message = error.get("message") if isinstance(error.get("message"), str) else ""
     return Run(
         folder=folder, name=one_line(doc.get("name") or folder.name, 200), status=status,
-        model=_text(doc.get("model") or config.get("model", "")),
-        dataset=_text(doc.get("dataset") or config.get("dataset", "")),
+        model=_text(shown_model(model)), dataset=_text(shown_dataset(dataset)),
+        model_source=_text(model), dataset_source=_text(dataset),
         preset=_text(doc["preset"]) if doc.get("preset") else None, config=config, seed=doc.get("seed"),
         device=_text(doc.get("device")), device_label=_text(doc.get("device_label")),
         precision=_text(doc.get("precision")), versions=doc.get("versions") or {},

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import socket
 import sys
 import time
@@ -22,26 +21,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from cnn_gui.core.errors import describe_line, one_line
+from cnn_gui.core.errors import as_sentence, describe, describe_line, one_line
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted
 from cnn_gui.core.files.processes import process_start
 from cnn_gui.core.files.safe_io import append_regular, atomic_write, read_regular
 from cnn_gui.core.runs.layout import (CHECKPOINT_FILE, EPOCHS_FILE, FORMAT, FORMAT_VERSION, MAX_RUN_JSON_BYTES,
-                                      RUN_FILE, RUNS_DIR_ENV, STEPS_FILE, RunsError, now_iso, resolve_runs_dir)
+                                      RUN_FILE, RUNS_DIR_ENV, STEPS_FILE, RunsError, now_iso, resolve_runs_dir,
+                                      run_stem)
 from cnn_gui.core.runs.step_sampler import MAX_STEP_POINTS, StepSampler
 from cnn_gui.core.runs.strict_json import load_json
 
 STEP_FLUSH_SECONDS = 2.0
 _END_STATUS = {"completed": "finished", "stopped": "stopped", "failed": "failed"}
-
-
-def _slug(text: str, limit: int = 40) -> str:
-    """A folder-name-safe version of a model or dataset name (``path/m.py:Net`` -> ``m-Net``)."""
-    if ":" in text and (".py" in text or "/" in text or "\\" in text):
-        path, _, cls = text.rpartition(":")
-        text = f"{Path(path.replace(chr(92), '/')).stem}-{cls}"
-    slug = re.sub(r"[^A-Za-z0-9._]+", "-", text).strip("-._")
-    return slug[:limit].rstrip("-._") or "model"
 
 
 def _finite(value: object) -> object:
@@ -129,6 +120,8 @@ class RunWriter:
         self._steps: list[dict] = []
         self._last_flush = time.monotonic()
         self._failure: FitFailed | None = None
+        self._parallel: dict = {}  # world_size, backend, per_rank_batch of a data-parallel run
+        self._created = now_iso()  # a run that fails before it starts was started then
 
     # -- wiring ----------------------------------------------------------------------
     def bind(self, trainer) -> "RunWriter":
@@ -137,6 +130,8 @@ class RunWriter:
         (on the training thread, as the engine calls its callbacks)."""
         if self.folder is None:
             self.config = trainer.config.to_dict()
+        parallel = getattr(trainer, "parallel", None)  # several ranks: their number, backend, share
+        self._parallel = parallel.record(trainer.config.batch_size) if parallel is not None else {}
         if self.save_checkpoint is None:
             self.save_checkpoint = trainer.save_checkpoint
         return self
@@ -154,13 +149,14 @@ class RunWriter:
         return cls(runs_dir, **kwargs).attach(trainer)
 
     # -- the folder ------------------------------------------------------------------
-    def open(self) -> Path:
-        """Make the run folder and its ``run.json`` (status running); RunsError if it cannot."""
+    def open(self, *, ending: dict | None = None) -> Path:
+        """Make the run folder and its ``run.json`` (status running, or what ``ending`` says:
+        a run that ended before it started); RunsError if it cannot."""
         if self.folder is not None:
             return self.folder
         model = str(self.config.get("model", "model"))
         dataset = str(self.config.get("dataset", "data"))
-        stem = f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{_slug(model)}-{_slug(dataset, 24)}"
+        stem = run_stem(model, dataset, datetime.now())
         try:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
             folder = None
@@ -187,6 +183,7 @@ class RunWriter:
                 "pid": os.getpid(), "hostname": socket.gethostname(),
                 "pid_started": process_start(os.getpid()),
             }
+            self._doc.update(ending or {})
             write_info(folder / RUN_FILE, self._doc)
         except OSError as exc:
             raise RunsError(f"cannot write a run in {self.runs_dir}: {exc.strerror or exc}",
@@ -231,6 +228,7 @@ class RunWriter:
             "epochs_planned": ev.epochs, "start_epoch": ev.start_epoch,
             "batches_per_epoch": nb, "steps_planned": ev.epochs * nb, "batch_size": ev.batch_size,
             "train_size": ev.train_size, "test_size": ev.test_size, "parameters": ev.parameters,
+            **self._parallel,
         })
         self._rewrite()
 
@@ -277,6 +275,8 @@ class RunWriter:
 
     def _on_ended(self, ev: FitEnded) -> None:
         if self.folder is None:
+            if ev.reason == "failed":  # before it started: still a record, saying why
+                self._record_unstarted(ev)
             return
         self.ended = True
         point = self._sampler.flush()
@@ -292,9 +292,31 @@ class RunWriter:
             "final_test_accuracy": _finite(ev.final_test_accuracy),
         })
         if self._failure is not None:
-            f = self._failure
-            doc["error"] = {"kind": f.kind, "message": one_line(f.message), "hint": one_line(f.hint)}
+            doc["error"] = self._error_doc()
         self._rewrite()
+
+    def _error_doc(self) -> dict | None:
+        f = self._failure
+        return None if f is None else {"kind": f.kind, "message": one_line(f.message), "hint": one_line(f.hint)}
+
+    def _record_unstarted(self, ev: FitEnded) -> None:
+        """A run that failed before it trained (its data could not be loaded or read, its model
+        cannot take them): its folder with ``run.json`` alone, written once, status failed and
+        the one-line reason. No checkpoint (nothing was trained), no epochs, nothing half-written."""
+        self.ended = True
+        self.open(ending={
+            "status": "failed", "started": self._created, "ended": now_iso(),
+            "duration_seconds": round(ev.seconds, 3), "end_reason": "failed", "epochs_completed": 0,
+            "steps_done": 0, "final_test_accuracy": None, "error": self._error_doc(),
+        })
+
+    def failed_before_training(self, exc: BaseException, seconds: float) -> None:
+        """``exc`` ended the run before it trained (``cnn-gui train``: loading the data, building
+        the trainer): recorded as the engine's own failures are, a FitFailed then a FitEnded.
+        Like every event, it never raises: what cannot be written is said in :attr:`error`."""
+        message, hint = describe(exc)
+        self(FitFailed("error", as_sentence(message), hint or ""))
+        self(FitEnded("failed", 0, 0, seconds, None))
 
     def _save_end(self, ev: FitEnded) -> None:
         """The checkpoint of a run that completed or was stopped; else (a failed run, a failed

@@ -31,8 +31,6 @@ changes (channels_last; bf16 where the CPU has it natively).
 
 from __future__ import annotations
 
-from __future__ import annotations
-
 import logging
 import math
 import time
@@ -46,18 +44,21 @@ from cnn_gui.core.config import ConfigError, TrainConfig
 from cnn_gui.core.training.control import Position, RunControl
 from cnn_gui.core.training.cpu_threads import use_training_threads
 from cnn_gui.core.training.cuda_graph import GraphedStep
+from cnn_gui.core.training.distributed import SYNC_STEPS, Shard
 from cnn_gui.core.training.epoch import Epoch, NonFiniteLoss, StoppedInTest, Sums, check_finite, permutation
 from cnn_gui.core.training.optim import make_optimizer, make_schedule, match_state_layout
 from cnn_gui.core.training.resume import check_session_fits
-from cnn_gui.core.devices import cpu_has_native_bf16, device_label, resolve_device
+from cnn_gui.core.training.trainer_meta import fit_started
+from cnn_gui.core.devices import cpu_has_native_bf16, resolve_device
 from cnn_gui.core.errors import describe_line, one_line
-from cnn_gui.core.events import BatchEnded, EpochEnded, Event, FitEnded, FitFailed, FitStarted
-from cnn_gui.core.model.models import ModelSpec, get_spec, parameter_count, spec_for_architecture
-from cnn_gui.core.model.structure import freeze_batchnorm_stats
+from cnn_gui.core.events import BatchEnded, EpochEnded, Event, FitEnded, FitFailed
+from cnn_gui.core.model.models import ModelSpec, get_spec, spec_for_architecture
+from cnn_gui.core.model.structure import apply_frozen, freeze_batchnorm_stats
 
 if TYPE_CHECKING:
     from cnn_gui.core.files.checkpoints import Checkpoint, CheckpointMeta
     from cnn_gui.core.data.image_dataset import ImageDataset
+    from cnn_gui.core.training.distributed import Group
 
 Callback = Callable[[Event], None]
 _log = logging.getLogger(__name__)
@@ -88,10 +89,14 @@ class Trainer:
         checkpoint: "Checkpoint | None" = None,
         spec: ModelSpec | None = None,
         control: RunControl | None = None,
+        parallel: "Group | None" = None,
     ) -> None:
         """``spec`` is the model's (required for a user's own module: the engine never
-        imports a file named in a config); ``control`` the run's stop/pause switch."""
+        imports a file named in a config); ``control`` the run's stop/pause switch;
+        ``parallel`` this process's rank in a data-parallel run (:mod:`.distributed`)."""
         self.config = config.validate()
+        self.parallel = parallel
+        self._agreed_stop = False
         self.callbacks = list(callbacks)
         self.device = resolve_device(config.device)
         self.spec = spec if spec is not None else get_spec(config.model)
@@ -100,13 +105,13 @@ class Trainer:
             from cnn_gui.core.data.datasets import load_dataset
 
             data = load_dataset(config.dataset)
+        if model is None and checkpoint is None and not self.spec.is_user:
+            self.spec = self.spec.with_classes(len(data.classes))  # new weights: one output per class
         self._check_data(data)
         self.data = data
         if model is None:
             torch.manual_seed(config.seed)
             model = self.spec.factory()
-        if not any(p.requires_grad for p in model.parameters()):
-            raise ConfigError(f"{self.spec.title} has no trainable parameters, so there is nothing to train")
         self.model = model
         self.position = Position()
         self._held_position: Position | None = None  # the run's position while it waits in pause
@@ -115,7 +120,10 @@ class Trainer:
         self._scheduler_state: dict | None = None
         self._optimizer_state: dict | None = None
         if checkpoint is not None:
-            self._adopt_checkpoint(checkpoint)
+            self._adopt_checkpoint(checkpoint)  # its frozen modules too
+        if not any(p.requires_grad for p in model.parameters()):
+            raise ConfigError(f"{self.spec.title} has no trainable parameters (every module is frozen), "
+                              "so there is nothing to train: tick a module's Train box")
 
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler = None
@@ -129,10 +137,10 @@ class Trainer:
                 f"{self.spec.title} expects {shape} images but {data.name} has {have} images; "
                 "pick a dataset of that shape (MNIST-like: 1x28x28, CIFAR-10: 3x32x32)"
             )
-        if len(data.classes) > self.spec.num_classes:
+        if len(data.classes) != self.spec.num_classes:  # RunPlan.for_data sizes new weights to fit
             raise ConfigError(
-                f"{data.name} has {len(data.classes)} classes but {self.spec.title} has {self.spec.num_classes} "
-                "outputs; choose a model with as many outputs as the dataset has classes")
+                f"{data.title} has {len(data.classes)} classes but {self.spec.title} has {self.spec.num_classes} "
+                "outputs; a network needs one output per class")
 
     # --- control, from any thread -------------------------------------------------
     def stop(self) -> None:
@@ -168,7 +176,7 @@ class Trainer:
         base = checkpoint.meta.train_config
         if base is None:
             raise CheckpointError(f"{checkpoint.path.name} holds weights only, no training session to resume")
-        spec = spec_for_architecture(checkpoint.meta.architecture, spec)
+        spec = spec_for_architecture(checkpoint.meta.architecture, spec).sized_for(checkpoint.weights)
         config = base.with_(model=spec.name, **{k: v for k, v in overrides.items() if v is not None})
         return cls(config, data=data, callbacks=callbacks, checkpoint=checkpoint, spec=spec, control=control)
 
@@ -176,6 +184,7 @@ class Trainer:
         from cnn_gui.core.files.checkpoints import load_weights_into
 
         load_weights_into(self.model, checkpoint)
+        apply_frozen(self.model, checkpoint.meta.frozen)  # the modules the user froze stay frozen
         check_session_fits(checkpoint, self.model, self.config)
         self.history = [dict(h) for h in checkpoint.meta.history]
         self.position = Position.from_dict(checkpoint.meta.training or {"epoch": checkpoint.meta.epoch})
@@ -183,27 +192,10 @@ class Trainer:
         self._scheduler_state = checkpoint.meta.scheduler
 
     def checkpoint_meta(self) -> "CheckpointMeta":
-        from cnn_gui.core.files.checkpoints import CheckpointMeta
+        """This session's metadata (:func:`~cnn_gui.core.training.trainer_meta.meta_of`)."""
+        from cnn_gui.core.training.trainer_meta import meta_of
 
-        scheduler = None
-        if self.scheduler is not None:
-            scheduler = {k: v for k, v in self.scheduler.state_dict().items()
-                         if isinstance(v, (int, float, str, bool, list, type(None)))}
-        elif self._scheduler_state is not None:
-            scheduler = self._scheduler_state
-        return CheckpointMeta(
-            architecture=self.spec.architecture,
-            input_shape=tuple(self.spec.input_shape),
-            classes=list(self.data.classes),
-            mean=list(self.data.mean),
-            std=list(self.data.std),
-            dataset=self.data.name,
-            epoch=self.position.epoch,
-            history=[dict(h) for h in self.history],
-            config=self.config.with_(model=self.spec.architecture).to_dict(),  # a name, never a path
-            training=(self._held_position or self.position).to_dict(),
-            scheduler=scheduler,
-        )
+        return meta_of(self, self._scheduler_state, self._held_position or self.position)
 
     def save_checkpoint(self, path, include_optimizer: bool = True):
         """Write the whole session (weights, optimizer, position, history) atomically."""
@@ -221,6 +213,8 @@ class Trainer:
 
     def batches_per_epoch(self) -> int:
         n, bs = self.data.train_size, self.config.batch_size
+        if self.parallel is not None:  # its own rule: a small last batch merged, no sample left out
+            return self.parallel.shard(n, bs, self.config.max_batches).batches
         count = math.ceil(n / bs)
         if n % bs == 1 and count > 1:
             count -= 1  # a last batch of one sample breaks BatchNorm's training statistics
@@ -269,11 +263,16 @@ class Trainer:
             self._amp = dev.type == "cpu" and cpu_has_native_bf16()
         if dev.type == "cuda":
             torch.backends.cudnn.benchmark = CUDNN_BENCHMARK
-        compiled = cfg.compile and dev.type == "cuda"
+        compiled = cfg.compile and dev.type == "cuda" and self.parallel is None
         self._forward = torch.compile(self.model) if compiled else self.model
         graph = cfg.cuda_graph if cfg.cuda_graph is not None else not compiled
-        self._graph_wanted = bool(graph) and dev.type == "cuda"
+        self._graph_wanted = bool(graph) and dev.type == "cuda" and self.parallel is None
         self._graph_note: str | None = None
+        if self.parallel is not None:  # several ranks: DDP, eager (no CUDA graph, no compile)
+            self._forward = self.parallel.wrap(self.model, dev)
+            self._graph_note = f"DDP over {self.parallel.world} processes, {self.parallel.backend}"
+        if self.data.streamed and self._graph_wanted:  # batches read on the host: a graph would replay stale ones
+            self._graph_wanted, self._graph_note = False, self._graph_note or "streamed from disk"
         self._augment_gen = torch.Generator(device=dev) if cfg.augment else None
         self._prepare_optimizer()
         self.data = self.data.to(dev)
@@ -310,7 +309,8 @@ class Trainer:
         """The augmentation draws of batch ``batch`` (0-based) of ``epoch``: the same on a resume."""
         if self._augment_gen is None:
             return None
-        self._augment_gen.manual_seed(augmentation.batch_seed(self.config.seed, epoch, batch))
+        seed = self.config.seed + (self.parallel.rank if self.parallel is not None else 0)  # per rank
+        self._augment_gen.manual_seed(augmentation.batch_seed(seed, epoch, batch))
         return augmentation.random_params(n, self._augment_gen, out=out)
 
     def _autocast(self, cache: bool = True):
@@ -325,31 +325,25 @@ class Trainer:
         return f"{label}, eager ({self._graph_note})" if self._graph_note else label
 
     def evaluate(self) -> tuple[float, float]:
-        """(loss, accuracy) on the test set, in eval mode under inference_mode."""
+        """(loss, accuracy) on the test set: the one test pass of the tabs and ``evaluate``
+        (:func:`~cnn_gui.core.analysis.inspection.evaluation_pass`: fp32, eval mode, even
+        when the run trains under bf16 autocast), on the training device."""
+        from cnn_gui.core.analysis.inspection import evaluation_pass
+
         if not hasattr(self, "_forward"):
             self._prepare()
-        data, bs = self.data, self.config.eval_batch_size
-        criterion = nn.CrossEntropyLoss(reduction="sum")
-        loss = torch.zeros((), dtype=torch.float64, device=self.device)
-        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        if self.parallel is not None:  # each rank its share of the test set, summed
+            return self.parallel.evaluate(self.model, self.data, self.device, self.config.eval_batch_size)
         was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.inference_mode(), self._autocast():
-                for start in range(0, data.test_size, bs):
-                    if self.control.stopped:  # closing the window mid test pass: do not finish it
-                        raise StoppedInTest()
-                    idx = torch.arange(start, min(start + bs, data.test_size), device=self.device)
-                    x, y = self._batch(data.test_images, data.test_labels, idx)
-                    out = self._forward(x)
-                    loss += criterion(out.float(), y)
-                    correct += (out.argmax(1) == y).sum()
+        try:  # a stop (closing the window) mid test pass: do not finish it
+            found = evaluation_pass(self.model, self.data, device=self.device,
+                                    batch_size=self.config.eval_batch_size, cancel=lambda: self.control.stopped)
         finally:
-            self.model.train(was_training)
             if was_training:
                 freeze_batchnorm_stats(self.model)
-        n = max(data.test_size, 1)
-        return loss.item() / n, correct.item() / n
+        if found is None:
+            raise StoppedInTest()
+        return found.loss, found.accuracy
 
     def _fit(self, started: float) -> FitEnded:
         cfg = self.config
@@ -361,12 +355,14 @@ class Trainer:
         graph = None
         if self._graph_wanted and self.data.train_size >= cfg.batch_size and self.position.epoch < cfg.epochs:
             graph = self._capture_step(criterion, sums)
-        self._emit(self._fit_started(nb, graph is not None))
+        self._emit(fit_started(self, nb, self._precision_label(graph is not None)))
         eval_seconds = None
         while self.position.epoch < cfg.epochs:
-            epoch = Epoch(self.position, sums)
+            epoch = Epoch(self.position if self.parallel is None else self.parallel.own_start(self.position), sums)
             if not self._train_epoch(epoch, nb, criterion, graph, eval_seconds):
                 return self._end("stopped", started)
+            if self.parallel is not None:
+                self.parallel.reduce_epoch(epoch)
             train_loss = epoch.train_loss()
             check_finite(train_loss, epoch.number, self.position.batch)
             train_acc = epoch.train_accuracy()
@@ -389,14 +385,6 @@ class Trainer:
             self._emit(ended)
         return self._end("completed", started)
 
-    def _fit_started(self, nb: int, graphed: bool) -> FitStarted:
-        cfg, data, dev, pos = self.config, self.data, self.device, self.position
-        return FitStarted(
-            device=str(dev), device_label=device_label(dev), model=cfg.model, dataset=data.name,
-            train_size=data.train_size, test_size=data.test_size, batch_size=cfg.batch_size, batches_per_epoch=nb,
-            epochs=cfg.epochs, start_epoch=pos.epoch + 1, start_batch=pos.batch,
-            parameters=parameter_count(self.model), precision=self._precision_label(graphed))
-
     def _end(self, reason: str, started: float) -> FitEnded:
         end = FitEnded(reason, self.position.epoch, self.position.step, time.perf_counter() - started,
                        self.history[-1]["test_accuracy"] if self.history else None)
@@ -407,21 +395,32 @@ class Trainer:
                      eval_seconds: float | None) -> bool:
         """Train the batches of ``epoch`` left to do; False when the run was stopped (its
         position then holds the epoch's running sums, as a checkpoint saves them)."""
-        cfg, pos = self.config, self.position
+        cfg, pos, ranks = self.config, self.position, self.parallel
+        shard = ranks.shard(self.data.train_size, cfg.batch_size, cfg.max_batches) if ranks is not None \
+            else Shard(0, 1, cfg.batch_size, nb, nb * cfg.batch_size)  # one process: batch b is perm[b*bs:(b+1)*bs]
         perm = permutation(cfg.seed, epoch.number, self.data.train_size).to(self.device, non_blocking=True)
+        if self.data.streamed:  # read from disk (core/data/streaming.py): this rank's batches decoded ahead
+            self.data.schedule([shard.indices(perm, b) for b in range(pos.batch, nb)])
         while pos.batch < nb:
             if self.control.paused:
                 self._hold(epoch)
-            if self.control.stopped:
+            if self.control.stopped if ranks is None else self._agreed_stop:
+                if ranks is not None:
+                    ranks.reduce_epoch(epoch)  # the checkpoint holds every rank's sums
                 epoch.stop_clock()
                 self.position = pos = epoch.held(pos)
                 check_finite(pos.loss_sum, epoch.number, pos.batch)
                 return False
-            self._train_batch(epoch, perm[pos.batch * cfg.batch_size:(pos.batch + 1) * cfg.batch_size],
-                              criterion, graph)
+            self._train_batch(epoch, shard.indices(perm, pos.batch), criterion, graph)
             now = time.perf_counter()
-            if now - epoch.last_report >= cfg.report_interval or pos.batch == nb:
-                self._report(epoch, nb, now, eval_seconds)
+            if ranks is None:
+                if now - epoch.last_report >= cfg.report_interval or pos.batch == nb:
+                    self._report(epoch, nb, now, eval_seconds)
+            elif pos.batch % SYNC_STEPS == 0 or pos.batch == nb:  # several ranks: agree on a stop, sum the progress
+                due = ranks.main and (now - epoch.last_report >= cfg.report_interval or pos.batch == nb)
+                self._agreed_stop, due, figures = ranks.agree(epoch, pos.step, self.control.stopped, due)
+                if due:  # every rank when rank 0's report is due (each resets its window)
+                    self._report(epoch, nb, now, eval_seconds, figures)
         epoch.stop_clock()
         return True
 
@@ -457,21 +456,24 @@ class Trainer:
         pos.batch += 1
         pos.step += 1
 
-    def _report(self, epoch: Epoch, nb: int, now: float, eval_seconds: float | None) -> None:
-        """A BatchEnded event: the only host sync in the loop, at most once per report interval."""
+    def _report(self, epoch: Epoch, nb: int, now: float, eval_seconds: float | None, figures=None) -> None:
+        """A BatchEnded event: the only host sync in the loop, at most once per report interval.
+        ``figures``: (window loss, window samples, hits, seen) of all ranks, else this epoch's own."""
         cfg, pos, bs = self.config, self.position, self.config.batch_size
-        mean_loss = epoch.sums.window.item() / epoch.window_samples
+        window, samples, correct, seen = figures or (epoch.sums.window.item(), epoch.window_samples,
+                                                      epoch.sums.correct.item(), epoch.seen)
+        mean_loss = window / samples
         check_finite(mean_loss, epoch.number, pos.batch)
         # pos.seen and pos.train_seconds: where this run started in the epoch (a resume)
         elapsed = epoch.train_seconds + (now - epoch.clock)
-        speed = (epoch.seen - pos.seen) / max(elapsed - pos.train_seconds, 1e-9)
+        speed = (seen - pos.seen) / max(elapsed - pos.train_seconds, 1e-9)
         batches_left = (nb - pos.batch) + (cfg.epochs - epoch.number) * nb
-        per_batch = (elapsed - pos.train_seconds) / max(epoch.seen - pos.seen, 1) * bs
+        per_batch = (elapsed - pos.train_seconds) / max(seen - pos.seen, 1) * bs
         evals_left = cfg.epochs - epoch.number + 1
         eta = batches_left * per_batch + evals_left * (eval_seconds or per_batch * self.data.test_size / bs / 3)
         self._emit(BatchEnded(
             epoch=epoch.number, batch=pos.batch, batches_per_epoch=nb, step=pos.step, loss=mean_loss,
-            accuracy=epoch.sums.correct.item() / max(epoch.seen, 1), samples_per_sec=speed,
+            accuracy=correct / max(seen, 1), samples_per_sec=speed,
             eta_seconds=eta, lr=self.optimizer.param_groups[0]["lr"]))
         epoch.sums.window.zero_()
         epoch.window_samples = 0

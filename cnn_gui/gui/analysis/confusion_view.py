@@ -243,7 +243,7 @@ class ConfusionView(QWidget):
         self._result_data = data
         m = result.matrix
         k = m.shape[0]
-        classes = list(data.classes)
+        classes = list(result.names or data.classes)
         self.table.clear()
         self.table.setRowCount(k)
         self.table.setColumnCount(k)
@@ -268,7 +268,8 @@ class ConfusionView(QWidget):
                 self.table.setItem(t, p, item)
         wrong = len(result.misclassified)
         self.status.setText(f"Test accuracy <b>{result.accuracy:.2%}</b> on the {int(m.sum()):,} "
-                            f"{_title(data.name)} test images · {wrong:,} misclassified.")
+                            f"{_title(data.name)} test images · {wrong:,} misclassified (fp32, the same "
+                            "pass as training's test).")
         self._show_samples(result.misclassified, f"The first misclassified test images ({min(wrong, SAMPLES_SHOWN)} "
                                                  f"of {wrong:,}); hover for the true and predicted class, "
                                                  "or click a cell above.")
@@ -280,7 +281,7 @@ class ConfusionView(QWidget):
             return
         truth = self._result_data.test_labels.cpu().numpy()
         idx = np.flatnonzero((truth == true_class) & (self.result.predicted == predicted_class))
-        classes = self._result_data.classes
+        classes = self.result.names or self._result_data.classes
         what = (f"{classes[true_class]} read correctly" if true_class == predicted_class
                 else f"true {classes[true_class]}, predicted {classes[predicted_class]}")
         self._show_samples(idx, f"{what}: {len(idx):,} image{'s' if len(idx) != 1 else ''}" +
@@ -311,7 +312,7 @@ class ConfusionView(QWidget):
         return None if i is None or i >= self._shown.size else int(self._shown[i])
 
     def describe(self, index: int) -> str:
-        classes = self._result_data.classes
+        classes = self.result.names or self._result_data.classes
         true = classes[int(self._result_data.test_labels[index])]
         predicted = classes[int(self.result.predicted[index])]
         return f"test image #{index}: true {true}, predicted {predicted}"

@@ -66,15 +66,16 @@ class EmbeddingImages(QWidget):
         self.preview.set_grid(self._grey(row))
         self.preview_text.setText(self._describe(row) + "<br><i>click: send it on</i>")
 
-    def set_rows(self, rows: np.ndarray, caption: str, tile: tuple[int, int] | None) -> None:
+    def set_rows(self, rows: np.ndarray, caption: str, tile: tuple[int, int] | None,
+                 empty: str = "No images in the box.") -> None:
         """The first :data:`GALLERY_MAX` of ``rows``, images of ``tile`` (H, W) pixels (None:
-        no images to show), under ``caption``."""
+        no images to show), under ``caption``; ``empty`` in their place when there are none."""
         self._selected = np.asarray(rows[:GALLERY_MAX], dtype=np.int64)
         self._tile = tile
         self.gallery_caption.setText(caption)
         if self._selected.size == 0 or tile is None:
             self.gallery.set_grid(None)
-            self.gallery.set_message("No images in the box." if caption else "")
+            self.gallery.set_message(empty if caption else "")
             return
         images = np.stack([self._grey(r) for r in self._selected])
         self.gallery.set_grid(tile_maps(images, columns=GALLERY_COLUMNS, pad=PAD, scale_each=False))

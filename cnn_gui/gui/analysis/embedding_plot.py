@@ -1,7 +1,10 @@
 """The Embedding tab's scatter plot: one dot per test image, coloured by its true class.
 
 A black ring marks a mistake, a gold star the live image (the canvas drawing), a thicker
-ring the hovered dot; a dashed box chooses the images shown in the gallery beside it.
+ring the hovered dot; a dashed box chooses the images shown in the gallery beside it. There
+is no box until the user drags one across the plot (a box put anywhere by default sat on
+empty space, "In the box: 0 images"); drawn, it can be moved and resized. The wheel zooms,
+a middle-button drag pans.
 The plot knows points and rows (indices into the embedding's features), not images.
 """
 
@@ -15,6 +18,22 @@ HOVER_PIXELS = 8  # how close the mouse must be to a dot
 # matplotlib's tab10: ten colours told apart easily
 CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+
+
+class _BoxViewBox(pg.ViewBox):
+    """A left-button drag reports its start and end (data coordinates) to ``on_drag`` instead
+    of panning; other buttons as pyqtgraph has them (middle: pan, right: zoom)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_drag = None
+
+    def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: N802 (pyqtgraph's name)
+        if ev.button() != Qt.MouseButton.LeftButton or self.on_drag is None:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        self.on_drag(self.mapSceneToView(ev.buttonDownScenePos()), self.mapSceneToView(ev.scenePos()), ev.isFinish())
 
 
 def class_colour(c: int) -> str:
@@ -33,7 +52,11 @@ class EmbeddingPlot(pg.PlotWidget):
     boxChanged = Signal()
 
     def __init__(self) -> None:
-        super().__init__(background="w")
+        view_box = _BoxViewBox()
+        super().__init__(background="w", viewBox=view_box)
+        view_box.on_drag = self._drag_box
+        self.setToolTip("Drag across the plot to draw a box: the images inside it show beside it. "
+                        "Wheel: zoom; middle button: pan")
         item = self.getPlotItem()
         item.hideButtons()
         item.setMenuEnabled(False)
@@ -80,14 +103,19 @@ class EmbeddingPlot(pg.PlotWidget):
         for extra in (self.mistake_item, self.live_item, self.hover_item):
             item.addItem(extra)
         self.hover_item.setData([], [])
-        item.autoRange(padding=0.05)
-        lo, hi = points.min(0), points.max(0)
-        span = np.maximum(hi - lo, 1e-6)
-        self.box.blockSignals(True)
-        self.box.setPos(QPointF(*(lo + span * 0.08)), update=False)
-        self.box.setSize(QPointF(*(span * 0.2)), update=False)
-        self.box.blockSignals(False)
-        item.addItem(self.box)
+        item.autoRange(padding=0.05)  # no box until one is drawn (item.clear() took the last one)
+
+    def has_box(self) -> bool:
+        return self.box.scene() is not None
+
+    def _drag_box(self, start: QPointF, now: QPointF, finished: bool) -> None:
+        """The box from ``start`` to ``now`` while the mouse is dragged; ``boxChanged`` at the end."""
+        if not self.has_points():
+            return
+        if not self.has_box():
+            self.getPlotItem().addItem(self.box)
+        self.box.setPos(QPointF(min(start.x(), now.x()), min(start.y(), now.y())), finish=False)
+        self.box.setSize(QPointF(abs(now.x() - start.x()), abs(now.y() - start.y())), finish=finished)
 
     def set_live(self, point: np.ndarray | None) -> None:
         """The star at ``point`` (data coordinates), or none."""
@@ -117,10 +145,15 @@ class EmbeddingPlot(pg.PlotWidget):
 
     def move_box(self, x0: float, y0: float, x1: float, y1: float) -> None:
         """The box over data rectangle (x0, y0)-(x1, y1); ``boxChanged`` follows."""
+        if not self.has_box():
+            self.getPlotItem().addItem(self.box)
         self.box.setPos(QPointF(min(x0, x1), min(y0, y1)), update=False)
         self.box.setSize(QPointF(abs(x1 - x0), abs(y1 - y0)))  # emits sigRegionChangeFinished
 
     def rows_in_box(self) -> np.ndarray:
+        """The rows of the dots inside the box (none while there is no box)."""
+        if not self.has_box():
+            return np.zeros(0, np.int64)
         pos, size = self.box.pos(), self.box.size()
         rect = QRectF(pos.x(), pos.y(), size.x(), size.y())
         p = self._points

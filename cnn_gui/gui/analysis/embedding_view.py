@@ -9,7 +9,7 @@ the network finds alike lie close together, so a mistake usually sits in the clu
 the class it was taken for.
 
 Hover a dot to see its image and classes; click it to send it on (``imageChosen``:
-the window shows its maps). Drag or resize the box to see the images inside it. The
+the window shows its maps). Drag across the plot to draw a box and see the images inside it. The
 drawing on the canvas appears as a star (:meth:`EmbeddingView.set_live_image`), moving
 as you draw: where the network puts your digit among the test images. **t-SNE** lays
 out the first 2,000 of them again, on demand (scikit-learn; ~10-30 s, with progress):
@@ -34,7 +34,8 @@ from cnn_gui.core.analysis import embedding
 from cnn_gui.core.analysis.embedding import Embedding, compute_embedding, project, tsne
 from cnn_gui.core.analysis.predictor import Predictor
 from cnn_gui.core.errors import CnnGuiError, describe_line, one_line
-from cnn_gui.core.formatting import dataset_title as _title
+from cnn_gui.core.formatting import dataset_title as _title, plural
+from cnn_gui.gui.analysis.embedding_counts import fill_counts
 from cnn_gui.gui.analysis.embedding_images import GALLERY_MAX, EmbeddingImages
 from cnn_gui.gui.analysis.embedding_plot import EmbeddingPlot, class_colour
 from cnn_gui.gui.background.jobs import JobRunner
@@ -45,10 +46,11 @@ if TYPE_CHECKING:
     from cnn_gui.core.data.image_dataset import ImageDataset
 
 CANVAS_INPUT = (1, 28, 28)
-COUNTS = (1000, 2000, 5000, 10000)
 TSNE_MAX = 2000  # t-SNE lays out at most this many (the first) images: ~10-30 s on a CPU
 IDLE_TEXT = "Compute maps the test images by the network's penultimate-layer features (PCA)."
 NO_MODEL_TEXT = "No weights yet."
+NO_BOX_TEXT = ("Drag across the plot to draw a box: the images inside it show here, mistakes first. "
+               "Hover a dot for its image, click it to send it on.")
 TSNE_MISSING = f"t-SNE needs scikit-learn: {embedding.INSTALL_HINT}"
 
 
@@ -96,9 +98,7 @@ class EmbeddingView(QWidget):
         self.compute_button.setToolTip("Features of the test images and their PCA, off the GUI thread")
         self.compute_button.clicked.connect(self.compute)
         self.count_combo = QComboBox()
-        for n in COUNTS:
-            self.count_combo.addItem(f"{n:,} test images", n)
-        self.count_combo.setCurrentIndex(len(COUNTS) - 1)
+        fill_counts(self.count_combo, None)
         self.tsne_button = QPushButton("t-SNE")
         self.tsne_button.setToolTip(f"Lay out the first {TSNE_MAX:,} images with t-SNE (scikit-learn; slower)")
         self.tsne_button.clicked.connect(self.compute_tsne)
@@ -170,6 +170,8 @@ class EmbeddingView(QWidget):
         """The dataset whose test split is mapped (``data``: use it instead of loading ``name``)."""
         if name != self._dataset_name or data is not self._data:
             self._dataset_name, self._data = name, data
+            cached = data if data is not None else self._cached.get(name)
+            fill_counts(self.count_combo, None if cached is None else cached.test_size)
             self.cancel(quiet=True)
             had = self.result is not None
             self._clear_plot()
@@ -179,13 +181,18 @@ class EmbeddingView(QWidget):
 
     @Slot(object, str)
     def set_image(self, image: np.ndarray | None, label_text: str = "") -> None:
-        """The image to place as the live point (the canvas drawing), and what it is."""
+        """The image to place as the live point (a chosen test image), and what it is."""
         self._live_label = label_text
-        self.set_live_image(image)
+        self._place_live(image)
 
     @Slot(object)
     def set_live_image(self, image: np.ndarray | None) -> None:
-        """Place (or, with None, remove) the star for one image in the PCA plane."""
+        """Place (or, with None, remove) the star for the canvas's drawing: the legend says so
+        again, whatever test image the star marked before."""
+        self._live_label = ""
+        self._place_live(image)
+
+    def _place_live(self, image: np.ndarray | None) -> None:
         self._live_image = None if image is None else np.array(image, dtype=np.float32, copy=True)
         self._update_live()
 
@@ -294,13 +301,15 @@ class EmbeddingView(QWidget):
             return
         if self._data is None:
             self._cached[self._dataset_name] = data
+        fill_counts(self.count_combo, data.test_size)
         self.result = result
         self._result_data = data
         self.tsne_points = None
         self.progress.setValue(1000)
         f = result.features
-        self.status.setText(f"{len(f.labels):,} test images · {int(f.mistakes.sum()):,} mistakes (ringed) · "
-                            f"{result.seconds:.1f} s.")
+        precision = "bf16" if f.bf16 else "fp32, as the Test set tab"
+        self.status.setText(f"{plural(len(f.labels), 'test image')} · {plural(int(f.mistakes.sum()), 'mistake')} "
+                            f"(ringed; {precision}) · {result.seconds:.1f} s.")
         self._set_layout_choice("pca")
         self._show_layout()
         self._update_buttons()
@@ -435,6 +444,9 @@ class EmbeddingView(QWidget):
         if self.result is None or not self.plot.has_points():
             return
         f = self.result.features
+        if not self.plot.has_box():
+            self.images.set_rows(np.zeros(0, np.int64), NO_BOX_TEXT, None, empty="")
+            return
         rows = self.plot.rows_in_box()
         rows = np.concatenate([rows[f.mistakes[rows]], rows[~f.mistakes[rows]]])  # mistakes first
         wrong = int(f.mistakes[rows].sum())

@@ -32,6 +32,7 @@ from cnn_gui.core.analysis import attribution
 from cnn_gui.core.analysis.attribution import LAYER_NOTE, METHODS, Attribution, Explainer
 from cnn_gui.core.analysis.colormaps import STOP_RGB, STOPS, image_rgb, overlay_rgb
 from cnn_gui.core.errors import describe_line, one_line
+from cnn_gui.core.formatting import middle_elide
 from cnn_gui.core.analysis.predictor import Predictor
 
 from cnn_gui.gui.widgets.grid_image import GridImage
@@ -42,6 +43,8 @@ from cnn_gui.gui.widgets.small_text import make_small
 
 CANVAS_INPUT = (1, 28, 28)
 FAST_METHODS = ("gradcam", "ixg")  # a few ms: computed on the GUI thread
+ANSWER_TEXT = "its answer"  # the class choice that follows the network's answer (top class)
+ITEM_CHARS = 28  # a longer layer or class name is cut in its combo, whole in the item's tooltip
 NO_MODEL_TEXT = "No weights to explain yet."
 NO_IMAGE_TEXT = ("Draw a digit on the canvas (or click a test image): the map shows which pixels "
                  "pushed the network towards its answer.")
@@ -156,8 +159,9 @@ class ExplainView(QWidget):
         top = FlowLayout()
         for label, combo in ((QLabel("Method:"), self.method_combo), (QLabel("Explain class:"), self.class_combo),
                              (self.layer_label, self.layer_combo)):
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(12)
+            # As wide as their longest item, which is kept short (a long class name is cut, whole
+            # in its tooltip): the flow layout wraps them, and no choice reads "its answer (top clas".
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
             top.addWidget(labelled(label, combo))
         images = QGridLayout()
         images.addWidget(self.input_caption, 0, 0)
@@ -205,14 +209,18 @@ class ExplainView(QWidget):
             combo.blockSignals(True)
             combo.clear()
         for i, name in enumerate(layers):
-            where = " (last: coarse, class-specific)" if i == len(layers) - 1 else \
-                " (first: fine detail)" if i == 0 else ""
-            self.layer_combo.addItem(name + where, name)
+            where, tip = ((" (last)", ": the last conv layer, coarse but class-specific") if i == len(layers) - 1 else
+                          (" (first)", ": the first conv layer, fine detail") if i == 0 else ("", ""))
+            self.layer_combo.addItem(middle_elide(name, ITEM_CHARS) + where, name)
+            self.layer_combo.setItemData(i, name + tip, Qt.ItemDataRole.ToolTipRole)
         if layers:
             self.layer_combo.setCurrentIndex(layers.index(keep_layer) if keep_layer in layers else len(layers) - 1)
-        self.class_combo.addItem("its answer (top class)", None)
+        self.class_combo.addItem(ANSWER_TEXT, None)
+        self.class_combo.setItemData(0, "the class the network gives this image, whichever it is",
+                                     Qt.ItemDataRole.ToolTipRole)
         for i, name in enumerate(classes):
-            self.class_combo.addItem(name, i)
+            self.class_combo.addItem(middle_elide(name, ITEM_CHARS), i)
+            self.class_combo.setItemData(i + 1, name, Qt.ItemDataRole.ToolTipRole)
         if keep_class is not None and 0 <= keep_class < len(classes):
             self.class_combo.setCurrentIndex(keep_class + 1)
         for combo in (self.layer_combo, self.class_combo):
@@ -223,7 +231,16 @@ class ExplainView(QWidget):
     @Slot(object, str)
     def set_image(self, image: np.ndarray | None, label_text: str = "") -> None:
         """The image to explain, in [0, 1] as the network reads it ((H, W) or (C, H, W)), and
-        what it is ("the drawing on the canvas", "test image #12 ..."); None clears."""
+        what it is ("the drawing on the canvas", "test image #12 ..."); None clears.
+
+        Another image (another test image, or a drawing after the canvas was cleared) is
+        explained for its own answer again: a class picked for the previous image is not
+        carried over. A drawing that grows stroke by stroke keeps the class picked for it."""
+        another = image is None or self._image is None or label_text != self._label
+        if another and self.class_combo.currentIndex() > 0:
+            self.class_combo.blockSignals(True)
+            self.class_combo.setCurrentIndex(0)
+            self.class_combo.blockSignals(False)
         self._image = None if image is None else np.array(image, dtype=np.float32, copy=True)
         self._label = label_text
         self._live.invalidate()
@@ -341,7 +358,8 @@ class ExplainView(QWidget):
         self.result = result
         scale = result.scale
         self.input_image.set_rgb(image_rgb(self._image))
-        self.map_image.set_rgb(overlay_rgb(result.map, scale, self._image))
+        ink = self._predictor.preparation.ink if self._predictor is not None else "light"
+        self.map_image.set_rgb(overlay_rgb(result.map, scale, self._image, ink))
         self.colour_bar.set_scale(scale)
         p = result.probabilities
         what = self._label or "the image"

@@ -118,9 +118,10 @@ class FeatureMapsView(QWidget):
         self._live.invalidate()
 
     @Slot(object)
-    def set_input(self, img28: np.ndarray | None) -> None:
-        """The canvas's 28x28 image in [0, 1] as the network reads it, or None (empty canvas)."""
-        self.show_image(img28, CANVAS_SOURCE)
+    def set_input(self, img28: np.ndarray | None, source: str | None = None) -> None:
+        """The canvas's image in [0, 1] as the network reads it, or None (empty canvas);
+        ``source`` names it ("photo.png, opened on the canvas"), None: the drawing."""
+        self.show_image(img28, source or CANVAS_SOURCE)
 
     @Slot(object, str)
     def show_image(self, img28: np.ndarray | None, source: str) -> None:

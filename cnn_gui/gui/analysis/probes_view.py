@@ -4,12 +4,16 @@ For the image on the canvas (or a clicked test image) the network reads ~60 vari
 in one batch (:mod:`cnn_gui.core.analysis.probes`): shifted right and down by up to 4 px, turned
 by up to 30 degrees, scaled 0.6-1.4, strokes thinned and thickened, noise added. Each
 plot shows, along its range, the probability of the original answer (solid blue) and
-of whatever the network answers there (dashed orange), with that answer written above
-each point: grey while it is the original, red where it flips. Thumbnails show the two
-ends of the range.
+of whatever the network answers there (dashed orange). The answer is written once over
+each stretch of points that give it (grey while it is the original, red where it flips),
+shortened to the stretch's width ("tri…", at worst its first letter) so that long class
+names never run into each other; the plot's tooltip names every stretch in full.
+Thumbnails show the two ends of the range.
 
-The canvas already centres and scales drawings the MNIST way, so shift and scale here
-act on the 28x28 input the network reads, not on the drawing.
+The footer says how the input was prepared for the weights shown (the MNIST way for
+digits, fitted into the input for other datasets), and that shift and scale act on that
+input, not on the drawing or the file. Weights that read photos (no ink side) get no
+"Stroke width" probe: thickening a photo's brightest pixels is not a stroke.
 
 The batch (~15-30 ms) runs on a worker thread with a private copy of the snapshot, at
 most ten times a second while drawing, and only while the view is visible; a result
@@ -21,11 +25,12 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from cnn_gui.core.errors import describe_line, one_line
 from cnn_gui.core.analysis.predictor import Predictor
-from cnn_gui.core.analysis.probes import TRANSFORMS, Curve, ProbeResult, Transform, run_probes
+from cnn_gui.core.analysis.probes import TRANSFORMS, Curve, ProbeResult, Transform, run_probes, transforms_for
 
 from cnn_gui.gui.widgets.grid_image import GridImage
 from cnn_gui.gui.background.jobs import JobRunner
@@ -34,16 +39,56 @@ from cnn_gui.gui.widgets.small_text import make_small
 
 CANVAS_INPUT = (1, 28, 28)
 COLUMNS = 3
+THUMB = 44  # the thumbnails of a range's two ends: three plots side by side fit a 1280-wide window
+UNIT_MARGIN = 12  # pixels kept free on either side of the x axis's unit
 ORIGINAL_COLOUR = "#1f77b4"
 PREDICTED_COLOUR = "#ff7f0e"
 FLIP_COLOUR = "#d62728"
+SAME_COLOUR = "#888888"
+LABEL_GAP = 4  # pixels kept free between two stretches' answers
+Y_TOP = 1.22  # the y axis's top: room above probability 1 for the answers, more in a short plot
 NOTE_TEXT = ("The canvas already centres and scales drawings the MNIST way, so shift/scale here act on "
              "the 28x28 input the network reads.")
+NO_STROKE_TEXT = "No stroke width probe: these weights read photos, which have no strokes to thicken."
 NO_MODEL_TEXT = "No weights to probe yet."
 NO_IMAGE_TEXT = "Draw a digit on the canvas (or click a test image) to see how its answer holds up."
 LEGEND_HTML = (f"<span style='color:{ORIGINAL_COLOUR}'>━ probability of the original answer</span> · "
                f"<span style='color:{PREDICTED_COLOUR}'>╍ probability of the answer there</span> · "
-               f"numbers: the answer, <span style='color:{FLIP_COLOUR}'>red where it flips</span>")
+               f"text: the answer there, <span style='color:{FLIP_COLOUR}'>red where it flips</span>")
+
+
+def note_text(predictor: Predictor | None, input_shape: tuple[int, ...]) -> str:
+    """The footer: how the weights shown prepare an image, and what shift/scale act on."""
+    if predictor is None:
+        return ""
+    prep = predictor.preparation
+    if prep.method == "digit":
+        return NOTE_TEXT
+    h, w = input_shape[-2:]
+    text = (f"Images are prepared as these weights were trained ({prep.describe()}), so shift/scale "
+            f"here act on the {h}x{w} input the network reads.")
+    return text if prep.reads_drawings else f"{text} {NO_STROKE_TEXT}"
+
+
+def answer_runs(predicted) -> list[tuple[int, int]]:
+    """(first, last) index of each stretch of equal answers, in order."""
+    runs, start = [], 0
+    for i in range(1, len(predicted) + 1):
+        if i == len(predicted) or predicted[i] != predicted[start]:
+            runs.append((start, i - 1))
+            start = i
+    return runs
+
+
+def fit_name(name: str, width: float, fm: QFontMetrics) -> str:
+    """``name`` whole when it fits ``width`` pixels, else elided ("tri…"), else its first
+    letter, else nothing (the plot's tooltip still names it)."""
+    if fm.horizontalAdvance(name) <= width:
+        return name
+    elided = fm.elidedText(name, Qt.TextElideMode.ElideRight, max(int(width), 0))
+    if elided not in ("", "…"):
+        return elided
+    return name[:1] if fm.horizontalAdvance(name[:1]) <= width else ""
 
 
 def _value_text(t: Transform, value: float) -> str:
@@ -65,7 +110,10 @@ class _TransformPlot(QWidget):
         self.plot = pg.PlotWidget(background="w")
         item = self.plot.getPlotItem()
         item.setTitle(transform.title, size="9pt", color="#333333")
-        item.setLabel("bottom", transform.unit)
+        self._unit_shown = ""
+        self._original, self._classes = 0, ()
+        self.plot.setToolTip(f"{transform.title}: {transform.unit}")
+        self.fit_unit_label(10_000)
         item.getAxis("bottom").enableAutoSIPrefix(False)
         item.showGrid(x=False, y=True, alpha=0.25)
         item.setMouseEnabled(x=False, y=False)
@@ -74,7 +122,7 @@ class _TransformPlot(QWidget):
         values = np.asarray(transform.values, dtype=float)
         pad = (values[-1] - values[0]) * 0.06
         item.setXRange(values[0] - pad, values[-1] + pad, padding=0)
-        item.setYRange(0.0, 1.12, padding=0)
+        item.setYRange(0.0, Y_TOP, padding=0)  # room above 1 for the answers written over the points
         item.getAxis("left").setTicks([[(0, "0"), (0.5, "0.5"), (1, "1")]])
         item.addItem(pg.InfiniteLine(transform.identity, angle=90, pen=pg.mkPen("#bbbbbb", style=Qt.PenStyle.DotLine)))
         self.original_curve = item.plot(pen=pg.mkPen(ORIGINAL_COLOUR, width=2), symbol="o", symbolSize=5,
@@ -85,16 +133,18 @@ class _TransformPlot(QWidget):
         self.labels: list[pg.TextItem] = []
         for _ in transform.values:
             text = pg.TextItem("", anchor=(0.5, 1.0))
+            text.textItem.document().setDocumentMargin(0)  # as wide as its letters: the widths below hold
             item.addItem(text)
             self.labels.append(text)
+        item.getViewBox().sigResized.connect(self._place_labels)
         self.plot.setMinimumSize(140, 110)
 
         self.first_thumb, self.last_thumb = GridImage(), GridImage()
         for thumb in (self.first_thumb, self.last_thumb):
-            thumb.setMinimumSize(44, 44)
-            thumb.setFixedSize(56, 56)
+            thumb.setFixedSize(THUMB, THUMB)
         self.first_label = QLabel(_value_text(transform, transform.values[0]))
         self.last_label = QLabel(_value_text(transform, transform.values[-1]))
+        make_small(self.first_label, self.last_label)
         thumbs = QHBoxLayout()
         thumbs.setContentsMargins(0, 0, 0, 0)
         thumbs.addWidget(self.first_thumb)
@@ -109,27 +159,82 @@ class _TransformPlot(QWidget):
         layout.addLayout(thumbs)
         self.curve: Curve | None = None
 
+    def answer_name(self, k: int) -> str:
+        return self._classes[k] if 0 <= k < len(self._classes) else str(k)
+
+    def _place_labels(self, *_) -> None:
+        """One answer over each stretch of equal answers, as wide as the stretch allows."""
+        for text in self.labels:
+            text.setText("")
+        curve = self.curve
+        if curve is None:
+            return
+        x = curve.values
+        vb = self.plot.getPlotItem().getViewBox()
+        (x0, x1), _ = vb.viewRange()
+        px = vb.width() / (x1 - x0) if x1 > x0 else 0.0  # pixels per unit of x
+        half = (x[1] - x[0]) / 2 if len(x) > 1 else 0.0
+        fm = QFontMetrics(self.labels[0].textItem.font())
+        self._make_room(vb, fm.height() + 2)
+        top = np.maximum(curve.confidence, curve.original_probability)
+        for first, last in answer_runs(curve.predicted):
+            k = int(curve.predicted[first])
+            left, right = max(x[first] - half, x0), min(x[last] + half, x1)  # the stretch, inside the plot
+            text = self.labels[first]
+            text.setText(fit_name(self.answer_name(k), (right - left) * px - LABEL_GAP, fm),
+                         color=FLIP_COLOUR if k != self._original else SAME_COLOUR)
+            text.setPos((left + right) / 2, float(top[first:last + 1].max()) + 0.01)
+
+    def _make_room(self, vb, pixels: int) -> None:
+        """The y axis's top high enough that an answer over probability 1 stays in the plot
+        (a short plot at 1280x720 cut the answers' tops off)."""
+        height = vb.height()
+        top = Y_TOP if height <= pixels else max(Y_TOP, min(1.01 * height / (height - pixels), 2.0))
+        if abs(vb.viewRange()[1][1] - top) > 1e-3:
+            vb.setYRange(0.0, top, padding=0)
+
+    def fit_unit_label(self, width: int) -> None:
+        """The x axis's unit whole when it fits ``width`` pixels, else its first clause
+        ("degrees" for "degrees, + = counter-clockwise"), else elided; whole in the tooltip."""
+        axis = self.plot.getPlotItem().getAxis("bottom")
+        fm = QFontMetrics(axis.label.font())
+        unit = self.transform.unit
+        shown = next((t for t in (unit, unit.split(",")[0]) if fm.horizontalAdvance(t) <= width),
+                     fm.elidedText(unit.split(",")[0], Qt.TextElideMode.ElideRight, max(width, 0)))
+        if shown != self._unit_shown:
+            self._unit_shown = shown
+            self.plot.getPlotItem().setLabel("bottom", shown)
+
+    def unit_shown(self) -> str:
+        return self._unit_shown
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        left = self.plot.getPlotItem().getAxis("left")
+        self.fit_unit_label(self.plot.width() - int(left.width()) - UNIT_MARGIN)
+
     def show_curve(self, curve: Curve | None, original: int = 0, classes: tuple[str, ...] = ()) -> None:
         self.curve = curve
+        self._original, self._classes = original, tuple(classes)
+        t = self.transform
         if curve is None:
             self.original_curve.setData([], [])
             self.predicted_curve.setData([], [])
             self.flip_marks.setData([], [])
-            for text in self.labels:
-                text.setText("")
+            self._place_labels()
             self.first_thumb.set_grid(None)
             self.last_thumb.set_grid(None)
+            self.plot.setToolTip(f"{t.title}: {t.unit}")
             return
         x = curve.values
         self.original_curve.setData(x, curve.original_probability)
         self.predicted_curve.setData(x, curve.confidence)
         flips = curve.flips(original)
         self.flip_marks.setData(x[flips], curve.confidence[flips])
-        for i, text in enumerate(self.labels):
-            flipped = curve.predicted[i] != original
-            text.setText(classes[curve.predicted[i]] if classes else str(curve.predicted[i]),
-                         color=FLIP_COLOUR if flipped else "#888888")
-            text.setPos(x[i], max(curve.confidence[i], curve.original_probability[i]) + 0.01)
+        self._place_labels()
+        stretches = [(_value_text(t, t.values[a]) + ("" if a == b else f"…{_value_text(t, t.values[b])}"),
+                      self.answer_name(int(curve.predicted[a]))) for a, b in answer_runs(curve.predicted)]
+        self.plot.setToolTip(f"{t.title}: {t.unit}\nAnswers: " + "; ".join(f"{r} {n}" for r, n in stretches))
         images = curve.images if curve.images.ndim == 3 else curve.images.mean(axis=1)
         self.first_thumb.set_grid(images[0])
         self.last_thumb.set_grid(images[-1])
@@ -145,11 +250,11 @@ class ProbesView(QWidget):
         self.legend = QLabel(LEGEND_HTML)
         self.legend.setWordWrap(True)
         self.plots = [_TransformPlot(t) for t in TRANSFORMS]
-        grid = QGridLayout()
+        self._grid = grid = QGridLayout()
         grid.setSpacing(10)
-        for i, plot in enumerate(self.plots):
-            grid.addWidget(plot, i // COLUMNS, i % COLUMNS)
-        self.note = QLabel(NOTE_TEXT)
+        self._transforms: tuple[Transform, ...] = ()
+        self._lay_out(TRANSFORMS)
+        self.note = QLabel()
         self.note.setWordWrap(True)
         self.weights_label = QLabel()
         make_small(self.note, self.weights_label, self.legend, grey=(self.note, self.weights_label))
@@ -171,13 +276,32 @@ class ProbesView(QWidget):
         self._runner = JobRunner(self)
         self._clear(NO_MODEL_TEXT)
 
+    def _lay_out(self, transforms: tuple[Transform, ...]) -> None:
+        """The plots of ``transforms`` in the grid, in order; the others hidden."""
+        if transforms == self._transforms:
+            return
+        self._transforms = transforms
+        for plot in self.plots:
+            self._grid.removeWidget(plot)
+        shown = [p for p in self.plots if p.transform in transforms]
+        for i, plot in enumerate(shown):
+            self._grid.addWidget(plot, i // COLUMNS, i % COLUMNS)
+        for plot in self.plots:
+            plot.setVisible(plot in shown)
+
+    def shown_plots(self) -> list[_TransformPlot]:
+        return [p for p in self.plots if p.transform in self._transforms]
+
     # -- inputs ----------------------------------------------------------------------------
     def set_predictor(self, predictor: Predictor | None, input_shape: tuple[int, ...] = CANVAS_INPUT) -> None:
-        """New weights (or none) for ``input_shape`` images; another shape drops the image."""
+        """New weights (or none) for ``input_shape`` images; another shape drops the image.
+        Weights that read photos get no stroke width probe (:func:`transforms_for`)."""
         if tuple(input_shape) != self._input_shape:
             self._input_shape = tuple(input_shape)
             self._image, self._label = None, ""
         self._predictor = predictor
+        self._lay_out(transforms_for(predictor is None or predictor.preparation.reads_drawings))
+        self.note.setText(note_text(predictor, self._input_shape))
         self._private = None
         self._runner.cancel()
         self._live.invalidate()
@@ -210,7 +334,7 @@ class ProbesView(QWidget):
         # the worker's batch, and the two threads never share a module.
         if self._private is None:
             p = self._predictor
-            self._private = Predictor(p.model, p.mean, p.std, p.classes)
+            self._private = Predictor(p.model, p.mean, p.std, p.classes, preparation=p.preparation)
         return self._private
 
     @Slot()
@@ -227,7 +351,7 @@ class ProbesView(QWidget):
             return
         if here:
             try:
-                result = run_probes(predictor, self._image)
+                result = run_probes(predictor, self._image, self._transforms)
             except Exception as exc:  # noqa: BLE001
                 self._on_error(request, exc)
                 return
@@ -236,7 +360,7 @@ class ProbesView(QWidget):
         if self._runner.busy():
             self._live.defer()
             return
-        self._runner.submit(run_probes, predictor, self._image, key="probes",
+        self._runner.submit(run_probes, predictor, self._image, self._transforms, key="probes",
                             on_done=lambda result, r=request: self._after(r, result, None),
                             on_error=lambda exc, r=request: self._after(r, None, exc))
 
@@ -261,8 +385,9 @@ class ProbesView(QWidget):
         self.result = result
         name = result.classes[result.original]
         held = []
-        for plot, curve in zip(self.plots, result.curves):
-            plot.show_curve(curve, result.original, result.classes)
+        plots = {p.transform.key: p for p in self.plots}
+        for curve in result.curves:
+            plots[curve.transform.key].show_curve(curve, result.original, result.classes)
             t = curve.transform
             lo, hi = curve.stable_range(result.original)
             if (lo, hi) != (t.values[0], t.values[-1]):

@@ -33,9 +33,8 @@ class AnalysisTabs(QObject):
         self.probes = ProbesView()
         self.embedding = EmbeddingView()
         self.layer = LayerView()
-        self._canvas_ok = True
         for widget, title, tip in (
-                (self.feature_maps, "Feature maps", "What each filter of a layer makes of the digit on the canvas"),
+                (self.feature_maps, "Maps", "Feature maps: what each filter of a layer makes of the digit on the canvas"),
                 (self.confusion, "Test set", "Confusion matrix and misclassified test images of the current weights"),
                 (self.explain, "Explain", "Why did it say that? Which pixels pushed the answer up or down"),
                 (self.probes, "Robustness", "Does the answer survive a shift, a turn, thicker strokes, noise?"),
@@ -49,11 +48,9 @@ class AnalysisTabs(QObject):
     def views(self):
         return (self.feature_maps, self.explain, self.probes, self.embedding, self.layer)
 
-    def set_weights(self, snapshot: Predictor | None, input_shape, dataset: str, data, label: str,
-                    canvas_ok: bool) -> None:
+    def set_weights(self, snapshot: Predictor | None, input_shape, dataset: str, data, label: str) -> None:
         """New weights (or None): every view gets them and says which they are."""
         shape = tuple(input_shape)
-        self._canvas_ok = canvas_ok
         for view in self.views:
             view.set_predictor(snapshot, shape)
         self.confusion.set_source(snapshot, dataset, data, input_shape=shape)
@@ -66,15 +63,19 @@ class AnalysisTabs(QObject):
             view.set_weights_label(text)
 
     @Slot(object)
-    def set_canvas_image(self, image) -> None:
-        """The canvas's 28x28 input (None: cleared): live in every view that reads it."""
-        self.feature_maps.set_input(image)
-        if not self._canvas_ok:
-            return
-        self.layer.set_image(image, CANVAS_TEXT)
-        self.explain.set_image(image, CANVAS_TEXT)
-        self.probes.set_image(image, CANVAS_TEXT)
-        self.embedding.set_live_image(image)
+    def set_canvas_image(self, image, text: str | None = None) -> None:
+        """The canvas's input, prepared as the weights read images (a drawing or an image file
+        opened on the canvas panel; None: cleared): live in every view that reads it.
+        ``text`` names it ("photo.png, opened on the canvas"); None: the drawing."""
+        text = text or CANVAS_TEXT
+        self.feature_maps.set_input(image, text)
+        self.layer.set_image(image, text)
+        self.explain.set_image(image, text)
+        self.probes.set_image(image, text)
+        if text == CANVAS_TEXT:
+            self.embedding.set_live_image(image)
+        else:
+            self.embedding.set_image(image, text)
 
     @Slot(object, str)
     def show_image(self, image, text: str) -> None:

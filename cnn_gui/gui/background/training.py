@@ -9,6 +9,10 @@ plain callable connected to a signal emitted on another thread would run on that
 Reports carry the engine's frozen event dataclasses (plain numbers) or numpy arrays,
 never tensors.
 
+A run that fails before it trains (its data cannot be downloaded or read, the model cannot
+take them) is told to the run's callbacks as the engine tells its own failures (a
+FitFailed, then a FitEnded): its run folder says *failed* and why.
+
 Stop and pause go through the run's :class:`~cnn_gui.core.training.control.RunControl`, created
 before the thread starts and handed to the Trainer, so a Stop clicked while the data is
 still loading counts. They are plain calls on thread-safe flags, never queued slots: the
@@ -17,6 +21,7 @@ training thread is busy inside ``fit()`` and would not process a queued call.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -52,7 +57,8 @@ def state_dict_arrays(model: "nn.Module") -> dict:
 
 # What to do next when a run fails before it trains, by the kind of error (its own hint comes first).
 FAILURE_HINTS = {
-    "DatasetError": "Pick another dataset, or check the network connection for a download.",
+    "DatasetError": ("Pick another dataset: a download needs the network, an image folder one subfolder "
+                     "of images per class."),
     "ConfigError": "Change the training settings and try again.",
     "CheckpointError": "Open another checkpoint, or untick 'Continue session'.",
     "DeviceError": "Choose another device.",
@@ -170,8 +176,12 @@ class TrainingController(QObject):
                 end = trainer.fit()
         except Exception as exc:  # noqa: BLE001 - a ConfigError/DatasetError/ModelError/CheckpointError before fit
             if not control.stopped or not _is_cancel(exc):
-                self._report.emit(run_id, "failed", failure(exc))
+                failed = failure(exc)
+                self._report.emit(run_id, "failed", failed)
                 end = FitEnded("failed", 0, 0, time.perf_counter() - started, None)
+                # The callbacks hear it as the engine's own failures: the run folder's writer
+                # records a run that failed before it trained (run.json: failed, and why).
+                _tell(callbacks, failed, end)
             else:
                 end = FitEnded("stopped", 0, 0, time.perf_counter() - started, None)
         finally:
@@ -218,6 +228,16 @@ class TrainingController(QObject):
         self._running = False
         self.runningChanged.emit(False)
         self.finished.emit(end)
+
+
+def _tell(callbacks, *events) -> None:
+    """``events`` to each callback, on the training thread; a callback that raises is logged."""
+    for event in events:
+        for cb in callbacks:
+            try:
+                cb(event)
+            except Exception:  # noqa: BLE001 - the run has failed already; its record must not hide why
+                logging.getLogger(__name__).exception("a run callback failed")
 
 
 def _is_cancel(exc: BaseException) -> bool:

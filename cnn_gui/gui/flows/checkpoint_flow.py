@@ -6,6 +6,10 @@ in on the GUI thread only if everything fits: the model spec (never imported bec
 file names it), every weight's name and shape, and a resumable session's optimizer
 state. Whatever fails leaves the window exactly as it was and says why in one line.
 Saves and exports say where the file went; a missing extension is added.
+
+A checkpoint in a run folder (the Runs tab's *Load weights*, or the same file through
+*File > Open*) is labelled by its run: "Weights: file run <the run's name>", not
+"checkpoint.safetensors", which every run's file is called.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 from cnn_gui.core.errors import CnnGuiError
 from cnn_gui.core.formatting import middle_elide
 from cnn_gui.core.model.models import NeedsModelFile, load_user_spec
-from cnn_gui.core.weights import read_checkpoint, resolve_spec, weights_from
+from cnn_gui.core.weights import read_checkpoint, resolve_spec, weights_file_stem, weights_from
 from cnn_gui.gui.flows.model_flow import LOAD_TIMEOUT_S
 
 from cnn_gui.gui.dialogs import CHECKPOINT_FILTER, error_text
@@ -29,6 +33,7 @@ class CheckpointFlow:
     def __init__(self, window) -> None:
         self.w = window
         self.jobs = JobRunner(window)
+        self._run_name: str | None = None  # the run whose checkpoint is being opened, if it is one
 
     # ------------------------------------------------------------------ open
     def ask_open(self) -> None:
@@ -52,18 +57,19 @@ class CheckpointFlow:
         w.statusBar().showMessage(f"Opening {middle_elide(Path(path).name)}…")
         if not background:
             try:
-                ckpt, error = read_checkpoint(path), None
+                (ckpt, run_name), error = _read_for_open(path), None
             except Exception as exc:  # noqa: BLE001 - shown as one line by _done
-                ckpt, error = None, exc
-            self._done(path, ckpt, error)
+                ckpt, run_name, error = None, None, exc
+            self._done(path, ckpt, error, run_name)
             return
         w.training_panel.set_busy(True)
-        self.jobs.submit(read_checkpoint, path, key="open",
-                         on_done=lambda ckpt: self._done(path, ckpt, None),
+        self.jobs.submit(_read_for_open, path, key="open",
+                         on_done=lambda read: self._done(path, read[0], None, read[1]),
                          on_error=lambda exc: self._done(path, None, exc))
 
-    def _done(self, path: str, ckpt, error) -> None:
+    def _done(self, path: str, ckpt, error, run_name: str | None = None) -> None:
         w = self.w
+        self._run_name = run_name  # kept for _adopt, which may follow a model file's import
         w.training_panel.set_busy(False)
         if w.closing:
             return
@@ -130,7 +136,7 @@ class CheckpointFlow:
 
     def _adopt(self, path: str, opened) -> None:
         w, ckpt = self.w, opened.checkpoint
-        w.session.open(opened)
+        w.session.open(opened, detail=f"run {self._run_name}" if self._run_name else None)
         w.training_panel.reset()
         w.canvas_panel.weights_label.setToolTip(str(ckpt.path))
         if w.session.resumable:
@@ -139,7 +145,8 @@ class CheckpointFlow:
             # session's default total, as the session's change set it.
             w.training_panel.set_config(saved.with_(device=w.training_panel.config().device, max_batches=None,
                                                     epochs=w.session.default_resume_total()))
-        w.statusBar().showMessage(f"Opened {middle_elide(Path(path).name)}", 5000)
+        opened_what = f"the weights of run {self._run_name}" if self._run_name else middle_elide(Path(path).name)
+        w.statusBar().showMessage(f"Opened {opened_what}", 5000)
         w.checkpointOpened.emit(path)
         w.openFinished.emit(True)
 
@@ -147,7 +154,7 @@ class CheckpointFlow:
     def ask_save(self) -> bool:
         """Ask where, save, say where it went; False when cancelled or failed."""
         w = self.w
-        stem = w.session.spec.file_stem
+        stem = weights_file_stem(w.session.spec, w.session.dataset)
         path = w.ask_save_path("Save checkpoint", f"{stem}.safetensors", CHECKPOINT_FILTER)
         if not path:
             return False
@@ -204,7 +211,7 @@ class CheckpointFlow:
         if w.controller.is_running() and not w.controller.is_paused():
             w.show_error("Cannot export the model now", "Pause or stop training before exporting the model.")
             return
-        stem = w.session.spec.file_stem
+        stem = weights_file_stem(w.session.spec, w.session.dataset)
         path = w.ask_save_path("Export model", f"{stem}.onnx", MODEL_FILTER)
         if not path:
             return
@@ -236,6 +243,28 @@ class CheckpointFlow:
 def with_suffix(path: str, suffix: str) -> str:
     """``path`` with ``suffix`` added when it has none (a name typed without an extension)."""
     return path if Path(path).suffix else path + suffix
+
+
+def run_name_of(path) -> str | None:
+    """The name of the run whose folder holds checkpoint ``path`` (its run.json's, as the
+    Runs tab shows it), or None for a file elsewhere or a run.json that cannot be read."""
+    from cnn_gui.core.errors import one_line
+    from cnn_gui.core.runs.layout import is_run_folder
+    from cnn_gui.core.runs.reader import read_info
+
+    folder = Path(path).parent
+    if not is_run_folder(folder):
+        return None
+    try:
+        name = read_info(folder).get("name")
+    except Exception:  # noqa: BLE001 - an unreadable run.json: the file's own name then
+        return None
+    return one_line(name, 60) if isinstance(name, str) and name.strip() else folder.name
+
+
+def _read_for_open(path):
+    """The job: the checkpoint, and the name of its run when it lies in a run folder."""
+    return read_checkpoint(path), run_name_of(path)
 
 
 def _open_with_model_file(ckpt, ref: str):

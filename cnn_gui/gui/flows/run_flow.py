@@ -24,6 +24,7 @@ class RunFlow(QObject):
         super().__init__(window)
         self.w = window
         self.writer = None
+        self.start_epoch = 1
         self.epochs = 0
         c = window.controller
         c.started.connect(self._on_started)
@@ -62,6 +63,7 @@ class RunFlow(QObject):
         self.writer = plan.run_writer(w.runs_view.runs_dir, source="gui", preset=panel.current_preset())
         w.controller.start(plan, w.data_override, callbacks=[self.writer])
         self.epochs = plan.config.epochs
+        self.start_epoch = 1
         panel.set_state("running")
         panel.reset()
         panel.show_message("Loading data and preparing the run…")
@@ -101,6 +103,12 @@ class RunFlow(QObject):
     def _on_started(self, ev: FitStarted) -> None:
         w = self.w
         self.epochs = ev.epochs
+        self.start_epoch = ev.start_epoch  # the finished text names the epochs this run trained
+        trainer = w.controller.trainer
+        if trainer is not None:
+            w.session.run_started(trainer)  # a folder's classes and preparation; its 3-output network
+            if trainer.data.note:  # unreadable images skipped; a resumed folder that changed since
+                w.statusBar().showMessage(f"{trainer.data.title}: {trainer.data.note}", 20000)
         w.plots.plan_steps(ev.epochs * ev.batches_per_epoch, ev.epochs)
         w.tabs.setCurrentWidget(w.plots)  # Train was clicked to watch the curves
         w.show_device(f"{ev.device_label} · {ev.precision}")
@@ -162,7 +170,7 @@ class RunFlow(QObject):
             adopted = w.session.finish_run(trainer, end, kept_in)  # the views follow the session's change
         else:
             w.session.run_failed()
-        panel.show_finished(end)
+        panel.show_finished(end, self.start_epoch)
         if end is not None and not adopted and end.reason == "stopped" and kept_in:
             w.statusBar().showMessage(
                 "Stopped before an epoch ended: the canvas keeps its tested weights; the stopped run is in the "

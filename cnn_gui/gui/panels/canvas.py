@@ -48,6 +48,9 @@ class DrawingCanvas(QWidget):
         self._image.fill(0)
         self._pen = QPen(QColor(255, 255, 255), float(pen_width), Qt.PenStyle.SolidLine,
                          Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin)
+        self._picture: QImage | None = None  # an image file opened on the canvas, shown instead of a drawing
+        self._hint = self.HINT
+        self._drawing_allowed = True
         self._last: QPointF | None = None  # last point of the stroke in progress, image coordinates
         self._has_ink = False
         self._revision = 0
@@ -106,6 +109,38 @@ class DrawingCanvas(QWidget):
     def is_empty(self) -> bool:
         return not self._has_ink
 
+    def has_picture(self) -> bool:
+        return self._picture is not None
+
+    def set_drawing_allowed(self, allowed: bool) -> None:
+        """False for weights that cannot read a drawing: strokes are ignored, a picture still shows."""
+        self._drawing_allowed = bool(allowed)
+        self.setCursor(Qt.CursorShape.CrossCursor if allowed else Qt.CursorShape.ArrowCursor)
+
+    def drawing_allowed(self) -> bool:
+        return self._drawing_allowed
+
+    def set_hint(self, text: str) -> None:
+        """What the empty canvas says ("Draw a digit", "Drop an image file here"...)."""
+        self._hint = text
+        self.update()
+
+    def hint(self) -> str:
+        return self._hint
+
+    def show_picture(self, rgb: np.ndarray) -> None:
+        """Show an opened image file (uint8 H x W x 3) in place of the drawing, which is cleared.
+
+        The network reads the file itself, prepared as the weights expect; drawing a stroke
+        or :meth:`clear` goes back to drawing.
+        """
+        a = np.ascontiguousarray(rgb, dtype=np.uint8)
+        h, w = a.shape[:2]
+        picture = QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+        self.clear()
+        self._picture = picture
+        self.update()
+
     def image(self) -> QImage:
         """A copy of the drawing (Format_Grayscale8, white ink on black)."""
         return self._image.copy()
@@ -120,6 +155,7 @@ class DrawingCanvas(QWidget):
     @Slot()
     def clear(self) -> None:
         self._throttle.stop()
+        self._picture = None
         self._image.fill(0)
         self._last = None
         self._has_ink = False
@@ -129,6 +165,10 @@ class DrawingCanvas(QWidget):
 
     # ----------------------------------------------------------------- drawing
     def _begin(self, pos: QPointF) -> None:
+        if not self._drawing_allowed:
+            return
+        if self._picture is not None:  # drawing replaces an opened picture
+            self.clear()
         p = self._to_image(pos)
         self._last = p
         self._paint_segment(p, p)
@@ -217,13 +257,21 @@ class DrawingCanvas(QWidget):
         painter.fillRect(self.rect(), self.palette().window())
         sq = self._square()
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-        painter.drawImage(sq, self._image)
+        if self._picture is not None:
+            painter.fillRect(sq, QColor(0, 0, 0))
+            size = self._picture.size().scaled(sq.size().toSize(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRectF(sq.left() + (sq.width() - size.width()) / 2, sq.top() + (sq.height() - size.height()) / 2,
+                            size.width(), size.height())
+            painter.drawImage(target, self._picture)
+        else:
+            painter.drawImage(sq, self._image)
         painter.setPen(QPen(QColor(90, 90, 90), 1))
         painter.drawRect(sq.adjusted(0, 0, -1, -1))
-        if not self._has_ink:
+        if not self._has_ink and self._picture is None:
             painter.setPen(QColor(140, 140, 140))
             font = painter.font()
             font.setPointSizeF(max(9.0, sq.width() / 20.0))
             painter.setFont(font)
-            painter.drawText(sq, Qt.AlignmentFlag.AlignCenter, self.HINT)
+            painter.drawText(sq.adjusted(8, 8, -8, -8), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                             self._hint)
         painter.end()

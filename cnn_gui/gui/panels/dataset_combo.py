@@ -3,12 +3,12 @@ far and "Image folder…", with the datasets the current model cannot read greye
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QWidget
 
+from cnn_gui.core.data.folder_names import folder_name, folder_path, is_folder_dataset, is_located
+from cnn_gui.core.data.folder_record import locate_folder, remember_folder
 from cnn_gui.core.data.registry import DATASETS
 from cnn_gui.core.formatting import shape_text
 
@@ -51,16 +51,55 @@ class DatasetCombo(QComboBox):
         self.setCurrentIndex(self._before)
 
     def select(self, name: str) -> None:
-        """Choose ``name``; a ``folder:PATH`` is added to the list first (before "Image folder…")."""
+        """Choose ``name``; a ``folder:PATH`` is added to the list first (before "Image folder…").
+
+        A checkpoint names its image folder by its name only (``folder:shapes``): the folder
+        of that name already in the list is chosen, else the one found beside its run or in
+        the recent runs (core/data/folder_record.py); else an item says it is not found, and
+        Image folder… gives it."""
+        if is_folder_dataset(name) and not is_located(name):
+            found = self._same_folder(name)
+            name = self.itemData(found) if found >= 0 else locate_folder(name) or name
+        if is_located(name):
+            self._drop_missing(folder_name(name))
+            remember_folder(folder_path(name))  # a checkpoint of that name finds it
         pos = self.findData(name)
-        if pos < 0 and name.startswith("folder:"):
+        if pos < 0 and is_folder_dataset(name):
             pos = self.count() - 1
-            folder = name[len("folder:"):]
-            self.insertItem(pos, f"Folder: {Path(folder).name or folder}", name)
-            self.setItemData(pos, folder, Qt.ItemDataRole.ToolTipRole)
+            self.insertItem(pos, *self._folder_item(name))
+            self.setItemData(pos, self._folder_tip(name), Qt.ItemDataRole.ToolTipRole)
         if pos >= 0:
             self.setCurrentIndex(pos)
             self._before = pos
+
+    def _drop_missing(self, wanted: str) -> None:
+        """Remove the "(not found)" item of a folder named ``wanted``: it has been found."""
+        for row in reversed(range(self.count())):
+            data = self.itemData(row)
+            if is_folder_dataset(data) and not is_located(data) and folder_name(data) == wanted:
+                self.removeItem(row)
+
+    def _same_folder(self, name: str) -> int:
+        """The row of a located folder named like ``name``'s, or -1."""
+        wanted = folder_name(name)
+        for row in range(self.count()):
+            data = self.itemData(row)
+            if is_located(data) and folder_name(data) == wanted:
+                return row
+        return -1
+
+    @staticmethod
+    def _folder_item(name: str) -> tuple[str, str]:
+        shown = folder_name(name) or folder_path(name)
+        return (f"Folder: {shown}" if is_located(name) else f"Folder: {shown} (not found)"), name
+
+    @staticmethod
+    def _folder_tip(name: str) -> str:
+        if is_located(name):
+            return folder_path(name)
+        return (f"These weights were trained on an image folder named {folder_name(name)!r}. A checkpoint "
+                "records its name, not where it is, and it is not beside the run or in the recent runs: "
+                "choose it with Image folder… to train on it or test with it")
 
     def fit_model(self, shape, model_title: str) -> None:
         """Disable datasets whose images do not fit a model taking ``shape`` (C, H, W)."""

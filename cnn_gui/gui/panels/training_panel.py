@@ -24,6 +24,7 @@ from cnn_gui.core.devices import available_devices
 from cnn_gui.core.events import BatchEnded, FitEnded
 from cnn_gui.core.formatting import clock_duration, plural
 from cnn_gui.gui.panels.dataset_combo import DatasetCombo
+from cnn_gui.gui.panels.training_texts import finished_text
 from cnn_gui.gui.widgets.elided_text import ElidedLabel, fit_combo
 from cnn_gui.gui.widgets.flow_layout import FlowLayout, labelled
 
@@ -68,6 +69,7 @@ class TrainingPanel(QWidget):
         self._base = PRESETS[DEFAULT_PRESET]
         self._state = "idle"
         self._resume_epoch: int | None = None
+        self._resume_where: str | None = None  # Session.resume_point: "step 216 (epoch 1 of 3, not finished)"
         self._busy = False
 
         self._build_recipe_fields()
@@ -338,12 +340,15 @@ class TrainingPanel(QWidget):
         return self.dataset_combo.is_enabled(name)
 
     # -- resuming a loaded session ------------------------------------------------------------
-    def set_resume_epoch(self, epoch: int | None, total: int | None = None) -> None:
+    def set_resume_epoch(self, epoch: int | None, total: int | None = None, where: str | None = None) -> None:
         """Offer "Continue session" for a checkpoint ``epoch`` epochs in (None hides it). A session
         not offered before sets Epochs to ``total``: the run's total, as for a new run
-        (core/training/plan.py); the same one offered again keeps the count the user chose."""
-        new = epoch != self._resume_epoch
+        (core/training/plan.py); the same one offered again keeps the count the user chose.
+        ``where``: where it resumes, in words (Session.resume_point): a run stopped mid-epoch
+        resumes from its step, never "from epoch 0"."""
+        new = epoch != self._resume_epoch or where != self._resume_where
         self._resume_epoch = epoch
+        self._resume_where = where
         self.continue_check.setVisible(epoch is not None)
         self.continue_check.setChecked(epoch is not None)
         self._update_epochs_minimum()
@@ -372,9 +377,14 @@ class TrainingPanel(QWidget):
 
     def _update_train_text(self) -> None:
         if self.resuming():
-            self.train_button.setText(f"Resume from epoch {self._resume_epoch}")
+            where = self._resume_where or ""
+            start = where.split(" (")[0] if where.startswith("step ") else f"epoch {self._resume_epoch}"
+            self.train_button.setText(f"Resume from {start}")
+            self.train_button.setToolTip(f"Continue the loaded session from {where}" if where else
+                                         "Continue the loaded session")
         else:
             self.train_button.setText("Train")
+            self.train_button.setToolTip("Train the current model with these settings")
 
     # -- state -------------------------------------------------------------------------------------
     @property
@@ -442,12 +452,13 @@ class TrainingPanel(QWidget):
         """One line under the run (elided to the panel's width; the tooltip shows it whole)."""
         self.progress_label.setText(text)
 
-    def show_finished(self, end: FitEnded | None) -> None:
-        """The bar full (completed) or as far as it got, and what happened, in words."""
+    def show_finished(self, end: FitEnded | None, start_epoch: int = 1) -> None:
+        """The bar full (completed) or as far as it got, and what happened, in words;
+        ``start_epoch`` > 1: the run was resumed in that epoch (see :func:`finished_text`)."""
         if end is None:
             self.reset()
             return
-        self.show_message(finished_text(end))
+        self.show_message(finished_text(end, start_epoch))
 
     def clear_message(self) -> None:
         """Back to the idle text; the bar stays as it is."""
@@ -460,19 +471,6 @@ class TrainingPanel(QWidget):
         self.clear_message()
 
     reset_progress = reset  # the name the window used first
-
-
-def finished_text(end: FitEnded) -> str:
-    """"Done: 1 epoch in 0:21 · test 99.2%", "Stopped after 2 complete epochs, step 1,234"."""
-    epochs = plural(int(end.epochs_completed), "epoch")
-    if end.reason == "completed":
-        acc = f" · test {end.final_test_accuracy:.1%}" if end.final_test_accuracy is not None else ""
-        return f"Done: {epochs} in {clock_duration(end.seconds)}{acc}"
-    if end.reason == "stopped":
-        if not end.epochs_completed:
-            return f"Stopped before the first epoch ended, at step {end.step:,}"
-        return f"Stopped after {plural(int(end.epochs_completed), 'complete epoch')}, at step {end.step:,}"
-    return "Training failed; see the message"
 
 
 def _same_recipe(a: TrainConfig, b: TrainConfig) -> bool:

@@ -22,6 +22,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from cnn_gui.core.errors import describe
+from cnn_gui.core.runs.followed import check_reachable
 from cnn_gui.core.runs.layout import RunsError
 from cnn_gui.core.runs.manage import delete_run
 from cnn_gui.core.runs.reader import Run, RunsIndex
@@ -39,10 +40,17 @@ class Listing:
     runs: list[Run]
     problem: str  # why the folder itself cannot be read; "" when it can
     checkpoints: dict[Path, Path | None]  # each run's final weights, looked up here, not on the GUI thread
+    reachable: bool = True  # False: a followed folder that is not there now (its runs are left out)
 
 
-def list_folder(index: RunsIndex) -> Listing:
-    """On a job's thread: ``index`` refreshed, and each run's checkpoint."""
+def list_folder(index: RunsIndex, followed: bool = False) -> Listing:
+    """On a job's thread: ``index`` refreshed, and each run's checkpoint. A ``followed``
+    folder that cannot be reached lists no runs (core/runs/followed.py)."""
+    if followed:
+        try:
+            check_reachable(index.runs_dir)
+        except RunsError as exc:
+            return Listing([], str(exc), {}, reachable=False)
     try:
         index.refresh()
         problem = ""
@@ -73,10 +81,15 @@ class FolderReader(QObject):
     listed = Signal(object)
     note = Signal(str)
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, followed: bool = False) -> None:
         super().__init__(parent)
         self.jobs = JobRunner(self)
+        self.followed = followed
         self._index: RunsIndex | None = None
+
+    @property
+    def folder(self) -> Path | None:
+        return self._index.runs_dir if self._index is not None else None
 
     def set_folder(self, folder: str | os.PathLike) -> None:
         """Read ``folder`` from now on (nothing yet); a listing of the previous one is dropped."""
@@ -91,7 +104,7 @@ class FolderReader(QObject):
                 return
             # The superseded job's thread may still be reading with the old index: a fresh one.
             self._index = RunsIndex(self._index.runs_dir)
-        self.jobs.submit(list_folder, self._index, key=LIST, timeout=SLOW_S, on_done=self.listed.emit,
+        self.jobs.submit(list_folder, self._index, self.followed, key=LIST, timeout=SLOW_S, on_done=self.listed.emit,
                          on_error=self._failed, on_timeout=lambda: self.note.emit(SLOW_LISTING.format(SLOW_S)))
 
     def _failed(self, exc: BaseException) -> None:

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSizePolicy, QStac
 
 from cnn_gui.core.errors import one_line
 from cnn_gui.core.runs.reader import Run
-from cnn_gui.gui.panels.runs.labels import hint_label, legend_label
+from cnn_gui.gui.panels.runs.labels import hint_label, short_run_name
 from cnn_gui.gui.panels.runs.table_model import NO_VALUE
 
 DIFF_COLOR = QColor("#fff1a8")
@@ -61,7 +61,9 @@ class SettingsDiff(QStackedWidget):
         table.horizontalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 6)
         table.setWordWrap(False)
-        # Its columns fit their values and it scrolls sideways; its own width never takes the plots' room.
+        # Every run's column in view: they share the width, a value too long for its column is
+        # cut in its middle (whole in its tooltip), so that runs compare at a glance.
+        table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         table.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
         table.setMinimumWidth(160)
         self.hint = hint_label(_HINT)
@@ -91,12 +93,13 @@ class SettingsDiff(QStackedWidget):
         table.clear()
         table.setColumnCount(1 + len(runs))
         table.setRowCount(len(rows))
-        table.setHorizontalHeaderLabels(["setting"] + [legend_label(r.name, 16) for r in runs])
+        table.setHorizontalHeaderLabels(["setting"] + [short_run_name(r.name) for r in runs])
         header = table.horizontalHeader()
+        header.setTextElideMode(Qt.TextElideMode.ElideRight)  # a title too long keeps its start: the time
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         for c, run in enumerate(runs, 1):
-            # Values whole (the table scrolls sideways) rather than "…" in a squeezed column.
-            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.Stretch)
+            table.horizontalHeaderItem(c).setToolTip(run.name)
             color = color_of(run.folder)
             if color is not None:
                 table.horizontalHeaderItem(c).setForeground(QBrush(QColor(color)))

@@ -7,7 +7,7 @@ import time
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QBrush, QColor
 
-from cnn_gui.core.formatting import spoken_duration as format_duration
+from cnn_gui.core.formatting import dataset_title, spoken_duration as format_duration
 from cnn_gui.core.runs.reader import Run
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -26,10 +26,12 @@ def _duration_of(run: Run) -> float | None:
     return run.duration_seconds
 
 
-def _cell_text(run: Run, column: str) -> str:
-    """What the table shows for ``run`` in ``column``."""
+def _cell_text(run: Run, column: str, folder_names: dict | None = None) -> str:
+    """What the table shows for ``run`` in ``column`` (``folder_names``: each runs folder's short name)."""
     if column == "Name":
         return run.name
+    if column == "Folder":
+        return (folder_names or {}).get(run.folder.parent, run.folder.parent.name)
     if column == "Status":
         return run.status_text
     if not run.readable:
@@ -38,8 +40,8 @@ def _cell_text(run: Run, column: str) -> str:
         return run.started.astimezone().strftime("%Y-%m-%d %H:%M") if run.started else NO_VALUE
     if column == "Model":
         return run.model
-    if column == "Dataset":
-        return run.dataset
+    if column == "Dataset":  # a folder by its name (its path in the tooltip)
+        return dataset_title(run.dataset) if run.dataset else NO_VALUE
     if column == "Preset":
         return run.preset or NO_VALUE
     if column == "Epochs":
@@ -78,13 +80,22 @@ class RunsTableModel(QAbstractTableModel):
     survives a refresh.
     """
 
-    COLUMNS = ("Name", "Date", "Model", "Dataset", "Preset", "Epochs", "Best test", "Final test",
-               "Duration", "Status")
+    # The results first, after the name, so that they are in view without scrolling sideways
+    # in a 1366x768 window; what the run was (model, dataset, preset) after them.
+    # Folder: which runs folder a run is in, shown only while other folders are followed.
+    COLUMNS = ("Name", "Folder", "Status", "Epochs", "Best test", "Final test", "Date", "Duration", "Model", "Dataset",
+               "Preset")
     NUMERIC = {"Epochs", "Best test", "Final test", "Duration"}
+    # Header texts kept short (the column's name in its tooltip), so the columns are as narrow as their numbers.
+    HEADERS = {"Best test": "Best", "Final test": "Final", "Duration": "Time", "Epochs": "Ep."}
+    HEADER_TIPS = {"Best test": "best test accuracy of any epoch", "Final test": "test accuracy of the last epoch",
+                   "Duration": "how long it trained", "Epochs": "epochs done / planned",
+                   "Date": "when it started", "Folder": "the runs folder it is in (Folders > Follow…)"}
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.runs: list[Run] = []
+        self.folder_names: dict = {}  # each runs folder's short name, set by the view
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 (Qt's name)
         return 0 if parent.isValid() else len(self.runs)
@@ -93,8 +104,13 @@ class RunsTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self.COLUMNS)
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self.COLUMNS):
+            return None
+        column = self.COLUMNS[section]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS.get(column, column)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self.HEADER_TIPS.get(column, column)
         return None
 
     def set_runs(self, runs: list[Run]) -> bool:
@@ -124,6 +140,13 @@ class RunsTableModel(QAbstractTableModel):
             changed = True
         return changed
 
+    def set_folder_names(self, names: dict) -> None:
+        """Each runs folder's short name, for the Folder column."""
+        self.folder_names = dict(names)
+        if self.runs:
+            col = self.COLUMNS.index("Folder")
+            self.dataChanged.emit(self.index(0, col), self.index(len(self.runs) - 1, col))
+
     def tick(self) -> None:
         """A running run's duration grows with the clock."""
         col = self.COLUMNS.index("Duration")
@@ -138,9 +161,9 @@ class RunsTableModel(QAbstractTableModel):
         run = self.runs[index.row()]
         column = self.COLUMNS[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return _cell_text(run, column)
+            return _cell_text(run, column, self.folder_names)
         if role == SORT_ROLE:
-            return _sort_value(run, column)
+            return _sort_value(run, column) if column != "Folder" else _cell_text(run, column, self.folder_names)
         if role == RUN_ROLE:
             return run
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -148,6 +171,14 @@ class RunsTableModel(QAbstractTableModel):
                 return run.error
             if column == "Status" and run.status == "interrupted":
                 return "Its writer stopped without ending the run (killed or crashed); finished epochs are kept."
+            if column == "Date" and run.started is not None:
+                return run.started.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+            if column == "Dataset" and run.readable:  # a folder's whole path, kept in run.json only
+                return run.dataset_source or run.dataset
+            if column == "Model" and run.readable:  # your own class's file
+                return run.model_source or run.model
+            if column == "Folder":
+                return str(run.folder.parent)
             return f"{run.name}\n{run.folder}"
         if role == Qt.ItemDataRole.ForegroundRole and column == "Status":
             color = STATUS_COLORS.get(run.status)

@@ -7,7 +7,13 @@ name, and to see their settings side by side, the differences highlighted.
 Rename, Delete, Export metrics CSV and Load weights act on the selection (buttons and
 the context menu); Load weights only asks, through :attr:`RunsView.loadWeightsRequested`.
 
-While shown, the view polls the folder once a second: a ``stat`` per file, re-reading
+Besides its own runs folder (where the window's runs are written) the view can *follow*
+other runs folders: a mounted share of a GPU server, a synced folder (*Folders > Follow
+another runs folder…*, remembered in the settings). Their runs join the table, with a
+Folder column saying where each is; one that cannot be reached says so in one line
+(:mod:`~cnn_gui.gui.panels.runs.folders`).
+
+While shown, the view polls each folder once a second: a ``stat`` per file, re-reading
 only runs that changed, and appending to the shown curves only what was written since
 (:class:`~cnn_gui.core.runs.follower.RunFollower`). So a ``cnn-gui train`` in a terminal, writing
 to the same folder, appears here and its curves grow as it trains.
@@ -23,22 +29,22 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, QUrl, Signal, Slot
-from PySide6.QtGui import QAction, QDesktopServices
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog, QMenu,
-                               QMessageBox, QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QMenu, QPushButton,
+                               QSplitter, QTableView, QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
-from cnn_gui.core.errors import describe, one_line
-from cnn_gui.core.runs.layout import resolve_runs_dir
-from cnn_gui.core.runs.manage import rename_run, run_metrics_csv
+from cnn_gui.core.errors import one_line
+from cnn_gui.core.runs.followed import with_folder, without_folder
+from cnn_gui.core.runs.layout import RunsError, resolve_runs_dir
 from cnn_gui.core.runs.reader import Run
 from cnn_gui.gui.background.jobs import JobRunner
-from cnn_gui.gui.panels.runs import reading
+from cnn_gui.gui.panels.runs.actions import RunActions
 from cnn_gui.gui.panels.runs.curves import ComparisonPlots
+from cnn_gui.gui.panels.runs.folders import FolderSet
 from cnn_gui.gui.panels.runs.settings_diff import SettingsDiff
 from cnn_gui.gui.panels.runs.table_model import RUN_ROLE, SORT_ROLE, RunsSortProxy, RunsTableModel
 from cnn_gui.gui.widgets.elided_text import ElidedLabel
@@ -46,24 +52,38 @@ from cnn_gui.gui.widgets.elided_text import ElidedLabel
 POLL_MS = 1000
 
 
-class RunsView(QWidget):
+NAME_WIDTH_CHARS = 26  # the Name column's width at first, in average characters
+MIN_TABLE_ROWS = 5
+
+
+class RunsView(RunActions, QWidget):
     """The runs of one folder: table, overlaid curves, settings compared, actions.
 
     Signals: ``loadWeightsRequested(str)`` with a run's checkpoint path;
-    ``runsDirChanged(str)`` when the folder was changed with the *Folder…* button.
+    ``runsDirChanged(str)`` when the own folder was changed from the *Folders* menu;
+    ``followedChanged(list)`` with the followed folders' paths when one was added or dropped;
+    ``runsDeleted(list)`` with the folders a Delete was asked for, once it is done (some may
+    remain: the receiver checks); ``runRenamed(str, str)`` with a run's folder and new name.
+    :attr:`holds_canvas_weights` (folders -> bool, set by the window) tells whether the
+    weights on the canvas exist only in those runs: the delete dialog says so.
     Dialogs go through :meth:`confirm`, :meth:`ask_name`, :meth:`ask_save_path` and
     :meth:`ask_directory`, which tests replace.
     """
 
     loadWeightsRequested = Signal(str)
     runsDirChanged = Signal(str)
+    followedChanged = Signal(list)
+    runsDeleted = Signal(list)
+    runRenamed = Signal(str, str)
 
-    def __init__(self, runs_dir: str | os.PathLike | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, runs_dir: str | os.PathLike | None = None, parent: QWidget | None = None,
+                 followed: list | None = None) -> None:
         super().__init__(parent)
-        self.reader = reading.FolderReader(self)
-        self.reader.listed.connect(self._show_listing)
-        self.reader.note.connect(self._show_note)
+        self.folders = FolderSet(self)
+        self.folders.changed.connect(self._show_listing)
+        self.folders.note.connect(self._show_note)
         self.jobs = JobRunner(self)  # rename, delete, export
+        self.holds_canvas_weights: Callable[[list[Path]], bool] = lambda folders: False
         self._runs_dir: Path | None = None
         self._checkpoints: dict[Path, Path | None] = {}  # from the last listing
         self._note_shown = False  # the message is a note about the folder, cleared by the next listing
@@ -81,6 +101,7 @@ class RunsView(QWidget):
         self.timer.timeout.connect(self.poll)
         self._update_actions()
         self.set_runs_dir(runs_dir)
+        self.set_followed(followed or [])
 
     # -- construction -------------------------------------------------------------------
 
@@ -100,28 +121,24 @@ class RunsView(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
+        # Every column as narrow as its contents (short headers, full names in their tooltips)
+        # and the name cut at its end (whole in its tooltip; drag its edge for more), so that
+        # the results after it are in view without scrolling sideways in a 1366x768 window;
+        # model, dataset and preset come last (the settings table beside the curves has them too).
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        self.table.setColumnWidth(0, 260)
-        row_height = self.table.fontMetrics().height() + 8
+        header.setMinimumSectionSize(24)
+        self.table.setColumnWidth(0, NAME_WIDTH_CHARS * self.table.fontMetrics().averageCharWidth())
+        # A name's start: "20261204-185635-mnist-c…" keeps the time that tells runs of the same
+        # model and data apart (cut in the middle, several rows read "20261204-…nn-shapes").
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        row_height = self.table.fontMetrics().height() + 6
         self.table.verticalHeader().setDefaultSectionSize(row_height)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
-
-    def _build_actions(self) -> None:
-        self.rename_action = QAction("Rename…", self)
-        self.delete_action = QAction("Delete…", self)
-        self.export_action = QAction("Export metrics CSV…", self)
-        self.load_action = QAction("Load weights", self)
-        self.open_folder_action = QAction("Open folder", self)
-        self.rename_action.triggered.connect(self.rename_selected)
-        self.delete_action.triggered.connect(self.delete_selected)
-        self.export_action.triggered.connect(self.export_selected)
-        self.load_action.triggered.connect(self.load_selected)
-        self.open_folder_action.triggered.connect(self._open_folder)
-        self.load_action.setToolTip("Load this run's final weights (its checkpoint) into the window")
 
     def _build_bar(self) -> QHBoxLayout:
         self.buttons: dict[str, QPushButton] = {}
@@ -135,34 +152,75 @@ class RunsView(QWidget):
             self.buttons[key] = button
             bar.addWidget(button)
         self.folder_label = ElidedLabel(min_chars=8)  # a long runs path never widens the window
-        self.folder_button = QPushButton("Folder…")
-        self.folder_button.setToolTip("Show the runs of another folder")
-        self.folder_button.clicked.connect(self._choose_folder)
-        bar.addWidget(self.folder_label, 1)
+        self.followed_label = ElidedLabel(min_chars=8)
+        self.followed_label.hide()
+        self.folder_button = QToolButton()
+        self.folder_button.setText("Folders")
+        self.folder_button.setToolTip("This window's runs folder, and other runs folders to follow")
+        self.folder_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.folder_menu = QMenu(self.folder_button)
+        self.folder_menu.aboutToShow.connect(self._fill_folder_menu)
+        self.folder_button.setMenu(self.folder_menu)
+        bar.addStretch(1)
         bar.addWidget(self.folder_button)
         return bar
 
+    def _fill_folder_menu(self) -> None:
+        menu = self.folder_menu
+        menu.clear()
+        own = menu.addAction("Change this window's runs folder…", self._choose_folder)
+        own.setToolTip("Where the window's runs are written and read")
+        menu.addAction("Follow another runs folder…", self._add_followed)
+        if self.followed:
+            menu.addSeparator()
+            for folder in self.followed:
+                menu.addAction(f"Stop following {folder}", lambda f=folder: self.stop_following(f))
+
     def _build_layout(self, bar: QHBoxLayout) -> None:
-        lower = QSplitter(Qt.Orientation.Horizontal)
-        lower.addWidget(self.curves)
-        lower.addWidget(self.diff_stack)
-        lower.setStretchFactor(0, 3)
-        lower.setStretchFactor(1, 1)
-        lower.setSizes([640, 360])
+        # Curves and settings in two tabs under the table, each the whole width: side by side
+        # in a 550-px-wide tab (1280x720) the plots were 150x40 px and the settings showed one
+        # run's column at a time. The x-axis choice sits in the tab bar's corner.
+        lower = self.lower = QTabWidget()
+        lower.setDocumentMode(True)
+        lower.addTab(self.curves, "Curves")
+        lower.addTab(self.diff_stack, "Settings compared")
+        lower.setTabToolTip(1, "The selected runs' settings side by side, the differences highlighted")
+        lower.setCornerWidget(self.curves.axis_choice, Qt.Corner.TopRightCorner)
+        lower.currentChanged.connect(lambda i: self.curves.axis_choice.setVisible(i == 0))
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
         split.addWidget(lower)
+        split.setChildrenCollapsible(False)
+        # The table shows at least five runs, the plots get the larger share below it (at
+        # 1280x720 they were 40 px tall); drag the handle for more of either.
+        self.table.setMinimumHeight(self._table_height(MIN_TABLE_ROWS))
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
-        split.setSizes([180, 420])
+        split.setSizes([200, 300])
         self.splitter = split
 
+        # Under the table: what an action did (while there is something to say), where the
+        # runs come from. Beside the buttons a 1366-wide window left the folders a few letters
+        # ("2 runs i…", "followin…"); a line of their own cost the plots the height they need
+        # at 1280x720.
         self.message = ElidedLabel(min_chars=8)
+        self.message.hide()
+        footer = QHBoxLayout()
+        footer.setContentsMargins(0, 0, 0, 0)
+        footer.addWidget(self.message, 3)
+        footer.addWidget(self.folder_label, 2)
+        footer.addWidget(self.followed_label, 3)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(bar)
         layout.addWidget(split, 1)
-        layout.addWidget(self.message)
+        layout.addLayout(footer)
+
+    def _table_height(self, rows: int) -> int:
+        """The table's height that shows ``rows`` rows, its header and a sideways scroll bar."""
+        t = self.table
+        return (rows * t.verticalHeader().defaultSectionSize() + t.horizontalHeader().sizeHint().height()
+                + t.horizontalScrollBar().sizeHint().height() + 2 * t.frameWidth())
 
     @property
     def curves_shown(self) -> bool:
@@ -184,7 +242,11 @@ class RunsView(QWidget):
         folder = resolve_runs_dir(path)
         if folder != self._runs_dir:
             self._runs_dir = folder
-            self.reader.set_folder(folder)
+            self.folders.set_own(folder)
+            if any(os.path.abspath(f) == os.path.abspath(folder) for f in self.followed):
+                self.set_followed(without_folder(self.followed, folder))  # shown as the own folder now
+                self.followedChanged.emit([str(f) for f in self.followed])
+            self.model.set_folder_names(self.folders.names())
             self.curves.clear_runs()
             self.model.set_runs([])
             self._checkpoints = {}
@@ -193,33 +255,70 @@ class RunsView(QWidget):
         if self.isVisible():
             self.refresh()
 
+    @property
+    def followed(self) -> list[Path]:
+        """The runs folders followed besides the own one, in the order they were added."""
+        return self.folders.followed
+
+    def set_followed(self, folders: list) -> None:
+        """Follow exactly these runs folders (read when the view is shown, as the own one)."""
+        self.folders.set_followed([Path(f) for f in folders])
+        self.model.set_folder_names(self.folders.names())
+        self.table.setColumnHidden(RunsTableModel.COLUMNS.index("Folder"), not self.followed)
+        self._show_listing()
+        if self.isVisible():
+            self.refresh()
+
+    def follow(self, folder: str | os.PathLike) -> bool:
+        """Follow ``folder`` too, or say in one line why not; True when it is followed now."""
+        try:
+            folders = with_folder(self.followed, folder, self.runs_dir)
+        except RunsError as exc:
+            self.show_message(f"Not followed: {exc}")
+            return False
+        self.set_followed(folders)
+        self.followedChanged.emit([str(f) for f in folders])
+        self.show_message(f"Following {folders[-1]}: its runs are listed here as they are written.")
+        return True
+
+    def stop_following(self, folder: str | os.PathLike) -> None:
+        self.set_followed(without_folder(self.followed, folder))
+        self.followedChanged.emit([str(f) for f in self.followed])
+
     @Slot()
     def refresh(self) -> None:
-        """Re-read the folder now, superseding a look in flight (the timer polls every second
-        while the view is shown). The table follows when the listing arrives."""
-        self.reader.refresh(force=True)
+        """Re-read the folders now, superseding looks in flight (the timer polls every second
+        while the view is shown). The table follows when the listings arrive."""
+        self.folders.refresh(force=True)
         self.curves.poll()
 
     @Slot()
     def poll(self) -> None:
-        """One cheap look at the folder (new, changed and deleted runs) and at the shown runs'
-        new points, off the GUI thread; skipped where the last look is still in flight."""
-        self.reader.refresh(force=False)
+        """One cheap look at each folder (new, changed and deleted runs) and at the shown runs'
+        new points, off the GUI thread; skipped where a folder's last look is still in flight."""
+        self.folders.refresh(force=False)
         self.curves.poll()
 
-    def _show_listing(self, listing: reading.Listing) -> None:
-        self._checkpoints = listing.checkpoints
-        if self.model.set_runs(listing.runs):
+    def _show_listing(self) -> None:
+        self._checkpoints = self.folders.checkpoints()
+        runs = self.folders.runs()
+        if self.model.set_runs(runs):
             self._on_selection_changed()  # the selected runs were re-read: new names, new status
         else:
             self.model.tick()
-        count = len(listing.runs)
+        own = self.folders.own_listing()
+        count = len(own.runs) if own is not None else 0
         noun = "run" if count == 1 else "runs"
         self.folder_label.setText(f"{count} {noun} in {self.runs_dir}")
-        self.folder_label.setToolTip(str(self.runs_dir))
-        if listing.problem:
-            self._show_note(listing.problem)
-        elif self._note_shown:
+        self.folder_label.setToolTip(f"This window's runs folder (its runs are written here):\n{self.runs_dir}")
+        line, tip, troubled = self.folders.followed_summary()
+        self.followed_label.setVisible(bool(line))
+        self.followed_label.setText(line)
+        self.followed_label.setToolTip(tip)
+        self.followed_label.setStyleSheet("color: #e65100;" if troubled else "")
+        if own is not None and own.problem:
+            self._show_note(own.problem)
+        elif own is not None and self._note_shown:
             self.show_message("")
 
     def _show_note(self, text: str) -> None:
@@ -229,12 +328,12 @@ class RunsView(QWidget):
 
     def busy(self) -> bool:
         """Whether a listing, a look at the curves or an action is still on its way."""
-        return self.reader.busy() or self.curves.busy() or self.jobs.busy()
+        return self.folders.busy() or self.curves.busy() or self.jobs.busy()
 
     def shutdown(self, timeout: float = 1.0) -> bool:
         """Deliver nothing more and wait up to ``timeout`` seconds in all for the job threads;
         True when none is left (one blocked in a read never ends, and never calls back)."""
-        runners = (self.reader.jobs, self.curves.jobs, self.jobs)
+        runners = (*self.folders.runners(), self.curves.jobs, self.jobs)
         for runner in runners:
             runner.shutdown(0.0)
         deadline = time.monotonic() + timeout
@@ -292,105 +391,6 @@ class RunsView(QWidget):
         """The settings highlighted in the comparison table."""
         return self.diff_stack.differing_settings()
 
-    # -- actions -----------------------------------------------------------------------------------
-
-    def _update_actions(self) -> None:
-        runs = self.selected_runs()
-        one = runs[0] if len(runs) == 1 else None
-        self.rename_action.setEnabled(one is not None and one.readable)
-        self.delete_action.setEnabled(bool(runs))
-        self.export_action.setEnabled(one is not None and one.readable)
-        checkpoint = self._checkpoints.get(one.folder) if one is not None else None
-        self.load_action.setEnabled(checkpoint is not None)
-        self.open_folder_action.setEnabled(True)
-        for key, action in (("rename", self.rename_action), ("delete", self.delete_action),
-                            ("export", self.export_action), ("load", self.load_action)):
-            self.buttons[key].setEnabled(action.isEnabled())
-        if one is not None and checkpoint is None and one.readable:
-            why = ("it is still running" if one.status == "running" else
-                   f"it has no checkpoint ({one.checkpoint_error or one.status})")
-            self.buttons["load"].setToolTip(f"Load weights: {why}")
-        else:
-            self.buttons["load"].setToolTip(self.load_action.toolTip())
-
-    def _context_menu(self, pos) -> None:
-        menu = QMenu(self)
-        for action in (self.rename_action, self.delete_action, self.export_action, self.load_action):
-            menu.addAction(action)
-        menu.addSeparator()
-        menu.addAction(self.open_folder_action)
-        menu.exec(self.table.viewport().mapToGlobal(pos))
-
-    @Slot()
-    def rename_selected(self) -> None:
-        runs = self.selected_runs()
-        if len(runs) != 1:
-            return
-        run = runs[0]
-        name = self.ask_name(run.name)
-        if name is None or name.strip() == run.name:
-            return
-        self._act("Renaming", "Could not rename", lambda _run: "", rename_run, run.folder, name)
-
-    @Slot()
-    def delete_selected(self) -> None:
-        runs = self.selected_runs()
-        if not runs:
-            return
-        if len(runs) == 1:
-            text = f"Delete the run “{runs[0].name}” and its folder?\n{runs[0].folder}"
-        else:
-            text = f"Delete {len(runs)} runs and their folders in {self.runs_dir}?"
-        if not self.confirm("Delete runs", text + "\n\nThis cannot be undone."):
-            return
-
-        def said(problems: list[str]) -> str:
-            if problems:
-                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-                return f"Not deleted: {problems[0]}{more}"
-            return f"Deleted {len(runs)} run{'s' if len(runs) > 1 else ''}."
-
-        self._act("Deleting", "Could not delete", said, reading.delete_runs, [run.folder for run in runs])
-
-    @Slot()
-    def export_selected(self) -> None:
-        runs = self.selected_runs()
-        if len(runs) != 1:
-            return
-        run = runs[0]
-        path = self.ask_save_path(f"{run.id}-metrics.csv")
-        if not path:
-            return
-        self._act("Exporting", "Could not export", lambda _path: f"Saved the metrics of “{run.name}” to {path}",
-                  run_metrics_csv, run, path)
-
-    def _act(self, doing: str, failed: str, said: Callable[[Any], str], fn: Callable, *args) -> None:
-        """Run ``fn(*args)`` on a job thread; then ``said(result)`` (or ``failed`` and why) under
-        the table and a fresh listing. Slower than ``reading.SLOW_S``: a line says so meanwhile."""
-        self.show_message(f"{doing}…")
-
-        def finish(text: str) -> None:
-            self.show_message(text)
-            self.refresh()
-
-        self.jobs.submit(fn, *args, timeout=reading.SLOW_S,
-                         on_done=lambda result: finish(said(result)),
-                         on_error=lambda exc: finish(f"{failed}: {describe(exc)[0]}"),
-                         on_timeout=lambda: self.show_message(f"{doing} is taking long; the window goes on…"))
-
-    @Slot()
-    def load_selected(self) -> None:
-        runs = self.selected_runs()
-        checkpoint = self._checkpoints.get(runs[0].folder) if len(runs) == 1 else None
-        if checkpoint is not None:
-            self.loadWeightsRequested.emit(str(checkpoint))
-
-    @Slot()
-    def _open_folder(self) -> None:
-        runs = self.selected_runs()
-        folder = runs[0].folder if len(runs) == 1 else self.runs_dir
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
-
     @Slot()
     def _choose_folder(self) -> None:
         path = self.ask_directory(str(self.runs_dir))
@@ -398,23 +398,17 @@ class RunsView(QWidget):
             self.set_runs_dir(path)
             self.runsDirChanged.emit(str(self.runs_dir))
 
+    @Slot()
+    def _add_followed(self) -> None:
+        path = self.ask_directory(str(self.followed[-1] if self.followed else self.runs_dir),
+                                  "Follow a runs folder")
+        if path:
+            self.follow(path)
+
     # -- dialogs (tests replace these) -------------------------------------------------------------
 
-    def confirm(self, title: str, text: str) -> bool:
-        answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                      QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
-
-    def ask_name(self, current: str) -> str | None:
-        text, ok = QInputDialog.getText(self, "Rename run", "Name:", text=current)
-        return text if ok else None
-
-    def ask_save_path(self, suggested: str) -> str | None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export metrics CSV", suggested, "CSV files (*.csv)")
-        return path or None
-
-    def ask_directory(self, current: str) -> str | None:
-        path = QFileDialog.getExistingDirectory(self, "Runs folder", current)
+    def ask_directory(self, current: str, title: str = "Runs folder") -> str | None:
+        path = QFileDialog.getExistingDirectory(self, title, current)
         return path or None
 
     def show_message(self, text: str) -> None:
@@ -423,3 +417,4 @@ class RunsView(QWidget):
         line = one_line(text) if text else ""
         self.message.setText(line)
         self.message.setToolTip(line)
+        self.message.setVisible(bool(line))

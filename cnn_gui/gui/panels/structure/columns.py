@@ -7,8 +7,9 @@ from PySide6.QtWidgets import QStyledItemDelegate, QTreeView
 
 from cnn_gui.gui.panels.structure.tree_model import COL_DETAILS, COL_NAME, COL_OUTPUT, COL_PARAMS, COL_TYPE, COLUMNS
 
-NAME_MIN, NAME_MAX = 112, 170  # the Name column's width (tick box and indent included): elided below its contents
-DETAILS_MIN = 24  # the Details column gets what is left, at least this much
+NAME_MIN, NAME_MAX = 72, 170  # the Name column's width (tick box and indent included): elided below its contents
+DETAILS_MIN = 24  # the stretched Details column's smallest width (Qt's own, when shown)
+DETAILS_SHOWN = 80  # Details is shown only with this much room ("in_channels=1…"); else hidden
 
 
 class _ElideRightDelegate(QStyledItemDelegate):
@@ -59,27 +60,36 @@ class ColumnFitter(QObject):
         self._layout()
 
     def _layout(self) -> None:
-        """Type, Output and Params whole; Name up to its contents (at most NAME_MAX, elided
-        in the middle, "layer4…weight", when the panel is narrow); Details gets the rest.
-        Only a panel narrower than Type + Output + Params + NAME_MIN scrolls sideways."""
+        """Type, Output and Params whole; Name up to its contents (at most NAME_MAX); Details,
+        elided on the right, gets the rest when that is at least DETAILS_SHOWN, and is hidden
+        otherwise (each row's tooltip and the pane below say the same). Only then does Name
+        elide ("layer4…weight"), down to NAME_MIN; a panel narrower than Type + Output +
+        Params + NAME_MIN scrolls sideways. No column is ever cut off by the panel's edge."""
         widths = self._content_widths
         if widths is None or self._user_sized:
             return
         header = self._view.header()
         fixed = widths[COL_TYPE] + widths[COL_OUTPUT] + widths[COL_PARAMS]
         name = min(widths[COL_NAME], NAME_MAX)
-        room = self._view.viewport().width() - fixed - DETAILS_MIN
-        name = max(min(name, room), min(NAME_MIN, widths[COL_NAME]))
+        room = self._view.viewport().width() - fixed
+        details = room - name >= DETAILS_SHOWN
+        if not details:
+            name = max(min(name, room), min(NAME_MIN, widths[COL_NAME]))
         self._sizing = True
         try:
+            header.setSectionHidden(COL_DETAILS, not details)
             header.resizeSection(COL_NAME, name)
             for col in (COL_TYPE, COL_OUTPUT, COL_PARAMS):
                 header.resizeSection(col, widths[col])
         finally:
             self._sizing = False
 
+    def details_shown(self) -> bool:
+        return not self._view.header().isSectionHidden(COL_DETAILS)
+
     def _on_section_resized(self, section: int, _old: int, _new: int) -> None:
-        if not self._sizing and section != COL_DETAILS and self._content_widths is not None:
+        stretched = COL_DETAILS if self.details_shown() else COL_PARAMS  # the header sizes it, not the user
+        if not self._sizing and section != stretched and self._content_widths is not None:
             self._user_sized = True
 
     def column_widths(self) -> list[int]:

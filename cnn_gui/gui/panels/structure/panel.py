@@ -46,6 +46,7 @@ from cnn_gui.gui.panels.structure.columns import ColumnFitter
 from cnn_gui.gui.panels.structure.details import DETAILS_HINT, details_html, totals_text
 from cnn_gui.gui.panels.structure.filter_proxy import StructureFilterProxy
 from cnn_gui.gui.panels.structure.tree_model import BUSY_TIP, KIND_ROLE, TRAIN_TIP, StructureModel
+from cnn_gui.gui.panels.structure.view_state import TreeViewState, same_rows
 
 SEARCH_PLACEHOLDER = "Search modules and parameters"
 RUN_UP_TO_TEXT = "Run the network up to {name}"
@@ -72,7 +73,7 @@ class StructurePanel(QWidget):
         self._live_model: nn.Module | None = None  # the 'Show as code' texts, freezing, module_for()
         self._busy = False
         self._loading = ""  # what set_loading() says while a model loads
-        self._layer = ""  # the last layerSelected name
+        self._layer: str | None = ""  # the last layerSelected name (None: emit the next one even if the same)
         self._build_choosers()
         self._build_tree_view()
         self._build_details()
@@ -104,7 +105,8 @@ class StructurePanel(QWidget):
         view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        view.setIndentation(14)
+        view.setIndentation(10)
+        view.setRootIsDecorated(False)  # the model's own row is always open: its arrow would cost every row 12 px
         view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         view.setMinimumHeight(120)
         self.columns = ColumnFitter(view)
@@ -176,7 +178,7 @@ class StructurePanel(QWidget):
         tools.addWidget(self.code_button)
         tools.addStretch(1)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setContentsMargins(2, 6, 2, 6)  # the tree needs every pixel of a 1280-wide window
         layout.addLayout(top)
         layout.addLayout(filters)
         layout.addWidget(self.splitter, 1)
@@ -209,15 +211,19 @@ class StructurePanel(QWidget):
     def show_tree(self, tree: ModuleNode | None, model: nn.Module | None = None) -> None:
         """Show a tree built by the caller; ``model`` is kept only for the 'Show as code' texts.
 
-        The type filter and search text stay as they were where they still apply. The
-        same tree shown again (new weights) keeps its selected row; another tree clears
-        the selection and the details pane, which would otherwise describe a module of
-        the previous model.
+        The type filter and search text stay as they were where they still apply. A tree
+        with the same rows (new weights: a run ended, a checkpoint of this network) keeps
+        the selected row, the rows opened by hand, the scroll position and the columns'
+        widths; another tree clears the selection and the details pane, which would
+        otherwise describe a module of the previous model, and sizes its columns afresh.
         """
-        same = tree is not None and tree is self._tree
+        same = same_rows(tree, self._tree)
         keep = self._selected_row() if same else None
+        state = TreeViewState.of(self.tree_view) if same else None
         if not same:
-            self.columns.reset()  # a new model's columns are sized afresh
+            self.columns.reset()
+        elif model is not self._live_model:
+            self._layer = None  # the same row of other weights: layerSelected again, with the new module
         if tree is not None and model is not None:
             refresh_trainable(tree, model)  # the tree shows what the model it goes with trains
         self._tree = tree
@@ -225,7 +231,7 @@ class StructurePanel(QWidget):
         self.type_combo.set_types(module_types(tree) if tree is not None else [], self.proxy.type_filter)
         self.proxy.set_type_filter(self.type_combo.currentData())
         self.model.set_tree(tree)
-        self._apply_expansion()
+        self._apply_expansion(state)
         self._update_totals()
         self._update_enabled()
         self.model.set_editable(model is not None and not self._busy)
@@ -418,11 +424,15 @@ class StructurePanel(QWidget):
         if scheme:
             self.initRequested.emit(scheme)
 
-    def _apply_expansion(self) -> None:
+    def _apply_expansion(self, state: TreeViewState | None = None) -> None:
+        """Open the rows ``state`` had open, or by default: all of them while filtering,
+        else the model and its direct children."""
         view = self.tree_view
         view.blockSignals(True)  # one measurement below, not one per expanded row
         try:
-            if self.proxy.is_active():
+            if state is not None:
+                state.restore(view)
+            elif self.proxy.is_active():
                 view.expandAll()
             else:
                 view.collapseAll()

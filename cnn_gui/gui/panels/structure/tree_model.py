@@ -25,7 +25,8 @@ FULLNAME_ROLE = Qt.ItemDataRole.UserRole + 3  # named_modules() / named_paramete
 COLUMNS = ("Name", "Type", "Output", "Params", "Details")  # short headers: the panel is narrow
 COL_NAME, COL_TYPE, COL_OUTPUT, COL_PARAMS, COL_DETAILS = range(len(COLUMNS))
 _HEADER_TIPS = (
-    ("Module name as named_children() gives it; parameters by their full named_parameters() name.\n"
+    ("Module name as named_children() gives it, a parameter's as named_parameters() ends it\n"
+     "(hover a row for its full name: layer1.0.weight).\n"
      "The box before a module is Train: untick it to freeze the module's parameters (requires_grad=False)"),
     "Module class, or 'Parameter'",
     "Output shape: of one sample (C x H x W), from a forward pass on a zero input",
@@ -259,8 +260,8 @@ class StructureModel(QAbstractItemModel):
                 return " · ".join(t for t in (frozen_text(node), _hparams_text(node)) if t)
             return ""
         p: ParamRow = it.node
-        if column == COL_NAME:
-            return p.name
+        if column == COL_NAME:  # the rows above say whose it is; the full name is in the tooltip
+            return p.local_name
         if column == COL_TYPE:
             return "Parameter"
         if column == COL_PARAMS:

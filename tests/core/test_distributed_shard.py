@@ -1,0 +1,99 @@
+"""Data-parallel training without processes: the shard rule, the ranks from the environment,
+what a launcher says about a failed rank, and its one-line refusals (issue 22)."""
+
+import json
+import socket
+
+import pytest
+import torch
+
+from cnn_gui.core.training.distributed import DistributedError, Ranks, Shard
+from cnn_gui.core.training.epoch import permutation
+from cnn_gui.core.training.launcher import Launch, LaunchError, failure_line, mark_run_failed
+
+
+@pytest.mark.parametrize("world", [2, 3, 4, 7])
+@pytest.mark.parametrize("n", [7, 8, 9, 64, 65, 66, 100, 101, 1000, 1003])
+@pytest.mark.parametrize("batch_size", [7, 8, 10, 32, 100])
+def test_every_sample_once_per_epoch_across_ranks(n, world, batch_size):
+    if n < world or batch_size < world:
+        with pytest.raises(DistributedError):
+            Shard.plan(n, batch_size, 0, world)
+        return
+    perm = permutation(5, 1, n)
+    shards = [Shard.plan(n, batch_size, rank, world) for rank in range(world)]
+    steps = {s.batches for s in shards}
+    assert len(steps) == 1  # every rank takes the same number of steps
+    seen = []
+    for b in range(shards[0].batches):
+        parts = [s.indices(perm, b) for s in shards]
+        sizes = [len(p) for p in parts]
+        assert min(sizes) >= 1 and max(sizes) - min(sizes) <= 1  # as even as possible, none empty
+        whole = torch.cat(parts)
+        if b < shards[0].batches - 1:  # the ranks' shares make up the one-process batch, in order
+            assert torch.equal(whole, perm[b * batch_size:(b + 1) * batch_size])
+        seen.append(whole)
+    assert sorted(torch.cat(seen).tolist()) == list(range(n))  # each sample exactly once
+
+
+def test_a_small_last_batch_is_merged_and_max_batches_truncates():
+    shard = Shard.plan(65, 32, 0, 2)  # 32 + 32 + 1: the 1 joins the second batch
+    assert shard.batches == 2 and shard.bounds(1) == (32, 49)
+    assert Shard.plan(66, 32, 1, 2).batches == 3  # a last batch of 2 is shared, one sample each
+    capped = Shard.plan(1000, 32, 1, 2, max_batches=3)
+    assert capped.batches == 3 and capped.bounds(2) == (80, 96)
+
+
+def test_one_process_shard_is_the_plain_slice():
+    perm = permutation(0, 1, 101)
+    shard = Shard(0, 1, 10, 10, 100)  # what the engine uses for one process (a last sample left out)
+    for b in range(10):
+        assert torch.equal(shard.indices(perm, b), perm[b * 10:(b + 1) * 10])
+
+
+def test_ranks_from_the_environment():
+    assert Ranks.from_env({}) is None
+    assert Ranks.from_env({"WORLD_SIZE": "1", "RANK": "0"}) is None
+    assert Ranks.from_env({"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1"}) == Ranks(3, 4, 1)
+    with pytest.raises(DistributedError):
+        Ranks.from_env({"WORLD_SIZE": "2"})
+    assert Ranks(1, 2, 1).device("cpu") == "cpu"
+    with pytest.raises(DistributedError):
+        Ranks(1, 2, 1).device("mps")
+
+
+def test_a_rank_s_failure_in_one_line_and_in_run_json(tmp_path):
+    assert failure_line("x", 1, {"message": "training failed: boom", "cnn_gui_time": 1.0}) == "training failed: boom"
+    assert failure_line("Signal 9 (SIGKILL) received by PID 7", -9, {}) == "Signal 9 (SIGKILL) received by PID 7"
+    assert failure_line("To enable traceback see: ...", 137, {}).startswith("it exited with status 137")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"status": "running", "name": "r"}))
+    note = tmp_path / "note"
+    note.write_text(str(run))
+    mark_run_failed(note, "rank 1 failed: boom", other=True)
+    doc = json.loads((run / "run.json").read_text())
+    assert doc["status"] == "failed" and doc["error"]["message"] == "rank 1 failed: boom"
+    mark_run_failed(tmp_path / "missing", "rank 1 failed", other=True)  # no run folder: nothing, no error
+
+
+def test_launch_refusals_are_one_line():
+    with pytest.raises(LaunchError, match="--node-rank 2 must be below --nnodes 2"):
+        Launch(1, nnodes=2, node_rank=2, rdzv_endpoint="h:1").check("cpu")
+    with pytest.raises(LaunchError, match="--rdzv-endpoint"):
+        Launch(2, nnodes=2).check("cpu")
+    with pytest.raises(LaunchError, match="HOST:PORT"):
+        Launch(2, rdzv_endpoint="nohost").endpoint()
+    with pytest.raises(LaunchError, match="MPS"):
+        Launch(2).check("mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(LaunchError, match="no CUDA device"):
+            Launch(2).check("cuda")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(LaunchError, match=f"port {port} is in use"):
+            Launch(2, rdzv_endpoint=f"127.0.0.1:{port}").endpoint()
+    host, port = Launch(2).endpoint()  # one machine: a free local port
+    assert host == "127.0.0.1" and port > 0
