@@ -8,6 +8,9 @@ ways, and every set of weights records which one it was trained with (the checkp
   scaled into a 20x20 box and centred by its centre of mass in 28x28
   (:func:`~cnn_gui.core.inputs.preprocess.to_mnist`, photos through
   :func:`~cnn_gui.core.inputs.images.read_digit_image`). Only the bundled MNIST is prepared so.
+  A canvas drawing whose strokes are known is written again from them with a pen in
+  proportion to its size (:func:`~cnn_gui.core.inputs.strokes.strokes_to_mnist`), as MNIST's
+  writers' pens were, instead of scaling the canvas's fixed-width raster.
 - ``fit`` (every other dataset, your own image folders above all): the whole image is
   scaled to fit inside the input, keeping its aspect and padded with its border colour,
   exactly as :mod:`cnn_gui.core.data.image_reading` reads a folder's images for training.
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -75,15 +79,23 @@ class Preparation:
         return f"the whole image scaled to fit the input keeping its aspect, padded with its border colour ({kind})"
 
 
-def prepare_drawing(drawing: np.ndarray, prep: Preparation, input_shape) -> np.ndarray | None:
+def prepare_drawing(drawing: np.ndarray, prep: Preparation, input_shape,
+                    strokes: Sequence[np.ndarray] | None = None) -> np.ndarray | None:
     """A canvas drawing (2-D, ink 1.0 on 0.0) as the network's input; None when nothing is drawn.
 
-    PreparationError when these weights do not read drawings (:attr:`Preparation.reads_drawings`).
+    ``strokes`` (the canvas's, :meth:`DrawingCanvas.strokes`), when given, are what a digit
+    preparation reads; the raster is for the others. PreparationError when these weights do
+    not read drawings (:attr:`Preparation.reads_drawings`).
     """
     from cnn_gui.core.inputs.preprocess import as_unit_float, to_mnist
 
     if prep.method == DIGIT:
-        img = to_mnist(drawing)
+        if strokes:
+            from cnn_gui.core.inputs.strokes import strokes_to_mnist
+
+            img = strokes_to_mnist(strokes)
+        else:
+            img = to_mnist(drawing)
         return None if img is None else img[None]
     if not prep.reads_drawings:
         raise PreparationError("these weights read photos, not drawings: open or drop an image file instead")
@@ -93,6 +105,19 @@ def prepare_drawing(drawing: np.ndarray, prep: Preparation, input_shape) -> np.n
     if prep.ink == DARK:
         a = 1.0 - a
     return _fitted(np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8), input_shape)
+
+
+def too_little_to_read(drawing: np.ndarray, strokes: Sequence[np.ndarray] | None = None) -> bool:
+    """Whether a drawing is too small to be a digit (a dot is no "0"): by its strokes' centre
+    line when they are known (:func:`~cnn_gui.core.inputs.strokes.too_small`: small digits are
+    read), else by its ink (:func:`~cnn_gui.core.inputs.preprocess.too_little_ink`)."""
+    if strokes:
+        from cnn_gui.core.inputs.strokes import too_small
+
+        return too_small(strokes, max(np.shape(drawing)))
+    from cnn_gui.core.inputs.preprocess import too_little_ink
+
+    return too_little_ink(drawing)
 
 
 def prepare_file(path: str | os.PathLike, prep: Preparation, input_shape) -> np.ndarray | None:

@@ -5,6 +5,12 @@ black, as MNIST stores its digits), whatever the widget's size: the widget shows
 image scaled into the largest centred square it has.  Painting only blits the image,
 and nothing is converted to numpy while drawing: :meth:`DrawingCanvas.image_array` does
 that once, when a prediction asks for it.
+
+The canvas also keeps each stroke as the points the pen went through (x, y in image
+pixels and the pen's pressure, :meth:`DrawingCanvas.strokes`): the network reads a digit
+from those, written at a pen width in proportion to the drawing's size
+(:mod:`cnn_gui.core.inputs.strokes`), so a small digit reads as well as a big one. The
+grey image is what the user sees, and what weights trained on whole images read.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QTabletEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from cnn_gui.core.inputs.strokes import MOUSE_PRESSURE
 
 
 class DrawingCanvas(QWidget):
@@ -54,6 +62,7 @@ class DrawingCanvas(QWidget):
         self._last: QPointF | None = None  # last point of the stroke in progress, image coordinates
         self._has_ink = False
         self._revision = 0
+        self._strokes: list[list[tuple[float, float, float]]] = []  # finished and in progress
 
         self._throttle = QTimer(self)
         self._throttle.setSingleShot(True)
@@ -145,6 +154,12 @@ class DrawingCanvas(QWidget):
         """A copy of the drawing (Format_Grayscale8, white ink on black)."""
         return self._image.copy()
 
+    def strokes(self) -> list[np.ndarray]:
+        """Every stroke so far, the one in progress included: float64 (N, 3) arrays of x, y
+        (image pixels, 0 to :attr:`resolution`) and pressure (0 to 1; a mouse gives
+        :data:`~cnn_gui.core.inputs.strokes.MOUSE_PRESSURE`). Copies."""
+        return [np.array(s, dtype=np.float64) for s in self._strokes if s]
+
     def image_array(self) -> np.ndarray:
         """The drawing as float32 (H, W) in [0, 1], ink = 1. Copies; call it when needed."""
         img = self._image
@@ -159,32 +174,37 @@ class DrawingCanvas(QWidget):
         self._image.fill(0)
         self._last = None
         self._has_ink = False
+        self._strokes = []
         self._revision += 1
         self.update()
         self.cleared.emit()
 
     # ----------------------------------------------------------------- drawing
-    def _begin(self, pos: QPointF) -> None:
+    def _begin(self, pos: QPointF, pressure: float = MOUSE_PRESSURE) -> None:
         if not self._drawing_allowed:
             return
         if self._picture is not None:  # drawing replaces an opened picture
             self.clear()
         p = self._to_image(pos)
         self._last = p
+        self._strokes.append([(p.x(), p.y(), pressure)])
         self._paint_segment(p, p)
 
-    def _extend(self, pos: QPointF) -> None:
+    def _extend(self, pos: QPointF, pressure: float = MOUSE_PRESSURE) -> None:
         if self._last is None:
             return
         p = self._to_image(pos)
+        if p == self._last:
+            return
+        self._strokes[-1].append((p.x(), p.y(), pressure))
         self._paint_segment(self._last, p)
         self._last = p
 
-    def _end(self, pos: QPointF | None) -> None:
+    def _end(self, pos: QPointF | None, pressure: float = MOUSE_PRESSURE) -> None:
         if self._last is None:
             return
         if pos is not None:
-            self._extend(pos)
+            self._extend(pos, pressure)
         self._last = None
         if self._throttle.isActive():  # flush the pending change now, not 50 ms later
             self._throttle.stop()
@@ -240,13 +260,15 @@ class DrawingCanvas(QWidget):
     def tabletEvent(self, event: QTabletEvent) -> None:
         # Accepting the event stops Qt from also synthesising mouse events for it.
         kind = event.type()
+        pressure = min(max(float(event.pressure()), 0.0), 1.0)
         if kind == QEvent.Type.TabletPress:
-            self._begin(event.position())
+            self._begin(event.position(), pressure)
         elif kind == QEvent.Type.TabletMove:
             if self._last is not None:
-                self._extend(event.position())
+                self._extend(event.position(), pressure)
         elif kind == QEvent.Type.TabletRelease:
-            self._end(event.position())
+            # A pen lifting reports pressure 0 at the end; the stroke's last width stays.
+            self._end(event.position(), self._strokes[-1][-1][2] if self._strokes and self._last else pressure)
         else:
             event.ignore()
             return

@@ -5,14 +5,14 @@
   and a caption "Prediction: 7 (98.3%)".  A guess under
   :data:`~cnn_gui.core.analysis.predictor.MIN_CONFIDENCE` reads "Not sure: maybe 3 (41.0%)" with
   no bar highlighted, and a drawing too small to be a digit (a dot) is not read at all
-  (:func:`~cnn_gui.core.inputs.preprocess.too_little_ink`): the rules live in the core, this
+  (:func:`~cnn_gui.core.inputs.preparation.too_little_to_read`): the rules live in the core, this
   module only shows what they decide.
 * :class:`ProbabilityBars` is that bar chart: a small QPainter widget rather than a
   pyqtgraph plot, because ten rectangles need no plot machinery and an update is only
   storing ten numbers and scheduling a repaint (well under a millisecond).
 * :class:`CanvasPredictor` is the controller, kept in this module: it connects a
   :class:`~cnn_gui.gui.panels.canvas.DrawingCanvas` to a :class:`PredictionView` through a
-  :class:`~cnn_gui.core.analysis.predictor.Predictor` (to_mnist -> normalise -> predict).
+  :class:`~cnn_gui.core.analysis.predictor.Predictor` (prepare_drawing -> normalise -> predict).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWi
 from cnn_gui.core.errors import CnnGuiError, describe_line
 from cnn_gui.core.analysis.predictor import Predictor, PredictionError, read_out
 from cnn_gui.core.analysis.colormaps import image_rgb
-from cnn_gui.core.inputs.preparation import DIGIT, prepare_drawing
-from cnn_gui.core.inputs.preprocess import TOO_LITTLE_INK_TEXT, to_mnist, too_little_ink
+from cnn_gui.core.inputs.preparation import DIGIT, LIGHT, Preparation, prepare_drawing, too_little_to_read
+from cnn_gui.core.inputs.preprocess import TOO_LITTLE_INK_TEXT
 from cnn_gui.gui.panels.canvas import DrawingCanvas
 
 EMPTY_TEXT = "Draw a digit to see a prediction"  # MNIST's weights (and no weights yet)
@@ -313,7 +313,7 @@ class CanvasPredictor(QObject):
     already read (same canvas revision) is not read again.  On an empty canvas or
     ``cleared`` the view shows no prediction.  With no predictor the view shows the
     28x28 input but no guess, and so it does for a drawing with too little ink to be a
-    digit (:func:`~cnn_gui.core.inputs.preprocess.too_little_ink`: a dot is no "0").
+    digit (:func:`~cnn_gui.core.inputs.preparation.too_little_to_read`: a dot is no "0").
 
     Swap in a newer snapshot with :meth:`set_predictor` (a slot: a trainer thread may
     build the Predictor between two steps and send it through a queued signal); the
@@ -384,13 +384,12 @@ class CanvasPredictor(QObject):
             return self._picture, False
         if self._canvas.is_empty():
             return None, False
-        drawing = self._canvas.image_array()
-        if self._predictor is None:
-            img = to_mnist(drawing)
-            return (None if img is None else img[None]), False
+        drawing, strokes = self._canvas.image_array(), self._canvas.strokes()
+        if self._predictor is None:  # no weights yet: show the drawing as MNIST's would be
+            return prepare_drawing(drawing, Preparation(DIGIT, LIGHT), (1, 28, 28), strokes), False
         prep = self._predictor.preparation
-        image = prepare_drawing(drawing, prep, self._predictor.input_shape)
-        return image, prep.method == DIGIT and too_little_ink(drawing)
+        image = prepare_drawing(drawing, prep, self._predictor.input_shape, strokes)
+        return image, prep.method == DIGIT and too_little_to_read(drawing, strokes)
 
     def refresh(self, force: bool = False) -> None:
         """Read the canvas now (unless it is unchanged since the last read and not ``force``)."""
