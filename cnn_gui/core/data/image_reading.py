@@ -123,6 +123,10 @@ def _run_on_daemons(run, starts: list[int], workers: int, stop_requested, abort:
                 if stop_requested():
                     raise DownloadCancelled(f"loading the images in {one_line(folder, 150)} was cancelled")
                 thread.join(_POLL_S)
+        # A few small files can all be read before the first look above: a stop asked
+        # meanwhile still stops the load.
+        if stop_requested():
+            raise DownloadCancelled(f"loading the images in {one_line(folder, 150)} was cancelled")
     except BaseException:
         abort.set()  # each thread ends after its current file; nothing it reads is used
         raise
