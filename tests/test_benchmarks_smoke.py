@@ -54,3 +54,13 @@ def test_explain_speed_prints_each_figure():
     for label in ("Grad-CAM", "Input x Gradient", "Integrated Gradients", "occlusion", "probes", "live canvas point"):
         assert re.search(rf"^{label}.*: median {NUMBER} ms", out, re.M), (label, out)
     assert re.search(rf"^PCA of .*median {NUMBER} s", out, re.M), out
+
+
+@pytest.mark.slow
+def test_handwriting_prints_both_ways_of_reading_and_the_uci_digits():
+    out = run_script("handwriting.py", "--per-digit", "2")
+    for label in ("read from the strokes (the canvas now)", "read from the raster (to_mnist, before)"):
+        assert re.search(rf"^  {re.escape(label)}: {NUMBER}% of 20; normal {NUMBER}% .*small {NUMBER}%", out, re.M), out
+    assert len(re.findall(rf"^    per digit  0:{NUMBER}%", out, re.M)) >= 2, out
+    assert re.search(rf"^  8x8 enlarged by pixel repetition: {NUMBER}% of 1797$", out, re.M), out
+    assert re.search(rf"^  8x8 enlarged bilinearly: {NUMBER}% of 1797$", out, re.M), out
