@@ -73,9 +73,10 @@ class CanvasPanel(QWidget):
         self.pen_slider = QSlider(Qt.Orientation.Horizontal)
         self.pen_slider.setRange(6, 40)
         self.pen_slider.setValue(int(round(self.canvas.penWidth())))
-        self.pen_slider.setToolTip("Pen width on the canvas. Weights that read digits the MNIST way read your strokes "
-                                   "with a pen in proportion to the digit (as MNIST's were), whatever this width; "
-                                   "weights trained on your own images read the canvas as you see it.")
+        # Rich text, so that Qt wraps the tooltip instead of running it off the screen.
+        self.pen_slider.setToolTip("<p>Pen width on the canvas. MNIST's weights read your strokes with a pen in "
+                                   "proportion to the digit, whatever this width; weights trained on your own "
+                                   "images read the canvas as you see it.</p>")
         self.pen_slider.setMinimumWidth(80)
         self.open_button = QPushButton("Open image…")
         self.open_button.setToolTip("Let the network read an image file (also: drop one on this panel); "
