@@ -156,7 +156,7 @@ def test_evaluate_prints_accuracy_and_the_confusion_matrix(capsys):
     acc = pretrained_accuracy()  # recorded when the weights were trained, in eval mode
     wrong = round(10_000 * (1 - acc))
     assert out[0] == f"mnist-cnn.safetensors on the 10,000 mnist test images: accuracy {acc:.2%}, {wrong} misclassified"
-    assert acc > 0.99
+    assert acc >= 0.993  # issue 19: retrained for other handwriting, MNIST kept
     assert out[1] == "rows: true class, columns: predicted class"
     assert out[2].split() == [str(d) for d in range(10)]
     rows = [line.split() for line in out[3:13]]

@@ -47,15 +47,15 @@ def test_installed_wheel_finds_its_resources(wheel, tmp_path):
 
 
 @pytest.mark.slow
-def test_pretrained_weights_are_about_99_percent():
+def test_pretrained_weights_keep_mnist_at_99_3_percent():
     from cnn_gui.core.config import TrainConfig
     from cnn_gui.core.data.datasets import load_dataset
     from cnn_gui.core.training.engine import Trainer
 
     ckpt = load_checkpoint(pretrained_checkpoint())
-    assert ckpt.meta.architecture == "mnist-cnn" and ckpt.meta.history[-1]["test_accuracy"] >= 0.985
+    assert ckpt.meta.architecture == "mnist-cnn" and ckpt.meta.history[-1]["test_accuracy"] >= 0.993
     trainer = Trainer(TrainConfig(device="cpu"), data=load_dataset("mnist").subset(100, 3000))
     load_weights_into(trainer.model, ckpt)
     _, accuracy = trainer.evaluate()
-    assert accuracy > 0.98
+    assert accuracy > 0.985  # 3,000 of the test images, read again here (all 10,000: tests/test_cli.py)
     assert resource_path("mnist", "README.md").read_text().count("CC BY-SA 3.0") >= 1

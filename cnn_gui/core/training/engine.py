@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 
 Callback = Callable[[Event], None]
 _log = logging.getLogger(__name__)
+_DIGITS = tuple("0123456789")  # class names of a digit dataset (MNIST, or a folder 0 to 9)
 
 # What ``amp=None`` and ``channels_last=None`` mean on CUDA, and cuDNN autotuning there
 # (see the module's docstring for the measurements behind them).
@@ -301,9 +302,11 @@ class Trainer:
         images, labels = self.data.train_images, self.data.train_labels
         if params is None:
             return self._batch(images, labels, idx)
-        raw = images.index_select(0, idx).to(torch.float32)
-        x = self.data.normalize(augmentation.augment(raw, params)).contiguous(memory_format=self._memory_format)
-        return x, labels.index_select(0, idx)
+        raw, y = images.index_select(0, idx).to(torch.float32), labels.index_select(0, idx)
+        # Digit datasets only ("0" to "9"): their 1s may be written with a flag and a base.
+        ones = y == 1 if tuple(self.data.classes) == _DIGITS else None
+        x = self.data.normalize(augmentation.augment(raw, params, ones=ones)).contiguous(memory_format=self._memory_format)
+        return x, y
 
     def _augment_params(self, epoch: int, batch: int, n: int, out: torch.Tensor | None = None):
         """The augmentation draws of batch ``batch`` (0-based) of ``epoch``: the same on a resume."""
