@@ -29,16 +29,15 @@ floats, before normalisation), so the uncovered border is empty canvas.
 A digit never leaves the field: the bounding box of each image's ink, widened by the
 pixel bilinear sampling may spread it over (one more for a dilation, three for a coarse
 scan), is mapped with the drawn rotation and scale; if it would not fit, the scale is
-reduced until it does,
-and the shift is clamped so that the box stays inside. So a digit that touches no border
+reduced until it does, and the shift is clamped so that the box stays inside. So a digit that touches no border
 touches none after the change, whatever the draws. (On photos whose content fills the
 frame, CIFAR-10, that shrinks every image a little.)
 
 Every random number comes from :func:`random_params`: a uniform [0, 1) tensor of
 ``PARAMS`` numbers per image, drawn from a generator the caller seeds (the engine: from
 the run's seed, the epoch and the batch, so a resumed run replays the same changes). The
-coarse-scan choice is drawn after the first six numbers of the whole batch, so a seed
-gives the turns, shifts and strokes it gave before coarse scans existed.
+coarse-scan and 1s' numbers are drawn after the first six of the whole batch, so a seed
+gives the turns, shifts and strokes it gave before they existed.
 Everything else is deterministic, has fixed shapes and never reads a value back to the
 host, so the whole change can be captured in a CUDA graph with the training step.
 """
@@ -200,9 +199,10 @@ def _flag_and_base(x: torch.Tensor, u: torch.Tensor, ones: torch.Tensor, share: 
     flag = _segment(x, torch.stack([top_x, top], 1), torch.stack([top_x - reach, top + 0.9 * reach], 1))
     half = 0.3 * height
     base = _segment(x, torch.stack([bottom_x - half, bottom], 1), torch.stack([bottom_x + half, bottom], 1))
-    keep = (lambda m: (ones & m).to(x.dtype).view(-1, 1, 1, 1))
+    with_flag = (ones & (both | flag_only)).to(x.dtype).view(-1, 1, 1, 1)
+    with_base = (ones & (both | base_only)).to(x.dtype).view(-1, 1, 1, 1)
     peak = x.amax(dim=(1, 2, 3), keepdim=True)
-    added = torch.maximum(flag * keep(both | flag_only), base * keep(both | base_only)) * peak
+    added = torch.maximum(flag * with_flag, base * with_base) * peak
     return torch.maximum(x, added)
 
 
