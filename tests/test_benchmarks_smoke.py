@@ -64,3 +64,12 @@ def test_handwriting_prints_both_ways_of_reading_and_the_uci_digits():
     assert len(re.findall(rf"^    per digit  0:{NUMBER}%", out, re.M)) >= 2, out
     assert re.search(rf"^  8x8 enlarged by pixel repetition: {NUMBER}% of 1797$", out, re.M), out
     assert re.search(rf"^  8x8 enlarged bilinearly: {NUMBER}% of 1797$", out, re.M), out
+
+
+@pytest.mark.slow
+def test_contention_prints_busy_over_idle_for_adapted_and_fixed_threads():
+    out = run_script("contention.py", "--batches", "15", "--rounds", "1")
+    for mode in ("adapted", "fixed"):
+        assert re.search(rf"^{mode} +threads: idle [\d,]+ samples/s, one core busy [\d,]+ samples/s, "
+                         rf"busy/idle {NUMBER}$", out, re.M), out
+    assert re.search(rf"^adapted / fixed: idle {NUMBER}x, one core busy {NUMBER}x$", out, re.M), out

@@ -55,6 +55,7 @@ import torch.nn.functional as F
 # before coarse scans existed), then the coarse-scan choice, a 1's flag-and-base choice and
 # the flag's length (drawn second).
 _FIRST = 6
+_DIGITS = tuple("0123456789")
 PARAMS = _FIRST + 3
 _SLACK = 1e-3  # px kept free at the edge, so rounding never lets a bilinear weight reach it
 
@@ -154,6 +155,12 @@ def _coarse(x: torch.Tensor, side: int, mode: str) -> torch.Tensor:
     big = F.interpolate(small, size=(h, w), mode=mode, **extra)
     peak = x.amax(dim=(1, 2, 3), keepdim=True)
     return big * (peak / big.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6))
+
+
+def ones_among(classes, labels: torch.Tensor) -> torch.Tensor | None:
+    """Which of ``labels`` are 1s, for :func:`augment`'s ``ones``: on digit datasets only
+    (classes "0" to "9", MNIST or a folder of digits); None on any other."""
+    return labels == 1 if tuple(classes) == _DIGITS else None
 
 
 def _segment(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -29,6 +29,8 @@ THREADS_PER_CPU = 4
 
 # torch's default, captured before any thread of this process asks for fewer.
 _training_threads = max(1, torch.get_num_threads())
+# A count set by the user is kept as it is; otherwise a run adapts it (thread_tuner.py).
+_chosen_by_user = bool(os.environ.get("OMP_NUM_THREADS"))
 
 
 def training_threads() -> int:
@@ -44,11 +46,18 @@ def max_training_threads() -> int:
 def set_training_threads(count: int) -> None:
     """Change the count used by the next :func:`use_training_threads` (`cnn-gui train --threads`);
     ValueError outside 1 .. :func:`max_training_threads`."""
-    global _training_threads
+    global _training_threads, _chosen_by_user
     limit = max_training_threads()
     if not 1 <= count <= limit:
         raise ValueError(f"threads must be from 1 to {limit} ({THREADS_PER_CPU} per CPU), got {count}")
     _training_threads = int(count)
+    _chosen_by_user = True
+
+
+def threads_chosen_by_user() -> bool:
+    """True when ``OMP_NUM_THREADS`` or :func:`set_training_threads` chose the count: a run
+    then keeps it instead of adapting it to the machine's load."""
+    return _chosen_by_user
 
 
 def use_training_threads() -> int:

@@ -6,17 +6,16 @@ Why it is faster than the tutorial's loop on the same model and batch size:
   no per-sample PIL/ToTensor);
 - on the CPU, channels_last memory format (oneDNN's blocked convolutions) and bf16
   autocast where the CPU has native bf16; fused Adam;
-- on CUDA, the training step replayed from a CUDA graph (below);
+- on CUDA, the training step replayed from a CUDA graph (below); on a CPU that other
+  programs share, a thread count chosen from measured steps (``thread_tuner.py``);
 - loss and accuracy are summed on the device and read back only when an event is due
   (at most ``report_interval`` apart), never once per batch.
 
 What it fixes in the tutorial: the test pass runs in ``model.eval()`` (BatchNorm uses
 its running statistics) under ``torch.inference_mode()``; the training data is shuffled
 each epoch; accuracies are called accuracies.
-
 On CUDA the training step of every full batch is replayed from one CUDA graph
 (``TrainConfig.cuda_graph``; on unless ``compile``): see :mod:`cnn_gui.core.training.cuda_graph`.
-
 CUDA defaults (``CUDA_AMP``, ``CUDA_CHANNELS_LAST``, ``CUDNN_BENCHMARK`` below, chosen
 from ``benchmarks/gpu_check.py``, which times every combination, graphed and eager; figures
 in ``benchmarks/results/``): bf16 autocast and channels_last, the fastest graphed setting on
@@ -43,6 +42,7 @@ from cnn_gui.core.training import augment as augmentation
 from cnn_gui.core.config import ConfigError, TrainConfig
 from cnn_gui.core.training.control import Position, RunControl
 from cnn_gui.core.training.cpu_threads import use_training_threads
+from cnn_gui.core.training.thread_tuner import tuner_for
 from cnn_gui.core.training.cuda_graph import GraphedStep
 from cnn_gui.core.training.distributed import SYNC_STEPS, Shard
 from cnn_gui.core.training.epoch import Epoch, NonFiniteLoss, StoppedInTest, Sums, check_finite, permutation
@@ -62,7 +62,6 @@ if TYPE_CHECKING:
 
 Callback = Callable[[Event], None]
 _log = logging.getLogger(__name__)
-_DIGITS = tuple("0123456789")  # class names of a digit dataset (MNIST, or a folder 0 to 9)
 
 # What ``amp=None`` and ``channels_last=None`` mean on CUDA, and cuDNN autotuning there
 # (see the module's docstring for the measurements behind them).
@@ -227,6 +226,7 @@ class Trainer:
         cfg = self.config
         started = time.perf_counter()
         use_training_threads()  # this thread may be a fresh QThread, or a serial GUI thread
+        self._threads = tuner_for(self.device)  # adapts the count to a CPU other programs share
         try:
             result = self._fit(started)
         except torch.cuda.OutOfMemoryError:
@@ -303,8 +303,7 @@ class Trainer:
         if params is None:
             return self._batch(images, labels, idx)
         raw, y = images.index_select(0, idx).to(torch.float32), labels.index_select(0, idx)
-        # Digit datasets only ("0" to "9"): their 1s may be written with a flag and a base.
-        ones = y == 1 if tuple(self.data.classes) == _DIGITS else None
+        ones = augmentation.ones_among(self.data.classes, y)
         x = self.data.normalize(augmentation.augment(raw, params, ones=ones)).contiguous(memory_format=self._memory_format)
         return x, y
 
@@ -404,6 +403,7 @@ class Trainer:
         perm = permutation(cfg.seed, epoch.number, self.data.train_size).to(self.device, non_blocking=True)
         if self.data.streamed:  # read from disk (core/data/streaming.py): this rank's batches decoded ahead
             self.data.schedule([shard.indices(perm, b) for b in range(pos.batch, nb)])
+        self._threads.restart()  # not timing the test pass
         while pos.batch < nb:
             if self.control.paused:
                 self._hold(epoch)
@@ -415,6 +415,7 @@ class Trainer:
                 check_finite(pos.loss_sum, epoch.number, pos.batch)
                 return False
             self._train_batch(epoch, shard.indices(perm, pos.batch), criterion, graph)
+            self._threads.step_done()
             now = time.perf_counter()
             if ranks is None:
                 if now - epoch.last_report >= cfg.report_interval or pos.batch == nb:
@@ -432,6 +433,7 @@ class Trainer:
         epoch.stop_clock()
         self._held_position = epoch.held(self.position)
         self.control.wait_if_paused()
+        self._threads.restart()
         self._held_position = None
         epoch.start_clock()
 
