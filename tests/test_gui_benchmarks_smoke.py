@@ -49,10 +49,14 @@ def test_startup_prints_both_medians_and_the_ratio_and_the_window_was_complete(t
     out = run_script("startup.py", "--runs", "1", tmp_path=tmp_path)
     assert re.search(rf"^import torch: median {NUMBER} s", out, re.M), out
     assert re.search(rf"^cnn-gui to window shown: median {NUMBER} s", out, re.M), out
-    assert re.search(rf"^ratio cnn-gui/import torch: {NUMBER}x", out, re.M), out
+    assert re.search(rf"^cnn-gui to tree filled: median {NUMBER} s", out, re.M), out
+    assert re.search(rf"^ratio window shown/import torch: {NUMBER}x", out, re.M), out
+    assert re.search(rf"^ratio tree filled/import torch: {NUMBER}x", out, re.M), out
+    assert re.search(rf"^heartbeat while the window starts: {LATENESS}", out, re.M), out
+    assert re.search(r"^cnn-gui: shown \(loading the network\); quitting", out, re.M), out
     # The hook quit a complete window: tree filled, and the deferred pretrained weights
     # were in by the end of the first event loop iteration.
-    shown = re.search(r"^cnn-gui: shown \((\d+) modules in the tree; (.+)\); quitting", out, re.M)
+    shown = re.search(r"^cnn-gui: tree filled \((\d+) modules in the tree; Weights: pretrained", out, re.M)
     assert shown, out
     assert int(shown.group(1)) > 10
     from cnn_gui.core.resources import pretrained_checkpoint

@@ -14,36 +14,34 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-# numpy and torch before PySide6, on purpose: once PySide6 is imported, its import hook
-# (shibokensupport.feature) inspects the source of every module imported after it, which
-# made importing torch's ~1,000 modules ~0.3-0.5 s slower on a 2-core machine.
-import numpy  # noqa: F401
-import torch  # noqa: F401
-
 from cnn_gui import __version__
-from cnn_gui.core.training.cpu_threads import make_this_thread_serial
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
 
-# PySide6 is imported inside the functions, not here: run() checks that Qt can start at
-# all (cnn_gui.gui.preflight) before anything loads Qt's libraries.
+# Neither PySide6 nor torch is imported here: run() checks that Qt can start at all
+# (cnn_gui.gui.preflight) before anything loads Qt's libraries, and shows the loading
+# window before torch is imported (cnn_gui.gui.startup).
 
+# "1": quit once the first window (the loading one) is shown; "tree": once the real window
+# is shown with the network's tree filled and the pretrained weights read (startup.py).
 EXIT_AFTER_SHOW_ENV = "CNN_GUI_EXIT_AFTER_SHOW"
 ICON_SIZES = (32, 64, 256)  # resources/icons/cnn-gui-<size>.png, rendered from cnn-gui.svg
 
 
-def ensure_app(argv: list[str] | None = None) -> QApplication:
+def ensure_app(argv: list[str] | None = None, *, serial: bool = True) -> QApplication:
     """The QApplication, created (and named) if there is none yet.
 
     The calling thread becomes the GUI thread, and its torch ops run serially from here
     on (single images; see :mod:`cnn_gui.core.training.cpu_threads` for why training needs it).
+    ``serial=False``: not yet (that imports torch); :func:`run` does it once torch is loaded.
     """
     from PySide6.QtWidgets import QApplication
 
     from cnn_gui.gui.settings import APPLICATION, ORGANIZATION
 
-    make_this_thread_serial()
+    if serial:
+        _make_serial()
     app = QApplication.instance()
     if app is None:
         app = QApplication(list(argv) if argv is not None else sys.argv[:1])
@@ -56,6 +54,12 @@ def ensure_app(argv: list[str] | None = None) -> QApplication:
     if app.windowIcon().isNull():
         app.setWindowIcon(app_icon())
     return app
+
+
+def _make_serial() -> None:
+    from cnn_gui.core.training.cpu_threads import make_this_thread_serial
+
+    make_this_thread_serial()
 
 
 def app_icon():
@@ -114,8 +118,10 @@ def startup_problem() -> str | None:
 def run(checkpoint: str | None = None, argv: list[str] | None = None) -> int:
     """Open the window, run the event loop, stop any training cleanly; the exit code.
 
-    2, after one line on stderr, when the window cannot open here (no display, a missing
-    system library: see :mod:`cnn_gui.gui.preflight`) instead of Qt's abort.
+    The loading window shows first; torch and the window's modules load on a thread
+    (:mod:`cnn_gui.gui.startup`), then the real window takes its place. 2, after one line
+    on stderr, when the window cannot open here (no display, a missing system library: see
+    :mod:`cnn_gui.gui.preflight`) instead of Qt's abort; 1 when torch cannot be loaded.
     """
     reason = startup_problem()
     if reason is not None:
@@ -123,43 +129,85 @@ def run(checkpoint: str | None = None, argv: list[str] | None = None) -> int:
         return 2
     from PySide6.QtCore import QTimer
 
-    app = ensure_app(argv)
-    window = create_window(load_pretrained=True, defer_pretrained=True)
-    window.show()  # the pretrained weights follow in the first event loop iteration
-    if checkpoint:
-        QTimer.singleShot(0, lambda: window.open_checkpoint(checkpoint))
-    app.aboutToQuit.connect(window.shutdown)
-    if os.environ.get(EXIT_AFTER_SHOW_ENV) == "1":
-        _quit_after_first_iteration(app, window)
+    from cnn_gui.gui.startup.core_loader import CoreLoader
+    from cnn_gui.gui.startup.loading_window import LoadingWindow
+
+    app = ensure_app(argv, serial=False)
+    loader = CoreLoader()
+    loader.start()  # at once: torch loads while Qt connects to the display and paints
+    loading = LoadingWindow()
+    started = Startup(app, loading, checkpoint)
+    loader.loaded.connect(started.build)
+    loader.failed.connect(started.fail)
+    loading.show()
+    exit_after = os.environ.get(EXIT_AFTER_SHOW_ENV)
+    if exit_after == "1":
+        QTimer.singleShot(0, lambda: _quit(app, "shown (loading the network)"))
 
     # Ctrl+C in the terminal closes the window (training stopped and joined) instead of
     # being ignored while Qt's event loop holds the Python interpreter.
-    previous = signal.signal(signal.SIGINT, lambda *_: window.close())
+    previous = signal.signal(signal.SIGINT, lambda *_: started.close())
     wake = QTimer()
     wake.start(250)  # lets the interpreter run its signal handlers
     wake.timeout.connect(lambda: None)
     try:
-        return int(app.exec())
+        code = int(app.exec())
     finally:
         wake.stop()
         signal.signal(signal.SIGINT, previous)
-        window.shutdown()
-        dispose(window)
+        if started.window is not None:
+            started.window.shutdown()
+            dispose(started.window)
+    return 1 if started.failure else code
 
 
-def _quit_after_first_iteration(app: QApplication, window) -> None:
-    """Start-up measurement (benchmarks/startup.py): quit once the shown window's first
-    event loop iteration has run, so the process's wall time is the start-up time."""
-    from PySide6.QtCore import QTimer
+class Startup:
+    """The second half of :func:`run`, on the GUI thread once torch has loaded."""
 
-    def quit_now() -> None:
-        tree = window.structure.tree
-        modules = sum(1 for _ in tree.walk()) if tree is not None else 0
-        print(f"cnn-gui: shown ({modules} modules in the tree; {window.weights_text}); "
-              f"quitting ({EXIT_AFTER_SHOW_ENV}=1)", file=sys.stderr, flush=True)
-        app.quit()
+    def __init__(self, app, loading, checkpoint: str | None) -> None:
+        self.app, self.loading, self.checkpoint = app, loading, checkpoint
+        self.window = None
+        self.failure: str | None = None
 
-    QTimer.singleShot(0, quit_now)
+    def build(self, import_seconds: float) -> None:
+        from PySide6.QtCore import QTimer
+
+        from cnn_gui.gui.startup.loading_window import hand_over
+
+        if self.loading.closed_by_user:
+            return  # closed while loading: the app is quitting
+        _make_serial()
+        self.window = window = create_window(load_pretrained=True, defer_pretrained=True)
+        self.app.aboutToQuit.connect(window.shutdown)
+        hand_over(self.loading, window)  # the pretrained weights follow in the next iteration
+        if self.checkpoint:
+            QTimer.singleShot(0, lambda: window.open_checkpoint(self.checkpoint))
+        if os.environ.get(EXIT_AFTER_SHOW_ENV) == "tree":
+            QTimer.singleShot(0, lambda: _quit(self.app, tree_line(window, import_seconds)))
+
+    def fail(self, line: str) -> None:
+        self.failure = line
+        print(f"cnn-gui: {line}", file=sys.stderr, flush=True)
+        self.loading.show_failure(line)
+        if os.environ.get(EXIT_AFTER_SHOW_ENV):
+            self.app.quit()
+
+    def close(self) -> None:
+        (self.window or self.loading).close()
+
+
+def tree_line(window, import_seconds: float) -> str:
+    tree = window.structure.tree
+    modules = sum(1 for _ in tree.walk()) if tree is not None else 0
+    return (f"tree filled ({modules} modules in the tree; {window.weights_text}; "
+            f"imports {import_seconds:.2f} s)")
+
+
+def _quit(app, what: str) -> None:
+    """Start-up measurement (benchmarks/startup.py): quit after this event loop iteration,
+    so the process's wall time is the start-up time."""
+    print(f"cnn-gui: {what}; quitting ({EXIT_AFTER_SHOW_ENV})", file=sys.stderr, flush=True)
+    app.quit()
 
 
 def dispose(window) -> None:

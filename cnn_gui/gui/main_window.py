@@ -39,6 +39,7 @@ from cnn_gui.core.weights import Source
 
 from cnn_gui.gui import dialogs
 from cnn_gui.gui import settings as settings_mod
+from cnn_gui.gui import window_layout
 from cnn_gui.gui.panels.canvas_panel import CanvasPanel
 from cnn_gui.gui.flows.checkpoint_flow import CheckpointFlow
 from cnn_gui.gui.flows.model_flow import ModelFlow
@@ -430,20 +431,14 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
                 self.show_weights_snapshot()
 
     def _default_size(self) -> QSize:
-        want = QSize(1600, 940)
-        screen = self.screen()
-        if screen is not None:
-            avail = screen.availableGeometry().size()
-            want = QSize(min(want.width(), avail.width()), min(want.height(), avail.height()))
-        return want
+        return window_layout.default_size(self.screen())
 
     def _default_dock_sizes(self) -> None:
-        width = self.width()
-        self.resizeDocks([self.structure_dock, self.canvas_dock], [max(300, width * 27 // 100), max(280, width // 4)],
+        self.resizeDocks([self.structure_dock, self.canvas_dock], window_layout.default_dock_widths(self.width()),
                          Qt.Orientation.Horizontal)
 
     def sizeHint(self) -> QSize:
-        return QSize(1600, 940)
+        return QSize(window_layout.DEFAULT_SIZE)
 
     def about_text(self) -> str:
         return dialogs.about_text(__version__, sys.version.split()[0], torch.__version__)

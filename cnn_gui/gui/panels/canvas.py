@@ -167,6 +167,24 @@ class DrawingCanvas(QWidget):
         buf = np.frombuffer(img.constBits(), dtype=np.uint8, count=h * bpl).reshape(h, bpl)
         return buf[:, :w].astype(np.float32) * np.float32(1.0 / 255.0)
 
+    def replay(self, strokes: list[np.ndarray]) -> None:
+        """Draw these strokes (as :meth:`strokes` gives them: x, y in image pixels, pressure)
+        after what is there, as if drawn now: the start-up window's drawing moves here so."""
+        for stroke in strokes:
+            if len(stroke) == 0 or not self._drawing_allowed:
+                continue
+            points = [QPointF(float(x), float(y)) for x, y, _ in stroke]
+            if self._picture is not None:
+                self.clear()
+            self._strokes.append([(float(x), float(y), float(p)) for x, y, p in stroke])
+            self._paint_segment(points[0], points[0])
+            for a, b in zip(points, points[1:]):
+                self._paint_segment(a, b)
+        if strokes:
+            self._throttle.stop()
+            self.imageChanged.emit()
+            self.strokeFinished.emit()
+
     @Slot()
     def clear(self) -> None:
         self._throttle.stop()

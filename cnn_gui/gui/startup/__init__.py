@@ -1,0 +1,1 @@
+"""Start-up: the window's frame first, torch and the network a moment later."""
