@@ -7,9 +7,11 @@ as a user would, in fresh processes, in alternating order: idle, then with one c
 by a spinning process this script starts; once with the thread count adapted to the load
 (the default, ``core/training/thread_tuner.py``) and once fixed at every core
 (``--threads N``, how every run trained before). Reads the training samples/s from the
-epoch line (the test pass not counted). A measurement, not a test: it exits 0 whatever the
-ratios. Goal: busy / idle >= 0.40 on 2 cores (the ideal is 0.50), never slower than fixed
-when idle.
+epoch line (the test pass not counted). Then the same in the window: the real main window
+(offscreen, in a fresh process: ``gui_responsiveness.py``'s bench window, 5 batches of
+warm-up) trains the same run, samples/s from its epoch's end. A measurement, not a test:
+it exits 0 whatever the ratios. Goal: busy / idle >= 0.40 on 2 cores (the ideal is 0.50)
+in the CLI and in the window, never slower than fixed when idle.
 """
 
 from __future__ import annotations
@@ -43,20 +45,50 @@ def train_speed(batches: int, threads: int | None) -> float:
     return float(found.group(1).replace(",", ""))
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--batches", type=int, default=300, help="training batches of 100 per run (default 300)")
-    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds; medians are printed (default 2)")
-    args = ap.parse_args(argv)
-    cores = os.cpu_count() or 1
-    print(f"machine: {cpu_name()}, {cores} cores, {load_text()}")
+def window_speed(batches: int, threads: int | None) -> float:
+    """Samples/s of the real window's training in a fresh process (``--window-child``)."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--window-child", "--batches", str(batches)]
+    cmd += ["--threads", str(threads)] if threads else []
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    with tempfile.TemporaryDirectory() as tmp:  # settings and the run folder it records are not wanted
+        env.update(QT_QPA_PLATFORM="offscreen", CNN_GUI_SETTINGS_DIR=str(Path(tmp) / "settings"),
+                   CNN_GUI_RUNS_DIR=str(Path(tmp) / "runs"))
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("window samples/s ")]
+    if out.returncode != 0 or not lines:
+        raise SystemExit(f"the window child failed: {out.stderr.strip()[-2000:]}")
+    return float(lines[-1].split()[-1])
+
+
+def _window_child(batches: int, threads: int | None) -> int:
+    from gui_responsiveness import Heartbeat, close_bench_window, open_bench_window, window_run
+
+    from cnn_gui.core.training.cpu_threads import set_training_threads
+
+    if threads:
+        set_training_threads(threads)
+    app, window, _ = open_bench_window(500)
+    beat = Heartbeat()
+    beat.start()
+    try:
+        config = window.training_panel.config().with_(epochs=1, batch_size=100, device="cpu", max_batches=5)
+        window_run(app, window, beat, config, 300)  # warm-up
+        speed, *_ = window_run(app, window, beat, config.with_(max_batches=batches), 600)
+    finally:
+        beat.stop()
+        close_bench_window(window)
+    print(f"window samples/s {speed:.1f}")
+    return 0
+
+
+def measure(kind: str, speed, batches: int, rounds: int, cores: int) -> None:
     speeds: dict[tuple[str, str], list[float]] = {}
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for busy in (False, True):
             spin = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
             try:
                 for mode, threads in (("adapted", None), ("fixed", cores)):
-                    speeds.setdefault((mode, "busy" if busy else "idle"), []).append(train_speed(args.batches, threads))
+                    speeds.setdefault((mode, "busy" if busy else "idle"), []).append(speed(batches, threads))
             finally:
                 if spin is not None:
                     spin.kill()
@@ -64,10 +96,29 @@ def main(argv: list[str] | None = None) -> int:
     med = {key: statistics.median(v) for key, v in speeds.items()}
     for mode in ("adapted", "fixed"):
         idle, busy = med[(mode, "idle")], med[(mode, "busy")]
-        print(f"{mode:8s} threads: idle {idle:,.0f} samples/s, one core busy {busy:,.0f} samples/s, "
+        print(f"{kind} {mode:8s} threads: idle {idle:,.0f} samples/s, one core busy {busy:,.0f} samples/s, "
               f"busy/idle {busy / idle:.2f}")
-    print(f"adapted / fixed: idle {med[('adapted', 'idle')] / med[('fixed', 'idle')]:.2f}x, "
-          f"one core busy {med[('adapted', 'busy')] / med[('fixed', 'busy')]:.2f}x")
+    print(f"{kind} adapted / fixed: idle {med[('adapted', 'idle')] / med[('fixed', 'idle')]:.2f}x, "
+          f"one core busy {med[('adapted', 'busy')] / med[('fixed', 'busy')]:.2f}x", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--batches", type=int, default=300, help="training batches of 100 per run (default 300)")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds; medians are printed (default 2)")
+    ap.add_argument("--kinds", default="cli,window", help="what to measure: cli, window or both (default)")
+    ap.add_argument("--window-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.window_child:
+        return _window_child(args.batches, args.threads)
+    cores = os.cpu_count() or 1
+    print(f"machine: {cpu_name()}, {cores} cores, {load_text()}")
+    kinds = {"cli": train_speed, "window": window_speed}
+    for kind in args.kinds.split(","):
+        if kind not in kinds:
+            ap.error(f"--kinds: {kind!r} is neither cli nor window")
+        measure(kind, kinds[kind], args.batches, args.rounds, cores)
     return 0
 
 
