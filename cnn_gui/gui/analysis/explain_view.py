@@ -188,7 +188,7 @@ class ExplainView(QWidget):
         self._label = ""
         self.result: Attribution | None = None
         self._live = LiveRefresh(self, self._run, STROKE_THROTTLE_MS)  # a result for an older request is dropped
-        self._runner = JobRunner(self)
+        self._runner = JobRunner(self, give_back_memory=True)
         self._update_layer_row()
         self._clear(NO_MODEL_TEXT)
 

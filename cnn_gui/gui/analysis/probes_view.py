@@ -273,7 +273,7 @@ class ProbesView(QWidget):
         self._label = ""
         self.result: ProbeResult | None = None
         self._live = LiveRefresh(self, self._run, STROKE_THROTTLE_MS)
-        self._runner = JobRunner(self)
+        self._runner = JobRunner(self, give_back_memory=True)
         self._clear(NO_MODEL_TEXT)
 
     def _lay_out(self, transforms: tuple[Transform, ...]) -> None:
