@@ -107,7 +107,7 @@ class ConfusionView(QWidget):
         self._data: "ImageDataset | None" = None
         self._input_shape: tuple[int, ...] | None = None  # what the weights read, when known
         self._cached: dict[str, "ImageDataset"] = {}
-        self.jobs = JobRunner(self, give_back_memory=True)
+        self.jobs = JobRunner(self, give_back_memory=True, collect_first=True)
         self._blocked = False
         self.result: ConfusionResult | None = None
         self._result_data: "ImageDataset | None" = None

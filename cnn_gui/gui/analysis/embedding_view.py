@@ -88,7 +88,7 @@ class EmbeddingView(QWidget):
         self.live_point: np.ndarray | None = None
         self._request = 0
         self._blocked = False
-        self._runner = JobRunner(self, give_back_memory=True)
+        self._runner = JobRunner(self, give_back_memory=True, collect_first=True)
         self._progress.connect(self._on_progress)
         self._clear_plot()
         self._update_buttons()

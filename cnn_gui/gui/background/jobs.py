@@ -127,15 +127,17 @@ class JobRunner(QObject):
 
     ``give_back_memory``: for the owners of big jobs (a test pass, an embedding): once no
     job is left, the C heap's free pages go back to the system (:mod:`cnn_gui.core.memory`,
-    ~7 ms, after the results are shown).
+    ~7 ms, after the results are shown); ``collect_first``: Python's reference cycles are
+    collected before (~0.1-0.2 s: only for jobs a click starts, never per stroke).
     """
 
     finished = Signal()
     _report = Signal(object, object, object)  # job, result, error: worker -> GUI thread
 
-    def __init__(self, parent: QObject | None = None, *, give_back_memory: bool = False) -> None:
+    def __init__(self, parent: QObject | None = None, *, give_back_memory: bool = False,
+                 collect_first: bool = False) -> None:
         super().__init__(parent)
-        self._give_back_memory = give_back_memory
+        self._give_back_memory, self._collect_first = give_back_memory, collect_first
         self._gate = _Gate()
         self._jobs: list[Job] = []  # jobs whose thread still runs or whose result may still come
         self._latest: dict[str, Job] = {}  # key -> the newest job of that key
@@ -210,7 +212,7 @@ class JobRunner(QObject):
             if not self.busy():
                 self.finished.emit()
                 if self._give_back_memory:
-                    QTimer.singleShot(0, give_back_freed_memory)
+                    QTimer.singleShot(0, lambda: give_back_freed_memory(collect=self._collect_first))
 
     # -- state -----------------------------------------------------------------------------
     @property

@@ -231,7 +231,7 @@ class TrainingController(QObject):
         self.finished.emit(end)
         # What the run freed (batches, activations, its thread's caches) back to the system,
         # once the listeners have let go of it: else each run leaves 30-110 MB (core/memory.py).
-        QTimer.singleShot(0, give_back_freed_memory)
+        QTimer.singleShot(0, lambda: give_back_freed_memory(collect=True))
 
 
 def _tell(callbacks, *events) -> None:
