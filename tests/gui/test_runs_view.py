@@ -246,3 +246,20 @@ def test_set_runs_dir_switches_folders(qtbot, view, two_runs, tmp_path_factory):
         folder_action(view, "Change this window's runs folder").trigger()
     settle(qtbot, view)
     assert signal.args == [str(two_runs[0])] and len(view.runs()) == 2
+
+
+def test_after_shutdown_a_show_a_tick_or_a_refresh_submits_nothing(qtbot, two_runs):
+    """A window closed in the middle of its Runs tab's poll: the timer's next tick, a show
+    or a refresh once its readers are shut down raised "this JobRunner is shut down"."""
+    w = RunsView(two_runs[0])
+    qtbot.addWidget(w)
+    w.show()
+    settle(qtbot, w)
+    assert w.timer.isActive()
+    assert w.shutdown(5.0)
+    assert not w.timer.isActive()
+    w.hide()
+    w.show()
+    w.poll()
+    w.refresh()
+    assert not w.timer.isActive() and not w.busy()

@@ -96,6 +96,7 @@ class RunsView(RunActions, QWidget):
         self.diff_stack = SettingsDiff()
         self.diff_table, self.diff_hint = self.diff_stack.table, self.diff_stack.hint
         self._build_layout(bar)
+        self._shut_down = False
         self.timer = QTimer(self)
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self.poll)
@@ -289,6 +290,8 @@ class RunsView(RunActions, QWidget):
     def refresh(self) -> None:
         """Re-read the folders now, superseding looks in flight (the timer polls every second
         while the view is shown). The table follows when the listings arrive."""
+        if self._shut_down:
+            return
         self.folders.refresh(force=True)
         self.curves.poll()
 
@@ -296,6 +299,8 @@ class RunsView(RunActions, QWidget):
     def poll(self) -> None:
         """One cheap look at each folder (new, changed and deleted runs) and at the shown runs'
         new points, off the GUI thread; skipped where a folder's last look is still in flight."""
+        if self._shut_down:
+            return
         self.folders.refresh(force=False)
         self.curves.poll()
 
@@ -333,6 +338,8 @@ class RunsView(RunActions, QWidget):
     def shutdown(self, timeout: float = 1.0) -> bool:
         """Deliver nothing more and wait up to ``timeout`` seconds in all for the job threads;
         True when none is left (one blocked in a read never ends, and never calls back)."""
+        self._shut_down = True  # no poll from here on: a timer tick or a show would submit to a closed runner
+        self.timer.stop()
         runners = (*self.folders.runners(), self.curves.jobs, self.jobs)
         for runner in runners:
             runner.shutdown(0.0)
@@ -343,6 +350,8 @@ class RunsView(RunActions, QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802
         super().showEvent(event)
+        if self._shut_down:
+            return
         self.poll()
         self.timer.start()
 
