@@ -357,13 +357,7 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
     # ================================================================== settings and closing
     def _restore_settings(self) -> None:
         s = settings_mod.open_settings()
-        key_geometry, key_state = settings_mod.layout_keys(self.screen())
-        geometry = settings_mod.read_bytes(s, key_geometry)
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        state = settings_mod.read_bytes(s, key_state)
-        if state is not None:
-            self._restored_state = bool(self.restoreState(state))
+        self._restored_state = window_layout.restore_saved_layout(self, s)
         doc = settings_mod.read_json(s, settings_mod.KEY_TRAINING)
         if doc:
             try:

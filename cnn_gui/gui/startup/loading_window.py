@@ -80,13 +80,7 @@ class LoadingWindow(QMainWindow):
 
     def _restore_layout(self) -> bool:
         """The saved size and docks; False when there were no docks to restore."""
-        s = settings_mod.open_settings()
-        key_geometry, key_state = settings_mod.layout_keys(self.screen())
-        geometry = settings_mod.read_bytes(s, key_geometry)
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        state = settings_mod.read_bytes(s, key_state)
-        return state is not None and bool(self.restoreState(state))
+        return window_layout.restore_saved_layout(self, settings_mod.open_settings())
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
