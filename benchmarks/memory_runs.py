@@ -42,12 +42,22 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _machine import cpu_name, load_text  # noqa: E402
 
 
-def rss_mb() -> float:
+def _status_mb(field: str) -> float:
     with open("/proc/self/status", encoding="ascii") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def rss_mb() -> float:
+    return _status_mb("VmRSS")
+
+
+def parts() -> str:
+    """Of the resident memory: the heap and tensors (anonymous) and the libraries' pages
+    read from disk (file-backed: torch's and Qt's code, shared with other processes)."""
+    return f"anonymous {_status_mb('RssAnon'):,.0f}, files {_status_mb('RssFile'):,.0f}"
 
 
 def pump(seconds: float) -> None:
@@ -90,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     window.controller.finished.connect(ended.append)
     pump(args.settle)
     series = [rss_mb()]
-    print(f"after start: {series[0]:,.0f} MB", flush=True)
+    print(f"after start: {series[0]:,.0f} MB ({parts()})", flush=True)
     try:
         for i in range(1, args.runs + 1):
             config = window.training_panel.config().with_(epochs=1, max_batches=args.batches)
@@ -100,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             wait_until(lambda: len(ended) > count, 600)
             pump(args.settle)
             series.append(rss_mb())
-            print(f"after run {i}: {series[-1]:,.0f} MB ({series[-1] - series[-2]:+.0f})", flush=True)
+            print(f"after run {i}: {series[-1]:,.0f} MB ({series[-1] - series[-2]:+.0f}; {parts()})", flush=True)
         steps = (("test pass", window.confusion), ("PCA", window.analysis.embedding), ("t-SNE", window.analysis.embedding))
         for name, view in steps:
             started = view.compute_tsne() if name == "t-SNE" else view.compute()
@@ -108,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError(f"{name} did not start")
             wait_until(lambda: not view.is_running(), 900)
             pump(args.settle)
-            print(f"after the {name}: {rss_mb():,.0f} MB", flush=True)
+            print(f"after the {name}: {rss_mb():,.0f} MB ({parts()})", flush=True)
     finally:
         window.shutdown()
         dispose(window)

@@ -124,13 +124,27 @@ def test_mnist_needs_no_torchvision():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
-def test_mnist_second_load_is_cached_but_fresh(mnist):
+def test_mnist_loads_share_their_tensors_while_one_is_alive():
+    mnist = load_dataset("mnist")
     again = load_dataset("mnist")
     assert again is not mnist
-    assert again.train_images.data_ptr() != mnist.train_images.data_ptr()
+    assert again.train_images.data_ptr() == mnist.train_images.data_ptr()  # not read nor copied again
     assert torch.equal(again.test_labels, mnist.test_labels)
-    again.train_images[0].zero_()  # the caller may scribble on its copy...
-    assert load_dataset("mnist").train_images[0].any()  # ...without touching the cache
+
+
+def test_nothing_stays_in_memory_once_every_loaded_mnist_is_gone():
+    import gc
+    import weakref
+
+    first = load_dataset("mnist")
+    gone = weakref.ref(first.train_images)
+    test_only = first.test_only()
+    del first
+    gc.collect()
+    assert gone() is None  # the cache did not keep the 47 MB of training images
+    again = load_dataset("mnist")  # read again, equal
+    assert again.train_size == 60000 and torch.equal(again.test_labels, test_only.test_labels)
+    assert test_only.train_size == 0 and test_only.test_size == 10000
 
 
 def test_normalize(mnist):

@@ -300,3 +300,19 @@ def test_a_failed_capture_leaves_the_run_eager_with_a_one_line_note(small, monke
     assert "\n" not in events[0].precision and len(events[0].precision) < 200
     assert all(torch.equal(a, b) for a, b in zip(trainer.model.state_dict().values(),
                                                  plain.model.state_dict().values()))
+
+
+def test_a_released_trainer_keeps_its_session_not_its_images(small, tmp_path):
+    trainer = Trainer(TrainConfig(epochs=1, max_batches=3, batch_size=50, device="cpu"), data=small)
+    trainer.fit()
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.release_data()
+    assert trainer.data.train_size == 0 and trainer.data.test_size == 0
+    assert trainer.data.info == small.info  # classes, normalisation, preparation for Save and the session
+    assert all(p.grad is None for p in trainer.model.parameters())
+    saved = load_checkpoint(trainer.save_checkpoint(tmp_path / "after.safetensors") or tmp_path / "after.safetensors")
+    assert saved.optimizer_state is not None and saved.meta.training["step"] == 3
+    assert list(saved.meta.classes) == list(small.classes)
+    assert all(torch.equal(saved.weights[k], v) for k, v in before.items())
+    with pytest.raises(RuntimeError, match="released"):
+        trainer.fit()

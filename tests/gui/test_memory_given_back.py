@@ -76,3 +76,19 @@ def test_the_analysis_views_are_the_big_jobs(qtbot):
         qtbot.addWidget(view)
         runners = [r for r in view.findChildren(JobRunner)]
         assert runners and all(r.gives_back_memory for r in runners)
+
+
+@pytest.mark.slow
+def test_the_kept_trainer_holds_no_images(qtbot, mnist_small, tmp_path):
+    # The window keeps its last run's trainer for Save: not the run's dataset (53 MB for MNIST)
+    controller = TrainingController()
+    config = TrainConfig(epochs=1, max_batches=3, batch_size=50)
+    with qtbot.waitSignal(controller.finished, timeout=60000):
+        controller.start(RunPlan(config, get_spec(config.model), build_model("mnist-cnn"), None, fresh=False),
+                         mnist_small)
+    kept = controller.last_trainer
+    assert kept is not None and kept.data.train_size == 0 and kept.data.test_size == 0
+    assert kept.data.classes == mnist_small.classes
+    kept.save_checkpoint(tmp_path / "kept.safetensors")  # Save still writes the whole session
+    assert (tmp_path / "kept.safetensors").stat().st_size > 0
+    assert controller.shutdown(10000)

@@ -153,6 +153,13 @@ class ImageDataset:
             self.test_labels[te],
         )
 
+    def test_only(self) -> "ImageDataset":
+        """The test split alone, for views that read nothing else: a view of the training
+        split would keep all its images alive (47 MB for MNIST), so the training split here is
+        a new, empty tensor."""
+        return self._with(_none_like(self.train_images), _none_like(self.train_labels),
+                          self.test_images, self.test_labels)
+
     def schedule(self, batches) -> None:
         """The epoch's training batches to come (index tensors), which a streamed dataset
         decodes ahead; nothing to do in memory."""
@@ -176,6 +183,21 @@ class ImageDataset:
         # .to() preserves the memory format; the in-place ops below keep it.
         x = images_uint8.to(torch.float32, copy=True)
         return x.div_(255.0).sub_(mean).div_(std)
+
+
+def _none_like(t: torch.Tensor) -> torch.Tensor:
+    """No samples of ``t``'s kind, sharing no storage with it."""
+    return torch.empty((0, *t.shape[1:]), dtype=t.dtype, device=t.device)
+
+
+def described(data) -> ImageDataset:
+    """What ``data`` is (its :class:`DatasetInfo`, what loading skipped, its remark) with no
+    images: what a finished run keeps of its data (``Trainer.release_data``)."""
+    c, h, w = data.info.input_shape
+    empty = torch.empty((0, c, h, w), dtype=torch.uint8)
+    labels = torch.empty(0, dtype=torch.int64)
+    return ImageDataset(data.info, empty, labels, empty, labels.clone(), skipped=int(data.skipped),
+                        skipped_examples=tuple(data.skipped_examples), remark=data.remark)
 
 
 def label_range_problem(lo: int, hi: int, classes: int) -> str | None:

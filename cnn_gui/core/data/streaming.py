@@ -393,6 +393,10 @@ class StreamingDataset:
         return self._with(self.train_images._rows[:train], self.test_images._rows[:test],
                           self.train_images.device, self.remark)
 
+    def test_only(self) -> "StreamingDataset":
+        """The test split alone (as :meth:`ImageDataset.test_only`)."""
+        return self.subset(train=0)
+
     def schedule(self, batches) -> None:
         """The training batches to come, in order (each a tensor of indices into the training
         split; a data-parallel rank gives its own): decoded ahead while earlier ones train."""

@@ -117,6 +117,7 @@ class Trainer:
         self._held_position: Position | None = None  # the run's position while it waits in pause
         self.history: list[dict] = []
         self.error: FitFailed | None = None
+        self._released = False  # release_data() was called
         self._scheduler_state: dict | None = None
         self._optimizer_state: dict | None = None
         if checkpoint is not None:
@@ -206,6 +207,21 @@ class Trainer:
             state = self.optimizer.state_dict() if self.optimizer is not None else self._optimizer_state
         return save_checkpoint(path, self.model, self.checkpoint_meta(), state)
 
+    def release_data(self) -> None:
+        """After ``fit()``: let go of what only training needed, keep what Save and the session
+        still read. The images go (for MNIST 53 MB in memory, on a GPU the device copy too),
+        the gradients and any compiled or DDP wrapper with them; the model, the optimizer's
+        state, the position, the history and the data's description stay. A window keeps its
+        last run's trainer, so without this every run it had held stayed in memory until
+        the next one ended. ``fit()`` cannot be called again afterwards."""
+        from cnn_gui.core.data.image_dataset import described
+
+        self.data = described(self.data)
+        self.model.zero_grad(set_to_none=True)
+        self._forward = self.model
+        self._augment_gen = None
+        self._released = True
+
     # --- the loop ----------------------------------------------------------------------
     def _emit(self, event: Event) -> None:
         for cb in self.callbacks:
@@ -223,6 +239,8 @@ class Trainer:
         return count
 
     def fit(self) -> FitEnded:
+        if self._released:
+            raise RuntimeError("this trainer's data was released (release_data): make a new Trainer to train again")
         cfg = self.config
         started = time.perf_counter()
         use_training_threads()  # this thread may be a fresh QThread, or a serial GUI thread

@@ -341,5 +341,6 @@ def _compute(model, name: str, data: "ImageDataset | None", cancel,
     if data is None:
         from cnn_gui.core.data.datasets import load_dataset
 
-        data = load_dataset(name, input_shape=input_shape, cancel=cancel.is_set)  # a folder: read at this shape
+        # A folder: read at this shape. The test split alone is kept (and cached by the view).
+        data = load_dataset(name, input_shape=input_shape, cancel=cancel.is_set).test_only()
     return confusion_matrix(model, data, cancel=cancel), data

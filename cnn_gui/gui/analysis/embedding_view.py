@@ -235,7 +235,8 @@ class EmbeddingView(QWidget):
                 from cnn_gui.core.data.datasets import load_dataset
 
                 self._emit_progress(request, 0.0, f"loading {name}")
-                d = load_dataset(name, input_shape=tuple(shape), cancel=cancel.is_set)  # a folder: at this shape
+                # A folder: at this shape. The test split alone is kept (and cached by the view).
+                d = load_dataset(name, input_shape=tuple(shape), cancel=cancel.is_set).test_only()
             if tuple(d.input_shape) != tuple(shape):
                 raise embedding.EmbeddingUnavailable(
                     f"these weights read {'x'.join(map(str, shape))} images, and the {_title(name)} test set "

@@ -175,6 +175,7 @@ class TrainingController(QObject):
                                trainer.history[-1]["test_accuracy"] if trainer.history else None)
             else:
                 end = trainer.fit()
+            trainer.release_data()  # the window keeps this trainer for Save: not its images
         except Exception as exc:  # noqa: BLE001 - a ConfigError/DatasetError/ModelError/CheckpointError before fit
             if not control.stopped or not _is_cancel(exc):
                 failed = failure(exc)
