@@ -154,3 +154,12 @@ def test_tsne_without_scikit_learn_names_the_extra(monkeypatch, result):
     with pytest.raises(EmbeddingUnavailable, match=r"pip install -e '\.\[embedding\]'"):
         tsne(result.features.features)
     assert fit_pca(result.features.features, use_sklearn=None).backend == "torch"
+
+
+def test_keep_drops_the_features_t_sne_will_not_read(pretrained, mnist, result):
+    kept = compute_embedding(pretrained.model, mnist, count=500, precision="fp32", keep=100)
+    assert kept.features.features.shape == (100, 128)
+    assert kept.features.features.base is None  # its own rows, not a view holding all 500
+    np.testing.assert_array_equal(kept.features.features, result.features.features[:100])
+    np.testing.assert_allclose(kept.points, result.points, atol=1e-5)  # the plane of all 500
+    assert len(kept.features.labels) == len(kept.points) == 500

@@ -26,6 +26,7 @@ check (between two batches, or between two t-SNE iterations) and returns None.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import inspect
 import threading
@@ -106,7 +107,7 @@ def penultimate(model: nn.Module, x: torch.Tensor, bf16: bool = False) -> tuple[
 class Features:
     """Penultimate-layer features of test images, with what the network made of them."""
 
-    features: np.ndarray  # float32 (N, D)
+    features: np.ndarray  # float32 (N, D); after compute_embedding(keep=K) only the first K rows
     labels: np.ndarray  # int64 (N,): true classes
     predicted: np.ndarray  # int64 (N,)
     indices: np.ndarray  # int64 (N,): positions in the test split
@@ -210,9 +211,12 @@ class Embedding:
 
 def compute_embedding(model: nn.Module, data: "ImageDataset", count: int | None = None,
                       cancel: threading.Event | None = None, progress: Progress | None = None,
-                      use_sklearn: bool | None = None, precision: str = "fp32") -> Embedding | None:
+                      use_sklearn: bool | None = None, precision: str = "fp32",
+                      keep: int | None = None) -> Embedding | None:
     """Features of the test split (or its first ``count`` images), then their PCA plane.
-    None when cancelled."""
+    None when cancelled. ``keep``: only the first ``keep`` rows of the features are kept
+    once the plane is fitted (what t-SNE will read; the rest, 5 MB for 10,000 MNIST images
+    and more for wider layers, a window would otherwise hold for nothing); None keeps them all."""
     start = time.perf_counter()
     feats = dataset_features(model, data, count, cancel=cancel, progress=progress, precision=precision)
     if feats is None or (cancel is not None and cancel.is_set()):
@@ -220,7 +224,10 @@ def compute_embedding(model: nn.Module, data: "ImageDataset", count: int | None 
     pca = fit_pca(feats.features, 2, use_sklearn)
     if progress is not None:
         progress(1.0, "PCA")
-    return Embedding(feats, pca, pca.transform(feats.features), time.perf_counter() - start)
+    points = pca.transform(feats.features)
+    if keep is not None and keep < len(feats.features):
+        feats = dataclasses.replace(feats, features=feats.features[:keep].copy())  # a copy: the rest goes
+    return Embedding(feats, pca, points, time.perf_counter() - start)
 
 
 def image_features(predictor: "Predictor", image: np.ndarray, bf16: bool = False) -> np.ndarray:

@@ -241,7 +241,7 @@ class EmbeddingView(QWidget):
                 raise embedding.EmbeddingUnavailable(
                     f"these weights read {'x'.join(map(str, shape))} images, and the {_title(name)} test set "
                     f"has {'x'.join(map(str, d.input_shape))}")
-            return compute_embedding(model, d, count, cancel=cancel,
+            return compute_embedding(model, d, count, cancel=cancel, keep=TSNE_MAX,
                                      progress=lambda f, what: self._emit_progress(request, f, what)), d
 
         self.progress.setValue(0)
