@@ -19,7 +19,10 @@ A measurement, not a test: it exits 0 whatever the figures.
 Findings (2-core AMD EPYC VM): before issue 20, +31 MB per run (696 -> 1,361 MB over 8
 runs) while the memory Python and torch held stayed flat: glibc's arenas kept what each
 run's threads had freed (578 MB of arenas, 339 MB of them free). The window now returns it
-after each run and each big job (``cnn_gui/core/memory.py``).
+after each run and each big job (``cnn_gui/core/memory.py``). Then what was kept without
+reason (session 2026-12-05): the last run's trainer held its dataset (53 MB), the MNIST
+cache another copy, each analysis view a whole dataset where the test split serves: 1,277
+-> 999 MB after the t-SNE; 924 MB after run 1, -0.9 MB per run after it.
 """
 
 from __future__ import annotations
