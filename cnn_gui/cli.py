@@ -2,6 +2,7 @@
 
     cnn-gui                      open the window
     cnn-gui train [options]      train and save a checkpoint, one line per epoch
+    cnn-gui lr-find [options]    the learning-rate range test and the rate it suggests
     cnn-gui summary [--model]    the module tree, hyper-parameters, output shapes, parameters
     cnn-gui predict IMAGE...     what the network reads in image files of handwritten digits
     cnn-gui evaluate|explain     a checkpoint's test accuracy; an attribution map (cli_inspect)
@@ -31,6 +32,8 @@ from cnn_gui import __version__
 from cnn_gui.cli_args import (OneLineParser, RunFailed, UserError, max_threads, output_file, output_folder,
                               positive_number, whole_number)
 from cnn_gui.cli_inspect import evaluate, explain, open_from_args, predict
+from cnn_gui.cli_lr_find import add_lr_find, lr_find
+from cnn_gui.cli_recipe import add_recipe_options, plan_from_args, resume_dataset
 from cnn_gui.core.errors import CnnGuiError, one_line, terminal_lines
 
 
@@ -47,37 +50,24 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--checkpoint", metavar="FILE", help="open this checkpoint instead of the pretrained weights")
 
     _add_train(sub)
+    add_lr_find(sub)
     _add_inspection_commands(sub)
     return parser
 
 
 def _add_train(sub) -> None:
-    from cnn_gui.core.config import (MAX_BATCH, MAX_BATCHES_PER_EPOCH, MAX_EPOCHS, MAX_LR, MAX_SEED, OPTIMIZERS,
-                                     PRESETS, SCHEDULES)
+    from cnn_gui.core.config import MAX_BATCHES_PER_EPOCH, MAX_EPOCHS, MAX_LR, SCHEDULES
 
     train = sub.add_parser("train", help="train headless and save a checkpoint")
-    train.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                       help="start from a preset (tutorial: Adam, batch 100, 3 epochs; fast: one-cycle, 1 epoch); "
-                       "options given below override it")
-    train.add_argument("--model", default=None, help="mnist-cnn, simple-cnn, or path/to/file.py:ClassName "
-                       "(with --resume: the file of the checkpoint's own model class)")
-    train.add_argument("--dataset", default=None,
-                       help="mnist (bundled), fashion-mnist, cifar10, or folder:PATH (your images, one subfolder "
-                       "per class; resized to the model's input); with --resume: where the session's folder is")
+    add_recipe_options(train, resume_help="continue a saved session exactly where it stopped (--epochs may "
+                       "raise the total)", quiet_help="no progress bars, only the per-epoch lines")
     train.add_argument("--epochs", type=whole_number(1, MAX_EPOCHS), default=None,
                        help=f"the run's total, 1 to {MAX_EPOCHS:,}")
-    train.add_argument("--batch-size", type=whole_number(1, MAX_BATCH), default=None, help=f"1 to {MAX_BATCH:,}")
     train.add_argument("--lr", type=positive_number(MAX_LR), default=None,
                        help=f"learning rate, above 0 and at most {MAX_LR:g} (peak rate with one-cycle)")
-    train.add_argument("--optimizer", choices=OPTIMIZERS, default=None)
     train.add_argument("--schedule", choices=SCHEDULES, default=None)
-    train.add_argument("--seed", type=whole_number(0, MAX_SEED), default=None, help="0 to 2**63-1")
-    train.add_argument("--device", default=None, help="auto (default), cuda, cuda:N, mps, cpu")
     train.add_argument("--max-batches", type=whole_number(1, MAX_BATCHES_PER_EPOCH), default=None,
                        help="batches per epoch, for quick runs")
-    train.add_argument("--data-dir", default=None, help="where downloaded datasets live (env CNN_GUI_DATA_DIR)")
-    train.add_argument("--resume", metavar="FILE", default=None,
-                       help="continue a saved session exactly where it stopped (--epochs may raise the total)")
     train.add_argument("--out", metavar="FILE", default=None,
                        help="checkpoint to write (default: <model>-<dataset>.safetensors here)")
     train.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
@@ -88,10 +78,6 @@ def _add_train(sub) -> None:
                        "(on in the fast preset)")
     train.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
                        help="replay the training step from a CUDA graph (default: on with CUDA)")
-    train.add_argument("--threads", type=whole_number(1, high_of=max_threads, why=" (4 per CPU)"), default=None,
-                       help="CPU threads for training, 1 to 4 per CPU (default: torch's own, OMP_NUM_THREADS "
-                       "or the cores)")
-    train.add_argument("--quiet", action="store_true", help="no progress bars, only the per-epoch lines")
     train.add_argument("--runs-dir", metavar="DIR", default=None,
                        help="record the run in a folder under DIR (default: $CNN_GUI_RUNS_DIR, else the "
                        "per-user data folder's runs/); the window's Runs tab shows it live")
@@ -171,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)  # exits 2 with one line on a bad option or a number out of range
     args.argv = argv  # what a launcher runs again in each process
     command = args.command or "gui"
-    commands = {"train": _train, "summary": _summary, "predict": predict, "evaluate": evaluate,
+    commands = {"train": _train, "lr-find": lr_find, "summary": _summary, "predict": predict, "evaluate": evaluate,
                 "explain": explain, "export": _export}
     try:
         return commands.get(command, _gui)(args)
@@ -269,58 +255,6 @@ def _export(args) -> int:
         raise RunFailed(f"{one_line(out.name, 80)} does not reproduce the checkpoint: its logits differ by up to "
                         f"{report.max_abs_diff:.2e}", hint="Try the other format, and report this as a bug.")
     return 0
-
-
-def _train_config(args, spec):
-    from cnn_gui.core.config import DEFAULT_PRESET, PRESETS
-
-    base = PRESETS[args.preset or DEFAULT_PRESET]
-    changes = {k: getattr(args, k) for k in
-               ("dataset", "epochs", "batch_size", "lr", "optimizer", "schedule", "seed", "device",
-                "max_batches") if getattr(args, k) is not None}
-    changes["model"] = spec.name
-    if args.compile:
-        changes["compile"] = True
-    if args.augment is not None:
-        changes["augment"] = args.augment
-    if args.cuda_graph is not None:
-        changes["cuda_graph"] = args.cuda_graph
-    if args.precision != "auto":
-        changes["amp"] = args.precision == "bf16"
-    if args.model and "dataset" not in changes:
-        changes["dataset"] = spec.default_dataset
-    return base.with_(**changes).validate()
-
-
-def plan_from_args(args):
-    """The run ``args`` ask for, planned by the core's Session as the window plans it."""
-    from cnn_gui.core.session import Session
-    from cnn_gui.core.weights import read_checkpoint, resolve_spec, weights_from
-
-    if args.resume:
-        checkpoint = read_checkpoint(args.resume)
-        if checkpoint.is_foreign or not checkpoint.meta.config:
-            raise UserError(f"{one_line(args.resume, 120)} holds weights only, no training session to resume")
-        session = Session.of_weights(weights_from(checkpoint, resolve_spec(checkpoint, model_file=args.model)))
-        return session.plan_resume(args.epochs, device=args.device, max_batches=args.max_batches,
-                                   cuda_graph=args.cuda_graph, compile=True if args.compile else None)
-    session = Session.of_model(args.model or "mnist-cnn")
-    return session.plan_run(_train_config(args, session.spec), fresh=True)
-
-
-def resume_dataset(args, plan) -> str | None:
-    """With ``--resume``, ``--dataset folder:PATH`` says where the checkpoint's image folder is
-    (a checkpoint records its name only); another dataset than the session's is refused."""
-    from cnn_gui.core.data.folder_names import is_folder_dataset
-
-    if not args.resume or args.dataset is None:
-        return None
-    if is_folder_dataset(args.dataset) and is_folder_dataset(plan.config.dataset):
-        return args.dataset
-    if args.dataset != plan.config.dataset:
-        raise UserError(f"--resume continues on the session's own dataset ({one_line(plan.config.dataset, 80)}); "
-                        "--dataset folder:PATH only says where its image folder is")
-    return None
 
 
 def checkpoint_out(args, plan, data) -> Path:

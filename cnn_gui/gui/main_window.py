@@ -45,6 +45,7 @@ from cnn_gui.gui.flows.checkpoint_flow import CheckpointFlow
 from cnn_gui.gui.flows.model_flow import ModelFlow
 from cnn_gui.gui.analysis.tabs import AnalysisTabs
 from cnn_gui.gui.panels.training_plots.view import TrainingPlots
+from cnn_gui.gui.flows.lr_find_flow import LrFindFlow
 from cnn_gui.gui.flows.run_flow import RunFlow
 from cnn_gui.gui.panels.runs.view import RunsView
 from cnn_gui.gui.panels.structure.panel import StructurePanel
@@ -179,6 +180,7 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self.structure.modelRequested.connect(self.request_model)
         self.structure.initRequested.connect(self.reinitialize)
         self.runs = RunFlow(self)  # Train, Pause, Stop and the run's signals
+        self.lr_find = LrFindFlow(self)  # the Find… button beside the learning rate
         self.training_panel.device_combo.currentTextChanged.connect(self._on_device_choice)
         self.controller.runningChanged.connect(self.analysis.set_blocked)
         self.analysis.connect_tree(self.structure)
@@ -389,6 +391,7 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         ok = self.controller.shutdown(timeout_ms)
         ok = self.analysis.shutdown(timeout_ms / 1000) and ok
         ok = self.models.shutdown(0.0) and ok
+        ok = self.lr_find.shutdown(timeout_ms / 1000) and ok
         ok = self.runs_view.shutdown(min(1.0, timeout_ms / 1000)) and ok
         return self.files.shutdown(timeout_ms / 1000) and ok
 

@@ -129,6 +129,23 @@ class ModelSpec:
         """What a checkpoint records: the registry name, or ``user:ClassName`` (never a path)."""
         return f"{USER_PREFIX}{user_class_name(self.name)}" if self.is_user else self.name
 
+    def check_takes(self, data) -> None:
+        """ConfigError when this network cannot take ``data``'s images (an ImageDataset's)
+        or name its classes."""
+        from cnn_gui.core.config import ConfigError
+
+        if tuple(data.input_shape) != tuple(self.input_shape):
+            shape = "x".join(map(str, self.input_shape))
+            have = "x".join(map(str, data.input_shape))
+            raise ConfigError(
+                f"{self.title} expects {shape} images but {data.name} has {have} images; "
+                "pick a dataset of that shape (MNIST-like: 1x28x28, CIFAR-10: 3x32x32)"
+            )
+        if len(data.classes) != self.num_classes:  # RunPlan.for_data sizes new weights to fit
+            raise ConfigError(
+                f"{data.title} has {len(data.classes)} classes but {self.title} has {self.num_classes} "
+                "outputs; a network needs one output per class")
+
     def with_classes(self, count: int) -> "ModelSpec":
         """This model with ``count`` outputs, one per class of the dataset it will learn.
 

@@ -24,8 +24,7 @@ contiguous 0.64, bf16 contiguous 0.73; the tutorial's loop 12.1 s). Eager, the o
 reversed (fp32 contiguous 2.46 s, bf16 channels_last 3.42 s: autocast adds a cast of every
 weight and gradient, which costs launches; in a graph it costs nothing). cuDNN autotuning
 off: it cost the first run in a process ~3.5 s (each new batch shape is timed), more than a
-whole graphed epoch wins back (0.645 s with it, 0.642 s without). On the CPU nothing
-changes (channels_last; bf16 where the CPU has it natively).
+whole graphed epoch wins back (0.645 s with it, 0.642 s without). On the CPU nothing changes.
 """
 
 from __future__ import annotations
@@ -107,7 +106,7 @@ class Trainer:
             data = load_dataset(config.dataset)
         if model is None and checkpoint is None and not self.spec.is_user:
             self.spec = self.spec.with_classes(len(data.classes))  # new weights: one output per class
-        self._check_data(data)
+        self.spec.check_takes(data)
         self.data = data
         if model is None:
             torch.manual_seed(config.seed)
@@ -128,20 +127,6 @@ class Trainer:
 
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler = None
-
-    def _check_data(self, data: "ImageDataset") -> None:
-        """ConfigError when the model cannot take ``data``'s images or name its classes."""
-        if tuple(data.input_shape) != tuple(self.spec.input_shape):
-            shape = "x".join(map(str, self.spec.input_shape))
-            have = "x".join(map(str, data.input_shape))
-            raise ConfigError(
-                f"{self.spec.title} expects {shape} images but {data.name} has {have} images; "
-                "pick a dataset of that shape (MNIST-like: 1x28x28, CIFAR-10: 3x32x32)"
-            )
-        if len(data.classes) != self.spec.num_classes:  # RunPlan.for_data sizes new weights to fit
-            raise ConfigError(
-                f"{data.title} has {len(data.classes)} classes but {self.spec.title} has {self.spec.num_classes} "
-                "outputs; a network needs one output per class")
 
     # --- control, from any thread -------------------------------------------------
     def stop(self) -> None:
@@ -208,18 +193,15 @@ class Trainer:
         return save_checkpoint(path, self.model, self.checkpoint_meta(), state)
 
     def release_data(self) -> None:
-        """After ``fit()``: let go of what only training needed, keep what Save and the session
-        still read. The images go (for MNIST 53 MB in memory, on a GPU the device copy too),
-        the gradients and any compiled or DDP wrapper with them; the model, the optimizer's
-        state, the position, the history and the data's description stay. A window keeps its
-        last run's trainer, so without this every run it had held stayed in memory until
-        the next one ended. ``fit()`` cannot be called again afterwards."""
+        """After ``fit()``, for a trainer kept for Save (the window's last run): the images
+        (MNIST: 53 MB, and a GPU's copy), gradients and any compiled or DDP wrapper go; the
+        model, optimizer state, position, history and the data's description stay.
+        ``fit()`` cannot be called again afterwards."""
         from cnn_gui.core.data.image_dataset import described
 
         self.data = described(self.data)
         self.model.zero_grad(set_to_none=True)
         self._forward = self.model
-        self._augment_gen = None
         self._released = True
 
     # --- the loop ----------------------------------------------------------------------

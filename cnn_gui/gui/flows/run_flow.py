@@ -39,6 +39,25 @@ class RunFlow(QObject):
         panel.resumeRequested.connect(self._on_resume)
         panel.stopRequested.connect(self.stop)
 
+    def resumes(self) -> bool:
+        """Whether Train now continues the loaded session (ticked, and there is one)."""
+        return self.w.session.resumable and self.w.training_panel.resuming()
+
+    def trains_new_weights(self) -> bool:
+        """Whether Train now starts new weights from the seed (not the current ones, not a resume)."""
+        return not self.resumes() and self.w.training_panel.start_fresh()
+
+    def plan(self, config: TrainConfig | None = None):
+        """Begin the run Train starts with ``config`` (default: the panel's): the loaded
+        session continued when ticked, else new or current weights. ValueError (a ConfigError,
+        a ModelError) when it cannot."""
+        w = self.w
+        cfg = (config if config is not None else w.training_panel.config()).with_(model=w.spec.name).validate()
+        if self.resumes():  # the epoch count is the run's total (core/training/plan.py)
+            return w.session.plan_resume(cfg.epochs, device=cfg.device, max_batches=cfg.max_batches,
+                                         report_interval=cfg.report_interval)
+        return w.session.plan_run(cfg, fresh=self.trains_new_weights(), data=w.data_override)
+
     @Slot(object)
     def start(self, config: TrainConfig | None = None) -> bool:
         """Start a run with ``config`` (default: the panel's); continues a loaded session when ticked."""
@@ -46,17 +65,10 @@ class RunFlow(QObject):
         if w.controller.is_running():
             return False
         panel = w.training_panel
-        resume = w.session.resumable and panel.resuming()
-        fresh = not resume and panel.start_fresh()
-        if fresh and not w.confirm_replace("Training new weights"):
+        if self.trains_new_weights() and not w.confirm_replace("Training new weights"):
             return False
         try:
-            cfg = (config if config is not None else panel.config()).with_(model=w.spec.name).validate()
-            if resume:  # the epoch count is the run's total, as everywhere (see core/training/plan.py)
-                plan = w.session.plan_resume(cfg.epochs, device=cfg.device, max_batches=cfg.max_batches,
-                                             report_interval=cfg.report_interval)
-            else:
-                plan = w.session.plan_run(cfg, fresh=fresh, data=w.data_override)
+            plan = self.plan(config)
         except ValueError as exc:
             w.show_error("Cannot train", dialogs.error_text(exc))
             return False

@@ -63,6 +63,7 @@ class TrainingPanel(QWidget):
     pauseRequested = Signal()
     resumeRequested = Signal()
     stopRequested = Signal()
+    findLrRequested = Signal()  # the learning-rate finder beside the LR box
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -114,6 +115,10 @@ class TrainingPanel(QWidget):
         self.lr_spin.setSingleStep(0.0005)
         self.lr_spin.setToolTip("Learning rate (the peak rate for one-cycle)")
         self.lr_spin.setAccessibleName("Learning rate")
+        self.find_lr_button = QPushButton("Find…")
+        self.find_lr_button.setToolTip("Learning-rate finder: try growing rates on a copy of the network "
+                                       "(the weights stay as they are) and suggest one")
+        self.find_lr_button.clicked.connect(self.findLrRequested)
         self.optimizer_combo = QComboBox()
         for name in OPTIMIZERS:
             self.optimizer_combo.addItem(OPTIMIZER_TITLES.get(name, name), name)
@@ -193,6 +198,7 @@ class TrainingPanel(QWidget):
                             ("&Optimizer:", self.optimizer_combo), ("&Schedule:", self.schedule_combo),
                             ("De&vice:", self.device_combo), ("S&tart from:", self.start_combo)):
             self.settings_flow.addWidget(self._group(text, field))
+        self._fields[self.lr_spin].layout().addWidget(self.find_lr_button)
         self.settings_flow.addWidget(self.augment_check)
         self.settings_flow.addWidget(self.continue_check)
         self._more_fields = (self.optimizer_combo, self.schedule_combo, self.device_combo, self.start_combo)
@@ -416,7 +422,7 @@ class TrainingPanel(QWidget):
         self.pause_button.setToolTip("Continue training" if self._state == "paused"
                                      else "Hold training after the current batch")
         resuming = idle and self.resuming()
-        for w in (self.preset_combo, self.dataset_combo, self.batch_spin, self.lr_spin,
+        for w in (self.preset_combo, self.dataset_combo, self.batch_spin, self.lr_spin, self.find_lr_button,
                   self.optimizer_combo, self.schedule_combo, self.start_combo, self.augment_check):
             # A resumed session keeps its own recipe; only epochs and device may change.
             w.setEnabled(idle and not resuming)
