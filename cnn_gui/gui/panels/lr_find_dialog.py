@@ -41,7 +41,8 @@ class LrFindDialog(QDialog):
         item.showGrid(x=True, y=True, alpha=0.2)
         item.setMenuEnabled(False)
         item.hideButtons()
-        item.addLegend(offset=(-10, 10))
+        item.getAxis("bottom").enableAutoSIPrefix(False)  # rates read as 1e-05, not "x1e-06" units
+        item.addLegend(offset=(10, -10))  # bottom left: the blow-up is top right
         self.raw_curve = item.plot(pen=pg.mkPen(RAW_COLOUR, width=1), name="each batch")
         self.loss_curve = item.plot(pen=pg.mkPen(LOSS_COLOUR, width=2), name="smoothed")
         self.marker = pg.InfiniteLine(angle=90, pen=pg.mkPen(SUGGESTION_COLOUR, width=2, style=Qt.PenStyle.DashLine))
@@ -120,11 +121,14 @@ class LrFindDialog(QDialog):
         self.status.setText(line)
 
     def _fit_y(self, found: LrFinding) -> None:
-        """Room for the fall, not for the blow-up at the end (which can be 100x the start)."""
+        """Room for the fall (each batch's too), not for the blow-up at the end (which can be
+        100x the start)."""
         losses = found.losses[np.isfinite(found.losses)]
+        raw = found.raw[np.isfinite(found.raw)]
         if len(losses):
+            low = min(float(losses.min()), float(raw.min()) if len(raw) else math.inf)
             top = min(float(losses.max()), 1.5 * float(losses[0]))
-            self.plot.getPlotItem().setYRange(float(losses.min()) * 0.9, max(top, float(losses.min()) * 1.1))
+            self.plot.getPlotItem().setYRange(low * 0.9, max(top, low * 1.1))
 
     def _set_running(self, running: bool) -> None:
         self._running = running
