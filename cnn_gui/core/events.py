@@ -68,6 +68,20 @@ class EpochEnded:
 
 
 @dataclass(frozen=True)
+class RateChanged:
+    """The learning rate was changed during the run (``RunControl.request_rate``), applied
+    from optimizer step ``step`` on: ``lr`` the new rate (the peak with one-cycle, which it
+    rescales), ``previous`` the one it replaced."""
+
+    step: int
+    lr: float
+    previous: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class FitEnded:
     reason: str  # "completed" | "stopped" | "failed"
     epochs_completed: int
@@ -83,7 +97,7 @@ class FitFailed:
     hint: str  # what to try next
 
 
-Event = FitStarted | BatchEnded | EpochEnded | FitEnded | FitFailed
+Event = FitStarted | BatchEnded | EpochEnded | FitEnded | FitFailed | RateChanged
 
 
 class Emitter:

@@ -57,3 +57,29 @@ def test_find_is_off_while_a_resumed_session_keeps_its_recipe_or_a_run_trains(wi
     assert not panel.find_lr_button.isEnabled()
     panel.set_state("idle")
     assert panel.find_lr_button.isEnabled()
+
+
+@pytest.mark.slow
+def test_a_rate_typed_during_a_run_applies_is_marked_and_recorded(qtbot, window, tmp_path):
+    import json
+
+    panel = window.training_panel
+    # 500 batches, far more than it takes to change the rate; stopped once it has changed
+    config = panel.config().with_(epochs=5, batch_size=20, lr=1e-3, schedule="constant")
+    with qtbot.waitSignal(window.controller.progress, timeout=60000):
+        assert window.start_training(config)
+    assert panel.lr_spin.isEnabled() and not panel.find_lr_button.isEnabled()
+    with qtbot.waitSignal(window.controller.rateChanged, timeout=60000) as changed:
+        panel.lr_spin.setValue(0.0005)
+        panel.lr_spin.editingFinished.emit()
+    ev = changed.args[0]
+    assert ev.lr == 0.0005 and ev.previous == 0.001 and ev.step > 0
+    marks = window.plots.batches.rate_marks
+    assert len(marks) == 1 and marks[0].value() == ev.step and "lr 0.0005" in marks[0].label.toPlainText()
+    with qtbot.waitSignal(window.controller.finished, timeout=120000):
+        window.stop_training()
+    record = json.loads(next((tmp_path / "runs").glob("*/run.json")).read_text())
+    assert record["rate_changes"] == [{"step": ev.step, "lr": 0.0005, "previous": 0.001,
+                                       "time": record["rate_changes"][0]["time"]}]
+    assert window.controller.last_trainer.config.lr == 0.0005  # Save writes the rate it ended with
+    assert panel.lr_spin.value() == 0.0005

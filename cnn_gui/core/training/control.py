@@ -19,6 +19,8 @@ class RunControl:
         self._running = threading.Event()
         self._running.set()  # set = not paused
         self._held = threading.Event()  # set while the run waits in pause
+        self._rate: float | None = None  # a new learning rate, taken before the next batch
+        self._rate_lock = threading.Lock()
 
     def stop(self) -> None:
         self._stop.set()
@@ -45,6 +47,19 @@ class RunControl:
             self._running.wait()
         finally:
             self._held.clear()
+
+    def request_rate(self, rate: float) -> None:
+        """Train with learning rate ``rate`` from the next batch on (the latest request wins)."""
+        if not (rate > 0 and rate < float("inf")):
+            raise ValueError(f"a learning rate must be above 0 and finite, not {rate!r}")
+        with self._rate_lock:
+            self._rate = float(rate)
+
+    def take_rate(self) -> float | None:
+        """The rate requested since the last call, once; None when there is none (the trainer's side)."""
+        with self._rate_lock:
+            rate, self._rate = self._rate, None
+        return rate
 
     def wait_until_held(self, timeout: float) -> bool:
         """After pause(): wait until the run really holds between two batches (True), e.g. to save."""

@@ -13,10 +13,8 @@ Why it is faster than the tutorial's loop on the same model and batch size:
 
 What it fixes in the tutorial: the test pass runs in ``model.eval()`` (BatchNorm uses
 its running statistics) under ``torch.inference_mode()``; the training data is shuffled
-each epoch; accuracies are called accuracies.
-On CUDA the training step of every full batch is replayed from one CUDA graph
-(``TrainConfig.cuda_graph``; on unless ``compile``): see :mod:`cnn_gui.core.training.cuda_graph`.
-CUDA defaults (``CUDA_AMP``, ``CUDA_CHANNELS_LAST``, ``CUDNN_BENCHMARK`` below, chosen
+each epoch; accuracies are called accuracies. The CUDA graph (``TrainConfig.cuda_graph``;
+on unless ``compile``): :mod:`cnn_gui.core.training.cuda_graph`. CUDA defaults (``CUDA_AMP``, ``CUDA_CHANNELS_LAST``, ``CUDNN_BENCHMARK`` below, chosen
 from ``benchmarks/gpu_check.py``, which times every combination, graphed and eager; figures
 in ``benchmarks/results/``): bf16 autocast and channels_last, the fastest graphed setting on
 an H200 (torch 2.11, MNIST, batch 100: 0.49 s an epoch; fp32 channels_last 0.53, fp32
@@ -45,7 +43,7 @@ from cnn_gui.core.training.thread_tuner import tuner_for
 from cnn_gui.core.training.cuda_graph import GraphedStep
 from cnn_gui.core.training.distributed import SYNC_STEPS, Shard
 from cnn_gui.core.training.epoch import Epoch, NonFiniteLoss, StoppedInTest, Sums, check_finite, permutation
-from cnn_gui.core.training.optim import make_optimizer, make_schedule, match_state_layout
+from cnn_gui.core.training.optim import make_optimizer, make_schedule, match_state_layout, rate_changed
 from cnn_gui.core.training.resume import check_session_fits
 from cnn_gui.core.training.trainer_meta import fit_started
 from cnn_gui.core.devices import cpu_has_native_bf16, resolve_device
@@ -439,6 +437,8 @@ class Trainer:
 
     def _train_batch(self, epoch: Epoch, idx: torch.Tensor, criterion: nn.Module, graph: GraphedStep | None) -> None:
         """One optimizer step on the samples ``idx``; its loss and hits go to the epoch's sums."""
+        if (rate := self.control.take_rate()) is not None:  # changed in the window meanwhile
+            self._emit(rate_changed(self, rate))
         pos, n = self.position, idx.shape[0]
         if graph is not None and n == self.config.batch_size:
             graph.replay(idx, epoch.number, pos.batch)

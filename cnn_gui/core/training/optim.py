@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from cnn_gui.core.config import TrainConfig
+from cnn_gui.core.events import RateChanged
 
 
 def make_optimizer(config: TrainConfig, params, device: torch.device) -> torch.optim.Optimizer:
@@ -46,3 +47,33 @@ def match_state_layout(optimizer: torch.optim.Optimizer) -> None:
                 if (isinstance(value, torch.Tensor) and value.shape == p.shape and value.dim() > 0
                         and value.stride() != p.stride()):
                     state[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
+
+
+def change_rate(optimizer: torch.optim.Optimizer, scheduler, rate: float) -> float:
+    """Train with ``rate`` from the next step; the previous rate (the peak with one-cycle).
+
+    A constant rate is replaced. One-cycle's whole schedule is scaled so that its peak is
+    ``rate``: its rate now and every rate it will compute (its per-group ``max_lr``,
+    ``initial_lr`` and ``min_lr`` live in the optimizer's groups, so a checkpoint keeps them).
+    """
+    group = optimizer.param_groups[0]
+    if scheduler is None:
+        previous = float(group["lr"])
+        for g in optimizer.param_groups:
+            g["lr"] = rate
+        return previous
+    previous = float(group["max_lr"])
+    factor = rate / previous
+    for g in optimizer.param_groups:
+        for key in ("lr", "max_lr", "initial_lr", "min_lr"):
+            if key in g:
+                g[key] = float(g[key]) * factor
+    return previous
+
+
+def rate_changed(trainer, rate: float) -> RateChanged:
+    """Apply a rate requested during ``trainer``'s run (:func:`change_rate`) before its next
+    step; its config then records ``rate`` as the run's (a checkpoint's recipe, a resume's)."""
+    previous = change_rate(trainer.optimizer, trainer.scheduler, rate)
+    trainer.config = trainer.config.with_(lr=rate)
+    return RateChanged(trainer.position.step, rate, previous)

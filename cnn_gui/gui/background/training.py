@@ -32,7 +32,7 @@ from cnn_gui.core.errors import as_sentence, describe
 from cnn_gui.core.memory import give_back_freed_memory
 from cnn_gui.core.training.control import RunControl
 from cnn_gui.core.training.plan import RunPlan, build_trainer, load_run_data
-from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted
+from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted, RateChanged
 
 if TYPE_CHECKING:
     from torch import nn
@@ -92,6 +92,7 @@ class TrainingController(QObject):
     failed = Signal(object)
     finished = Signal(object)
     runningChanged = Signal(bool)
+    rateChanged = Signal(object)  # RateChanged: a rate set during the run, applied from its step
     _report = Signal(int, str, object)  # (run id, public signal name, payload), from the training thread
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -134,6 +135,14 @@ class TrainingController(QObject):
     def resume(self) -> None:
         if self._control is not None:
             self._control.resume()
+
+    def request_rate(self, rate: float) -> bool:
+        """Train the running run with learning rate ``rate`` from its next batch (``rateChanged``
+        follows once applied). False when no run is going."""
+        if self._control is None or not self._running:
+            return False
+        self._control.request_rate(rate)
+        return True
 
     def is_running(self) -> bool:
         return self._running
@@ -208,6 +217,8 @@ class TrainingController(QObject):
                 self._report.emit(run_id, "started", event)
             elif isinstance(event, FitFailed):
                 self._report.emit(run_id, "failed", event)
+            elif isinstance(event, RateChanged):
+                self._report.emit(run_id, "rateChanged", event)
             # FitEnded: fit() returns it; _run() reports it once.
         return on_event
 

@@ -33,11 +33,13 @@ class RunFlow(QObject):
         c.weightsSnapshot.connect(self._on_snapshot)
         c.failed.connect(self._on_failed)
         c.finished.connect(self._on_finished)
+        c.rateChanged.connect(self._on_rate)
         panel = window.training_panel
         panel.trainRequested.connect(self.start)
         panel.pauseRequested.connect(self._on_pause)
         panel.resumeRequested.connect(self._on_resume)
         panel.stopRequested.connect(self.stop)
+        panel.rateChanged.connect(window.controller.request_rate)
 
     def resumes(self) -> bool:
         """Whether Train now continues the loaded session (ticked, and there is one)."""
@@ -158,6 +160,12 @@ class RunFlow(QObject):
             w.statusBar().showMessage(f"Could not show the new weights: {dialogs.error_text(exc)}", 8000)
             return
         w.show_weights_snapshot(model)
+
+    @Slot(object)
+    def _on_rate(self, ev) -> None:
+        """A rate typed during the run, now applied: marked on the curves (run.json records it)."""
+        self.w.plots.mark_rate(ev.step, ev.lr)
+        self.w.statusBar().showMessage(f"Learning rate {ev.lr:g} from step {ev.step:,} (it was {ev.previous:g})", 10000)
 
     @Slot(object)
     def _on_failed(self, ev: FitFailed) -> None:

@@ -64,11 +64,13 @@ class TrainingPanel(QWidget):
     resumeRequested = Signal()
     stopRequested = Signal()
     findLrRequested = Signal()  # the learning-rate finder beside the LR box
+    rateChanged = Signal(float)  # a new learning rate typed while a run trains
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._base = PRESETS[DEFAULT_PRESET]
         self._state = "idle"
+        self._run_lr = 0.0  # the rate the run trains with now (set_state("running") takes the box's)
         self._resume_epoch: int | None = None
         self._resume_where: str | None = None  # Session.resume_point: "step 216 (epoch 1 of 3, not finished)"
         self._busy = False
@@ -119,6 +121,7 @@ class TrainingPanel(QWidget):
         self.find_lr_button.setToolTip("Learning-rate finder: try growing rates on a copy of the network "
                                        "(the weights stay as they are) and suggest one")
         self.find_lr_button.clicked.connect(self.findLrRequested)
+        self.lr_spin.editingFinished.connect(self._on_lr_edited)
         self.optimizer_combo = QComboBox()
         for name in OPTIMIZERS:
             self.optimizer_combo.addItem(OPTIMIZER_TITLES.get(name, name), name)
@@ -400,6 +403,8 @@ class TrainingPanel(QWidget):
     def set_state(self, state: str) -> None:
         if state not in ("idle", "running", "paused"):
             raise ValueError(f"unknown state {state!r}")
+        if self._state == "idle" and state != "idle":
+            self._run_lr = self.lr_spin.value()
         self._state = state
         self._update_enabled()
 
@@ -428,7 +433,14 @@ class TrainingPanel(QWidget):
             w.setEnabled(idle and not resuming)
         for w in (self.epochs_spin, self.device_combo, self.continue_check):
             w.setEnabled(idle)
+        if self._state != "idle":  # a run's rate may change as it trains (rateChanged)
+            self.lr_spin.setEnabled(True)
         self._update_train_text()
+
+    def _on_lr_edited(self) -> None:
+        if self._state != "idle" and self.lr_spin.value() != self._run_lr:
+            self._run_lr = self.lr_spin.value()
+            self.rateChanged.emit(self._run_lr)
 
     def _on_train(self) -> None:
         if self._state == "idle":

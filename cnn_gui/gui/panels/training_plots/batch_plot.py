@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 
 from cnn_gui.core.events import BatchEnded
 from cnn_gui.gui.panels.training_plots.buffers import GrowBuffer
@@ -37,6 +38,7 @@ BATCH_TITLES = (
 )
 
 _COLUMNS = ("step", "loss", "accuracy_pct", "accuracy", "epoch", "lr")
+RATE_MARK_COLOR = "#7f3fbf"  # where the learning rate was changed during the run
 
 
 def round_up(value: float) -> float:
@@ -70,6 +72,7 @@ class BatchPlot:
         self._loss_max = -math.inf  # highest finite loss in the buffer
         self._following = True
         self._applied_ranges: tuple | None = None
+        self.rate_marks: list[pg.InfiniteLine] = []
         self._build(graphics)
         self.plot.vb.sigRangeChangedManually.connect(self._stop_following)
         self.acc_view.sigRangeChangedManually.connect(self._stop_following)
@@ -188,8 +191,18 @@ class BatchPlot:
             self.acc_curve.setSkipFiniteCheck(False)
         buf.append((float(ev.step), loss, acc * 100.0, acc, float(ev.epoch), float(ev.lr)))
 
+    def mark_rate(self, step: int, lr: float) -> None:
+        line = pg.InfiniteLine(pos=float(step), angle=90, movable=False, label=f"lr {lr:g}",
+                               pen=pg.mkPen(RATE_MARK_COLOR, width=1, style=Qt.PenStyle.DashLine),
+                               labelOpts={"position": 0.92, "color": RATE_MARK_COLOR, "anchors": [(0, 1), (0, 1)]})
+        self.plot.addItem(line, ignoreBounds=True)
+        self.rate_marks.append(line)
+
     def clear(self) -> None:
-        """No points and no plan; following the run again."""
+        """No points, no marks and no plan; following the run again."""
+        for line in self.rate_marks:
+            self.plot.removeItem(line)
+        self.rate_marks = []
         self.buffer.clear()
         self._finite = True
         self._loss_max = -math.inf

@@ -130,6 +130,10 @@ class TrainingPlots(QWidget):
         if not self._timer.isActive():
             self._timer.start()
 
+    def mark_rate(self, step: int, lr: float) -> None:
+        """A dashed line on the per-batch curves where the learning rate changed during the run."""
+        self.batches.mark_rate(step, lr)
+
     def add_epoch(self, ev: EpochEnded) -> None:
         """Append one epoch's accuracies and redraw the epoch plot now."""
         self.epochs.append(ev.to_dict())
