@@ -194,7 +194,7 @@ class BatchPlot:
     def mark_rate(self, step: int, lr: float) -> None:
         line = pg.InfiniteLine(pos=float(step), angle=90, movable=False, label=f"lr {lr:g}",
                                pen=pg.mkPen(RATE_MARK_COLOR, width=1, style=Qt.PenStyle.DashLine),
-                               labelOpts={"position": 0.92, "color": RATE_MARK_COLOR, "anchors": [(0, 1), (0, 1)]})
+                               labelOpts={"position": 0.75, "color": RATE_MARK_COLOR, "fill": (255, 255, 255, 210)})
         self.plot.addItem(line, ignoreBounds=True)
         self.rate_marks.append(line)
 
