@@ -1,4 +1,5 @@
-"""What `cnn-gui train` prints while it trains: a progress bar per epoch, a line per finished epoch."""
+"""What `cnn-gui train` prints while it trains: a progress bar per epoch, a line per finished
+epoch, and the network's health alerts, each on a line beginning with ``health:``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ class ProgressPrinter:
 
     def __call__(self, event) -> None:
         from cnn_gui.core.errors import one_line
-        from cnn_gui.core.events import BatchEnded, EpochEnded, FitStarted
+        from cnn_gui.core.events import BatchEnded, EpochEnded, FitStarted, HealthChecked
 
         if isinstance(event, FitStarted):
             self.epochs = event.epochs
@@ -31,6 +32,9 @@ class ProgressPrinter:
             self.bar.update(event.batch - self.bar.n)
             self.bar.set_postfix(loss=f"{event.loss:.4f}", acc=f"{event.accuracy:.4f}",
                                  speed=f"{event.samples_per_sec:,.0f}/s", refresh=False)
+        elif isinstance(event, HealthChecked) and event.alerts:
+            for line in event.alerts:  # above the bar, which goes on below them
+                (self.bar.write if self.bar is not None else print)(f"health: {one_line(line, 400)}")
         elif isinstance(event, EpochEnded):
             self.close()
             print(f"epoch {event.epoch}/{self.epochs}: train acc {event.train_accuracy:.4f} "

@@ -82,6 +82,25 @@ class RateChanged:
 
 
 @dataclass(frozen=True)
+class HealthChecked:
+    """One look at the network's health (core/training/health.py), after optimizer step
+    ``step``: per parameterised module (``layers``) and per ReLU (``relus``), plain numbers."""
+
+    step: int
+    layers: tuple[str, ...]
+    weight_norm: tuple[float, ...]
+    grad_norm: tuple[float, ...]
+    update_ratio: tuple[float, ...]  # |w_after - w_before| / |w_before| across the step
+    frozen: tuple[bool, ...]
+    nonfinite: tuple[bool, ...]
+    relus: tuple[str, ...]
+    dead_share: tuple[float, ...]  # of each ReLU's channels, zero on every probe image
+    first_loss: float | None  # the first look's probe loss (compare with ln(classes))
+    classes: int
+    alerts: tuple[str, ...]  # plain-language lines, each said once per run
+
+
+@dataclass(frozen=True)
 class FitEnded:
     reason: str  # "completed" | "stopped" | "failed"
     epochs_completed: int
@@ -97,7 +116,7 @@ class FitFailed:
     hint: str  # what to try next
 
 
-Event = FitStarted | BatchEnded | EpochEnded | FitEnded | FitFailed | RateChanged
+Event = FitStarted | BatchEnded | EpochEnded | FitEnded | FitFailed | RateChanged | HealthChecked
 
 
 class Emitter:

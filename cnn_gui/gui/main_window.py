@@ -41,6 +41,7 @@ from cnn_gui.gui import dialogs
 from cnn_gui.gui import settings as settings_mod
 from cnn_gui.gui import window_layout
 from cnn_gui.gui.panels.canvas_panel import CanvasPanel
+from cnn_gui.gui.panels.health_view import HealthView
 from cnn_gui.gui.flows.checkpoint_flow import CheckpointFlow
 from cnn_gui.gui.flows.model_flow import ModelFlow
 from cnn_gui.gui.analysis.tabs import AnalysisTabs
@@ -103,6 +104,9 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self.tabs = self._tab_widget()
         self.tabs.setTabToolTip(self.tabs.addTab(self.plots, "Curves"),
                                 "Training curves: train and test accuracy per epoch, loss and accuracy per step")
+        self.health_view = HealthView()
+        self.tabs.setTabToolTip(self.tabs.addTab(self.health_view, "Health"),
+                                "How each layer trains: update ratio, gradient and weight norms, dead ReLUs, alerts")
         self.analysis = AnalysisTabs(self.tabs, self)
         self.feature_maps, self.confusion = self.analysis.feature_maps, self.analysis.confusion
         settings = settings_mod.open_settings()

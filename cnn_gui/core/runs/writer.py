@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cnn_gui.core.errors import as_sentence, describe, describe_line, one_line
-from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted, RateChanged
+from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted, HealthChecked, RateChanged
 from cnn_gui.core.files.processes import process_start
 from cnn_gui.core.files.safe_io import append_regular, atomic_write, read_regular
 from cnn_gui.core.runs.layout import (CHECKPOINT_FILE, EPOCHS_FILE, FORMAT, FORMAT_VERSION, MAX_RUN_JSON_BYTES,
@@ -213,6 +213,10 @@ class RunWriter:
             elif isinstance(event, RateChanged) and self.folder is not None:
                 # run.json's "rate_changes": the learning rate changed during the run, from which step
                 self._doc.setdefault("rate_changes", []).append({**event.to_dict(), "time": now_iso()})
+                self._rewrite()
+            elif isinstance(event, HealthChecked) and event.alerts and self.folder is not None:
+                # run.json's "health_alerts": what the health watch said, and at which step
+                self._doc.setdefault("health_alerts", []).extend({"step": event.step, "alert": a} for a in event.alerts)
                 self._rewrite()
         except (OSError, RunsError, TypeError, ValueError) as exc:
             # Never fail the training for its record: say why once, stop writing.

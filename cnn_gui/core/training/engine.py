@@ -11,9 +11,8 @@ Why it is faster than the tutorial's loop on the same model and batch size:
 - loss and accuracy are summed on the device and read back only when an event is due
   (at most ``report_interval`` apart), never once per batch.
 
-What it fixes in the tutorial: the test pass runs in ``model.eval()`` (BatchNorm uses
-its running statistics) under ``torch.inference_mode()``; the training data is shuffled
-each epoch; accuracies are called accuracies. The CUDA graph (``TrainConfig.cuda_graph``;
+The tutorial's bugs, fixed: the test pass in ``model.eval()`` under ``inference_mode()``;
+shuffled training data; accuracies called accuracies. The CUDA graph (``TrainConfig.cuda_graph``;
 on unless ``compile``): :mod:`cnn_gui.core.training.cuda_graph`. CUDA defaults (``CUDA_AMP``, ``CUDA_CHANNELS_LAST``, ``CUDNN_BENCHMARK`` below, chosen
 from ``benchmarks/gpu_check.py``, which times every combination, graphed and eager; figures
 in ``benchmarks/results/``): bf16 autocast and channels_last, the fastest graphed setting on
@@ -40,6 +39,7 @@ from cnn_gui.core.config import ConfigError, TrainConfig
 from cnn_gui.core.training.control import Position, RunControl
 from cnn_gui.core.training.cpu_threads import use_training_threads
 from cnn_gui.core.training.thread_tuner import tuner_for
+from cnn_gui.core.training.health import EVERY as HEALTH_EVERY, watch_health
 from cnn_gui.core.training.cuda_graph import GraphedStep
 from cnn_gui.core.training.distributed import SYNC_STEPS, Shard
 from cnn_gui.core.training.epoch import Epoch, NonFiniteLoss, StoppedInTest, Sums, check_finite, permutation
@@ -115,6 +115,7 @@ class Trainer:
         self.history: list[dict] = []
         self.error: FitFailed | None = None
         self._released = False  # release_data() was called
+        self.health_every = HEALTH_EVERY  # steps between health looks once past the first; 0: none
         self._scheduler_state: dict | None = None
         self._optimizer_state: dict | None = None
         if checkpoint is not None:
@@ -191,10 +192,8 @@ class Trainer:
         return save_checkpoint(path, self.model, self.checkpoint_meta(), state)
 
     def release_data(self) -> None:
-        """After ``fit()``, for a trainer kept for Save (the window's last run): the images
-        (MNIST: 53 MB, and a GPU's copy), gradients and any compiled or DDP wrapper go; the
-        model, optimizer state, position, history and the data's description stay.
-        ``fit()`` cannot be called again afterwards."""
+        """After ``fit()``, for a trainer kept for Save: drops the images, gradients and any wrapper,
+        keeps model, optimizer, position, history, the data's description. No ``fit()`` after."""
         from cnn_gui.core.data.image_dataset import described
 
         self.data = described(self.data)
@@ -279,6 +278,7 @@ class Trainer:
     def _prepare_optimizer(self) -> None:
         """The run's optimizer and schedule, with a resumed session's saved states loaded."""
         self.optimizer = make_optimizer(self.config, self.model.parameters(), self.device)
+        watch_health(self)  # on the optimizer's step hooks (core/training/health.py), which keep it
         self._total_steps = self.config.epochs * self.batches_per_epoch()
         self.scheduler = make_schedule(self.config, self.optimizer, self._total_steps)
         # After the scheduler: its constructor overwrites the rates with step 0's.

@@ -32,7 +32,7 @@ from cnn_gui.core.errors import as_sentence, describe
 from cnn_gui.core.memory import give_back_freed_memory
 from cnn_gui.core.training.control import RunControl
 from cnn_gui.core.training.plan import RunPlan, build_trainer, load_run_data
-from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted, RateChanged
+from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted, HealthChecked, RateChanged
 
 if TYPE_CHECKING:
     from torch import nn
@@ -93,6 +93,7 @@ class TrainingController(QObject):
     finished = Signal(object)
     runningChanged = Signal(bool)
     rateChanged = Signal(object)  # RateChanged: a rate set during the run, applied from its step
+    healthChecked = Signal(object)  # HealthChecked: a look at each layer's health (core/training/health.py)
     _report = Signal(int, str, object)  # (run id, public signal name, payload), from the training thread
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -219,6 +220,8 @@ class TrainingController(QObject):
                 self._report.emit(run_id, "failed", event)
             elif isinstance(event, RateChanged):
                 self._report.emit(run_id, "rateChanged", event)
+            elif isinstance(event, HealthChecked):
+                self._report.emit(run_id, "healthChecked", event)
             # FitEnded: fit() returns it; _run() reports it once.
         return on_event
 

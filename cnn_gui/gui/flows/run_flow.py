@@ -34,6 +34,7 @@ class RunFlow(QObject):
         c.failed.connect(self._on_failed)
         c.finished.connect(self._on_finished)
         c.rateChanged.connect(self._on_rate)
+        c.healthChecked.connect(window.health_view.add)
         panel = window.training_panel
         panel.trainRequested.connect(self.start)
         panel.pauseRequested.connect(self._on_pause)
@@ -80,6 +81,7 @@ class RunFlow(QObject):
         self.start_epoch = 1
         panel.set_state("running")
         panel.reset()
+        w.health_view.clear()
         panel.show_message("Loading data and preparing the run…")
         self._set_training_ui(True)
         w.set_run_state("Starting…")
