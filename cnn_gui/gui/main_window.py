@@ -137,6 +137,12 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         tabs.setDocumentMode(True)
         tabs.setUsesScrollButtons(False)
         tabs.setElideMode(Qt.TextElideMode.ElideRight)
+        # Nine tabs: with the style's own padding their names elide at 1366x768 already.
+        tabs.tabBar().setStyleSheet(
+            "QTabBar::tab { padding: 4px 7px; margin-right: 1px; border: 1px solid #c8c8c8;"
+            " border-bottom: none; background: #e6e6e6; }"
+            "QTabBar::tab:selected { background: white; border-top: 2px solid #3875d7; }"
+            "QTabBar::tab:hover:!selected { background: #f2f2f2; }")
         return tabs
 
     def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:

@@ -14,17 +14,18 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from cnn_gui.core.events import HealthChecked
 
 # (title, key, its values in an event, log scale); the dead-ReLU strip has the ReLUs' rows,
 # the others the layers'
 STRIPS = (
-    ("update / weight per step (log10; healthy about -3)", "update_ratio", lambda ev: ev.update_ratio, True),
+    ("update/weight (log10, healthy ~-3)", "update_ratio", lambda ev: ev.update_ratio, True),
     ("gradient norm (log10)", "grad_norm", lambda ev: ev.grad_norm, True),
     ("weight norm (log10)", "weight_norm", lambda ev: ev.weight_norm, True),
-    ("dead ReLU channels (share)", "dead_share", lambda ev: ev.dead_share, False),
+    ("dead ReLUs (share)", "dead_share", lambda ev: ev.dead_share, False),
 )
 VALUES = {key: values for _title, key, values, _log in STRIPS}
 IDLE_TEXT = ("No run yet. Train, and every layer's update ratio, gradient and weight norms and dead "
@@ -42,7 +43,12 @@ class HealthView(QWidget):
         self.frozen_label.setWordWrap(True)
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(8, 8, 8, 8)
-        self._layout.addWidget(self.alerts_label)
+        alerts = QScrollArea()  # many alerts scroll; the strips keep their room
+        alerts.setWidget(self.alerts_label)
+        alerts.setWidgetResizable(True)
+        alerts.setMaximumHeight(110)
+        alerts.setFrameShape(QScrollArea.Shape.NoFrame)
+        self._layout.addWidget(alerts)
         self._layout.addWidget(self.frozen_label)
         self.graphics: pg.GraphicsLayoutWidget | None = None  # built on first show
         self.images: list[pg.ImageItem] = []
@@ -93,8 +99,12 @@ class HealthView(QWidget):
     def _build(self) -> None:
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
+        font = QFont()
+        font.setPointSize(7)  # a row per layer: eleven of them in ~130 px
         for i, (title, _key, _values, _log) in enumerate(STRIPS):
-            plot = self.graphics.addPlot(row=i, col=0)
+            plot = self.graphics.addPlot(row=i // 2, col=i % 2)  # 2x2: each strip twice as tall
+            for side in ("left", "bottom"):
+                plot.getAxis(side).setStyle(tickFont=font)
             plot.setTitle(title, size="9pt", color="#333333", justify="left")
             plot.setMenuEnabled(False)
             plot.setMouseEnabled(x=False, y=False)
@@ -129,7 +139,7 @@ class HealthView(QWidget):
             image.setImage(np.nan_to_num(values, nan=low).T, levels=(low, high))
             names = self.looks[-1].relus if field == "dead_share" else self.looks[-1].layers
             plot.getAxis("left").setTicks([[(i + 0.5, n) for i, n in enumerate(names)]])
-            every = max(1, math.ceil(len(steps) / 8))
+            every = max(1, math.ceil(len(steps) / 5))
             plot.getAxis("bottom").setTicks([[(j + 0.5, f"{s:,}") for j, s in enumerate(steps) if j % every == 0]])
-            shown = f"{title}: {low:.2g} … {high:.2g}" if log else f"{title}: 0 (dark) … 1"
+            shown = f"{title}: {low:.2g} to {high:.2g}" if log else f"{title}: 0 (dark) to 1"
             plot.setTitle(shown, size="9pt", color="#333333", justify="left")
