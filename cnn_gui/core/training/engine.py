@@ -137,9 +137,8 @@ class Trainer:
     def resume(self) -> None:
         self.control.resume()
 
-    @property
-    def paused(self) -> bool:
-        return self.control.paused
+    paused = property(lambda self: self.control.paused)
+    amp = property(lambda self: self._amp, doc="bf16 autocast in this run (set when fit() prepares)")
 
     # --- checkpoints -----------------------------------------------------------------
     @classmethod
