@@ -117,6 +117,11 @@ def _add_inspection_commands(sub) -> None:
                          help="weights to use (default: the pretrained MNIST CNN)")
     predict.add_argument("--model", default=None, metavar="FILE.py:CLASS",
                          help="your own model's file, for a checkpoint of your own model class")
+    predict.add_argument("--run", metavar="RUN_DIR", default=None,
+                         help="a run folder: its checkpoint's weights (instead of --checkpoint)")
+    predict.add_argument("--snapshots", action="store_true",
+                         help="with --run: one line per snapshot of the run, how it read the image as it trained")
+    predict.add_argument("--json", action="store_true", help="with --snapshots: one JSON object per line")
     explain = sub.add_parser("explain", help="why the network reads a digit as it does: an attribution map as PNG")
     explain.add_argument("image", metavar="IMAGE",
                          help="a PNG/JPEG: one handwritten digit for MNIST weights, one image of the weights' kind else")

@@ -90,10 +90,19 @@ def _print_matrix(m, classes: list[str]) -> None:
 def predict(args) -> int:
     from cnn_gui.core.errors import CnnGuiError
 
+    if (args.snapshots or args.json) and not args.run:
+        raise UserError("--snapshots and --json go with --run RUN_DIR")
+    if args.run:
+        from cnn_gui.cli_snapshots import run_checkpoint
+
+        if args.checkpoint:
+            raise UserError("give --run or --checkpoint, not both")
+        args.checkpoint = run_checkpoint(args.run)
     predictor = image_predictor(open_from_args(args))
     names = [one_line(c, _NAME) for c in predictor.classes]  # one per output (weights.weights_from)
     status = 0
     unreadable = 0
+    readable = []
     for path in args.images:
         shown = one_line(path, 200)
         try:
@@ -101,6 +110,9 @@ def predict(args) -> int:
         except CnnGuiError as exc:  # say so and read the other files; exit 2 at the end
             print(f"cnn-gui: error: {describe_line(exc)}", file=sys.stderr)
             unreadable += 1
+            continue
+        if args.snapshots:
+            readable.append((path, image))
             continue
         if image is None:
             print(f"{shown}: no ink found, nothing to read")
@@ -110,6 +122,10 @@ def predict(args) -> int:
         order = probs.argsort()[::-1][:3]
         others = ", ".join(f"{names[i]} {probs[i]:.1%}" for i in order[1:])
         print(f"{shown}: {names[order[0]]} ({probs[order[0]]:.1%}; then {others})")
+    if args.snapshots:
+        from cnn_gui.cli_snapshots import predict_over_snapshots
+
+        status = predict_over_snapshots(args, predictor, readable)
     return 2 if unreadable else status
 
 

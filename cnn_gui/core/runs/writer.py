@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cnn_gui.core.errors import as_sentence, describe, describe_line, one_line
+from cnn_gui.core.runs.snapshots import SnapshotKeeper
 from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted, HealthChecked, RateChanged
 from cnn_gui.core.files.processes import process_start
 from cnn_gui.core.files.safe_io import append_regular, atomic_write, read_regular
@@ -121,6 +122,8 @@ class RunWriter:
         self._last_flush = time.monotonic()
         self._failure: FitFailed | None = None
         self._parallel: dict = {}  # world_size, backend, per_rank_batch of a data-parallel run
+        self._trainer = None  # bind()'s: its snapshots are kept
+        self._keeper: SnapshotKeeper | None = None
         self._created = now_iso()  # a run that fails before it starts was started then
 
     # -- wiring ----------------------------------------------------------------------
@@ -134,6 +137,7 @@ class RunWriter:
         self._parallel = parallel.record(trainer.config.batch_size) if parallel is not None else {}
         if self.save_checkpoint is None:
             self.save_checkpoint = trainer.save_checkpoint
+        self._trainer = trainer  # its snapshots are kept once the folder exists (core/runs/snapshots.py)
         return self
 
     def attach(self, trainer) -> "RunWriter":
@@ -227,6 +231,8 @@ class RunWriter:
 
     def _on_started(self, ev: FitStarted) -> None:
         self.open()
+        if self._trainer is not None and self._trainer.optimizer is not None and self._keeper is None:
+            self._keeper = SnapshotKeeper(self._trainer, lambda: self.folder).attach()
         nb = ev.batches_per_epoch
         first = (ev.start_epoch - 1) * nb + ev.start_batch
         self._sampler.plan(first, ev.epochs * nb)
@@ -258,6 +264,10 @@ class RunWriter:
         # The checkpoint first: an epoch the file lists is always in it, and a step log that
         # cannot be written (a full disk, a FIFO) never costs a finished epoch its checkpoint.
         self._save_epoch(ev.epoch)
+        if self._keeper is not None:
+            self._keeper.keep(self._keeper.trainer.position.step, ev.epoch)
+            if self._keeper.error:
+                self._doc["snapshots_error"] = self._keeper.error
         self._flush_steps()
         record = ev.to_dict()
         record["time"] = now_iso()
