@@ -1,6 +1,6 @@
 """What the core tells the world: the training engine's events, and a Qt-free emitter.
 
-The engine's events are frozen dataclasses of plain Python numbers. No tensor ever leaves
+The engine's events are frozen dataclasses of plain Python numbers (and tuples of them). No tensor ever leaves
 the engine, so an event can cross a thread boundary (a Qt signal), be kept in a history
 for hours, or be written to JSON without holding device memory.
 

@@ -12,7 +12,7 @@ from cnn_gui.core.files.checkpoints import load_checkpoint
 from cnn_gui.core.config import ConfigError, TrainConfig
 from cnn_gui.core.data.datasets import load_dataset
 from cnn_gui.core.training.engine import Trainer
-from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted
+from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted, HealthChecked
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +48,12 @@ def test_events_are_plain_numbers_and_in_order(small):
     kinds = [type(e) for e in events]
     assert kinds[0] is FitStarted and kinds[-1] is FitEnded
     assert kinds.count(EpochEnded) == 2 and kinds.count(BatchEnded) == 8
+    assert [e.step for e in events if isinstance(e, HealthChecked)] == [0, 1, 2, 4]
     for event in events:
         for f in fields(event):
             value = getattr(event, f.name)
-            assert value is None or isinstance(value, (int, float, str)), (event, f.name, type(value))
+            plain = value if isinstance(value, tuple) else (value,)  # HealthChecked: a value per layer
+            assert all(v is None or isinstance(v, (int, float, str)) for v in plain), (event, f.name, type(value))
     batches = [e for e in events if isinstance(e, BatchEnded)]
     assert [b.step for b in batches] == list(range(1, 9))
     assert all(0 <= b.accuracy <= 1 and b.loss > 0 and b.samples_per_sec > 0 for b in batches)

@@ -59,17 +59,8 @@ class HealthWatch:
         model = trainer.model
         self.layers = [(name, m) for name, m in model.named_modules() if any(True for _ in m.parameters(False))]
         self.relus = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.ReLU)]
-        data = trainer.data
-        count = min(PROBE, data.train_size)
-        idx = torch.arange(count)
-        probe = data.normalize(data.train_images.index_select(0, idx)).to(trainer.device)
-        if any(p.dim() == 4 and not p.is_contiguous() and p.is_contiguous(memory_format=torch.channels_last)
-               for p in model.parameters()):
-            probe = probe.contiguous(memory_format=torch.channels_last)  # as the trainer feeds it: 3x faster
-        self.probe = probe
-        self.probe_labels = data.train_labels.index_select(0, idx).to(trainer.device)
-        self.classes = len(data.classes)
-        self.said: set[tuple[str, str]] = set()
+        self.classes = len(trainer.data.classes)
+        self.said: set[str] = set()
         self.last_grad: dict[str, float] = {}
         self.last_step = self.step
         self.dead_since: dict[str, int] = {}
@@ -77,6 +68,9 @@ class HealthWatch:
         self._grads: dict[str, float] = {}
         self._first = True
         self._first_loss: float | None = None
+        self.probe, self.probe_labels = _probe_batch(trainer)
+        if self.probe is None:
+            self.relus = []  # no probe, no dead-ReLU share
 
     def due(self, step: int) -> bool:
         return step in EARLY or (self.every > 0 and step % self.every == 0)
@@ -89,7 +83,7 @@ class HealthWatch:
         with torch.no_grad():
             self._before = {name: _flat(m).clone() for name, m in self.layers}
             self._grads = {name: _grad_norm(m) for name, m in self.layers}
-        if self._first_loss is None and self._first:  # before the first step: the network as it starts
+        if self._first_loss is None and self._first and self.probe is not None:  # the network as it starts
             self._first_loss = self._probe(loss=True)[1]
 
     def after_step(self, *_args) -> None:
@@ -126,6 +120,8 @@ class HealthWatch:
 
     def _probe(self, loss: bool = False) -> tuple[list[float], float | None]:
         """Each ReLU's share of silent channels on the probe batch, and (``loss``) its loss."""
+        if self.probe is None:
+            return [], None
         # The training model itself, between two steps on the training thread (no copy: a
         # copy's weights are re-laid out for oneDNN each look, 2x the time): train mode, as
         # training computes, with its buffers (BatchNorm's statistics) put back after.
@@ -156,6 +152,20 @@ class HealthWatch:
             dead.append(float((per_channel <= 0).float().mean()))
         value = float(nn.functional.cross_entropy(logits.float(), self.probe_labels)) if loss else None
         return dead, value
+
+
+def _probe_batch(trainer: "Trainer") -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The first :data:`PROBE` training images, as the trainer feeds them, and their labels;
+    none for a folder streamed from disk (its images are decoded once, in the run's order)."""
+    data, model = trainer.data, trainer.model
+    if data.streamed:
+        return None, None
+    idx = torch.arange(min(PROBE, data.train_size))
+    probe = data.normalize(data.train_images.index_select(0, idx)).to(trainer.device)
+    if any(p.dim() == 4 and not p.is_contiguous() and p.is_contiguous(memory_format=torch.channels_last)
+           for p in model.parameters()):
+        probe = probe.contiguous(memory_format=torch.channels_last)  # as the trainer feeds it: 3x faster
+    return probe, data.train_labels.index_select(0, idx).to(trainer.device)
 
 
 def _keeper(outputs: dict, name: str):
