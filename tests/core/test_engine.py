@@ -48,7 +48,7 @@ def test_events_are_plain_numbers_and_in_order(small):
     kinds = [type(e) for e in events]
     assert kinds[0] is FitStarted and kinds[-1] is FitEnded
     assert kinds.count(EpochEnded) == 2 and kinds.count(BatchEnded) == 8
-    assert [e.step for e in events if isinstance(e, HealthChecked)] == [0, 1, 2, 4]
+    assert [e.step for e in events if isinstance(e, HealthChecked)] == [1, 2, 4, 8]
     for event in events:
         for f in fields(event):
             value = getattr(event, f.name)

@@ -42,7 +42,7 @@ def test_a_zeroed_layer_has_no_gradient_and_every_relu_dead(digits):
     _, seen = looks(TrainConfig(epochs=1, max_batches=3, batch_size=50, device="cpu", optimizer="sgd", momentum=0.0),
                     digits, model=model, spec=spec)
     first = seen[0]
-    assert first.step == 0 and first.layers == ("0", "3") and first.relus == ("1",)
+    assert first.step == 1 and first.layers == ("0", "3") and first.relus == ("1",)  # after the first step
     conv = first.layers.index("0")
     assert first.grad_norm[conv] == 0.0 and first.update_ratio[conv] == 0.0
     assert first.dead_share == (1.0,)
@@ -51,7 +51,7 @@ def test_a_zeroed_layer_has_no_gradient_and_every_relu_dead(digits):
 
 def test_looks_are_log_spaced_early_then_every_k(digits):
     _, seen = looks(TrainConfig(epochs=1, max_batches=60, batch_size=50, device="cpu"), digits, every=25)
-    assert [e.step for e in seen] == [0, 1, 2, 4, 8, 16, 25, 32, 50]
+    assert [e.step for e in seen] == [1, 2, 4, 8, 16, 25, 32, 50]  # steps done, as the curves count
 
 
 @pytest.mark.slow
@@ -59,7 +59,7 @@ def test_the_tutorial_preset_raises_no_alert_and_trains_exactly_as_without_the_w
     config = PRESETS["tutorial"].with_(epochs=1, max_batches=60, device="cpu")
     watched, seen = looks(config, digits)
     plain, none = looks(config, digits, every=0)
-    assert none == [] and [e.step for e in seen] == [0, 1, 2, 4, 8, 16]  # 30 batches of 100
+    assert none == [] and [e.step for e in seen] == [1, 2, 4, 8, 16]  # 30 batches of 100
     assert [a for e in seen for a in e.alerts] == []
     assert seen[0].first_loss == pytest.approx(2.30, abs=0.3)  # near ln(10): a fresh network
     for (k, a), b in zip(watched.model.state_dict().items(), plain.model.state_dict().values()):
@@ -83,3 +83,19 @@ def test_a_frozen_module_reads_as_frozen_and_raises_nothing(digits):
     first = seen[0]
     assert first.frozen == (True, False) and first.update_ratio[0] == 0.0
     assert not any("0:" in a for e in seen for a in e.alerts)
+
+
+def test_a_released_trainer_drops_its_hooks_and_a_resumed_run_has_no_first_loss(digits, tmp_path):
+    trainer, seen = looks(TrainConfig(epochs=1, max_batches=3, batch_size=50, device="cpu"), digits)
+    assert seen[0].first_loss is not None and trainer.step_hooks
+    path = tmp_path / "s.safetensors"
+    trainer.save_checkpoint(path)
+    trainer.release_data()
+    assert not trainer.optimizer._optimizer_step_pre_hooks and not trainer.optimizer._optimizer_step_post_hooks
+    from cnn_gui.core.files.checkpoints import load_checkpoint
+
+    events = []
+    again = Trainer.from_checkpoint(load_checkpoint(path), data=digits, epochs=2, callbacks=[events.append])
+    again.fit()
+    later = [e for e in events if isinstance(e, HealthChecked)]
+    assert later and later[0].step > 3 and all(e.first_loss is None for e in later)

@@ -63,6 +63,12 @@ def test_files_that_are_not_snapshots_are_left_out_or_refused(tmp_path):
     with pytest.raises(SnapshotError, match="not of this network"):
         load_snapshot(list_snapshots(tmp_path)[0], other)
     assert all(torch.equal(before[k], v) for k, v in other.state_dict().items())  # unchanged
+    import json
+
+    for step, value in ((12, "12"), (13, 13)):  # metadata of the wrong kind; not even a string
+        header = json.dumps({"__metadata__": {"cnn_gui_snapshot": value}}).encode()
+        (path.parent / f"step-{step:08d}.safetensors").write_bytes(len(header).to_bytes(8, "little") + header)
+    assert [s.step for s in list_snapshots(tmp_path)] == [8]
     broken = snapshots.Snapshot(9, 1, path.parent / "step-00000009.safetensors")
     with pytest.raises(SnapshotError, match="cannot be read"):
         load_snapshot(broken, model)

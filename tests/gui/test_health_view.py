@@ -20,7 +20,7 @@ def test_a_too_high_rate_is_said_in_plain_words_and_the_strips_fill(qtbot, windo
     view = window.health_view
     run(qtbot, window, lr=1.0, optimizer="adam")
     assert "the learning rate is too high" in view.alerts_label.text()
-    assert "step 0" in view.alerts_label.text()
+    assert "step 1</b>" in view.alerts_label.text()  # after the first step
     window.tabs.setCurrentWidget(view)  # built on first show
     assert view.graphics is not None and len(view.images) == 4
     ratios = view.matrix("update_ratio")

@@ -102,7 +102,7 @@ def _header_meta(path: Path) -> dict | None:
                 return None
             header = json.loads(f.read(size))
         meta = json.loads(header.get("__metadata__", {}).get(_META_KEY, "null"))
-    except (OSError, ValueError, AttributeError, CnnGuiError):
+    except (OSError, ValueError, TypeError, AttributeError, CnnGuiError):  # TypeError: metadata not a string
         return None
     ok = isinstance(meta, dict) and all(isinstance(meta.get(k), int) and meta[k] >= 0 for k in ("step", "epoch"))
     return meta if ok else None
@@ -147,7 +147,7 @@ class SnapshotKeeper:
     def attach(self) -> "SnapshotKeeper":
         """Keep the weights the run starts from now, and the moments :func:`due` names as it trains."""
         self.keep(self.trainer.position.step, self.trainer.position.epoch + 1)
-        self.trainer.optimizer.register_step_post_hook(self._after_step)
+        self.trainer.step_hooks.append(self.trainer.optimizer.register_step_post_hook(self._after_step))
         return self
 
     def _after_step(self, *_args) -> None:

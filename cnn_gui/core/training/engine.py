@@ -46,6 +46,7 @@ from cnn_gui.core.training.epoch import Epoch, NonFiniteLoss, StoppedInTest, Sum
 from cnn_gui.core.training.optim import make_optimizer, make_schedule, match_state_layout, rate_changed
 from cnn_gui.core.training.resume import check_session_fits
 from cnn_gui.core.training.trainer_meta import fit_started
+from cnn_gui.core.data.image_dataset import described
 from cnn_gui.core.devices import cpu_has_native_bf16, resolve_device
 from cnn_gui.core.errors import describe_line, one_line
 from cnn_gui.core.events import BatchEnded, EpochEnded, Event, FitEnded, FitFailed
@@ -116,6 +117,7 @@ class Trainer:
         self.error: FitFailed | None = None
         self._released = False  # release_data() was called
         self.health_every = HEALTH_EVERY  # steps between health looks once past the first; 0: none
+        self.step_hooks: list = []  # the optimizer's hooks (health, snapshots), removed by release_data
         self._scheduler_state: dict | None = None
         self._optimizer_state: dict | None = None
         if checkpoint is not None:
@@ -191,10 +193,9 @@ class Trainer:
         return save_checkpoint(path, self.model, self.checkpoint_meta(), state)
 
     def release_data(self) -> None:
-        """After ``fit()``, for a trainer kept for Save: drops the images, gradients and any wrapper,
-        keeps model, optimizer, position, history, the data's description. No ``fit()`` after."""
-        from cnn_gui.core.data.image_dataset import described
-
+        """After ``fit()``, for a trainer kept for Save: only what Save reads stays (not images, grads, hooks)."""
+        for hook in self.step_hooks:
+            hook.remove()
         self.data = described(self.data)
         self.model.zero_grad(set_to_none=True)
         self._forward = self.model
@@ -232,7 +233,7 @@ class Trainer:
                                 f"Try a smaller batch size (now {cfg.batch_size}) or another device.", started)
         except NonFiniteLoss as exc:
             result = self._fail("nan", str(exc),
-                                f"Lower the learning rate (now {cfg.lr:g}) or re-initialise the model.", started)
+                                f"Lower the learning rate (now {self.config.lr:g}) or re-initialise the model.", started)
         except Exception as exc:  # reported as an event: the caller may be a GUI thread
             result = self._fail("error", describe_line(exc), "See the message; nothing was saved.", started)
         return result

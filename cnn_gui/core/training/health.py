@@ -1,7 +1,7 @@
 """Network health during training: per-layer numbers every few steps, and alerts in plain words.
 
 :func:`watch_health` attaches a :class:`HealthWatch` to a trainer's optimizer (its step
-pre- and post-hooks, so the engine's loop is unchanged, graphed or eager). At steps 0, 1,
+pre- and post-hooks, so the engine's loop is unchanged, graphed or eager). After steps 1,
 2, 4, ... 32 and then every :data:`EVERY` steps it measures, for each module that has
 parameters of its own (a conv, a linear, a BatchNorm):
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 EVERY = 50  # steps between two looks once past the first (log-spaced) ones
 PROBE = 128  # fixed training images for the dead-ReLU share and the first loss (~15 ms a look on 2 cores)
-EARLY = (0, 1, 2, 4, 8, 16, 32)
+EARLY = (1, 2, 4, 8, 16, 32)  # steps done: the looks after the 1st, 2nd, 4th ... step
 
 # Thresholds (cs231n, "Babysitting the learning process"; Karpathy's recipe)
 RATIO_HIGH = 1e-1  # the step changes the weights by more than a tenth: the rate is too high
@@ -72,22 +72,25 @@ class HealthWatch:
         if self.probe is None:
             self.relus = []  # no probe, no dead-ReLU share
 
-    def due(self, step: int) -> bool:
-        return step in EARLY or (self.every > 0 and step % self.every == 0)
+    def due(self, done: int) -> bool:
+        """Whether to look once ``done`` steps are done (the count the curves and snapshots use)."""
+        return done in EARLY or (self.every > 0 and done % self.every == 0)
 
     # -- the optimizer's hooks ------------------------------------------------------------
     def before_step(self, *_args) -> None:
-        if not self.due(self.step):
+        if not self.due(self.step + 1):
             self._before = None
             return
         with torch.no_grad():
             self._before = {name: _flat(m).clone() for name, m in self.layers}
             self._grads = {name: _grad_norm(m) for name, m in self.layers}
-        if self._first_loss is None and self._first and self.probe is not None:  # the network as it starts
+        # The network as a run from step 0 starts (a resumed run's loss says nothing of its init)
+        if self._first_loss is None and self._first and self.probe is not None and self.step == 0:
             self._first_loss = self._probe(loss=True)[1]
 
     def after_step(self, *_args) -> None:
-        step, self.step = self.step, self.step + 1
+        self.step += 1
+        step = self.step  # steps done, as BatchEnded and the snapshots count them
         if self._before is None:
             return
         before, self._before = self._before, None
@@ -251,6 +254,6 @@ def watch_health(trainer: "Trainer") -> HealthWatch | None:
     if trainer.health_every <= 0 or trainer.parallel is not None or trainer.optimizer is None:
         return None
     watch = HealthWatch(trainer, trainer.health_every)
-    trainer.optimizer.register_step_pre_hook(watch.before_step)
-    trainer.optimizer.register_step_post_hook(watch.after_step)
+    trainer.step_hooks += [trainer.optimizer.register_step_pre_hook(watch.before_step),
+                           trainer.optimizer.register_step_post_hook(watch.after_step)]
     return watch

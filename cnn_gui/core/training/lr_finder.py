@@ -135,8 +135,11 @@ def find_lr(model: nn.Module, data: "ImageDataset", config: TrainConfig, *, star
     optimizer = make_optimizer(config.with_(lr=start), params, device)
     rates, losses, raw = [], [], []
     average, lowest, ended = 0.0, math.inf, "finished"
-    with torch.random.fork_rng(devices=[]):  # dropout draws: the caller's random state stays as it was
-        torch.manual_seed(config.seed)
+    # Dropout's draws and the order: the CPU's random state, forked, so the caller's stays as it
+    # was (torch.manual_seed would reseed every CUDA device too, which fork_rng([]) does not restore).
+    forked = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=forked):
+        torch.default_generator.manual_seed(config.seed)
         order = torch.randperm(data.train_size)
         for step in range(steps):
             if stopped():
@@ -190,8 +193,8 @@ def trial_plan(session: "Session", config: TrainConfig, *, fresh: bool, resume: 
         return RunPlan(recipe, session.spec, None, session.checkpoint, fresh=False)
     config = config.with_(model=session.spec.name).validate()
     if fresh:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
+        with torch.random.fork_rng(devices=[]):  # a new network's init draws on the CPU's state only
+            torch.default_generator.manual_seed(config.seed)
             model = session.spec.factory()
         copy_trainable(session.model, model)
     else:

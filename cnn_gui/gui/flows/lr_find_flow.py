@@ -47,7 +47,7 @@ class LrFindFlow(QObject):
     @Slot()
     def start(self) -> bool:
         w = self.w
-        if w.controller.is_running() or self.jobs.busy():
+        if w.controller.is_running() or not self.idle():
             return False
         try:  # on the GUI thread: the copy of the current weights is taken before anything else reads them
             plan = lr_finder.trial_plan(w.session, w.training_panel.config(), fresh=w.runs.trains_new_weights(),
@@ -67,6 +67,11 @@ class LrFindFlow(QObject):
             return False  # shut down: the window is closing
         dialog.open()
         return True
+
+    def idle(self) -> bool:
+        """No test running, a cancelled one included (it stops after its current batch): a run
+        or another test must not start beside it."""
+        return not self.jobs.busy() and self.jobs.join(0.0)
 
     def _dialog(self) -> LrFindDialog:
         if self.dialog is None:

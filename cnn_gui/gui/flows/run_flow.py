@@ -67,6 +67,9 @@ class RunFlow(QObject):
         w = self.w
         if w.controller.is_running():
             return False
+        if not w.lr_find.idle():  # a cancelled range test still finishing its batch
+            w.statusBar().showMessage("The learning-rate finder is stopping; press Train again in a moment", 5000)
+            return False
         panel = w.training_panel
         if self.trains_new_weights() and not w.confirm_replace("Training new weights"):
             return False
