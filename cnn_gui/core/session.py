@@ -260,11 +260,9 @@ class Session:
         normalization = Normalization.of_data(data) if data is not None else Normalization.of_dataset(config.dataset)
         model = self.model
         if fresh:
-            from cnn_gui.core.model.structure import copy_trainable
+            from cnn_gui.core.model.structure import seeded_like
 
-            torch.manual_seed(config.seed)
-            model = self.spec.factory()
-            copy_trainable(self.model, model)  # modules the user froze stay frozen in new weights
+            model = seeded_like(self.spec.factory, config.seed, self.model)  # frozen modules stay frozen
         else:
             self._before_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         self._run_model = model

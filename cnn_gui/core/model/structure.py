@@ -444,6 +444,19 @@ def copy_trainable(source: nn.Module, target: nn.Module) -> None:
             p.requires_grad_(flags[n])
 
 
+def seeded_like(factory, seed: int, like: nn.Module) -> nn.Module:
+    """New weights from ``factory`` drawn from ``seed`` (the CPU's random state forked: the
+    caller's stays as it was), with ``like``'s frozen modules frozen: what a run of new
+    weights starts from (Session.plan_run, RunPlan.for_data, the finder's trial_plan)."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        model = factory()
+    copy_trainable(like, model)
+    return model
+
+
 def refresh_trainable(tree: ModuleNode, model: nn.Module) -> None:
     """Update ``tree``'s trainable flags and counts in place from ``model``'s parameters
     (after :func:`set_trainable`), without a new forward pass for the output shapes."""

@@ -182,7 +182,7 @@ def trial_plan(session: "Session", config: TrainConfig, *, fresh: bool, resume: 
     weights (``fresh``) come from the seed with the modules the user froze, as a run's do;
     current weights are copied; ``resume`` tries the loaded session's own recipe on its
     weights (the trainer loads them). ConfigError when there is nothing to resume."""
-    from cnn_gui.core.model.structure import copy_trainable
+    from cnn_gui.core.model.structure import seeded_like
     from cnn_gui.core.training.plan import RunPlan
 
     if resume:
@@ -193,10 +193,7 @@ def trial_plan(session: "Session", config: TrainConfig, *, fresh: bool, resume: 
         return RunPlan(recipe, session.spec, None, session.checkpoint, fresh=False)
     config = config.with_(model=session.spec.name).validate()
     if fresh:
-        with torch.random.fork_rng(devices=[]):  # a new network's init draws on the CPU's state only
-            torch.default_generator.manual_seed(config.seed)
-            model = session.spec.factory()
-        copy_trainable(session.model, model)
+        model = seeded_like(session.spec.factory, config.seed, session.model)
     else:
         model = copy.deepcopy(session.model)
     return RunPlan(config, session.spec, model, None, fresh=fresh)

@@ -64,10 +64,8 @@ class RunPlan:
         session) cannot grow or lose outputs: a one-line :class:`ModelError` says so.
         A user's own class must already have that many outputs (:meth:`ModelSpec.with_classes`).
         """
-        import torch
-
         from cnn_gui.core.model.models import ModelError
-        from cnn_gui.core.model.structure import copy_trainable
+        from cnn_gui.core.model.structure import seeded_like
 
         count = len(data.classes)
         if count == self.spec.num_classes:
@@ -77,10 +75,7 @@ class RunPlan:
                 f"these weights have {self.spec.num_classes} outputs but {data.title} has {count} classes: "
                 "train new weights for it (untick Continue / don't start from the current weights)")
         spec = self.spec.with_classes(count)
-        torch.manual_seed(self.config.seed)
-        model = spec.factory()
-        copy_trainable(self.model, model)
-        return RunPlan(self.config, spec, model, None, fresh=True)
+        return RunPlan(self.config, spec, seeded_like(spec.factory, self.config.seed, self.model), None, fresh=True)
 
     def run_writer(self, runs_dir, *, source: str, preset: str | None = None) -> "RunWriter":
         """The run folder's writer; pass it among :func:`build_trainer`'s callbacks."""
