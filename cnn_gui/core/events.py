@@ -101,6 +101,16 @@ class HealthChecked:
 
 
 @dataclass(frozen=True)
+class SnapshotSaved:
+    """The run kept its weights after ``step`` optimizer steps (core/runs/snapshots.py) in
+    the file ``path``: a moment the window's time slider can go back to."""
+
+    step: int
+    epoch: int
+    path: str
+
+
+@dataclass(frozen=True)
 class FitEnded:
     reason: str  # "completed" | "stopped" | "failed"
     epochs_completed: int
@@ -116,7 +126,8 @@ class FitFailed:
     hint: str  # what to try next
 
 
-Event = FitStarted | BatchEnded | EpochEnded | FitEnded | FitFailed | RateChanged | HealthChecked
+Event = (FitStarted | BatchEnded | EpochEnded | FitEnded | FitFailed | RateChanged | HealthChecked
+         | SnapshotSaved)
 
 
 class Emitter:

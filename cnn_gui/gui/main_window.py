@@ -48,6 +48,10 @@ from cnn_gui.gui.analysis.tabs import AnalysisTabs
 from cnn_gui.gui.panels.training_plots.view import TrainingPlots
 from cnn_gui.gui.flows.lr_find_flow import LrFindFlow
 from cnn_gui.gui.flows.run_flow import RunFlow
+from cnn_gui.gui.flows.time_flow import TimeFlow
+from cnn_gui.gui.flows.watch_flow import WatchFlow
+from cnn_gui.gui.analysis.watch_view import WatchView
+from cnn_gui.gui.panels.time_slider import TimeSlider
 from cnn_gui.gui.panels.runs.view import RunsView
 from cnn_gui.gui.panels.structure.panel import StructurePanel
 from cnn_gui.gui.panels.training_panel import TrainingPanel
@@ -101,12 +105,17 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self.structure_dock = self._dock("Network", "structureDock", self.structure, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.training_panel = TrainingPanel()
         self.plots = TrainingPlots()
+        self.time_slider = TimeSlider()
+        self.plots.add_footer(self.time_slider)
         self.tabs = self._tab_widget()
         self.tabs.setTabToolTip(self.tabs.addTab(self.plots, "Curves"),
                                 "Training curves: train and test accuracy per epoch, loss and accuracy per step")
         self.health_view = HealthView()
         self.tabs.setTabToolTip(self.tabs.addTab(self.health_view, "Health"),
                                 "How each layer trains: update ratio, gradient and weight norms, dead ReLUs, alerts")
+        self.watch_view = WatchView()
+        self.tabs.setTabToolTip(self.tabs.addTab(self.watch_view, "Watch"),
+                                "Pinned images: how the network reads each one as it trains")
         self.analysis = AnalysisTabs(self.tabs, self)
         self.feature_maps, self.confusion = self.analysis.feature_maps, self.analysis.confusion
         settings = settings_mod.open_settings()
@@ -191,6 +200,8 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self.structure.initRequested.connect(self.reinitialize)
         self.runs = RunFlow(self)  # Train, Pause, Stop and the run's signals
         self.lr_find = LrFindFlow(self)  # the Find… button beside the learning rate
+        self.time = TimeFlow(self)  # the slider under the curves: back through the run's snapshots
+        self.watch = WatchFlow(self)  # the Watch tab: pinned images read as the network trains
         self.training_panel.device_combo.currentTextChanged.connect(self._on_device_choice)
         self.controller.runningChanged.connect(self.analysis.set_blocked)
         self.analysis.connect_tree(self.structure)
@@ -246,7 +257,9 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
                 self.plots.set_history(s.history)
         if change.weights and change.history:  # other weights with their own history: "Done: … test 97.7 %"
             self.training_panel.reset()  # and the bar described the previous ones
-        if change.weights or change.label:
+        if change.weights:
+            self.time.follow_weights()  # new weights: live, and the timeline of their run
+        if (change.weights or change.label) and self.time.live:  # else the label names the snapshot shown
             self.set_weights_text(s.provenance.label())
         if change.weights:
             if predictor:
@@ -263,10 +276,17 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
     def show_weights_snapshot(self, source_model=None) -> None:
         """Predictions and analysis views from a fresh frozen copy of ``source_model`` (a run's
         epoch snapshot) or of the current weights."""
-        snapshot = self.session.predictor(source_model)
-        self._set_analysis_weights(snapshot)
-        self.canvas_panel.set_predictor(snapshot)
+        self.show_predictor(self.session.predictor(source_model))
+
+    def show_predictor(self, predictor: Predictor, label: str | None = None) -> None:
+        """``predictor`` in the canvas and every analysis view; ``label`` says which weights
+        answer (a snapshot: "Weights: snapshot, step 200 of 1,800, epoch 1"), default: as they are."""
+        if label is not None:
+            self.set_weights_text(label)
+        self._set_analysis_weights(predictor)
+        self.canvas_panel.set_predictor(predictor)
         self.canvas_dock.setWindowTitle(self.canvas_panel.title())
+        self.watch.weights_shown(predictor)
 
     def _set_analysis_weights(self, snapshot: Predictor | None) -> None:
         s = self.session
@@ -402,6 +422,8 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         ok = self.analysis.shutdown(timeout_ms / 1000) and ok
         ok = self.models.shutdown(0.0) and ok
         ok = self.lr_find.shutdown(timeout_ms / 1000) and ok
+        ok = self.time.shutdown(timeout_ms / 1000) and ok
+        ok = self.watch.shutdown(timeout_ms / 1000) and ok
         ok = self.runs_view.shutdown(min(1.0, timeout_ms / 1000)) and ok
         return self.files.shutdown(timeout_ms / 1000) and ok
 

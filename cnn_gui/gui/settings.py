@@ -26,6 +26,7 @@ KEY_PRESET = "training/preset"
 KEY_LAST_DIR = "files/last_dir"
 KEY_RUNS_DIR = "runs/folder"
 KEY_RUNS_FOLLOWED = "runs/followed"  # JSON list of runs folders followed besides the own one
+KEY_WATCH = "watch/pins"  # the watch list's pinned images (core/files/watch_file.py)
 
 
 def layout_keys(screen) -> tuple[str, str]:

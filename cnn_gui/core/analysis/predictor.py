@@ -138,6 +138,13 @@ class Predictor:
         """The frozen copy (eval mode, CPU). Don't train it."""
         return self._model
 
+    def copy(self) -> "Predictor":
+        """Another frozen copy that reads images as this one does (its weights free to replace:
+        a run's snapshot loaded into it, :mod:`cnn_gui.core.runs.timeline`)."""
+        shape = self._input_shape
+        known = shape if shape is not None and None not in shape else None
+        return Predictor(self._model, self._mean, self._std, self._classes, known, self._preparation)
+
     @property
     def classes(self) -> tuple[str, ...] | None:
         """Class names, index = network output; "0".."N-1" unless given (None if unknown

@@ -11,7 +11,7 @@ past :data:`MAX_BYTES` only epochs' ends are kept.
 :class:`SnapshotKeeper` saves them from the trainer's optimizer (a step post-hook) on the
 training thread, atomically; the run writer starts it when the run starts (the weights it
 starts from) and saves the epochs' ends. :func:`list_snapshots` and :func:`load_snapshot` read
-them back checked: names parsed, sizes bounded, never unpickled, every tensor's name and
+them back checked (:mod:`~cnn_gui.core.runs.timeline` for the window's slider): names parsed, sizes bounded, never unpickled, every tensor's name and
 shape matched against the model before anything is copied into it.
 """
 
@@ -27,6 +27,7 @@ from typing import Callable
 import torch
 
 from cnn_gui.core.errors import CnnGuiError, one_line
+from cnn_gui.core.events import SnapshotSaved
 
 FOLDER = "snapshots"
 LOG_UNTIL = 512
@@ -170,3 +171,6 @@ class SnapshotKeeper:
             return
         self.kept.add(step)
         self.bytes += path.stat().st_size
+        event = SnapshotSaved(int(step), int(epoch), str(path))
+        for callback in list(self.trainer.callbacks):  # the window's slider hears of it (a writer ignores it)
+            callback(event)

@@ -57,6 +57,7 @@ class ConfusionView(QWidget):
 
     finished = Signal(object)
     sampleChosen = Signal(object, str)  # a clicked test image, (H, W) or (C, H, W) in [0, 1], and what it is
+    testImageChosen = Signal(object, str, str)  # the same, and its true class by name (the watch list's pin)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -332,6 +333,8 @@ class ConfusionView(QWidget):
         if self._result_data is None or self.result is None:
             return
         image = self._result_data.test_images[index].cpu().numpy().astype(np.float32) / 255.0
+        classes = self.result.names or self._result_data.classes
+        self.testImageChosen.emit(image, f"test image #{index}", str(classes[int(self._result_data.test_labels[index])]))
         self.sampleChosen.emit(image[0] if image.shape[0] == 1 else image, self.describe(index))
 
 

@@ -32,7 +32,9 @@ from cnn_gui.core.errors import as_sentence, describe
 from cnn_gui.core.memory import give_back_freed_memory
 from cnn_gui.core.training.control import RunControl
 from cnn_gui.core.training.plan import RunPlan, build_trainer, load_run_data
-from cnn_gui.core.events import BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted, HealthChecked, RateChanged
+from cnn_gui.core.analysis.watch import LiveWatch
+from cnn_gui.core.events import (BatchEnded, EpochEnded, FitEnded, FitFailed, FitStarted, HealthChecked, RateChanged,
+                                  SnapshotSaved)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -41,6 +43,9 @@ if TYPE_CHECKING:
     from cnn_gui.core.training.engine import Trainer
 
 PROGRESS_MIN_INTERVAL = 0.1  # seconds: at most 10 progress signals a second; each one repaints widgets
+# The watch list is read with a progress report at most this often: 16 images through the
+# tutorial CNN cost ~4 ms of the training thread on 2 cores (benchmarks/learning_cost.py).
+WATCH_MIN_INTERVAL = 0.5
 THREAD_NAME = "cnn-gui-training"
 
 
@@ -94,6 +99,8 @@ class TrainingController(QObject):
     runningChanged = Signal(bool)
     rateChanged = Signal(object)  # RateChanged: a rate set during the run, applied from its step
     healthChecked = Signal(object)  # HealthChecked: a look at each layer's health (core/training/health.py)
+    snapshotSaved = Signal(object)  # SnapshotSaved: the run kept its weights at a step (core/runs/snapshots.py)
+    watchRead = Signal(int, object)  # (step, probabilities (pins, classes)): the watch list read by the live model
     _report = Signal(int, str, object)  # (run id, public signal name, payload), from the training thread
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -104,13 +111,16 @@ class TrainingController(QObject):
         self._run_id = 0
         self._running = False
         self._last_progress = 0.0
+        self._last_watch = 0.0
         self.last_trainer: "Trainer | None" = None
         self.last_end: FitEnded | None = None
         self._report.connect(self._on_report)  # queued: the controller lives on the GUI thread
 
     # -- public API ------------------------------------------------------------------------
-    def start(self, plan: RunPlan, data: "ImageDataset | None" = None, *, callbacks=()) -> None:
-        """Train ``plan`` (from the session) on ``data`` (None: loaded on the training thread)."""
+    def start(self, plan: RunPlan, data: "ImageDataset | None" = None, *, callbacks=(), watch=None) -> None:
+        """Train ``plan`` (from the session) on ``data`` (None: loaded on the training thread);
+        ``watch``: the pinned images (core/analysis/watch.py), read by the live model with the
+        progress reports (``watchRead``)."""
         if self._running:
             raise RuntimeError("a training run is already in progress")
         self._run_id += 1
@@ -119,7 +129,7 @@ class TrainingController(QObject):
         self._running = True
         self.last_end = None
         self.last_trainer = None  # a run that ends before it has a trainer must not get the last run's
-        job = (self._run_id, plan, data, list(callbacks), control)
+        job = (self._run_id, plan, data, list(callbacks), control, list(watch or ()))
         thread = threading.Thread(target=self._run, args=job, name=THREAD_NAME, daemon=True)
         self._thread = thread
         self.runningChanged.emit(True)
@@ -172,12 +182,12 @@ class TrainingController(QObject):
         return True
 
     # -- the training thread ------------------------------------------------------------------
-    def _run(self, run_id: int, plan: RunPlan, data, callbacks, control: RunControl) -> None:
+    def _run(self, run_id: int, plan: RunPlan, data, callbacks, control: RunControl, watch) -> None:
         end: FitEnded | None = None
         started = time.perf_counter()
         try:
             data = load_run_data(plan, cancel=lambda: control.stopped, override=data)
-            trainer = build_trainer(plan, data, [self._relay(callbacks, run_id)], control, relayed=callbacks)
+            trainer = build_trainer(plan, data, [self._relay(callbacks, run_id, watch)], control, relayed=callbacks)
             self._trainer = trainer
             if control.stopped:
                 end = FitEnded("stopped", trainer.position.epoch, trainer.position.step,
@@ -199,7 +209,21 @@ class TrainingController(QObject):
         finally:
             self._report.emit(run_id, "finished", end)
 
-    def _relay(self, callbacks, run_id: int):
+    def _relay(self, callbacks, run_id: int, pins=None):
+        watching: list[LiveWatch] = []  # made once the trainer (its data, its network) is known
+
+        def read_watch(step: int) -> None:
+            try:
+                if not watching:
+                    watching.append(LiveWatch(pins, self._trainer.data, self._trainer.spec.input_shape))
+                probs = watching[0].read(self._trainer.model)
+            except Exception:  # noqa: BLE001 - a watch the network cannot read never stops the run
+                logging.getLogger(__name__).exception("the watch list could not be read; not read again this run")
+                pins.clear()
+                return
+            if probs is not None:
+                self._report.emit(run_id, "watchRead", (step, probs))
+
         def on_event(event) -> None:  # the engine's callback, on the training thread
             for cb in callbacks:
                 cb(event)
@@ -208,13 +232,16 @@ class TrainingController(QObject):
                 if event.batch >= event.batches_per_epoch or now - self._last_progress >= PROGRESS_MIN_INTERVAL:
                     self._last_progress = now
                     self._report.emit(run_id, "progress", event)
+                    if pins and self._trainer is not None and now - self._last_watch >= WATCH_MIN_INTERVAL:
+                        self._last_watch = now  # between two optimizer steps, on the thread that owns the model
+                        read_watch(event.step)
             elif isinstance(event, EpochEnded):
                 self._report.emit(run_id, "epochEnded", event)
                 if self._trainer is not None:
                     # Copied here, between two optimizer steps, on the thread that owns them.
                     self._report.emit(run_id, "weightsSnapshot", state_dict_arrays(self._trainer.model))
             elif isinstance(event, FitStarted):
-                self._last_progress = 0.0
+                self._last_progress = self._last_watch = 0.0
                 self._report.emit(run_id, "started", event)
             elif isinstance(event, FitFailed):
                 self._report.emit(run_id, "failed", event)
@@ -222,6 +249,8 @@ class TrainingController(QObject):
                 self._report.emit(run_id, "rateChanged", event)
             elif isinstance(event, HealthChecked):
                 self._report.emit(run_id, "healthChecked", event)
+            elif isinstance(event, SnapshotSaved):
+                self._report.emit(run_id, "snapshotSaved", event)
             # FitEnded: fit() returns it; _run() reports it once.
         return on_event
 
@@ -232,6 +261,8 @@ class TrainingController(QObject):
             return  # a run that shutdown() has already ended
         if name == "finished":
             self._finish(run_id, payload)
+        elif name == "watchRead":
+            self.watchRead.emit(*payload)
         else:
             getattr(self, name).emit(payload)
 

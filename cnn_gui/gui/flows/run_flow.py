@@ -79,7 +79,7 @@ class RunFlow(QObject):
             w.show_error("Cannot train", dialogs.error_text(exc))
             return False
         self.writer = plan.run_writer(w.runs_view.runs_dir, source="gui", preset=panel.current_preset())
-        w.controller.start(plan, w.data_override, callbacks=[self.writer])
+        w.controller.start(plan, w.data_override, callbacks=[self.writer], watch=w.watch.pins)
         self.epochs = plan.config.epochs
         self.start_epoch = 1
         panel.set_state("running")
@@ -155,16 +155,18 @@ class RunFlow(QObject):
 
     @Slot(object)
     def _on_snapshot(self, arrays: dict) -> None:
-        """Weights copied by the training thread at an epoch's end: a new frozen predictor."""
+        """Weights copied by the training thread at an epoch's end: a new frozen predictor, shown
+        unless the time slider shows a snapshot (then kept for its Live)."""
         w = self.w
-        w.set_weights_text(w.session.provenance.label())
         try:
             model = w.spec.factory()
             model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in arrays.items()})
         except Exception as exc:  # noqa: BLE001 - should not happen: same architecture
             w.statusBar().showMessage(f"Could not show the new weights: {dialogs.error_text(exc)}", 8000)
             return
-        w.show_weights_snapshot(model)
+        predictor = w.session.predictor(model)
+        if w.time.keep_live(predictor):
+            w.show_predictor(predictor, w.session.provenance.label())
 
     @Slot(object)
     def _on_rate(self, ev) -> None:

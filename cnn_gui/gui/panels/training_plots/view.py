@@ -28,6 +28,8 @@ from cnn_gui.core.files.safe_io import atomic_write
 from cnn_gui.gui.panels.training_plots.batch_plot import BatchPlot
 from cnn_gui.gui.panels.training_plots.epoch_plot import EpochPlot
 
+MOMENT_COLOR = "#e07b00"  # the time slider's mark on the curves
+
 
 class TrainingPlots(QWidget):
     """The training curves of the main window.
@@ -73,6 +75,7 @@ class TrainingPlots(QWidget):
         self.batch_plot, self.batch_legend = self.batches.plot, self.batches.legend
         self.batch_loss_curve, self.batch_acc_curve = self.batches.loss_curve, self.batches.acc_curve
 
+        self._moment_lines: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []  # where the time slider is (mark_moment)
         self._timer = QTimer(self)
         self._timer.setInterval(self.REDRAW_MS)
         self._timer.timeout.connect(self._on_timer)
@@ -133,6 +136,30 @@ class TrainingPlots(QWidget):
     def mark_rate(self, step: int, lr: float) -> None:
         """A dashed line on the per-batch curves where the learning rate changed during the run."""
         self.batches.mark_rate(step, lr)
+
+    def add_footer(self, widget: QWidget) -> None:
+        """A row under the plots (the time slider)."""
+        self.layout().addWidget(widget)
+
+    def mark_moment(self, step: int | None, epoch_x: float | None = None) -> None:
+        """A solid line where the time slider is: at ``step`` on the per-batch curves and at
+        ``epoch_x`` on the epoch axis; None removes them (live)."""
+        for plot, line in self._moment_lines:
+            plot.removeItem(line)
+        self._moment_lines = []
+        if step is None:
+            return
+        pen = pg.mkPen(MOMENT_COLOR, width=2)
+        for plot, x in ((self.batches.plot, float(step)), (self.epochs.plot, epoch_x)):
+            if x is not None:
+                line = pg.InfiniteLine(pos=x, angle=90, movable=False, pen=pen)
+                plot.addItem(line, ignoreBounds=True)
+                self._moment_lines.append((plot, line))
+
+    @property
+    def moment_positions(self) -> list[float]:
+        """Where the time slider's marks are (per-batch, then the epoch axis); [] when live."""
+        return [float(line.value()) for _, line in self._moment_lines]
 
     def add_epoch(self, ev: EpochEnded) -> None:
         """Append one epoch's accuracies and redraw the epoch plot now."""
