@@ -62,3 +62,19 @@ def test_startup_prints_both_medians_and_the_ratio_and_the_window_was_complete(t
     from cnn_gui.core.resources import pretrained_checkpoint
 
     assert pretrained_checkpoint().is_file()  # it ships with the app
+
+
+@pytest.mark.slow
+def test_time_slider_prints_a_median_and_the_slowest_move_per_tab(tmp_path):
+    out = run_script("time_slider.py", "--quick", tmp_path=tmp_path)
+    for tab in ("Curves", "Robustness"):
+        assert re.search(rf"^ *{tab}: median +{NUMBER} ms, slowest +{NUMBER} ms$", out, re.M), out
+    assert re.search(rf"^slowest move, every tab: {NUMBER} ms \(goal <= 100 ms\)$", out, re.M), out
+
+
+@pytest.mark.slow
+def test_learning_cost_prints_each_pair_and_the_median_ratio(tmp_path):
+    out = run_script("learning_cost.py", "--quick", tmp_path=tmp_path)
+    assert re.search(rf"^pair 1: watched {NUMBER} samples/s \(\d+ live watch reads, \d+ snapshots read\), "
+                     rf"plain {NUMBER}: {NUMBER}%$", out, re.M), out
+    assert re.search(rf"^watched/plain \(median\): {NUMBER}% \(goal >= 95 %\)$", out, re.M), out

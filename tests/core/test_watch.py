@@ -55,6 +55,10 @@ def test_history_keeps_steps_in_order_snapshots_win_and_finds_the_last_forgettin
     assert np.array_equal(h.at(30), right.astype(np.float32))
     h.record(60, np.zeros((2, 2)), snapshot=False)  # another network's shape: not mixed in
     assert 60 not in h.steps
+    unsure = WatchHistory()  # right by a near-even guess, then wrong: nothing was learnt, nothing forgotten
+    for step, probs in ((0, [[0.45, 0.4]]), (1, [[0.3, 0.7]])):
+        unsure.record(step, np.array(probs), snapshot=True)
+    assert unsure.last_forgotten(0, 0) is None
 
 
 class Tiny(nn.Module):
@@ -91,3 +95,15 @@ def test_the_live_read_is_the_frozen_copys_reading_and_leaves_training_state_alo
     expected = read_pinned(frozen, pins)
     assert np.isnan(live[1]).all() and np.isnan(expected[1]).all()  # the 8x8 pin does not fit: a gap, not a failure
     np.testing.assert_allclose(live[[0, 2]], expected[[0, 2]], rtol=1e-5, atol=1e-6)
+
+
+def test_a_long_run_keeps_a_bounded_history_and_every_snapshot(monkeypatch):
+    from cnn_gui.core.analysis import watch
+
+    monkeypatch.setattr(watch, "MAX_LIVE", 10)
+    h = WatchHistory()
+    for step in range(100):
+        h.record(step, np.array([[0.5, 0.5]]), snapshot=step % 25 == 0)
+    assert sum(not s for s in h.from_snapshot) <= 10
+    assert [s for s, snap in zip(h.steps, h.from_snapshot) if snap] == [0, 25, 50, 75]
+    assert h.steps == sorted(h.steps) and h.steps[-1] == 99

@@ -113,6 +113,7 @@ class Predictor:
         strip_hooks(snapshot)
         snapshot.eval()
         self._model = snapshot
+        self._spare: Predictor | None = None
         if input_shape is not None:
             shape = tuple(int(v) for v in input_shape)
             if len(shape) != 3 or min(shape) <= 0:
@@ -137,6 +138,14 @@ class Predictor:
     def model(self) -> nn.Module:
         """The frozen copy (eval mode, CPU). Don't train it."""
         return self._model
+
+    def spare(self) -> "Predictor":
+        """A second private copy, made once and kept: for a view that computes on a worker thread
+        while viewers hook this one on the GUI thread. Who builds a predictor off the GUI thread
+        (a snapshot read ahead) may make it there, before anyone else holds this one."""
+        if self._spare is None:
+            self._spare = self.copy()
+        return self._spare
 
     def copy(self) -> "Predictor":
         """Another frozen copy that reads images as this one does (its weights free to replace:
@@ -206,7 +215,12 @@ class Predictor:
         fails on the image or its output is not a finite score per class.  The result
         is always finite and sums to 1.
         """
-        x = self.input_tensor(img28)
+        return self.predict_many([img28])[0]
+
+    def predict_many(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """:meth:`predict` for several images of one size in one batch: (len(images), classes).
+        The same errors; one image the model cannot read fails the batch."""
+        x = torch.cat([self.input_tensor(image) for image in images])
         try:
             with torch.inference_mode():
                 logits = self._model(x)
@@ -217,12 +231,14 @@ class Predictor:
         if not isinstance(logits, torch.Tensor) or logits.ndim == 0 or logits.numel() == 0:
             kind = type(logits).__name__ if not isinstance(logits, torch.Tensor) else f"a tensor of shape {tuple(logits.shape)}"
             raise PredictionError(f"the model returned {kind}, not one score per class")
-        scores = logits.detach().float().reshape(logits.shape[0], -1)[0]
+        scores = logits.detach().float().reshape(logits.shape[0], -1)
+        if scores.shape[0] != x.shape[0]:
+            raise PredictionError(f"the model returned {scores.shape[0]} answers for {x.shape[0]} images")
         if not torch.isfinite(scores).all():
             raise PredictionError("the network's output is not a number: its weights hold NaN or infinite values")
-        probs = torch.softmax(scores, dim=0)
+        probs = torch.softmax(scores, dim=1)
         out = probs.numpy().astype(np.float32, copy=True)
-        self._classes = names_for_outputs(self._classes, out.shape[0])
+        self._classes = names_for_outputs(self._classes, out.shape[1])
         return out
 
 

@@ -7,7 +7,7 @@ What the window's time slider (and anything else that goes back through a run) r
   :func:`timeline_of` its timeline.
 - :func:`read_timeline` -- the folder's snapshots (:mod:`~cnn_gui.core.runs.snapshots`)
   and, from its ``run.json``, how many steps the run planned and its batches per epoch,
-  each checked once here. File I/O: call it off the GUI thread.
+  each checked once here, and its per-step curve. File I/O: call it off the GUI thread.
 - :func:`snapshot_predictor` -- a frozen predictor (:class:`Predictor`) holding one
   snapshot's weights, reading images as ``like`` does (the run's own weights' predictor).
 """
@@ -35,6 +35,7 @@ class Timeline:
     snapshots: tuple[Snapshot, ...] = ()
     total_steps: int | None = None  # steps the run planned (None: unknown)
     batches_per_epoch: int | None = None
+    steps: tuple[dict, ...] = ()  # the run's per-step points as steps.jsonl recorded them (checked)
 
     def __len__(self) -> int:
         return len(self.snapshots)
@@ -84,9 +85,10 @@ def read_timeline(folder: str | os.PathLike) -> Timeline:
     from cnn_gui.core.runs.reader import read_run
 
     folder = Path(folder)
-    info = read_run(folder).info
+    run = read_run(folder, steps=True)
+    info = run.info
     return Timeline(folder, tuple(list_snapshots(folder)), _count(info.get("steps_planned")),
-                    _count(info.get("batches_per_epoch")))
+                    _count(info.get("batches_per_epoch")), tuple(run.steps))
 
 
 def snapshot_predictor(snapshot: Snapshot, like: "Predictor") -> "Predictor":

@@ -333,8 +333,7 @@ class ProbesView(QWidget):
         # A private copy: a viewer's forward hook on the shared snapshot must not fire in
         # the worker's batch, and the two threads never share a module.
         if self._private is None:
-            p = self._predictor
-            self._private = Predictor(p.model, p.mean, p.std, p.classes, preparation=p.preparation)
+            self._private = self._predictor.spare()
         return self._private
 
     @Slot()

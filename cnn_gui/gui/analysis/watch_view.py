@@ -4,7 +4,7 @@ A :class:`WatchTile` per pin, painted by hand (16 pyqtgraph plots would cost mor
 than the whole tab): the image, what it should be and what the shown weights read now,
 and a small plot of every class's probability over the run's steps -- the class it should
 be thick and blue, the others thin and grey, the step where it was last forgotten (right,
-then wrong again) as a red dashed line, and the time slider's snapshot as an orange one.
+then wrong again) as a red dashed line, and the time slider's snapshot as a black one.
 
 The view only shows and asks; :class:`~cnn_gui.gui.flows.watch_flow.WatchFlow` keeps the list
 and the readings.
@@ -26,7 +26,7 @@ THUMB = 52
 TARGET_COLOR = QColor("#1f5fbf")
 OTHER_COLOR = QColor(150, 150, 150, 150)
 FORGOT_COLOR = QColor("#c0392b")
-MOMENT_COLOR = QColor("#e07b00")
+MOMENT_COLOR = QColor("#202020")
 RIGHT_COLOR = QColor("#1e7b34")
 EMPTY_TEXT = ("Pin the drawing, or a test image (Test set tab: click an image, then Pin it here), to watch "
               "how the network reads it as it trains: at each snapshot, and twice a second while training.")
@@ -51,6 +51,8 @@ class WatchTile(QWidget):
         super().__init__(parent)
         self.pin = pin
         self.setFixedSize(TILE)
+        # It paints every pixel of itself: else each update repaints its parent and every sibling (~120 paints)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.thumb = _qimage(pin.image)
         self.steps = np.zeros(0)
         self.probs = np.zeros((0, 0), np.float32)
@@ -110,8 +112,8 @@ class WatchTile(QWidget):
         p.setPen(QPen(QColor("#d0d0d0")))
         p.drawRect(r)
 
-        def x_of(step: float) -> float:
-            return r.left() + r.width() * min(max(step / self.x_max, 0.0), 1.0)
+        def x_of(step: float) -> float:  # log steps: the snapshots are log-spaced, and so is most change
+            return r.left() + r.width() * min(max(np.log1p(max(step, 0.0)) / np.log1p(self.x_max), 0.0), 1.0)
 
         def y_of(prob: float) -> float:
             return r.bottom() - r.height() * prob
@@ -198,8 +200,9 @@ class WatchView(QWidget):
         self.clear_button.setEnabled(bool(pins))
         self.count_label.setText(f"{len(pins)} of {MAX_PINNED} pinned" if pins else "")
         self.note.setText(EMPTY_TEXT if not pins else
-                          "Blue: the class it should be; grey: the others; red dashes: where it was last "
-                          "forgotten; orange: the snapshot the slider shows.")
+                          "Probability of each class over the steps (log scale). Blue: the class it should be; "
+                          "grey: the others; red dashes: where it was last forgotten; black: the snapshot the "
+                          "slider shows.")
 
     def set_test_choice(self, name: str | None) -> None:
         """The test image last clicked in the Test set tab (None: none)."""

@@ -20,10 +20,18 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from cnn_gui.core.runs.snapshots import Snapshot
 from cnn_gui.core.runs.timeline import Timeline, snapshot_predictor, timeline_of
+
+
+def _ready_predictor(snap: Snapshot, like):
+    """The job: ``snap``'s predictor, and its spare copy (the Robustness tab's) made here, off the GUI thread."""
+    predictor = snapshot_predictor(snap, like)
+    predictor.spare()
+    return predictor
 from cnn_gui.gui import dialogs
 from cnn_gui.gui.background.jobs import JobRunner
 
 LOAD_JOB = "snapshot"
+READ_AHEAD_JOB = "snapshot-near-"
 READ_JOB = "timeline"
 
 
@@ -40,6 +48,7 @@ class TimeFlow(QObject):
         self.timeline: Timeline | None = None
         self.shown: Snapshot | None = None
         self.live_predictor = None  # what Live shows again (taken when the slider left live)
+        self._ready: dict[int, object] = {}  # step -> its snapshot's predictor: the shown one and its neighbours
         self.jobs = JobRunner(self)
         self.slider.momentChosen.connect(self.show_moment)
         self.slider.liveRequested.connect(self.go_live)
@@ -63,6 +72,9 @@ class TimeFlow(QObject):
 
     def _set_timeline(self, timeline: Timeline | None) -> None:
         self.timeline = timeline if timeline is not None and len(timeline) else None
+        if self.timeline is not None and not self.w.controller.is_running():  # a past run: its curve, its marks' axis
+            self.w.plots.show_recorded_steps(list(self.timeline.steps), self.timeline.batches_per_epoch,
+                                             self.timeline.last_step)
         self.slider.set_moments([self.timeline.label(i) for i in range(len(self.timeline))] if self.timeline else [])
         self.timelineChanged.emit(self.timeline)
 
@@ -96,15 +108,38 @@ class TimeFlow(QObject):
             self.live_predictor = like  # what Live shows again
         snap = timeline.snapshots[index]
         label = f"Weights: snapshot, {timeline.label(index)}"
-        self.jobs.submit(snapshot_predictor, snap, self.live_predictor or like, key=LOAD_JOB,
-                         on_done=lambda predictor: self._show(snap, predictor, label),
+        ready = self._ready.get(snap.step)
+        if ready is not None:  # a neighbour read ahead: no file to read, no copy to make
+            self.jobs.cancel(LOAD_JOB)
+            self._show(index, snap, ready, label)
+            return
+        self.jobs.submit(_ready_predictor, snap, self.live_predictor or like, key=LOAD_JOB,
+                         on_done=lambda predictor: self._show(index, snap, predictor, label),
                          on_error=self._failed)
 
-    def _show(self, snap: Snapshot, predictor, label: str) -> None:
+    def _show(self, index: int, snap: Snapshot, predictor, label: str) -> None:
         self.shown = snap
         self.w.show_predictor(predictor, label)
         self.w.plots.mark_moment(snap.step, self.timeline.epoch_position(snap.step) if self.timeline else None)
         self.momentShown.emit(snap)
+        self._read_ahead(index, snap, predictor)
+
+    def _read_ahead(self, index: int, snap: Snapshot, predictor) -> None:
+        """Keep the shown snapshot's predictor and read its neighbours' on jobs: the next
+        step of Play, an arrow key or a drag shows at once (three models in memory at most)."""
+        timeline = self.timeline
+        near = {s.step: s for s in timeline.snapshots[max(index - 1, 0):index + 2]} if timeline else {}
+        self._ready = {step: p for step, p in self._ready.items() if step in near}
+        self._ready[snap.step] = predictor
+        base = self.live_predictor or predictor
+        for side, (step, neighbour) in enumerate((k, v) for k, v in near.items() if k != snap.step):
+            if step not in self._ready:
+                self.jobs.submit(_ready_predictor, neighbour, base, key=f"{READ_AHEAD_JOB}{side}",
+                                 on_done=lambda p, step=step: self._read_ahead_done(step, p), on_error=lambda exc: None)
+
+    def _read_ahead_done(self, step: int, predictor) -> None:
+        if self.shown is not None and self.timeline is not None and any(s.step == step for s in self.timeline.snapshots):
+            self._ready[step] = predictor
 
     def _failed(self, exc: BaseException) -> None:
         self.w.statusBar().showMessage(f"Could not show the snapshot: {dialogs.error_text(exc)}", 10000)
@@ -125,7 +160,9 @@ class TimeFlow(QObject):
             self.w.show_predictor(predictor, self.w.session.provenance.label())
 
     def _back_to_live(self) -> None:
-        self.jobs.cancel(LOAD_JOB)
+        for key in (LOAD_JOB, f"{READ_AHEAD_JOB}0", f"{READ_AHEAD_JOB}1"):
+            self.jobs.cancel(key)
+        self._ready = {}
         self.shown = None
         self.live_predictor = None
         self.slider.show_live()

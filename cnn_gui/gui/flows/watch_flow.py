@@ -22,6 +22,7 @@ from cnn_gui.core.files.watch_file import pins_from_text, pins_to_text, quantize
 from cnn_gui.core.runs.timeline import snapshot_predictor
 from cnn_gui.gui import settings as settings_mod
 from cnn_gui.gui.background.jobs import JobRunner
+from cnn_gui.gui.widgets.live_refresh import LiveRefresh
 
 READ_JOB = "watch-snapshots"
 NOW_JOB = "watch-now"
@@ -57,6 +58,8 @@ class WatchFlow(QObject):
         self.now = None  # the shown weights' readings (pins, classes)
         self.canvas_image = None
         self.test_choice = None  # (image, name, true class)
+        self._now_of = None  # the predictor the views show, read by the tiles while the tab is in front
+        self._now_live = LiveRefresh(self.view, self._read_now)
         v = self.view
         v.pinDrawingRequested.connect(self.pin_drawing)
         v.pinTestRequested.connect(self.pin_test_image)
@@ -128,7 +131,7 @@ class WatchFlow(QObject):
         self.now = None
         self.jobs.cancel(READ_JOB)
         self._read_new_snapshots()
-        self.weights_shown(self.w.predictor)
+        self.weights_shown(self._now_of)
 
     @Slot(object)
     def _on_started(self, _ev) -> None:
@@ -178,17 +181,25 @@ class WatchFlow(QObject):
         self.view.set_moment(self.moment)
 
     def weights_shown(self, predictor) -> None:
-        """The canvas and the views show ``predictor`` now: each tile says what it reads (a job)."""
-        if not self.pins or predictor is None:
-            self.now = None
+        """The canvas and the views show ``predictor`` now: each tile says what it reads (a job,
+        run once the Watch tab is in front)."""
+        self.now = None
+        self._now_of = predictor
+        self._now_live.invalidate()
+
+    def _read_now(self) -> None:
+        request = self._now_live.start()
+        predictor, pins = self._now_of, list(self.pins)
+        if not pins or predictor is None:
+            self._now_live.shown(request)
             self._draw()
             return
-        pins = list(self.pins)
         self.jobs.submit(read_pinned, predictor, pins, key=NOW_JOB,
-                         on_done=lambda probs: self._on_now(probs, pins), on_error=lambda exc: None)
+                         on_done=lambda probs: self._on_now(probs, pins, request), on_error=lambda exc: None)
 
-    def _on_now(self, probs, pins) -> None:
-        if pins == self.pins:
+    def _on_now(self, probs, pins, request: int) -> None:
+        if pins == self.pins and self._now_live.is_current(request):
+            self._now_live.shown(request)
             self.now = probs
             self._draw()
 

@@ -8,7 +8,7 @@ snapshots (``set_moments``) and answers ``momentChosen(index)`` and ``liveReques
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QToolButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QToolButton, QWidget
 
 PLAY_MS = 600  # between two snapshots when playing: time to see each one
 LIVE_TEXT = "Live: the current weights"
@@ -32,6 +32,7 @@ class TimeSlider(QWidget):
         self.label.setMinimumWidth(220)
         self.live_button = QPushButton("Live")
         self.live_button.setToolTip("Back to the current weights")
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 2, 6, 2)
         layout.addWidget(QLabel("Snapshots:"))

@@ -28,7 +28,7 @@ from cnn_gui.core.files.safe_io import atomic_write
 from cnn_gui.gui.panels.training_plots.batch_plot import BatchPlot
 from cnn_gui.gui.panels.training_plots.epoch_plot import EpochPlot
 
-MOMENT_COLOR = "#e07b00"  # the time slider's mark on the curves
+MOMENT_COLOR = "#202020"  # the time slider's mark: unlike every curve and the rate marks (purple)
 
 
 class TrainingPlots(QWidget):
@@ -64,7 +64,7 @@ class TrainingPlots(QWidget):
         self.graphics.ci.setSpacing(12)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.graphics)
+        layout.addWidget(self.graphics, 1)
 
         self.epochs = EpochPlot(self.graphics, self.INITIAL_EPOCH_CAPACITY)
         self.graphics.nextRow()
@@ -136,6 +136,22 @@ class TrainingPlots(QWidget):
     def mark_rate(self, step: int, lr: float) -> None:
         """A dashed line on the per-batch curves where the learning rate changed during the run."""
         self.batches.mark_rate(step, lr)
+
+    def show_recorded_steps(self, points: list[dict], batches_per_epoch: int | None, last_step: int) -> bool:
+        """A past run's per-step curve as its run folder recorded it (``steps.jsonl`` points),
+        when the per-batch plot is empty (weights opened from a run); False when it was not."""
+        if len(self.batches.buffer.view("step")) or not points:
+            return False
+        nan = math.nan
+        for p in points:
+            self.batches.append(BatchEnded(
+                epoch=int(p.get("epoch") or 1), batch=int(p.get("batch") or 0), batches_per_epoch=batches_per_epoch or 0,
+                step=int(p["step"]), loss=nan if p.get("loss") is None else float(p["loss"]),
+                accuracy=nan if p.get("accuracy") is None else float(p["accuracy"]), samples_per_sec=0.0,
+                eta_seconds=0.0, lr=nan if p.get("lr") is None else float(p["lr"])))
+        self.batches.plan(last_step)
+        self.batches.draw()
+        return True
 
     def add_footer(self, widget: QWidget) -> None:
         """A row under the plots (the time slider)."""
