@@ -146,9 +146,9 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         tabs.setDocumentMode(True)
         tabs.setUsesScrollButtons(False)
         tabs.setElideMode(Qt.TextElideMode.ElideRight)
-        # Nine tabs: with the style's own padding their names elide at 1366x768 already.
+        # Ten tabs: with the style's own padding their names elide at 1366x768 already.
         tabs.tabBar().setStyleSheet(
-            "QTabBar::tab { padding: 4px 7px; margin-right: 1px; border: 1px solid #c8c8c8;"
+            "QTabBar::tab { padding: 4px 6px; margin-right: 1px; border: 1px solid #c8c8c8;"
             " border-bottom: none; background: #e6e6e6; }"
             "QTabBar::tab:selected { background: white; border-top: 2px solid #3875d7; }"
             "QTabBar::tab:hover:!selected { background: #f2f2f2; }")
@@ -183,7 +183,7 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         view_menu.addAction(self.canvas_dock.toggleViewAction())
         view_menu.addSeparator()
         self.tab_actions = [self._action(view_menu, self.tabs.tabText(i), lambda _c=False, i=i: self.tabs.setCurrentIndex(i),
-                                         QKeySequence(f"Ctrl+{i + 1}")) for i in range(self.tabs.count())]
+                                         QKeySequence(f"Ctrl+{(i + 1) % 10}")) for i in range(self.tabs.count())]  # the tenth: Ctrl+0
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&About cnn-gui", self.show_about)
 

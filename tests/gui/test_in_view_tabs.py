@@ -38,7 +38,7 @@ def test_every_tab_is_in_view_and_whole_at_the_default_layout(window, qtbot, siz
     window.resize(*size)
     settle(qtbot)
     assert window.size().toTuple() == size
-    assert window.tabs.count() == 9
+    assert window.tabs.count() == 10
     assert tabs_in_view(window) == []
     bar = window.tabs.tabBar()
     for i in range(bar.count()):  # whole names at the default layout, not "Embed…"

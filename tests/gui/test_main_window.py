@@ -433,10 +433,11 @@ def test_train_starts_from_new_or_current_weights(qtbot, make_window, mnist_smal
 
 def test_view_menu_switches_tabs_with_ctrl_digits(window):
     names = [a.text() for a in window.tab_actions]
-    assert names == ["Curves", "Health", "Maps", "Test set", "Explain", "Robustness", "Embedding", "Layer", "Runs"]
+    assert names == ["Curves", "Health", "Watch", "Maps", "Test set", "Explain", "Robustness", "Embedding", "Layer",
+                     "Runs"]
     assert names == [window.tabs.tabText(i) for i in range(window.tabs.count())]
-    assert [a.shortcut().toString() for a in window.tab_actions] == [f"Ctrl+{i + 1}" for i in range(len(names))]
-    window.tab_actions[3].trigger()
+    assert [a.shortcut().toString() for a in window.tab_actions] == [f"Ctrl+{(i + 1) % 10}" for i in range(10)]
+    window.tab_actions[4].trigger()
     assert window.tabs.currentWidget() is window.confusion
     window.tab_actions[1].trigger()
     assert window.tabs.currentWidget() is window.health_view

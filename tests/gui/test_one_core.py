@@ -34,7 +34,7 @@ def session_file(path, *, epoch=2, epochs=3):
 def window_plan(window):
     """The plan the window's Train button hands to the training thread (captured, not trained)."""
     plans = []
-    window.controller.start = lambda plan, data=None, callbacks=(): plans.append(plan)
+    window.controller.start = lambda plan, data=None, callbacks=(), watch=(): plans.append(plan)
     assert window.start_training()
     return plans[0]
 

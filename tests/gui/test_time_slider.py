@@ -1,5 +1,6 @@
 """The time slider under the curves: back through a run's snapshots in every view, Play, Live."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -46,6 +47,10 @@ def test_a_snapshot_answers_in_every_view_with_its_label_and_mark_and_live_comes
     for view in window.analysis.views:  # every analysis view reads the same frozen copy
         assert view._predictor is window.predictor  # noqa: SLF001 - the test looks inside
     assert window.weights_text == "Weights: snapshot, step 4 of 40, epoch 1"
+    window.structure.layerSelected.emit("layer1.0")  # the Layer tab's kernels are the snapshot's too
+    window.analysis.layer.refresh()
+    kernels = expected.model.state_dict()["layer1.0.weight"][:, 0].numpy()
+    assert np.array_equal(window.analysis.layer.kernels, kernels)
     assert slider.label.text() == "step 4 of 40, epoch 1"
     assert window.plots.moment_positions == [4.0, 0.2]  # per-batch step, and 4/20 of the first epoch
     assert "snapshot, step 4 of 40" in window.analysis.explain.weights_label.text()

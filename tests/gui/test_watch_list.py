@@ -89,3 +89,17 @@ def test_readings_at_each_snapshot_equal_its_predictors_and_live_ones_come_while
     assert all(t.moment == snaps[3].step for t in window.watch_view.tiles)
     window.tabs.setCurrentWidget(window.watch_view)
     assert not tile.grab().isNull()
+
+
+def test_a_test_image_clicked_in_the_embedding_is_pinned_with_its_true_class(qtbot, window, mnist_small):
+    view = window.analysis.embedding
+    window.tabs.setCurrentWidget(view)
+    assert view.compute()
+    qtbot.waitUntil(lambda: not view.is_running() and view.result is not None, timeout=60000)
+    view.choose(7)
+    index = int(view.result.features.indices[7])
+    assert window.watch_view.pin_test_button.text() == f"Pin test image #{index}"
+    assert window.watch.pin_test_image()
+    pin = window.watch.pins[-1]
+    assert (pin.name, pin.target) == (f"test image #{index}", mnist_small.classes[int(mnist_small.test_labels[index])])
+    assert np.array_equal(pin.image, mnist_small.test_images[index].numpy() / np.float32(255))

@@ -62,6 +62,7 @@ class EmbeddingView(QWidget):
     """
 
     imageChosen = Signal(object, str)
+    testImageChosen = Signal(object, str, str)  # the same, and its true class by name (the watch list's pin)
     _progress = Signal(int, float, str)  # request, fraction done, stage: worker -> GUI thread
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -433,6 +434,9 @@ class EmbeddingView(QWidget):
         """Send mapped image ``row`` on through ``imageChosen``."""
         image = self._image(row)
         if image is not None:
+            f = self.result.features
+            true = self._result_data.classes[int(f.labels[row])]
+            self.testImageChosen.emit(image, f"test image #{int(f.indices[row])}", str(true))
             self.imageChosen.emit(image[0] if image.shape[0] == 1 else image, self.describe(row))
 
     def select_box(self, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:

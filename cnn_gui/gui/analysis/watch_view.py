@@ -28,7 +28,7 @@ OTHER_COLOR = QColor(150, 150, 150, 150)
 FORGOT_COLOR = QColor("#c0392b")
 MOMENT_COLOR = QColor("#202020")
 RIGHT_COLOR = QColor("#1e7b34")
-EMPTY_TEXT = ("Pin the drawing, or a test image (Test set tab: click an image, then Pin it here), to watch "
+EMPTY_TEXT = ("Pin the drawing, or a test image (click one in the Test set or Embedding tab, then Pin it here), to watch "
               "how the network reads it as it trains: at each snapshot, and twice a second while training.")
 
 
@@ -159,7 +159,7 @@ class WatchView(QWidget):
                                            "network reads now")
         self.pin_test_button = QPushButton("Pin the test image")
         self.pin_test_button.setEnabled(False)
-        self.pin_test_button.setToolTip("Click an image in the Test set tab first")
+        self.pin_test_button.setToolTip("Click an image in the Test set or Embedding tab first")
         self.clear_button = QPushButton("Remove all")
         self.count_label = QLabel()
         self.note = QLabel(EMPTY_TEXT)

@@ -10,7 +10,8 @@ the run the time slider follows (:class:`~cnn_gui.gui.flows.time_flow.TimeFlow`)
   (``TrainingController.watchRead``, at most twice a second).
 
 A drawing is pinned as the canvas prepared it, with the class the network reads in it now
-as the class it should be; a test image with its true class.
+as the class it should be; a test image (the last one clicked in the Test set or Embedding
+tab) with its true class.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class WatchFlow(QObject):
         v.clearRequested.connect(lambda: self._set_pins([]))
         window.canvas_panel.controller.inputRead.connect(self._on_canvas)
         window.analysis.confusion.testImageChosen.connect(self._on_test_image)
+        window.analysis.embedding.testImageChosen.connect(self._on_test_image)
         window.time.timelineChanged.connect(self._on_timeline)
         window.time.momentShown.connect(self._on_moment)
         window.controller.started.connect(self._on_started)

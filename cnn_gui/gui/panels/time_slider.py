@@ -8,7 +8,9 @@ snapshots (``set_moments``) and answers ``momentChosen(index)`` and ``liveReques
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QToolButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QSlider, QToolButton, QWidget
+
+from cnn_gui.gui.widgets.elided_text import ElidedLabel
 
 PLAY_MS = 600  # between two snapshots when playing: time to see each one
 LIVE_TEXT = "Live: the current weights"
@@ -23,22 +25,23 @@ class TimeSlider(QWidget):
         super().__init__(parent)
         self.play_button = QToolButton()
         self.play_button.setText("▶ Play")
-        self.play_button.setToolTip("Go through the run's snapshots from the first one")
+        self.play_button.setToolTip("Go through the run's snapshots (its weights at steps 0, 1, 2, 4 ... and each "
+                                    "epoch's end) from the first one")
         self.play_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setPageStep(1)
+        self.slider.setMinimumWidth(50)
         self.slider.setToolTip("Go back through training: every view shows the weights the run had then")
-        self.label = QLabel(NO_RUN_TEXT)
-        self.label.setMinimumWidth(220)
-        self.live_button = QPushButton("Live")
+        self.label = ElidedLabel(NO_RUN_TEXT, min_chars=6)  # a narrow centre elides it, never widens the window
+        self.live_button = QToolButton()
+        self.live_button.setText("Live")
         self.live_button.setToolTip("Back to the current weights")
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 2, 6, 2)
-        layout.addWidget(QLabel("Snapshots:"))
         layout.addWidget(self.play_button)
-        layout.addWidget(self.slider, 1)
-        layout.addWidget(self.label)
+        layout.addWidget(self.slider, 3)
+        layout.addWidget(self.label, 2)
         layout.addWidget(self.live_button)
         self._labels: list[str] = []
         self._live = True
@@ -135,6 +138,6 @@ class TimeSlider(QWidget):
         if not has:
             self.label.setText(NO_RUN_TEXT)
         elif self._live:
-            self.label.setText(f"{LIVE_TEXT} ({len(self._labels)} snapshots)")
+            self.label.setText(f"{LIVE_TEXT} ({len(self._labels)} snapshots to go back to)")
         else:
             self.label.setText(self._labels[self.slider.value()])
