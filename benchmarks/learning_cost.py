@@ -70,11 +70,15 @@ def main(argv: list[str] | None = None) -> int:
         snapshots.due = due if watched else (lambda step: False)
         window.watch.pins = pins if watched else []
         reads = []
-        window.controller.watchRead.connect(lambda step, probs: reads.append(step))
+
+        def count(step, _probs) -> None:
+            reads.append(step)
+
+        window.controller.watchRead.connect(count)
         speed = window_run(app, window, beat, config, 600)[0]
         wait_for(app, lambda: not window.watch.jobs.busy(), 60)  # the last snapshots' readings
         kept = sum(window.watch.history.from_snapshot)
-        window.controller.watchRead.disconnect()
+        window.controller.watchRead.disconnect(count)  # the window's own watch keeps its connection
         return speed, len(reads), kept
 
     run(False)  # warm-up: oneDNN's kernels, the allocator

@@ -68,3 +68,15 @@ def test_a_snapshot_of_another_network_is_refused_with_the_predictor_untouched(t
     with pytest.raises(SnapshotError, match="not of this network"):
         snapshot_predictor(Snapshot(0, 1, path), like)
     assert all(torch.equal(v, before[k]) for k, v in like.model.state_dict().items())
+
+
+def test_a_runs_per_step_curve_comes_with_its_timeline_checked_line_by_line(tmp_path):
+    folder = run_folder(tmp_path, {"status": "finished", "steps_planned": 20, "batches_per_epoch": 20})
+    snapshots.save_snapshot(folder, build_model("mnist-cnn"), 0, 1)
+    lines = [{"step": 1, "epoch": 1, "batch": 1, "loss": 2.3, "accuracy": 0.1, "lr": 1e-3},
+             {"step": 2, "epoch": 1, "batch": "x", "loss": 2.2},  # a batch that is not a whole number
+             {"step": 3, "epoch": 1, "batch": [1], "loss": 2.1},
+             {"step": 4, "epoch": 1.5, "batch": 4, "loss": 2.0},
+             {"step": 5, "epoch": 1, "batch": 5, "loss": None, "accuracy": 0.2}]
+    (folder / "steps.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert [p["step"] for p in read_timeline(folder).steps] == [1, 5]

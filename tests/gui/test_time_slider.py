@@ -110,3 +110,29 @@ def test_a_past_runs_weights_loaded_from_the_runs_tab_bring_its_snapshots(qtbot,
     qtbot.waitUntil(lambda: window.time_slider.count() == 7, timeout=10000)
     show(qtbot, window, 0)
     assert window.weights_text == "Weights: snapshot, step 0 of 20, epoch 1"
+
+
+@pytest.mark.slow
+def test_train_pressed_while_a_snapshot_is_shown_brings_the_views_back_to_live(qtbot, window):
+    train(qtbot, window, epochs=1)
+    final = window.predictor
+    show(qtbot, window, 2)
+    config = window.training_panel.config().with_(epochs=1, max_batches=5, batch_size=50, lr=1e-3)
+    with qtbot.waitSignal(window.controller.finished, timeout=120000):
+        assert window.start_training(config)
+        qtbot.waitUntil(lambda: window.time.timeline is not None and window.time.timeline.folder == window.runs.writer.folder,
+                        timeout=60000)
+        assert window.time.shown is None and window.time_slider.live
+        assert "snapshot" not in window.weights_text and window.plots.moment_positions == []
+        assert same_weights(window.predictor.model, final.model)  # the weights of before, not step 2's
+
+
+@pytest.mark.slow
+def test_a_snapshot_that_cannot_be_read_is_said_and_the_views_stay_live(qtbot, window):
+    train(qtbot, window, epochs=1)
+    final = window.predictor
+    snaps = list_snapshots(next(window.runs_view.runs_dir.iterdir()))
+    snaps[5].path.write_bytes(b"not a snapshot any more")
+    window.time_slider.choose(5)
+    qtbot.waitUntil(lambda: "Could not show the snapshot" in window.statusBar().currentMessage(), timeout=10000)
+    assert window.time_slider.live and window.predictor is final and "snapshot" not in window.weights_text

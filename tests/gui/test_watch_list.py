@@ -103,3 +103,36 @@ def test_a_test_image_clicked_in_the_embedding_is_pinned_with_its_true_class(qtb
     pin = window.watch.pins[-1]
     assert (pin.name, pin.target) == (f"test image #{index}", mnist_small.classes[int(mnist_small.test_labels[index])])
     assert np.array_equal(pin.image, mnist_small.test_images[index].numpy() / np.float32(255))
+
+
+@pytest.mark.slow
+def test_pins_no_snapshot_can_read_are_tried_once_not_again_and_again(qtbot, window):
+    window.analysis.confusion.testImageChosen.emit(np.zeros((3, 32, 32), np.float32), "a photo", "cat")
+    assert window.watch.pin_test_image()  # kept, but the MNIST network reads 1x28x28
+    config = window.training_panel.config().with_(epochs=1, max_batches=20, batch_size=50, lr=1e-3)
+    with qtbot.waitSignal(window.controller.finished, timeout=120000):
+        assert window.start_training(config)
+    qtbot.waitUntil(lambda: not window.watch.jobs.busy() and not window.time.jobs.busy(), timeout=20000)
+    snaps = list_snapshots(next(window.runs_view.runs_dir.iterdir()))
+    assert window.watch.tried == {s.path for s in snaps} and len(window.watch.history) == 0
+    qtbot.wait(300)
+    assert not window.watch.jobs.busy()  # nothing submitted again
+
+
+@pytest.mark.slow
+def test_pins_changed_during_a_run_get_no_live_readings_of_other_pins(qtbot, window):
+    pin_test_images(qtbot, window, [0, 1])
+    lives = []
+    window.controller.watchRead.connect(lambda step, probs: lives.append(step))
+    config = window.training_panel.config().with_(epochs=2, max_batches=20, batch_size=50, lr=1e-3)
+    with qtbot.waitSignal(window.controller.finished, timeout=120000):
+        assert window.start_training(config)
+        qtbot.waitUntil(lambda: len(lives) >= 1, timeout=60000)
+        window.watch_view.tiles[0].remove_button.click()  # test image #0 out, #5 in: still two pins
+        window.confusion.choose_sample(5)
+        assert window.watch.pin_test_image()
+        assert [p.name for p in window.watch.pins] == ["test image #1", "test image #5"]
+    qtbot.waitUntil(lambda: not window.watch.jobs.busy() and not window.time.jobs.busy(), timeout=20000)
+    history = window.watch.history
+    assert len(lives) >= 2 and history.readings and all(r.shape == (2, 10) for r in history.readings)
+    assert all(history.from_snapshot)  # the run's live readings of #0 and #1 are not drawn as #1 and #5's

@@ -98,20 +98,22 @@ class LiveWatch:
         """Probabilities (pins, classes) by the model being trained (NaN rows: pins it cannot read).
 
         Eval mode for the pass (BatchNorm reads its running statistics and updates nothing,
-        dropout draws no random numbers), then the mode it had. The model is not a copy: call
+        dropout draws no random numbers), then each module's own mode again (a frozen
+        module's BatchNorm stays in eval). The model is not a copy: call
         it only on the thread that trains it.
         """
         if self.batch is None:
             return None
         module = getattr(model, "_orig_mod", model)
         device = next(module.parameters()).device
-        was_training = module.training
+        modes = [(m, m.training) for m in module.modules()]  # frozen BatchNorms stay in eval, as they were
         module.eval()
         try:
             with torch.no_grad():
                 logits = module(self.batch.to(device, non_blocking=True))
         finally:
-            module.train(was_training)
+            for m, mode in modes:
+                m.training = mode
         probs = torch.softmax(logits.detach().float().reshape(len(self.rows), -1), dim=1).cpu().numpy()
         rows: list[np.ndarray | None] = [None] * self.count
         for k, i in enumerate(self.rows):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from cnn_gui.core.analysis.watch import MAX_PINNED, Pinned
 FORMAT = "cnn-gui-watch-1"
 MAX_CHARS = 4_000_000
 MAX_PIXELS = 3 * 128 * 128  # of one pinned image
+MAX_SIDE = 128
 MAX_TEXT = 200  # characters of a name or a class
 
 
@@ -55,9 +57,10 @@ def _pin(entry: object) -> Pinned | None:
     if not isinstance(entry, dict):
         return None
     shape, pixels, target, name = (entry.get(k) for k in ("shape", "pixels", "target", "name"))
+    # Each side bounded before multiplying: numpy's product of [1, 2**32, 2**32] wraps to 0
     if (not isinstance(shape, list) or len(shape) != 3
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
-            or shape[0] not in (1, 3) or int(np.prod(shape)) > MAX_PIXELS):
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_SIDE for v in shape)
+            or shape[0] not in (1, 3) or math.prod(shape) > MAX_PIXELS):
         return None
     if not (isinstance(target, str) and isinstance(name, str) and isinstance(pixels, str)):
         return None
@@ -67,7 +70,7 @@ def _pin(entry: object) -> Pinned | None:
         raw = base64.b64decode(pixels, validate=True)
     except (binascii.Error, ValueError):
         return None
-    if len(raw) != int(np.prod(shape)):
+    if len(raw) != math.prod(shape):
         return None
     image = np.frombuffer(raw, dtype=np.uint8).reshape(shape).astype(np.float32) / 255.0
     return Pinned(image, target, name)

@@ -122,11 +122,12 @@ def valid_epoch(rec: dict) -> bool:
 
 
 def valid_step(rec: dict) -> bool:
-    """A steps.jsonl record: a whole step >= 1 and a numeric (or null) loss."""
+    """A steps.jsonl record: a whole step >= 1, numeric (or null) loss, accuracy, rate and epoch,
+    and a whole (or null) epoch and batch."""
     if not (is_int(rec.get("step")) and rec["step"] >= 1):
         return False
     for key in ("loss", "accuracy", "lr", "epoch"):
         v = rec.get(key)
         if v is not None and not is_finite(v):
             return False
-    return True
+    return all(rec.get(key) is None or (is_int(rec[key]) and rec[key] >= 0) for key in ("epoch", "batch"))

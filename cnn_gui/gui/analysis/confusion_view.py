@@ -333,9 +333,9 @@ class ConfusionView(QWidget):
         if self._result_data is None or self.result is None:
             return
         image = self._result_data.test_images[index].cpu().numpy().astype(np.float32) / 255.0
-        classes = self.result.names or self._result_data.classes
-        self.testImageChosen.emit(image, f"test image #{index}", str(classes[int(self._result_data.test_labels[index])]))
         self.sampleChosen.emit(image[0] if image.shape[0] == 1 else image, self.describe(index))
+        true = self._result_data.classes[int(self._result_data.test_labels[index])]  # the data's name, not an output's
+        self.testImageChosen.emit(image, f"test image #{index}", str(true))
 
 
 def _compute(model, name: str, data: "ImageDataset | None", cancel,

@@ -79,7 +79,7 @@ class RunFlow(QObject):
             w.show_error("Cannot train", dialogs.error_text(exc))
             return False
         self.writer = plan.run_writer(w.runs_view.runs_dir, source="gui", preset=panel.current_preset())
-        w.controller.start(plan, w.data_override, callbacks=[self.writer], watch=w.watch.pins)
+        w.controller.start(plan, w.data_override, callbacks=[self.writer], watch=w.watch.pins_for_run())
         self.epochs = plan.config.epochs
         self.start_epoch = 1
         panel.set_state("running")

@@ -22,10 +22,14 @@ from cnn_gui.core.runs.snapshots import Snapshot
 from cnn_gui.core.runs.timeline import Timeline, snapshot_predictor, timeline_of
 
 
-def _ready_predictor(snap: Snapshot, like):
-    """The job: ``snap``'s predictor, and its spare copy (the Robustness tab's) made here, off the GUI thread."""
+def _ready_predictor(snap: Snapshot, like, cancel):
+    """The job: ``snap``'s predictor, and its spare copy (the Robustness tab's) made here, off the
+    GUI thread. ``like`` is a spare copy: never hooked by a viewer while this reads it."""
+    if cancel.is_set():  # superseded by a newer move before it started (a fast drag)
+        return None
     predictor = snapshot_predictor(snap, like)
-    predictor.spare()
+    if not cancel.is_set():
+        predictor.spare()
     return predictor
 from cnn_gui.gui import dialogs
 from cnn_gui.gui.background.jobs import JobRunner
@@ -48,7 +52,7 @@ class TimeFlow(QObject):
         self.timeline: Timeline | None = None
         self.shown: Snapshot | None = None
         self.live_predictor = None  # what Live shows again (taken when the slider left live)
-        self._ready: dict[int, object] = {}  # step -> its snapshot's predictor: the shown one and its neighbours
+        self._ready: dict[Path, object] = {}  # snapshot file -> its predictor: the shown one and its neighbours
         self.jobs = JobRunner(self)
         self.slider.momentChosen.connect(self.show_moment)
         self.slider.liveRequested.connect(self.go_live)
@@ -82,10 +86,7 @@ class TimeFlow(QObject):
     def _on_saved(self, ev) -> None:
         """A snapshot of the run training now (the first comes before ``started``)."""
         snap = Snapshot(ev.step, ev.epoch, Path(ev.path))
-        folder = snap.path.parent.parent
-        base = self.timeline if self.timeline is not None and self.timeline.folder == folder else Timeline(folder)
-        self.jobs.cancel(READ_JOB)
-        self._set_timeline(base.with_snapshot(snap))
+        self._set_timeline(self._following(snap.path.parent.parent).with_snapshot(snap))
 
     @Slot(object)
     def _on_started(self, ev) -> None:
@@ -93,9 +94,18 @@ class TimeFlow(QObject):
         folder = writer.folder if writer is not None else None
         if folder is None:
             return
-        base = self.timeline if self.timeline is not None and self.timeline.folder == folder else Timeline(folder)
-        self.jobs.cancel(READ_JOB)
+        base = self._following(folder)
         self._set_timeline(Timeline(folder, base.snapshots, ev.epochs * ev.batches_per_epoch, ev.batches_per_epoch))
+
+    def _following(self, folder: Path) -> Timeline:
+        """The timeline of the run in ``folder`` so far; another run than the one followed
+        (Train pressed while a snapshot of the last one was shown) brings the views back to live."""
+        self.jobs.cancel(READ_JOB)
+        if self.timeline is not None and self.timeline.folder == folder:
+            return self.timeline
+        if not self.live:
+            self.go_live()
+        return Timeline(folder)
 
     # -- showing a moment ------------------------------------------------------------
     @Slot(int)
@@ -108,16 +118,23 @@ class TimeFlow(QObject):
             self.live_predictor = like  # what Live shows again
         snap = timeline.snapshots[index]
         label = f"Weights: snapshot, {timeline.label(index)}"
-        ready = self._ready.get(snap.step)
+        ready = self._ready.get(snap.path)
         if ready is not None:  # a neighbour read ahead: no file to read, no copy to make
             self.jobs.cancel(LOAD_JOB)
             self._show(index, snap, ready, label)
             return
-        self.jobs.submit(_ready_predictor, snap, self.live_predictor or like, key=LOAD_JOB,
+        self.jobs.submit(_ready_predictor, snap, self._base(), key=LOAD_JOB,
                          on_done=lambda predictor: self._show(index, snap, predictor, label),
                          on_error=self._failed)
 
+    def _base(self):
+        """What a snapshot's predictor is copied from on a job: the live weights' spare copy,
+        which no viewer hooks (the views' own copy may be hooked on the GUI thread meanwhile)."""
+        return (self.live_predictor or self.w.predictor).spare()
+
     def _show(self, index: int, snap: Snapshot, predictor, label: str) -> None:
+        if predictor is None:  # its job was superseded before it started
+            return
         self.shown = snap
         self.w.show_predictor(predictor, label)
         self.w.plots.mark_moment(snap.step, self.timeline.epoch_position(snap.step) if self.timeline else None)
@@ -128,20 +145,24 @@ class TimeFlow(QObject):
         """Keep the shown snapshot's predictor and read its neighbours' on jobs: the next
         step of Play, an arrow key or a drag shows at once (three models in memory at most)."""
         timeline = self.timeline
-        near = {s.step: s for s in timeline.snapshots[max(index - 1, 0):index + 2]} if timeline else {}
-        self._ready = {step: p for step, p in self._ready.items() if step in near}
-        self._ready[snap.step] = predictor
-        base = self.live_predictor or predictor
-        for side, (step, neighbour) in enumerate((k, v) for k, v in near.items() if k != snap.step):
-            if step not in self._ready:
+        near = {s.path: s for s in timeline.snapshots[max(index - 1, 0):index + 2]} if timeline else {}
+        self._ready = {path: p for path, p in self._ready.items() if path in near}
+        self._ready[snap.path] = predictor
+        base = self._base()
+        for side, (path, neighbour) in enumerate((k, v) for k, v in near.items() if k != snap.path):
+            if path not in self._ready:
                 self.jobs.submit(_ready_predictor, neighbour, base, key=f"{READ_AHEAD_JOB}{side}",
-                                 on_done=lambda p, step=step: self._read_ahead_done(step, p), on_error=lambda exc: None)
+                                 on_done=lambda p, path=path: self._read_ahead_done(path, p), on_error=lambda exc: None)
 
-    def _read_ahead_done(self, step: int, predictor) -> None:
-        if self.shown is not None and self.timeline is not None and any(s.step == step for s in self.timeline.snapshots):
-            self._ready[step] = predictor
+    def _read_ahead_done(self, path: Path, predictor) -> None:
+        timeline = self.timeline
+        if predictor is not None and self.shown is not None and timeline is not None and any(
+                s.path == path for s in timeline.snapshots):
+            self._ready[path] = predictor
 
     def _failed(self, exc: BaseException) -> None:
+        """A snapshot that cannot be shown (deleted meanwhile, another network): said, and live again."""
+        self.go_live()
         self.w.statusBar().showMessage(f"Could not show the snapshot: {dialogs.error_text(exc)}", 10000)
 
     def keep_live(self, predictor) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Slot
 
+from cnn_gui.core.errors import CnnGuiError
 from cnn_gui.core.analysis.watch import MAX_PINNED, WatchHistory, as_pinned, read_pinned
 from cnn_gui.core.files.watch_file import pins_from_text, pins_to_text, quantized
 from cnn_gui.core.runs.timeline import snapshot_predictor
@@ -30,14 +31,17 @@ NOW_JOB = "watch-now"
 
 
 def _read_snapshots(snapshots, like, pins, cancel) -> list:
-    """The job: (step, probabilities) of ``pins`` at each of ``snapshots``."""
+    """The job: (snapshot, probabilities or None) of ``pins`` at each of ``snapshots``; None:
+    no pin could be read there (another image size, NaN weights), tried all the same.
+    ``like`` is a spare copy, which no viewer hooks while this copies it."""
     out = []
     for snap in snapshots:
         if cancel.is_set():
             break
-        probs = read_pinned(snapshot_predictor(snap, like), pins)
-        if probs is not None:
-            out.append((snap.step, probs))
+        try:
+            out.append((snap, read_pinned(snapshot_predictor(snap, like), pins)))
+        except CnnGuiError:  # a snapshot deleted meanwhile, or not this network's
+            out.append((snap, None))
     return out
 
 
@@ -52,6 +56,8 @@ class WatchFlow(QObject):
         if unreadable:
             window.statusBar().showMessage(f"Watch list: {unreadable} pinned image(s) could not be read back", 10000)
         self.history = WatchHistory()
+        self.tried: set = set()  # snapshot files read for this history (read or unreadable): never again
+        self.run_pins: list | None = None  # the pins the run training now reads live
         self.folder = None  # the run the readings are of
         self.snapshots: tuple = ()
         self.x_max = 1
@@ -99,7 +105,11 @@ class WatchFlow(QObject):
             return False
         if not self._room():
             return False
-        probs = predictor.predict(self.canvas_image)
+        try:
+            probs = predictor.predict(self.canvas_image)
+        except CnnGuiError as exc:  # weights that give NaN: nothing to say what the drawing should be
+            self.w.statusBar().showMessage(f"Cannot pin the drawing: {exc}", 8000)
+            return False
         target = predictor.classes[int(probs.argmax())]
         count = sum(p.name.startswith("drawing") for p in self.pins) + 1
         return self._add(as_pinned(self.canvas_image, target, f"drawing {count}"))
@@ -129,24 +139,36 @@ class WatchFlow(QObject):
 
     # -- reading ------------------------------------------------------------------------
     def _restart(self) -> None:
-        self.history = WatchHistory()
+        self._new_history()
         self.now = None
-        self.jobs.cancel(READ_JOB)
         self._read_new_snapshots()
         self.weights_shown(self._now_of)
 
+    def _new_history(self) -> None:
+        self.history = WatchHistory()
+        self.tried = set()
+        self.jobs.cancel(READ_JOB)
+
+    def pins_for_run(self) -> list:
+        """The pins a run starting now reads live (Train's); pins changed during the run are read
+        at its snapshots, and live from the next run on."""
+        self.run_pins = self.pins
+        return list(self.pins)
+
     @Slot(object)
     def _on_started(self, _ev) -> None:
-        self.history = WatchHistory()
-        self.jobs.cancel(READ_JOB)
+        self._new_history()
 
     @Slot(object)
     def _on_timeline(self, timeline) -> None:
         folder = timeline.folder if timeline is not None else None
         if folder != self.folder:
             self.folder = folder
-            if not self.w.controller.is_running():  # a run's own live readings stay with it
-                self.history = WatchHistory()
+            if self.w.controller.is_running():  # the run's live readings stay; another run's snapshots don't
+                self.jobs.cancel(READ_JOB)
+                self.tried = set()
+            else:
+                self._new_history()
         self.snapshots = timeline.snapshots if timeline is not None else ()
         self.x_max = timeline.last_step if timeline is not None else 1
         self._read_new_snapshots()
@@ -154,25 +176,27 @@ class WatchFlow(QObject):
 
     def _read_new_snapshots(self) -> None:
         like = self.w.time.live_predictor or self.w.predictor
-        todo = [s for s in self.snapshots if not self.history.has_snapshot(s.step)]
-        if not self.pins or not todo or like is None:
+        todo = [s for s in self.snapshots if s.path not in self.tried]
+        if not self.pins or not todo or like is None or self.jobs.pending(READ_JOB):
             return
-        pins = list(self.pins)
-        self.jobs.submit(_read_snapshots, todo, like, pins, key=READ_JOB,
-                         on_done=lambda readings: self._on_snapshot_readings(readings, pins),
+        pins, folder = list(self.pins), self.folder
+        self.jobs.submit(_read_snapshots, todo, like.spare(), pins, key=READ_JOB,
+                         on_done=lambda readings: self._on_snapshot_readings(readings, pins, folder),
                          on_error=lambda exc: self.w.statusBar().showMessage(f"Watch list: {exc}", 8000))
 
-    def _on_snapshot_readings(self, readings, pins) -> None:
-        if pins != self.pins:
+    def _on_snapshot_readings(self, readings, pins, folder) -> None:
+        if pins != self.pins or folder != self.folder:
             return
-        for step, probs in readings:
-            self.history.record(step, probs, snapshot=True)
+        for snap, probs in readings:
+            self.tried.add(snap.path)
+            if probs is not None:
+                self.history.record(snap.step, probs, snapshot=True)
         self._draw()
-        self._read_new_snapshots()  # those that arrived meanwhile
+        self._read_new_snapshots()  # those that arrived meanwhile (each file is tried once)
 
     @Slot(int, object)
     def _on_live(self, step: int, probs) -> None:
-        if len(probs) == len(self.pins):
+        if self.run_pins is self.pins and len(probs) == len(self.pins):
             self.history.record(step, probs, snapshot=False)
             self.x_max = max(self.x_max, step)
             self._draw()
@@ -196,7 +220,7 @@ class WatchFlow(QObject):
             self._now_live.shown(request)
             self._draw()
             return
-        self.jobs.submit(read_pinned, predictor, pins, key=NOW_JOB,
+        self.jobs.submit(read_pinned, predictor.spare(), pins, key=NOW_JOB,
                          on_done=lambda probs: self._on_now(probs, pins, request), on_error=lambda exc: None)
 
     def _on_now(self, probs, pins, request: int) -> None:

@@ -28,6 +28,7 @@ from cnn_gui.core.files.safe_io import atomic_write
 from cnn_gui.gui.panels.training_plots.batch_plot import BatchPlot
 from cnn_gui.gui.panels.training_plots.epoch_plot import EpochPlot
 
+MAX_RECORDED_POINTS = 5000  # of a past run's per-step curve (cnn-gui writes at most 2,000)
 MOMENT_COLOR = "#202020"  # the time slider's mark: unlike every curve and the rate marks (purple)
 
 
@@ -143,7 +144,8 @@ class TrainingPlots(QWidget):
         if len(self.batches.buffer.view("step")) or not points:
             return False
         nan = math.nan
-        for p in points:
+        stride = max(1, math.ceil(len(points) / MAX_RECORDED_POINTS))  # a folder written by another tool: bounded
+        for p in points[::stride]:  # checked by core/runs/records.valid_step as they were read
             self.batches.append(BatchEnded(
                 epoch=int(p.get("epoch") or 1), batch=int(p.get("batch") or 0), batches_per_epoch=batches_per_epoch or 0,
                 step=int(p["step"]), loss=nan if p.get("loss") is None else float(p["loss"]),
