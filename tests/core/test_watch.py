@@ -120,3 +120,20 @@ def test_a_long_run_keeps_a_bounded_history_and_every_snapshot(monkeypatch):
     assert sum(not s for s in h.from_snapshot) <= 10
     assert [s for s, snap in zip(h.steps, h.from_snapshot) if snap] == [0, 25, 50, 75]
     assert h.steps == sorted(h.steps) and h.steps[-1] == 99
+
+
+def test_pins_of_two_sizes_are_read_each_on_its_own_when_the_network_takes_any_size():
+    class AnySize(nn.Module):  # a network whose input shape is known only in part
+        input_shape = None
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 3, 3)
+
+        def forward(self, x):
+            return self.conv(x).mean(dim=(2, 3))
+
+    predictor = Predictor(AnySize(), (0.5,), (0.5,))
+    pins = [pin(0.2, "0", "a", (1, 8, 8)), pin(0.7, "1", "b", (1, 12, 12))]
+    probs = read_pinned(predictor, pins)
+    np.testing.assert_allclose(probs, np.stack([predictor.predict(p.image) for p in pins]), atol=1e-6)

@@ -220,7 +220,10 @@ class Predictor:
     def predict_many(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """:meth:`predict` for several images of one size in one batch: (len(images), classes).
         The same errors; one image the model cannot read fails the batch."""
-        x = torch.cat([self.input_tensor(image) for image in images])
+        tensors = [self.input_tensor(image) for image in images]
+        if len({tuple(t.shape) for t in tensors}) > 1:  # an input shape only partly known lets them through
+            raise InputError("the images are not all of one size: read them one by one")
+        x = torch.cat(tensors)
         try:
             with torch.inference_mode():
                 logits = self._model(x)
