@@ -18,17 +18,17 @@ from cnn_gui.cli_recipe import TRAIN_ONLY_DEFAULTS, add_recipe_options, plan_fro
 
 
 def add_lr_find(sub) -> None:
-    from cnn_gui.core.training import lr_finder
+    from cnn_gui.core import config  # the range test's defaults, without importing torch (core/training/lr_finder.py)
 
     finder = sub.add_parser("lr-find", help="try growing learning rates on a copy of the network; suggest one")
     add_recipe_options(finder, resume_help="start from a saved session's weights (its recipe too)",
                        quiet_help="only the suggestion's line")
-    finder.add_argument("--start", type=positive_number(1.0), default=lr_finder.START_LR,
-                        help=f"the first rate tried (default {lr_finder.START_LR:g})")
-    finder.add_argument("--end", type=positive_number(1e3), default=lr_finder.END_LR,
-                        help=f"the last rate tried, if the loss has not diverged before (default {lr_finder.END_LR:g})")
-    finder.add_argument("--steps", type=whole_number(10, 10_000), default=lr_finder.STEPS,
-                        help=f"batches from the first rate to the last, 10 to 10,000 (default {lr_finder.STEPS})")
+    finder.add_argument("--start", type=positive_number(1.0), default=config.LR_FIND_START,
+                        help=f"the first rate tried (default {config.LR_FIND_START:g})")
+    finder.add_argument("--end", type=positive_number(1e3), default=config.LR_FIND_END,
+                        help=f"the last rate tried, if the loss has not diverged before (default {config.LR_FIND_END:g})")
+    finder.add_argument("--steps", type=whole_number(10, 10_000), default=config.LR_FIND_STEPS,
+                        help=f"batches from the first rate to the last, 10 to 10,000 (default {config.LR_FIND_STEPS})")
     finder.set_defaults(**TRAIN_ONLY_DEFAULTS)
 
 

@@ -132,3 +132,9 @@ PRESETS: dict[str, TrainConfig] = {
     "fast": TrainConfig(epochs=1, batch_size=128, lr=3e-3, optimizer="adam", schedule="onecycle", augment=True),
 }
 DEFAULT_PRESET = "tutorial"
+
+# The learning-rate range test's defaults (core/training/lr_finder.py; `cnn-gui lr-find` shows
+# them in its help): rates grow exponentially from the first to the last over STEPS batches.
+LR_FIND_START = 1e-7
+LR_FIND_END = 10.0
+LR_FIND_STEPS = 100

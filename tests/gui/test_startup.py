@@ -29,6 +29,7 @@ def child(code: str, **env) -> subprocess.CompletedProcess:
 def test_the_loading_window_and_the_entry_point_need_no_torch(tmp_path):
     proc = child("import sys\n"
                  "from cnn_gui.cli import build_parser\n"
+                 "build_parser().parse_args([])\n"  # as `cnn-gui` does first: every command's options, their help
                  "from cnn_gui.gui import app\n"
                  "from cnn_gui.gui.startup.loading_window import LoadingWindow\n"
                  "from cnn_gui.gui.startup.core_loader import CoreLoader\n"

@@ -29,6 +29,9 @@ import torch
 from torch import nn
 
 from cnn_gui.core.config import ConfigError, TrainConfig
+# The range's defaults live in the torch-free config: the CLI's parser shows them in its help,
+# and building it must not import torch (the window shows before torch has loaded).
+from cnn_gui.core.config import LR_FIND_END as END_LR, LR_FIND_START as START_LR, LR_FIND_STEPS as STEPS
 from cnn_gui.core.devices import resolve_device
 from cnn_gui.core.model.structure import freeze_batchnorm_stats
 from cnn_gui.core.training.optim import make_optimizer
@@ -38,9 +41,6 @@ if TYPE_CHECKING:
     from cnn_gui.core.session import Session
     from cnn_gui.core.training.plan import RunPlan
 
-START_LR = 1e-7
-END_LR = 10.0
-STEPS = 100
 BETA = 0.98
 DIVERGE = 4.0
 SKIP_END = 5  # fastai's: the last points, where the loss is blowing up, are never suggested
