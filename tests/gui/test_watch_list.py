@@ -83,11 +83,12 @@ def test_readings_at_each_snapshot_equal_its_predictors_and_live_ones_come_while
         np.testing.assert_allclose(history.at(snap.step), one_by_one, rtol=0, atol=1e-6)  # batched: last bits only
     assert lives and all(p.shape == (3, 10) and np.allclose(p.sum(axis=1), 1, atol=1e-5) for _, p in lives)
     tile = window.watch_view.tiles[0]
+    assert len(tile.steps) < len(history)  # drawn while the Curves tab was in front: not at every reading
+    window.tabs.setCurrentWidget(window.watch_view)  # in front: drawn at once with every reading
     assert len(tile.steps) == len(history) and window.predictor.classes[tile.target] == window.watch.pins[0].target
     with qtbot.waitSignal(window.time.momentShown, timeout=10000):
         window.time_slider.choose(3)
     assert all(t.moment == snaps[3].step for t in window.watch_view.tiles)
-    window.tabs.setCurrentWidget(window.watch_view)
     assert not tile.grab().isNull()
 
 

@@ -128,6 +128,7 @@ class WatchHistory:
         self.steps: list[int] = []
         self.readings: list[np.ndarray] = []  # (pins, classes) each
         self.from_snapshot: list[bool] = []
+        self._table: tuple[np.ndarray, np.ndarray] | None = None  # (steps, readings stacked), until the next change
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -137,6 +138,7 @@ class WatchHistory:
         probs = np.asarray(probabilities, dtype=np.float32)
         if self.readings and probs.shape != self.readings[0].shape:
             return  # another network's classes or pins: the caller starts a new history
+        self._table = None
         i = int(np.searchsorted(self.steps, step))
         if i < len(self.steps) and self.steps[i] == step:
             if snapshot or not self.from_snapshot[i]:
@@ -161,7 +163,10 @@ class WatchHistory:
         """(steps, probabilities (steps, classes)) of pin number ``pin``."""
         if not self.steps:
             return np.zeros(0), np.zeros((0, 0), np.float32)
-        return np.asarray(self.steps, dtype=np.float64), np.stack([r[pin] for r in self.readings])
+        if self._table is None:  # stacked once for every pin's tile, not once per pin
+            self._table = np.asarray(self.steps, dtype=np.float64), np.stack(self.readings)
+        steps, table = self._table
+        return steps, table[:, pin]
 
     def has_snapshot(self, step: int) -> bool:
         """Whether the reading at ``step`` is a snapshot's."""

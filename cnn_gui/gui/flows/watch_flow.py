@@ -67,6 +67,9 @@ class WatchFlow(QObject):
         self.test_choice = None  # (image, name, true class)
         self._now_of = None  # the predictor the views show, read by the tiles while the tab is in front
         self._now_live = LiveRefresh(self.view, self._read_now)
+        # The tiles are drawn while the tab is in front, and once when it comes back: not at
+        # every live reading of a run watched from the Curves tab.
+        self._drawn = LiveRefresh(self.view, self._draw)
         v = self.view
         v.pinDrawingRequested.connect(self.pin_drawing)
         v.pinTestRequested.connect(self.pin_test_image)
@@ -172,7 +175,7 @@ class WatchFlow(QObject):
         self.snapshots = timeline.snapshots if timeline is not None else ()
         self.x_max = timeline.last_step if timeline is not None else 1
         self._read_new_snapshots()
-        self._draw()
+        self._drawn.invalidate()
 
     def _read_new_snapshots(self) -> None:
         like = self.w.time.live_predictor or self.w.predictor
@@ -191,7 +194,7 @@ class WatchFlow(QObject):
             self.tried.add(snap.path)
             if probs is not None:
                 self.history.record(snap.step, probs, snapshot=True)
-        self._draw()
+        self._drawn.invalidate()
         self._read_new_snapshots()  # those that arrived meanwhile (each file is tried once)
 
     @Slot(int, object)
@@ -199,7 +202,7 @@ class WatchFlow(QObject):
         if self.run_pins is self.pins and len(probs) == len(self.pins):
             self.history.record(step, probs, snapshot=False)
             self.x_max = max(self.x_max, step)
-            self._draw()
+            self._drawn.invalidate()
 
     @Slot(object)
     def _on_moment(self, snap) -> None:
@@ -218,7 +221,7 @@ class WatchFlow(QObject):
         predictor, pins = self._now_of, list(self.pins)
         if not pins or predictor is None:
             self._now_live.shown(request)
-            self._draw()
+            self._drawn.invalidate()
             return
         self.jobs.submit(read_pinned, predictor.spare(), pins, key=NOW_JOB,
                          on_done=lambda probs: self._on_now(probs, pins, request), on_error=lambda exc: None)
@@ -227,9 +230,10 @@ class WatchFlow(QObject):
         if pins == self.pins and self._now_live.is_current(request):
             self._now_live.shown(request)
             self.now = probs
-            self._draw()
+            self._drawn.invalidate()
 
     def _draw(self) -> None:
+        self._drawn.refreshed()
         classes = tuple(self.w.predictor.classes or ()) if self.w.predictor is not None else ()
         for i, tile in enumerate(self.view.tiles):
             steps, probs = self.history.series(i)
