@@ -92,6 +92,21 @@ class Session:
         return cls(spec, spec.factory())
 
     @classmethod
+    def of_pretrained(cls) -> "Session":
+        """A session holding the shipped weights from the start (the window opens with them):
+        one model built, where :meth:`of_model` then :meth:`use_pretrained` build two. Raises
+        what reading the file raises (a damaged install)."""
+        from cnn_gui.core.weights import open_weights
+
+        opened = open_weights(None)
+        return cls(opened.spec, opened.model).with_current(opened.as_weights(Source.PRETRAINED))
+
+    def with_current(self, weights: Weights) -> "Session":
+        """This new session holding ``weights`` (before anyone observes it: no event)."""
+        self.current = weights
+        return self
+
+    @classmethod
     def of_weights(cls, opened: OpenedWeights) -> "Session":
         """A session holding weights opened from a file (the CLI's ``--checkpoint`` and ``--resume``)."""
         session = cls(opened.spec, opened.model)

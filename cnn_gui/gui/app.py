@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 # window before torch is imported (cnn_gui.gui.startup).
 
 # "1": quit once the first window (the loading one) is shown; "tree": once the real window
-# is shown with the network's tree filled and the pretrained weights read (startup.py).
+# is painted with the network's tree filled and the pretrained weights read; "tabs": once
+# the tabs built after that paint are built too (startup.py).
 EXIT_AFTER_SHOW_ENV = "CNN_GUI_EXIT_AFTER_SHOW"
 ICON_SIZES = (32, 64, 256)  # resources/icons/cnn-gui-<size>.png, rendered from cnn-gui.svg
 
@@ -84,18 +85,18 @@ def app_icon():
 
 
 def create_window(checkpoint: str | None = None, *, load_pretrained: bool = True, data_override=None,
-                  defer_pretrained: bool = False, runs_dir=None):
+                  runs_dir=None, back_tabs_later: bool = False):
     """A MainWindow (not shown). ``checkpoint`` is opened in the background at once.
 
-    ``defer_pretrained``: read the pretrained weights (and build the canvas predictor) only
-    once the window has been shown, so it appears sooner (``cnn-gui`` does this).
     ``runs_dir``: the window's own runs folder instead of the one in the settings.
+    ``back_tabs_later``: the analysis tabs and Runs are built once the window has been
+    painted (``cnn-gui`` does this; reading one of them builds them at once).
     """
     ensure_app()
     from cnn_gui.gui.main_window import MainWindow
 
     window = MainWindow(load_pretrained=load_pretrained, data_override=data_override,
-                        defer_pretrained=defer_pretrained, runs_dir=runs_dir)
+                        runs_dir=runs_dir, back_tabs_later=back_tabs_later)
     if checkpoint:
         window.open_checkpoint(checkpoint)
     return window
@@ -129,10 +130,12 @@ def run(checkpoint: str | None = None, argv: list[str] | None = None) -> int:
         return 2
     from PySide6.QtCore import QTimer
 
+    from cnn_gui.gui.startup import collector
     from cnn_gui.gui.startup.core_loader import CoreLoader
     from cnn_gui.gui.startup.loading_window import LoadingWindow
 
     app = ensure_app(argv, serial=False)
+    collector.hold()  # until the modules are in (collector.py says why)
     loader = CoreLoader()
     loader.start()  # at once: torch loads while Qt connects to the display and paints
     loading = LoadingWindow()
@@ -174,18 +177,28 @@ class Startup:
 
         from cnn_gui.gui.startup.loading_window import hand_over
 
+        from cnn_gui.gui.startup import collector
+
+        collector.release()
         if self.loading.closed_by_user:
             return  # closed while loading: the app is quitting
         _make_serial()
-        self.window = window = create_window(load_pretrained=True, defer_pretrained=True)
+        self.window = window = create_window(load_pretrained=True, back_tabs_later=True)
         self.app.aboutToQuit.connect(window.shutdown)
-        hand_over(self.loading, window)  # the pretrained weights follow in the next iteration
+        exit_after = os.environ.get(EXIT_AFTER_SHOW_ENV)
+        if exit_after == "tree":  # said when the window is on screen, before the back tabs are built
+            window.firstPainted.connect(lambda: _quit(self.app, tree_line(window, import_seconds)))
+        elif exit_after == "tabs":
+            window.firstPainted.connect(lambda: QTimer.singleShot(
+                0, lambda: (window.build_back_tabs(), _quit(self.app, "every tab built"))))
+        hand_over(self.loading, window)
         if self.checkpoint:
             QTimer.singleShot(0, lambda: window.open_checkpoint(self.checkpoint))
-        if os.environ.get(EXIT_AFTER_SHOW_ENV) == "tree":
-            QTimer.singleShot(0, lambda: _quit(self.app, tree_line(window, import_seconds)))
 
     def fail(self, line: str) -> None:
+        from cnn_gui.gui.startup import collector
+
+        collector.release()
         self.failure = line
         print(f"cnn-gui: {line}", file=sys.stderr, flush=True)
         self.loading.show_failure(line)
@@ -204,10 +217,12 @@ def tree_line(window, import_seconds: float) -> str:
 
 
 def _quit(app, what: str) -> None:
-    """Start-up measurement (benchmarks/startup.py): quit after this event loop iteration,
-    so the process's wall time is the start-up time."""
+    """Start-up measurement (benchmarks/startup.py): say ``what`` now (the benchmark times the
+    line), and quit once the event being handled (a paint) is over."""
+    from PySide6.QtCore import QTimer
+
     print(f"cnn-gui: {what}; quitting ({EXIT_AFTER_SHOW_ENV})", file=sys.stderr, flush=True)
-    app.quit()
+    QTimer.singleShot(0, app.quit)
 
 
 def dispose(window) -> None:

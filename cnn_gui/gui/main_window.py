@@ -22,9 +22,10 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QTabWidget, QVBoxLayout, QWidget
 
@@ -32,19 +33,16 @@ from cnn_gui import __version__
 from cnn_gui.core.analysis.predictor import Predictor
 from cnn_gui.core.config import TrainConfig
 from cnn_gui.core.model.structure import build_tree
-from cnn_gui.core.runs.followed import followed_folders, stored_form
-from cnn_gui.core.runs.layout import resolve_runs_dir
 from cnn_gui.core.session import EVERYTHING, Session, SessionChange
-from cnn_gui.core.weights import Source
 
 from cnn_gui.gui import dialogs
 from cnn_gui.gui import settings as settings_mod
-from cnn_gui.gui import window_layout
+from cnn_gui.gui import runs_tab, window_layout
 from cnn_gui.gui.panels.canvas_panel import CanvasPanel
 from cnn_gui.gui.panels.health_view import HealthView
 from cnn_gui.gui.flows.checkpoint_flow import CheckpointFlow
 from cnn_gui.gui.flows.model_flow import ModelFlow
-from cnn_gui.gui.analysis.tabs import AnalysisTabs
+from cnn_gui.gui.analysis.tabs import AnalysisTabs, replace_page
 from cnn_gui.gui.panels.training_plots.view import TrainingPlots
 from cnn_gui.gui.flows.lr_find_flow import LrFindFlow
 from cnn_gui.gui.flows.run_flow import RunFlow
@@ -52,13 +50,14 @@ from cnn_gui.gui.flows.time_flow import TimeFlow
 from cnn_gui.gui.flows.watch_flow import WatchFlow
 from cnn_gui.gui.analysis.watch_view import WatchView
 from cnn_gui.gui.panels.time_slider import TimeSlider
-from cnn_gui.gui.panels.runs.view import RunsView
 from cnn_gui.gui.panels.structure.panel import StructurePanel
 from cnn_gui.gui.panels.training_panel import TrainingPanel
 from cnn_gui.gui.background.training import TrainingController
 
+if TYPE_CHECKING:
+    from cnn_gui.gui.panels.runs.view import RunsView
+
 DEFAULT_MODEL = "mnist-cnn"
-PRETRAINED_PENDING_TEXT = "Weights: loading the pretrained weights…"
 RUN_NEWS_MS = 15000  # how long the status bar says how the last run ended
 DOCK_FEATURES = (QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                  | QDockWidget.DockWidgetFeature.DockWidgetClosable)
@@ -70,34 +69,45 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
     checkpointOpened = Signal(str)  # path, after a checkpoint was opened and swapped in
     openFinished = Signal(bool)  # after every open_checkpoint(): True when it was swapped in
     modelSwitched = Signal(bool)  # after every request_model(): True when the model was swapped in
+    firstPainted = Signal()  # the network's tree first drawn: the window is on screen
 
     def __init__(self, load_pretrained: bool = True, data_override=None, parent: QWidget | None = None,
-                 *, defer_pretrained: bool = False, runs_dir=None) -> None:
+                 *, runs_dir=None, back_tabs_later: bool = False) -> None:
         super().__init__(parent)
         self.setWindowTitle("cnn-gui")
         self.data_override = data_override
         self.controller = TrainingController(self)
-        self.session = Session.of_model(DEFAULT_MODEL)
+        self.session, unread = self._first_session(load_pretrained)
         self.files = CheckpointFlow(self)
         self.models = ModelFlow(self)  # request_model: a user's file loads off the GUI thread
         self._closing = False
         self._shown_once = False
         self._restored_state = False
-        self._pretrained_pending = False
 
+        self._back_tabs_later = back_tabs_later
         self._build_ui(runs_dir)
+        self._painted = False
+        self.structure.tree_view.viewport().installEventFilter(self)
         self._build_menus()
         self._wire()
         self._restore_settings()
         self.session.changed.connect(self._on_model_changed)
-        self._show_session(EVERYTHING, predictor=not defer_pretrained)
-        if load_pretrained:
-            if defer_pretrained:  # start-up: the window (tree included) shows first, see showEvent
-                self._pretrained_pending = True
-                self.set_weights_text(PRETRAINED_PENDING_TEXT)
-            else:
-                self.use_pretrained(ask=False)
+        self._show_session(EVERYTHING)
+        if unread is not None:  # a damaged install must not keep the window from opening
+            self.statusBar().showMessage(f"Pretrained weights not loaded: {dialogs.error_text(unread)}", 10000)
+            self.session.pretrained_unreadable()
         self.set_run_state("Idle")
+
+    @staticmethod
+    def _first_session(pretrained: bool) -> tuple[Session, Exception | None]:
+        """The session the window opens with: the shipped weights (or, when they cannot be
+        read, the default model untrained, and why), or untrained."""
+        if pretrained:
+            try:
+                return Session.of_pretrained(), None
+            except Exception as exc:  # noqa: BLE001 - said in the status bar once the window is up
+                return Session.of_model(DEFAULT_MODEL), exc
+        return Session.of_model(DEFAULT_MODEL), None
 
     # ================================================================== construction
     def _build_ui(self, runs_dir) -> None:
@@ -116,14 +126,14 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self.watch_view = WatchView()
         self.tabs.setTabToolTip(self.tabs.addTab(self.watch_view, "Watch"),
                                 "Pinned images: how the network reads each one as it trains")
-        self.analysis = AnalysisTabs(self.tabs, self)
-        self.feature_maps, self.confusion = self.analysis.feature_maps, self.analysis.confusion
-        settings = settings_mod.open_settings()
-        own_runs = resolve_runs_dir(runs_dir or settings_mod.read_str(settings, settings_mod.KEY_RUNS_DIR) or None)
-        self.runs_view = RunsView(own_runs, followed=followed_folders(
-            settings_mod.read_str(settings, settings_mod.KEY_RUNS_FOLLOWED), own_runs))
-        self.tabs.setTabToolTip(self.tabs.addTab(self.runs_view, "Runs"),
+        self.analysis = AnalysisTabs(self.tabs, self, later=self._back_tabs_later)
+        self._runs_dir_asked = runs_dir
+        self._runs_view: RunsView | None = None
+        self._runs_placeholder = QWidget()
+        self.tabs.setTabToolTip(self.tabs.addTab(self._runs_placeholder, "Runs"),
                                 "Every training run: compare them, follow one running elsewhere")
+        if not self._back_tabs_later:
+            self._build_runs_view()
         centre = QWidget()
         layout = QVBoxLayout(centre)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -136,6 +146,26 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self.device_status, self.state_status = dialogs.status_labels(self)
         self.show_device(self.training_panel.device_combo.currentText())
         self.resize(self._default_size())
+
+    # The analysis tabs and Runs are built after the window is first painted when
+    # back_tabs_later (cnn-gui's start-up: ~0.1 s sooner on screen); reading one builds it.
+    feature_maps = property(lambda self: self.analysis.feature_maps)
+    confusion = property(lambda self: self.analysis.confusion)
+
+    @property
+    def runs_view(self) -> RunsView:
+        if self._runs_view is None:
+            self._build_runs_view()
+        return self._runs_view
+
+    def _build_runs_view(self) -> None:
+        self._runs_view = runs_tab.build_runs_view(self, self._runs_dir_asked)
+        replace_page(self.tabs, self._runs_placeholder, self._runs_view)
+
+    def build_back_tabs(self) -> None:
+        """The tabs left for after the first paint (``back_tabs_later``), built now; idempotent."""
+        self.analysis.build()
+        self.runs_view  # noqa: B018 - built on reading
 
     @staticmethod
     def _tab_widget() -> QTabWidget:
@@ -207,14 +237,6 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self.analysis.connect_tree(self.structure)
         self.canvas_panel.controller.inputRead.connect(
             lambda image: self.analysis.set_canvas_image(image, self.canvas_panel.source_text()))
-        self.runs_view.loadWeightsRequested.connect(lambda path: self.open_checkpoint(path))
-        self.runs_view.holds_canvas_weights = self.session.kept_only_in  # the delete dialog says so
-        self.runs_view.runsDeleted.connect(self.session.files_removed)  # weights kept only there: unsaved
-        self.runs_view.runRenamed.connect(self.session.run_renamed)
-        self.runs_view.runsDirChanged.connect(
-            lambda path: settings_mod.open_settings().setValue(settings_mod.KEY_RUNS_DIR, path))
-        self.runs_view.followedChanged.connect(lambda folders: settings_mod.open_settings().setValue(
-            settings_mod.KEY_RUNS_FOLLOWED, stored_form(folders)))
 
     # ================================================================== what the tests and benchmarks read
     model = property(lambda self: self.session.model)
@@ -240,7 +262,7 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
             logging.getLogger(__name__).exception("redrawing after a session change failed")
             self.statusBar().showMessage(f"Could not show the new weights: {dialogs.error_text(exc)}", 10000)
 
-    def _show_session(self, change: SessionChange, predictor: bool = True) -> None:
+    def _show_session(self, change: SessionChange) -> None:
         s = self.session
         if change.tree:
             same = change.same_structure and self.structure.tree is not None
@@ -262,11 +284,7 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         if (change.weights or change.label) and self.time.live:  # else the label names the snapshot shown
             self.set_weights_text(s.provenance.label())
         if change.weights:
-            if predictor:
-                self.show_weights_snapshot()
-            else:  # start-up: not yet (the pretrained weights follow)
-                self.canvas_panel.set_predictor(None)
-                self._set_analysis_weights(None)
+            self.show_weights_snapshot()
 
     def set_weights_text(self, text: str) -> None:
         """The label that says which weights answer (canvas and analysis tabs)."""
@@ -424,7 +442,8 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         ok = self.lr_find.shutdown(timeout_ms / 1000) and ok
         ok = self.time.shutdown(timeout_ms / 1000) and ok
         ok = self.watch.shutdown(timeout_ms / 1000) and ok
-        ok = self.runs_view.shutdown(min(1.0, timeout_ms / 1000)) and ok
+        if self._runs_view is not None:
+            ok = self._runs_view.shutdown(min(1.0, timeout_ms / 1000)) and ok
         return self.files.shutdown(timeout_ms / 1000) and ok
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -447,17 +466,16 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
             self._shown_once = True
             if not self._restored_state:
                 QTimer.singleShot(0, self._default_dock_sizes)
-            if self._pretrained_pending:
-                QTimer.singleShot(0, self._load_pending_pretrained)
 
-    @Slot()
-    def _load_pending_pretrained(self) -> None:
-        """The deferred half of start-up, unless the user moved on (other model, a file, training)."""
-        pending, self._pretrained_pending = self._pretrained_pending, False
-        if (pending and not self._closing and not self.controller.is_running()
-                and self.session.provenance.source is Source.UNTRAINED and self.spec.name == DEFAULT_MODEL):
-            if not self.use_pretrained(ask=False):
-                self.show_weights_snapshot()
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if (not self._painted and event.type() == QEvent.Type.Paint
+                and watched is self.structure.tree_view.viewport()):
+            self._painted = True
+            watched.removeEventFilter(self)
+            self.firstPainted.emit()
+            if self._back_tabs_later:  # after this paint is on screen
+                QTimer.singleShot(0, self.build_back_tabs)
+        return super().eventFilter(watched, event)
 
     def _default_size(self) -> QSize:
         return window_layout.default_size(self.screen())

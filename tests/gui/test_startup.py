@@ -117,7 +117,7 @@ def test_the_real_window_takes_over_the_place_and_the_drawing(qtbot, make_window
     ring = [(side * (0.5 + 0.3 * np.cos(a)), side * (0.5 + 0.35 * np.sin(a))) for a in np.linspace(0, 2 * np.pi, 40)]
     draw(canvas, ring)  # a 0
     drawn = canvas.strokes()
-    window = make_window(defer_pretrained=True)
+    window = make_window()
     hand_over(loading, window)
     assert not loading.isVisible()
     assert window.geometry().size() == loading.geometry().size()
@@ -126,3 +126,143 @@ def test_the_real_window_takes_over_the_place_and_the_drawing(qtbot, make_window
     view = window.canvas_panel.prediction_view
     qtbot.waitUntil(lambda: "pretrained" in window.weights_text and view.top_prediction() is not None
                     and view.top_prediction()[0] == 0, timeout=20000)
+
+
+def test_a_damaged_pretrained_file_opens_the_window_untrained_and_says_why(qtbot, make_window, tmp_path, monkeypatch):
+    import cnn_gui.core.resources as resources
+
+    broken = tmp_path / "pretrained.safetensors"
+    broken.write_bytes(b"not a checkpoint at all")
+    monkeypatch.setattr(resources, "pretrained_checkpoint", lambda: broken)
+    window = make_window()
+    assert window.weights_text == "Weights: untrained (pretrained file unreadable)"
+    assert window.statusBar().currentMessage().startswith("Pretrained weights not loaded: ")
+    assert window.structure.tree is not None and window.spec.name == "mnist-cnn"
+    assert window.canvas_panel.predictor is not None  # the untrained network still answers
+
+
+def test_the_window_opens_on_the_pretrained_weights_with_one_model_built(qtbot, make_window, monkeypatch):
+    """Start-up builds the network once, from the shipped file (not an untrained one first)."""
+    from cnn_gui.core.model.models import CNN
+
+    built = []
+    real_init = CNN.__init__
+    monkeypatch.setattr(CNN, "__init__", lambda self, *a, **k: (built.append(1), real_init(self, *a, **k))[1])
+    window = make_window()
+    assert window.weights_text.startswith("Weights: pretrained")
+    assert window.canvas_panel.predictor is not None
+    assert len(built) == 1  # the predictors are copies of it (deepcopy: no __init__)
+
+
+def test_the_collector_is_held_off_while_starting_and_frozen_after():
+    import gc
+
+    from cnn_gui.gui.startup import collector
+
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    collector.hold()
+    try:
+        assert not gc.isenabled()
+        junk = [object() for _ in range(100)]
+        collector.release()
+        assert gc.isenabled() and gc.get_freeze_count() >= frozen + len(junk)
+        collector.release()  # twice: nothing more
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()  # the rest of the suite collects as before
+        gc.enable()
+    gc.disable()  # someone else's choice is kept: release() without hold() leaves it off
+    try:
+        collector.hold()
+        collector.release()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+@pytest.mark.slow
+def test_cnn_gui_starts_with_the_collector_off_and_runs_with_it_on(tmp_path):
+    code = """
+import gc, os
+from cnn_gui.gui import app
+seen = []
+real_build = app.Startup.build
+def build(self, seconds):
+    seen.append(gc.isenabled())  # before release(): off while the modules loaded
+    real_build(self, seconds)
+app.Startup.build = build
+assert app.run() == 0
+print(seen, gc.isenabled(), gc.get_freeze_count() > 100000)
+"""
+    proc = child(code, CNN_GUI_SETTINGS_DIR=str(tmp_path / "s"), CNN_GUI_RUNS_DIR=str(tmp_path / "runs"),
+                 CNN_GUI_EXIT_AFTER_SHOW="tree")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[False] True True"
+
+
+def test_analysis_tabs_built_later_get_what_was_said_before(qtbot, pretrained):
+    from PySide6.QtWidgets import QTabWidget
+
+    from cnn_gui.gui.analysis.tabs import CANVAS_TEXT, TABS, AnalysisTabs
+    from cnn_gui.gui.panels.structure.panel import StructurePanel
+
+    tabs = QTabWidget()
+    qtbot.addWidget(tabs)
+    analysis = AnalysisTabs(tabs, later=True)
+    assert not analysis.built and [tabs.tabText(i) for i in range(tabs.count())] == [t for _, t, _ in TABS]
+    tabs.setCurrentIndex(2)  # the user is on Explain before it is built
+    image = np.zeros((28, 28), np.float32)
+    image[6:22, 13:16] = 1.0
+    analysis.set_weights(pretrained, (1, 28, 28), "mnist", None, "Weights: pretrained")
+    analysis.set_weights_label("Weights: pretrained (saved)")
+    analysis.set_canvas_image(image)
+    analysis.set_blocked(True)
+    structure = StructurePanel()
+    qtbot.addWidget(structure)
+    analysis.connect_tree(structure)
+    assert analysis.shutdown(1.0) and not analysis.built  # nothing to stop yet, nothing built for it
+    analysis.build()
+    assert analysis.built and [tabs.tabText(i) for i in range(tabs.count())] == [t for _, t, _ in TABS]
+    assert tabs.currentWidget() is analysis.explain  # still where the user was
+    assert [tabs.indexOf(getattr(analysis, name)) for name, _, _ in TABS] == list(range(len(TABS)))
+    assert analysis.explain.weights_label.text() == "Weights: pretrained (saved)"
+    assert analysis.feature_maps.source == CANVAS_TEXT
+    analysis.feature_maps.refresh()
+    assert "for the drawing on the canvas" in analysis.feature_maps.caption.text()
+    assert not analysis.confusion.compute_button.isEnabled()  # a run is training
+    structure.convLayersRequested.emit()  # the tree's links were made at build
+    assert tabs.currentWidget() is analysis.layer
+    assert analysis.shutdown(5.0)
+
+
+def test_reading_a_view_builds_the_tabs_at_once(qtbot):
+    from PySide6.QtWidgets import QTabWidget
+
+    from cnn_gui.gui.analysis.tabs import AnalysisTabs
+
+    tabs = QTabWidget()
+    qtbot.addWidget(tabs)
+    analysis = AnalysisTabs(tabs, later=True)
+    probes = analysis.probes
+    assert analysis.built and tabs.indexOf(probes) == 3
+
+
+def test_cnn_gui_paints_the_window_then_builds_the_back_tabs(qtbot, make_window):
+    from PySide6.QtWidgets import QWidget
+
+    from cnn_gui.gui.panels.runs.view import RunsView
+
+    window = make_window(back_tabs_later=True)
+    runs_index = window.tabs.count() - 1
+    assert not window.analysis.built and type(window.tabs.widget(runs_index)) is QWidget  # empty pages for now
+    painted = []
+    window.firstPainted.connect(lambda: painted.append(window.analysis.built))
+    qtbot.waitUntil(lambda: window.analysis.built and isinstance(window.tabs.widget(runs_index), RunsView),
+                    timeout=20000)
+    assert painted == [False]  # painted first, built after
+    eager = make_window()
+    assert ([window.tabs.tabText(i) for i in range(window.tabs.count())]
+            == [eager.tabs.tabText(i) for i in range(eager.tabs.count())])
+    assert window.analysis.explain.weights_label.text().startswith("Weights: pretrained")
+    assert window.tabs.widget(runs_index) is window.runs_view

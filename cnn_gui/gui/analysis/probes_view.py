@@ -249,11 +249,12 @@ class ProbesView(QWidget):
         self.summary.setWordWrap(True)
         self.legend = QLabel(LEGEND_HTML)
         self.legend.setWordWrap(True)
-        self.plots = [_TransformPlot(t) for t in TRANSFORMS]
+        # The six plots are built when first needed (the tab shown, a result to draw), not
+        # with the window: ~0.1 s of pyqtgraph set-up off the start-up (benchmarks/startup.py).
+        self._plots: list[_TransformPlot] | None = None
         self._grid = grid = QGridLayout()
         grid.setSpacing(10)
-        self._transforms: tuple[Transform, ...] = ()
-        self._lay_out(TRANSFORMS)
+        self._transforms: tuple[Transform, ...] = TRANSFORMS
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.weights_label = QLabel()
@@ -276,11 +277,28 @@ class ProbesView(QWidget):
         self._runner = JobRunner(self, give_back_memory=True)
         self._clear(NO_MODEL_TEXT)
 
+    @property
+    def plots(self) -> list[_TransformPlot]:
+        """One plot per transform (built on first use), those not probed hidden."""
+        if self._plots is None:
+            self._plots = [_TransformPlot(t) for t in TRANSFORMS]
+            self._place_plots()
+        return self._plots
+
+    def showEvent(self, event) -> None:
+        self.plots  # noqa: B018 -- built before the first paint, so the tab never shows empty
+        super().showEvent(event)
+
     def _lay_out(self, transforms: tuple[Transform, ...]) -> None:
         """The plots of ``transforms`` in the grid, in order; the others hidden."""
         if transforms == self._transforms:
             return
         self._transforms = transforms
+        if self._plots is not None:
+            self._place_plots()
+
+    def _place_plots(self) -> None:
+        transforms = self._transforms
         for plot in self.plots:
             self._grid.removeWidget(plot)
         shown = [p for p in self.plots if p.transform in transforms]
@@ -402,6 +420,6 @@ class ProbesView(QWidget):
 
     def _clear(self, message: str) -> None:
         self.result = None
-        for plot in self.plots:
+        for plot in self._plots or ():
             plot.show_curve(None)
         self.summary.setText(message)

@@ -76,8 +76,7 @@ class WatchFlow(QObject):
         v.removeRequested.connect(self.remove)
         v.clearRequested.connect(lambda: self._set_pins([]))
         window.canvas_panel.controller.inputRead.connect(self._on_canvas)
-        window.analysis.confusion.testImageChosen.connect(self._on_test_image)
-        window.analysis.embedding.testImageChosen.connect(self._on_test_image)
+        window.analysis.testImageChosen.connect(self._on_test_image)  # the Test set's or the Embedding's
         window.time.timelineChanged.connect(self._on_timeline)
         window.time.momentShown.connect(self._on_moment)
         window.controller.started.connect(self._on_started)

@@ -230,11 +230,10 @@ class StructurePanel(QWidget):
         self._live_model = model
         self.type_combo.set_types(module_types(tree) if tree is not None else [], self.proxy.type_filter)
         self.proxy.set_type_filter(self.type_combo.currentData())
-        self.model.set_tree(tree)
+        self.model.set_tree(tree, editable=model is not None and not self._busy)
         self._apply_expansion(state)
         self._update_totals()
         self._update_enabled()
-        self.model.set_editable(model is not None and not self._busy)
         self.details_label.setText(DETAILS_HINT)
         self._update_run_action()
         if keep is not None:
