@@ -11,7 +11,8 @@ for after that paint, the analysis views and Runs, built as well). Settings go t
 folder (never the user's). Then a 10 ms heartbeat on the GUI thread, in one more process,
 from the first window's creation to every tab built: how late the GUI answers meanwhile.
 
-Goals (issue 20): window shown <= 1.0x ``import torch``; tree filled <= 1.4x.
+Goals (issue 20): window shown <= 1.0x ``import torch``; tree filled <= 1.4x. Last run: 0.19x,
+1.29x, every tab built 1.45x (README, row 5).
 
     python benchmarks/startup.py [--runs 5]
 
@@ -27,10 +28,22 @@ Findings (2-core AMD EPYC VM, torch CPU):
   after PySide6 (0.3-0.5 s more for torch's ~1,000 modules). The loader sets it aside for
   its imports (``core_loader.without_pyside_import_hook``): torch imports as fast after
   PySide6 as before it.
-- Left on the GUI thread: building the real window (~0.3 s: the tree's shape pass, the
-  plots, the canvas predictor) and reading the pretrained weights (~0.08 s), each one
-  block; and while the thread imports torch, the GUI waits for the GIL for up to ~50 ms
-  at a time (``dlopen`` of libtorch and its static initialisers run with the GIL held).
+- Python's garbage collector ran four or five full collections while torch loaded (20-110
+  ms each, ~0.3 s in all, measured with ``gc.callbacks``): held off during the imports and
+  the survivors frozen after (``cnn_gui/gui/startup/collector.py``).
+- The window used to open on an untrained network and read the pretrained weights in the
+  next turn of the event loop: two models built, everything drawn twice. It opens on the
+  pretrained weights now (~60 ms less).
+- Left on the GUI thread (timeline, offscreen): the imports after torch ~0.25 s (pyqtgraph
+  ~0.1 s of it, 60 ms of which its ``pyqtgraph.Qt`` materialising every Qt class), building
+  the real window ~0.13 s, its first paint ~0.04 s; then the analysis tabs and Runs
+  (~0.2 s with their modules), built after that paint.
+- Heartbeat: ``dlopen`` of libtorch runs its static initialisers with the GIL held (~0.2 s
+  at once), torch._C's module init ~50 ms, the window ~0.13 s and the back tabs ~0.2 s:
+  p99 ~240 ms. A GIL-free ``dlopen`` of libtorch on the import thread (libc's, called
+  through ``ctypes``) took that stall away but made the loading window wait for the dynamic
+  loader's lock while loading its Qt plugins (shown at 0.52 s, not 0.24) and saved nothing
+  overall (nothing else could run beside it: the modules need torch); not kept.
 """
 
 from __future__ import annotations

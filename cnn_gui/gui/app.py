@@ -189,8 +189,7 @@ class Startup:
         if exit_after == "tree":  # said when the window is on screen, before the back tabs are built
             window.firstPainted.connect(lambda: _quit(self.app, tree_line(window, import_seconds)))
         elif exit_after == "tabs":
-            window.firstPainted.connect(lambda: QTimer.singleShot(
-                0, lambda: (window.build_back_tabs(), _quit(self.app, "every tab built"))))
+            window.backTabsBuilt.connect(lambda: _quit(self.app, "every tab built"))
         hand_over(self.loading, window)
         if self.checkpoint:
             QTimer.singleShot(0, lambda: window.open_checkpoint(self.checkpoint))

@@ -69,7 +69,8 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
     checkpointOpened = Signal(str)  # path, after a checkpoint was opened and swapped in
     openFinished = Signal(bool)  # after every open_checkpoint(): True when it was swapped in
     modelSwitched = Signal(bool)  # after every request_model(): True when the model was swapped in
-    firstPainted = Signal()  # the network's tree first drawn: the window is on screen
+    firstPainted = Signal()  # the window's first paint: it is on screen (tree and weights in it)
+    backTabsBuilt = Signal()  # the analysis tabs and Runs built (at once unless back_tabs_later)
 
     def __init__(self, load_pretrained: bool = True, data_override=None, parent: QWidget | None = None,
                  *, runs_dir=None, back_tabs_later: bool = False) -> None:
@@ -87,7 +88,8 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self._back_tabs_later = back_tabs_later
         self._build_ui(runs_dir)
         self._painted = False
-        self.structure.tree_view.viewport().installEventFilter(self)
+        # The centre's tab bar, not the tree: the user can close the Network dock, not the centre.
+        self.tabs.tabBar().installEventFilter(self)
         self._build_menus()
         self._wire()
         self._restore_settings()
@@ -163,9 +165,16 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         replace_page(self.tabs, self._runs_placeholder, self._runs_view)
 
     def build_back_tabs(self) -> None:
-        """The tabs left for after the first paint (``back_tabs_later``), built now; idempotent."""
+        """The tabs left for after the first paint (``back_tabs_later``), built now; idempotent.
+        After that paint they come in two turns of the event loop (the analysis views, then
+        Runs), so that the GUI answers in between; ``backTabsBuilt`` says when both are there."""
         self.analysis.build()
         self.runs_view  # noqa: B018 - built on reading
+        self.backTabsBuilt.emit()
+
+    def _build_back_tabs_in_turns(self) -> None:
+        self.analysis.build()
+        QTimer.singleShot(0, self.build_back_tabs)
 
     @staticmethod
     def _tab_widget() -> QTabWidget:
@@ -468,13 +477,12 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
                 QTimer.singleShot(0, self._default_dock_sizes)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
-        if (not self._painted and event.type() == QEvent.Type.Paint
-                and watched is self.structure.tree_view.viewport()):
+        if not self._painted and event.type() == QEvent.Type.Paint and watched is self.tabs.tabBar():
             self._painted = True
             watched.removeEventFilter(self)
             self.firstPainted.emit()
             if self._back_tabs_later:  # after this paint is on screen
-                QTimer.singleShot(0, self.build_back_tabs)
+                QTimer.singleShot(0, self._build_back_tabs_in_turns)
         return super().eventFilter(watched, event)
 
     def _default_size(self) -> QSize:

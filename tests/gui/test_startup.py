@@ -254,6 +254,7 @@ def test_cnn_gui_paints_the_window_then_builds_the_back_tabs(qtbot, make_window)
     from cnn_gui.gui.panels.runs.view import RunsView
 
     window = make_window(back_tabs_later=True)
+    window.structure_dock.hide()  # a layout saved with the Network dock closed: the tree never paints
     runs_index = window.tabs.count() - 1
     assert not window.analysis.built and type(window.tabs.widget(runs_index)) is QWidget  # empty pages for now
     painted = []
