@@ -150,3 +150,22 @@ def test_state_dict_arrays_are_contiguous_numpy_copies():
     w = arrays["layer1.0.weight"]
     assert isinstance(w, np.ndarray) and w.flags["C_CONTIGUOUS"]
     assert np.array_equal(w, model.layer1[0].weight.detach().numpy())
+
+
+@pytest.mark.slow
+def test_progress_reaches_the_gui_a_few_times_a_second_not_every_batch(qtbot, controller, mnist_small):
+    """Each progress signal repaints the curves and the bar, on the core the run trains on."""
+    import time
+
+    from cnn_gui.gui.background.training import PROGRESS_MIN_INTERVAL
+
+    progress = []
+    controller.progress.connect(progress.append)
+    torch.manual_seed(0)
+    started = time.perf_counter()
+    with qtbot.waitSignal(controller.finished, timeout=60000):
+        controller.start(plan(TrainConfig(epochs=1, max_batches=40, batch_size=50), build_model("mnist-cnn")),
+                         mnist_small)
+    seconds = time.perf_counter() - started
+    assert progress[-1].batch == progress[-1].batches_per_epoch == 40  # the last batch always arrives
+    assert len(progress) <= seconds / PROGRESS_MIN_INTERVAL + 2  # every batch reported: 40

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from cnn_gui.core.data.image_dataset import ImageDataset
     from cnn_gui.core.training.engine import Trainer
 
-PROGRESS_MIN_INTERVAL = 0.1  # seconds: at most 10 progress signals a second; each one repaints widgets
+PROGRESS_MIN_INTERVAL = 0.2  # seconds: at most 5 progress signals a second; each one repaints widgets
 # The watch list is read with a progress report at most this often: 16 images through the
 # tutorial CNN cost ~4 ms of the training thread on 2 cores (benchmarks/learning_cost.py).
 WATCH_MIN_INTERVAL = 0.5
