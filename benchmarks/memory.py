@@ -32,7 +32,8 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("CNN_GUI_SETTINGS_DIR", tempfile.mkdtemp(prefix="cnn-gui-bench-settings-"))
-os.environ.setdefault("CNN_GUI_RUNS_DIR", tempfile.mkdtemp(prefix="cnn-gui-bench-runs-"))  # never the user's runs
+if "CNN_GUI_RUNS_DIR" not in os.environ:  # never the user's runs folder (a headless child inherits this one)
+    os.environ["CNN_GUI_RUNS_DIR"] = tempfile.mkdtemp(prefix="cnn-gui-bench-runs-")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from PySide6.QtCore import QTimer  # noqa: E402

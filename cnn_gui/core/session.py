@@ -98,6 +98,7 @@ class Session:
         what reading the file raises (a damaged install)."""
         from cnn_gui.core.weights import open_weights
 
+        torch.manual_seed(0)  # as of_model: "Initialise parameters…" after start gives the same weights each time
         opened = open_weights(None)
         return cls(opened.spec, opened.model).with_current(opened.as_weights(Source.PRETRAINED))
 

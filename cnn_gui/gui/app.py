@@ -156,6 +156,7 @@ def run(checkpoint: str | None = None, argv: list[str] | None = None) -> int:
     try:
         code = int(app.exec())
     finally:
+        collector.release()  # closed before torch had loaded: the collector is on again
         wake.stop()
         signal.signal(signal.SIGINT, previous)
         if started.window is not None:

@@ -70,7 +70,7 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
     openFinished = Signal(bool)  # after every open_checkpoint(): True when it was swapped in
     modelSwitched = Signal(bool)  # after every request_model(): True when the model was swapped in
     firstPainted = Signal()  # the window's first paint: it is on screen (tree and weights in it)
-    backTabsBuilt = Signal()  # the analysis tabs and Runs built (at once unless back_tabs_later)
+    backTabsBuilt = Signal()  # back_tabs_later: the analysis tabs and Runs built after the first paint
 
     def __init__(self, load_pretrained: bool = True, data_override=None, parent: QWidget | None = None,
                  *, runs_dir=None, back_tabs_later: bool = False) -> None:

@@ -578,3 +578,16 @@ def test_a_refused_change_announces_nothing(tmp_path):
     with pytest.raises(ValueError):
         session.reinitialize("no-such-scheme")
     assert seen == []
+
+
+def test_a_session_on_the_pretrained_weights_initialises_alike_every_time():
+    """As after of_model: "Initialise parameters…" right after start-up gives the same weights each launch."""
+    weights = []
+    for _ in range(2):
+        session = Session.of_pretrained()
+        assert session.provenance.source is Source.PRETRAINED and session.spec.name == "mnist-cnn"
+        torch.rand(3)  # whatever ran before the session was made
+        session = Session.of_pretrained()
+        session.reinitialize("kaiming-normal")
+        weights.append(session.model.state_dict()["fc.0.weight"].clone())
+    assert torch.equal(weights[0], weights[1])

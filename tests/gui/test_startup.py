@@ -204,6 +204,8 @@ print(seen, gc.isenabled(), gc.get_freeze_count() > 100000)
 def test_analysis_tabs_built_later_get_what_was_said_before(qtbot, pretrained):
     from PySide6.QtWidgets import QTabWidget
 
+    from cnn_gui.core.model.models import CNN
+    from cnn_gui.core.model.structure import build_tree
     from cnn_gui.gui.analysis.tabs import CANVAS_TEXT, TABS, AnalysisTabs
     from cnn_gui.gui.panels.structure.panel import StructurePanel
 
@@ -220,11 +222,15 @@ def test_analysis_tabs_built_later_get_what_was_said_before(qtbot, pretrained):
     analysis.set_blocked(True)
     structure = StructurePanel()
     qtbot.addWidget(structure)
+    model = CNN()
+    structure.show_tree(build_tree(model, (1, 28, 28)), model)
     analysis.connect_tree(structure)
+    assert structure.select("layer2.0")  # chosen in the tree before the views exist
     assert analysis.shutdown(1.0) and not analysis.built  # nothing to stop yet, nothing built for it
     analysis.build()
     assert analysis.built and [tabs.tabText(i) for i in range(tabs.count())] == [t for _, t, _ in TABS]
     assert tabs.currentWidget() is analysis.explain  # still where the user was
+    assert analysis.layer.layer_name == "layer2.0"  # the row chosen before the build reached the Layer tab
     assert [tabs.indexOf(getattr(analysis, name)) for name, _, _ in TABS] == list(range(len(TABS)))
     assert analysis.explain.weights_label.text() == "Weights: pretrained (saved)"
     assert analysis.feature_maps.source == CANVAS_TEXT
@@ -267,3 +273,16 @@ def test_cnn_gui_paints_the_window_then_builds_the_back_tabs(qtbot, make_window)
             == [eager.tabs.tabText(i) for i in range(eager.tabs.count())])
     assert window.analysis.explain.weights_label.text().startswith("Weights: pretrained")
     assert window.tabs.widget(runs_index) is window.runs_view
+
+
+@pytest.mark.slow
+def test_quitting_before_torch_has_loaded_leaves_the_collector_on(tmp_path):
+    code = """
+import gc
+from cnn_gui.gui import app
+assert app.run() == 0  # CNN_GUI_EXIT_AFTER_SHOW=1: quits once the loading window shows
+print(gc.isenabled())
+"""
+    proc = child(code, CNN_GUI_SETTINGS_DIR=str(tmp_path / "s"), CNN_GUI_EXIT_AFTER_SHOW="1")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "True"

@@ -154,18 +154,19 @@ def test_state_dict_arrays_are_contiguous_numpy_copies():
 
 @pytest.mark.slow
 def test_progress_reaches_the_gui_a_few_times_a_second_not_every_batch(qtbot, controller, mnist_small):
-    """Each progress signal repaints the curves and the bar, on the core the run trains on."""
+    """Each progress signal repaints the curves and the bar, on a core the run trains on."""
+    import statistics
     import time
 
     from cnn_gui.gui.background.training import PROGRESS_MIN_INTERVAL
 
-    progress = []
-    controller.progress.connect(progress.append)
+    progress, arrived = [], []
+    controller.progress.connect(lambda ev: (progress.append(ev), arrived.append(time.perf_counter())))
     torch.manual_seed(0)
-    started = time.perf_counter()
-    with qtbot.waitSignal(controller.finished, timeout=60000):
-        controller.start(plan(TrainConfig(epochs=1, max_batches=40, batch_size=50), build_model("mnist-cnn")),
+    with qtbot.waitSignal(controller.finished, timeout=120000):
+        controller.start(plan(TrainConfig(epochs=1, max_batches=100, batch_size=20), build_model("mnist-cnn")),
                          mnist_small)
-    seconds = time.perf_counter() - started
-    assert progress[-1].batch == progress[-1].batches_per_epoch == 40  # the last batch always arrives
-    assert len(progress) <= seconds / PROGRESS_MIN_INTERVAL + 2  # every batch reported: 40
+    assert progress[-1].batch == progress[-1].batches_per_epoch == 100  # the last batch always arrives
+    assert len(progress) < 100
+    gaps = [b - a for a, b in zip(arrived[:-2], arrived[1:-1])]  # the last one comes whenever the epoch ends
+    assert len(gaps) >= 2 and statistics.median(gaps) >= 0.8 * PROGRESS_MIN_INTERVAL

@@ -40,12 +40,11 @@ def replace_page(tabs: QTabWidget, placeholder: QWidget, page: QWidget) -> None:
     """``page`` where ``placeholder`` was (same title and tooltip; still in front if it was)."""
     index = tabs.indexOf(placeholder)
     current = tabs.currentIndex() == index
-    title, tip = tabs.tabText(index), tabs.tabToolTip(index)
-    tabs.removeTab(index)
-    tabs.insertTab(index, page, title)
-    tabs.setTabToolTip(index, tip)
+    tabs.insertTab(index, page, tabs.tabText(index))  # first, so no other tab comes to the front meanwhile
+    tabs.setTabToolTip(index, tabs.tabToolTip(index + 1))
     if current:
         tabs.setCurrentIndex(index)
+    tabs.removeTab(index + 1)
     placeholder.deleteLater()
 
 
@@ -107,6 +106,9 @@ class AnalysisTabs(QObject):
         self.embedding.testImageChosen.connect(self.testImageChosen)
         if self._structure is not None:
             self._connect_tree(self._structure)
+            chosen = self._structure.selected_module_name()
+            if chosen:  # a row selected before the build: the tree will not say it again
+                self.layer.set_layer(chosen, self._structure.module_for(chosen))
         if self._weights is not None:
             self.set_weights(*self._weights)
         if self._label is not None:
