@@ -100,12 +100,9 @@ class Session:
 
         torch.manual_seed(0)  # as of_model: "Initialise parameters…" after start gives the same weights each time
         opened = open_weights(None)
-        return cls(opened.spec, opened.model).with_current(opened.as_weights(Source.PRETRAINED))
-
-    def with_current(self, weights: Weights) -> "Session":
-        """This new session holding ``weights`` (before anyone observes it: no event)."""
-        self.current = weights
-        return self
+        session = cls(opened.spec, opened.model)
+        session.current = opened.as_weights(Source.PRETRAINED)  # nobody observes it yet: no event
+        return session
 
     @classmethod
     def of_weights(cls, opened: OpenedWeights) -> "Session":

@@ -15,6 +15,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from cnn_gui import __version__
+from cnn_gui.gui.startup import collector  # gc only: no Qt, no torch
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
@@ -130,7 +131,6 @@ def run(checkpoint: str | None = None, argv: list[str] | None = None) -> int:
         return 2
     from PySide6.QtCore import QTimer
 
-    from cnn_gui.gui.startup import collector
     from cnn_gui.gui.startup.core_loader import CoreLoader
     from cnn_gui.gui.startup.loading_window import LoadingWindow
 
@@ -178,8 +178,6 @@ class Startup:
 
         from cnn_gui.gui.startup.loading_window import hand_over
 
-        from cnn_gui.gui.startup import collector
-
         collector.release()
         if self.loading.closed_by_user:
             return  # closed while loading: the app is quitting
@@ -196,8 +194,6 @@ class Startup:
             QTimer.singleShot(0, lambda: window.open_checkpoint(self.checkpoint))
 
     def fail(self, line: str) -> None:
-        from cnn_gui.gui.startup import collector
-
         collector.release()
         self.failure = line
         print(f"cnn-gui: {line}", file=sys.stderr, flush=True)

@@ -95,15 +95,13 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         self._restore_settings()
         self.session.changed.connect(self._on_model_changed)
         self._show_session(EVERYTHING)
-        if unread is not None:  # a damaged install must not keep the window from opening
-            self.statusBar().showMessage(f"Pretrained weights not loaded: {dialogs.error_text(unread)}", 10000)
-            self.session.pretrained_unreadable()
+        if unread is not None:
+            self._pretrained_unread(unread)
         self.set_run_state("Idle")
 
     @staticmethod
     def _first_session(pretrained: bool) -> tuple[Session, Exception | None]:
-        """The session the window opens with: the shipped weights (or, when they cannot be
-        read, the default model untrained, and why), or untrained."""
+        """The shipped weights (unreadable: the default model untrained, and why), or untrained."""
         if pretrained:
             try:
                 return Session.of_pretrained(), None
@@ -371,10 +369,13 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
         try:
             self.session.use_pretrained()
         except Exception as exc:  # noqa: BLE001 - a damaged install must not keep the window from opening
-            self.statusBar().showMessage(f"Pretrained weights not loaded: {dialogs.error_text(exc)}", 10000)
-            self.session.pretrained_unreadable()
+            self._pretrained_unread(exc)
             return False
         return True
+
+    def _pretrained_unread(self, exc: Exception) -> None:
+        self.statusBar().showMessage(f"Pretrained weights not loaded: {dialogs.error_text(exc)}", 10000)
+        self.session.pretrained_unreadable()
 
     # ================================================================== training (see run_flow.py)
     def start_training(self, config: TrainConfig | None = None) -> bool:
