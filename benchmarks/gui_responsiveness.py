@@ -29,13 +29,13 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
+from _scratch import scratch_dir  # the script's folder is first on sys.path
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("CNN_GUI_SETTINGS_DIR", tempfile.mkdtemp(prefix="cnn-gui-bench-settings-"))
+os.environ.setdefault("CNN_GUI_SETTINGS_DIR", scratch_dir(prefix="cnn-gui-bench-settings-"))
 if "CNN_GUI_RUNS_DIR" not in os.environ:  # never the user's runs folder (a headless child inherits this one)
-    os.environ["CNN_GUI_RUNS_DIR"] = tempfile.mkdtemp(prefix="cnn-gui-bench-runs-")
+    os.environ["CNN_GUI_RUNS_DIR"] = scratch_dir(prefix="cnn-gui-bench-runs-")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

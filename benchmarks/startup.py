@@ -55,7 +55,7 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
+from _scratch import scratch_dir  # the script's folder is first on sys.path
 import time
 from pathlib import Path
 
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs of each command (alternating)")
     args = parser.parse_args(argv)
 
-    settings = tempfile.mkdtemp(prefix="cnn-gui-startup-")
+    settings = scratch_dir(prefix="cnn-gui-startup-")
     env = dict(os.environ)
     env.update(QT_QPA_PLATFORM="offscreen", CNN_GUI_SETTINGS_DIR=settings)
     gui_cmd = gui_command()

@@ -25,7 +25,7 @@ import math
 import os
 import random
 import sys
-import tempfile
+from _scratch import scratch_dir  # the script's folder is first on sys.path
 import time
 from pathlib import Path
 
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from cnn_gui.core.data.image_folder import load_image_folder
 
-    folder = args.folder or draw_folder(Path(tempfile.mkdtemp(prefix="cnn-gui-stream-")) / "shapes", args.images)
+    folder = args.folder or draw_folder(Path(scratch_dir(prefix="cnn-gui-stream-")) / "shapes", args.images)
     shape = (1, 28, 28)
     print(f"{cpu_name()}, {os.cpu_count()} cores, {load_text()}; folder {folder}")
     for what, rate in decode_rates(folder, shape):

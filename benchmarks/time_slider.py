@@ -20,7 +20,7 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
+from _scratch import scratch_dir  # the script's folder is first on sys.path
 import time
 
 # Between two moves, as between two clicks or two of Play's steps (600 ms): the Explain and
@@ -29,7 +29,7 @@ import time
 GAP_S = 0.2
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("CNN_GUI_SETTINGS_DIR", tempfile.mkdtemp(prefix="cnn-gui-bench-settings-"))
+os.environ.setdefault("CNN_GUI_SETTINGS_DIR", scratch_dir(prefix="cnn-gui-bench-settings-"))
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _machine import cpu_name, load_text  # noqa: E402
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     from cnn_gui.gui.app import create_window, dispose, ensure_app
 
     print(f"machine: CPU {cpu_name()}, {os.cpu_count()} cores, {load_text()}")
-    runs = tempfile.mkdtemp(prefix="cnn-gui-bench-runs-")
+    runs = scratch_dir(prefix="cnn-gui-bench-runs-")
     checkpoint = recorded_run(runs, args.batches)
     app = ensure_app()
     window = create_window(load_pretrained=False, runs_dir=runs)

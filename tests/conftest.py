@@ -1,12 +1,18 @@
+import atexit
 import os
+import shutil
 import tempfile
 
 # Qt must never need a display in the tests; set before anything imports PySide6.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Keep the tests' data downloads and settings away from the user's own folders.
 os.environ.setdefault("CNN_GUI_DATA_DIR", os.path.join(os.path.dirname(__file__), ".data-not-used"))
-# Runs recorded by tests (window and CLI runs) go to a temporary folder, never the user's.
-os.environ.setdefault("CNN_GUI_RUNS_DIR", tempfile.mkdtemp(prefix="cnn-gui-test-runs-"))
+# Runs recorded by tests (window and CLI runs) go to a temporary folder, never the user's,
+# removed when the tests end: a whole suite records ~2 GB of runs, and a disk that keeps
+# each suite's runs fills up (CI failed so once).
+if "CNN_GUI_RUNS_DIR" not in os.environ:
+    os.environ["CNN_GUI_RUNS_DIR"] = tempfile.mkdtemp(prefix="cnn-gui-test-runs-")
+    atexit.register(shutil.rmtree, os.environ["CNN_GUI_RUNS_DIR"], True)
 
 
 import pytest  # noqa: E402 - after the environment above, which must be set before anything imports Qt

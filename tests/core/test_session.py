@@ -4,7 +4,7 @@ real tiny trainers on 300 MNIST images, fitted on the calling thread."""
 
 import dataclasses
 import math
-import tempfile
+import os
 from pathlib import Path
 
 import pytest
@@ -31,7 +31,9 @@ SPEC = get_spec("mnist-cnn")
 TINY = TrainConfig(epochs=1, max_batches=3, batch_size=10, device="cpu", amp=False)
 # A run folder's checkpoint that exists: a kept_in whose file is gone reads as unsaved
 # (tests/core/test_nothing_lost_session.py).
-RUN_DIR_CKPT = str(Path(tempfile.mkdtemp(prefix="cnn-gui-test-run-")) / "checkpoint.safetensors")
+# Under the tests' own runs folder (tests/conftest.py), which is removed when they end.
+RUN_DIR_CKPT = str(Path(os.environ["CNN_GUI_RUNS_DIR"]) / "test-session-run" / "checkpoint.safetensors")
+Path(RUN_DIR_CKPT).parent.mkdir(parents=True, exist_ok=True)
 Path(RUN_DIR_CKPT).touch()
 
 
