@@ -2,14 +2,16 @@
 what a launcher says about a failed rank, and its one-line refusals (issue 22)."""
 
 import json
+import signal
 import socket
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from cnn_gui.core.training.distributed import DistributedError, Ranks, Shard
 from cnn_gui.core.training.epoch import permutation
-from cnn_gui.core.training.launcher import Launch, LaunchError, failure_line, mark_run_failed
+from cnn_gui.core.training.launcher import Launch, LaunchError, failure_line, first_failure, mark_run_failed
 
 
 @pytest.mark.parametrize("world", [2, 3, 4, 7])
@@ -60,6 +62,19 @@ def test_ranks_from_the_environment():
     assert Ranks(1, 2, 1).device("cpu") == "cpu"
     with pytest.raises(DistributedError):
         Ranks(1, 2, 1).device("mps")
+
+
+def test_the_failure_named_is_the_cause_not_a_rank_the_launcher_stopped():
+    def failure(exitcode, at, own=None):
+        data = {"message": "boom", "cnn_gui_time": own} if own is not None else {}
+        return SimpleNamespace(exitcode=exitcode, timestamp=at, error_file_data=data)
+
+    raised, stopped = failure(1, 10, own=10.5), failure(-signal.SIGTERM, 9)
+    assert first_failure({0: stopped, 1: raised})[0] == 1  # it left the group cleanly; rank 0 waited, then SIGTERM
+    killed, broken = failure(-signal.SIGKILL, 12), failure(1, 11, own=11.2)
+    assert first_failure({0: broken, 1: killed})[0] == 1  # rank 0 failed on the killed rank's closed connection
+    early, late = failure(1, 20, own=20.1), failure(1, 20, own=20.4)
+    assert first_failure({0: late, 3: early})[0] == 3
 
 
 def test_a_rank_s_failure_in_one_line_and_in_run_json(tmp_path):

@@ -13,15 +13,14 @@ Why it is faster than the tutorial's loop on the same model and batch size:
 
 The tutorial's bugs, fixed: the test pass in ``model.eval()`` under ``inference_mode()``;
 shuffled training data; accuracies called accuracies. The CUDA graph (``TrainConfig.cuda_graph``;
-on unless ``compile``): :mod:`cnn_gui.core.training.cuda_graph`. CUDA defaults (``CUDA_AMP``, ``CUDA_CHANNELS_LAST``, ``CUDNN_BENCHMARK`` below, chosen
-from ``benchmarks/gpu_check.py``, which times every combination, graphed and eager; figures
-in ``benchmarks/results/``): bf16 autocast and channels_last, the fastest graphed setting on
-an H200 (torch 2.11, MNIST, batch 100: 0.49 s an epoch; fp32 channels_last 0.53, fp32
-contiguous 0.64, bf16 contiguous 0.73; the tutorial's loop 12.1 s). Eager, the order is
-reversed (fp32 contiguous 2.46 s, bf16 channels_last 3.42 s: autocast adds a cast of every
-weight and gradient, which costs launches; in a graph it costs nothing). cuDNN autotuning
-off: it cost the first run in a process ~3.5 s (each new batch shape is timed), more than a
-whole graphed epoch wins back (0.645 s with it, 0.642 s without). On the CPU nothing changes.
+on unless ``compile``): :mod:`cnn_gui.core.training.cuda_graph`. CUDA defaults (``CUDA_AMP``,
+``CUDA_CHANNELS_LAST``, ``CUDNN_BENCHMARK``), chosen by ``benchmarks/gpu_check.py`` (figures in
+``benchmarks/results/``): bf16 autocast and channels_last, the fastest graphed setting on an
+H200 (torch 2.11, MNIST, batch 100: 0.49 s an epoch; fp32 channels_last 0.53, fp32 contiguous
+0.64, bf16 contiguous 0.73; the tutorial's loop 12.1 s). Eager the order is reversed (fp32
+contiguous 2.46 s, bf16 channels_last 3.42 s: autocast casts every weight and gradient, which
+costs launches; in a graph it costs nothing). cuDNN autotuning off: it cost the first run in a
+process ~3.5 s, more than a whole graphed epoch wins back (0.645 s with it, 0.642 s without).
 """
 
 from __future__ import annotations
@@ -61,8 +60,7 @@ if TYPE_CHECKING:
 Callback = Callable[[Event], None]
 _log = logging.getLogger(__name__)
 
-# What ``amp=None`` and ``channels_last=None`` mean on CUDA, and cuDNN autotuning there
-# (see the module's docstring for the measurements behind them).
+# What ``amp=None`` and ``channels_last=None`` mean on CUDA, and cuDNN autotuning (measured: above).
 CUDA_AMP = True
 CUDA_CHANNELS_LAST = True
 CUDNN_BENCHMARK = False
@@ -236,6 +234,8 @@ class Trainer:
                                 f"Lower the learning rate (now {self.config.lr:g}) or re-initialise the model.", started)
         except Exception as exc:  # reported as an event: the caller may be a GUI thread
             result = self._fail("error", describe_line(exc), "See the message; nothing was saved.", started)
+        finally:  # a DDP wrapper holds the process group (Group.close); let go of it here
+            self._forward = self.model
         return result
 
     def _fail(self, kind: str, message: str, hint: str, started: float) -> FitEnded:

@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -169,7 +170,7 @@ def _one_line(exc: Exception, note: Path) -> BaseException:
     if isinstance(exc, SignalException):
         return KeyboardInterrupt()
     if isinstance(exc, ChildFailedError):
-        rank, failure = min(exc.failures.items(), key=lambda item: _failed_at(item[1]))
+        rank, failure = first_failure(exc.failures)
         message = failure_line(failure.message, failure.exitcode, failure.error_file_data)
         line = f"rank {rank} failed: {message}"
         mark_run_failed(note, line, other=rank != 0)
@@ -181,13 +182,20 @@ def _one_line(exc: Exception, note: Path) -> BaseException:
     return LaunchError(f"cannot start the processes: {name}: {one_line(exc, 200)}")
 
 
-def _failed_at(failure) -> tuple[int, float]:
-    """Which failure to name: a rank killed by a signal (the out-of-memory killer, kill -9)
-    first, since the others then fail on its closed connections; else the earliest."""
+def first_failure(failures: dict) -> tuple[int, object]:
+    """The (rank, failure) to name among the elastic agent's ``failures``: a rank killed
+    outright (SIGKILL: the out-of-memory killer, kill -9) first, since the others then fail on its closed connections; then a rank's own error line,
+    the earliest; a rank ended by another signal last: the launcher's SIGTERM stops the ranks
+    still waiting on one that failed (one that left the group cleanly gives them no error)."""
+    return min(failures.items(), key=lambda item: _order(item[1]))
+
+
+def _order(failure) -> tuple[int, float]:
     data = failure.error_file_data
     precise = data.get("cnn_gui_time") if isinstance(data, dict) else None
-    killed = failure.exitcode < 0 and not isinstance(precise, (int, float))
-    return (0 if killed else 1), (float(precise) if isinstance(precise, (int, float)) else float(failure.timestamp))
+    own = isinstance(precise, (int, float))
+    order = 1 if own else 0 if failure.exitcode == -signal.SIGKILL else 2
+    return order, (float(precise) if own else float(failure.timestamp))
 
 
 def failure_line(message, exitcode: int, data) -> str:
