@@ -29,13 +29,11 @@ import os
 import platform
 import statistics
 import sys
-from _scratch import scratch_dir  # the script's folder is first on sys.path
+from _scratch import bench_folders  # the script's folder is first on sys.path
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("CNN_GUI_SETTINGS_DIR", scratch_dir(prefix="cnn-gui-bench-settings-"))
-if "CNN_GUI_RUNS_DIR" not in os.environ:  # never the user's runs folder (a headless child inherits this one)
-    os.environ["CNN_GUI_RUNS_DIR"] = scratch_dir(prefix="cnn-gui-bench-runs-")
+bench_folders("bench")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

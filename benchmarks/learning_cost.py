@@ -27,9 +27,9 @@ import argparse
 import os
 import statistics
 import sys
-from _scratch import scratch_dir  # the script's folder is first on sys.path
+from _scratch import bench_folders  # the script's folder is first on sys.path
 
-os.environ["CNN_GUI_RUNS_DIR"] = scratch_dir(prefix="cnn-gui-bench-runs-")  # never the user's runs folder
+bench_folders("learning-cost")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gui_responsiveness import Heartbeat, close_bench_window, machine_line, open_bench_window, wait_for, window_run  # noqa: E402,E501
 

@@ -26,14 +26,12 @@ import argparse
 import math
 import os
 import sys
-from _scratch import scratch_dir  # the script's folder is first on sys.path
+from _scratch import bench_folders  # the script's folder is first on sys.path
 import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("CNN_GUI_SETTINGS_DIR", scratch_dir(prefix="cnn-gui-bench-settings-"))
-if "CNN_GUI_RUNS_DIR" not in os.environ:  # never the user's runs folder (a headless child inherits this one)
-    os.environ["CNN_GUI_RUNS_DIR"] = scratch_dir(prefix="cnn-gui-bench-runs-")
+bench_folders("memory")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from PySide6.QtCore import QTimer  # noqa: E402

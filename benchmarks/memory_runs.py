@@ -31,13 +31,11 @@ import argparse
 import os
 import statistics
 import sys
-from _scratch import scratch_dir  # the script's folder is first on sys.path
+from _scratch import bench_folders  # the script's folder is first on sys.path
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-_tmp = scratch_dir(prefix="cnn-gui-memory-runs-")
-os.environ.setdefault("CNN_GUI_SETTINGS_DIR", os.path.join(_tmp, "settings"))
-os.environ.setdefault("CNN_GUI_RUNS_DIR", os.path.join(_tmp, "runs"))
+bench_folders("memory-runs")
 
 from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
 

@@ -20,7 +20,7 @@ import argparse
 import os
 import statistics
 import sys
-from _scratch import scratch_dir  # the script's folder is first on sys.path
+from _scratch import bench_folders, scratch_dir  # the script's folder is first on sys.path
 import time
 
 # Between two moves, as between two clicks or two of Play's steps (600 ms): the Explain and
@@ -29,7 +29,7 @@ import time
 GAP_S = 0.2
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("CNN_GUI_SETTINGS_DIR", scratch_dir(prefix="cnn-gui-bench-settings-"))
+bench_folders("time-slider")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _machine import cpu_name, load_text  # noqa: E402

@@ -65,16 +65,22 @@ def test_ranks_from_the_environment():
 
 
 def test_the_failure_named_is_the_cause_not_a_rank_the_launcher_stopped():
-    def failure(exitcode, at, own=None):
-        data = {"message": "boom", "cnn_gui_time": own} if own is not None else {}
+    def failure(exitcode, at, own=None, message="training failed: boom"):
+        data = {"message": message, "cnn_gui_time": own} if own is not None else {}
         return SimpleNamespace(exitcode=exitcode, timestamp=at, error_file_data=data)
 
+    broken = ("training failed: RuntimeError: [gloo/transport/tcp/pair.cc:545] Read error [127.0.0.1]:16067: "
+              "Connection reset by peer. This is typically caused by a remote worker hanging or bugs in the …")
     raised, stopped = failure(1, 10, own=10.5), failure(-signal.SIGTERM, 9)
     assert first_failure({0: stopped, 1: raised})[0] == 1  # it left the group cleanly; rank 0 waited, then SIGTERM
-    killed, broken = failure(-signal.SIGKILL, 12), failure(1, 11, own=11.2)
-    assert first_failure({0: broken, 1: killed})[0] == 1  # rank 0 failed on the killed rank's closed connection
+    for crash in (signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT):  # the others fail on its closed connection
+        assert first_failure({0: failure(1, 11, own=11.2, message=broken), 1: failure(-crash, 12)})[0] == 1
+    users_kill = failure(-signal.SIGTERM, 12)
+    assert first_failure({0: failure(1, 11, own=11.2, message=broken), 1: users_kill})[0] == 1
+    assert first_failure({0: failure(1, 13, own=13.0, message=broken), 2: failure(1, 12, own=12.9)})[0] == 2
     early, late = failure(1, 20, own=20.1), failure(1, 20, own=20.4)
     assert first_failure({0: late, 3: early})[0] == 3
+    assert first_failure({0: failure(2, 5, own=5.0, message="error: --lr must be above 0"), 1: stopped})[0] == 0
 
 
 def test_a_rank_s_failure_in_one_line_and_in_run_json(tmp_path):
@@ -145,6 +151,7 @@ def test_fit_lets_go_of_its_ddp_wrapper_before_the_group_is_destroyed(monkeypatc
 
     monkeypatch.setattr(dist, "destroy_process_group", counted)
     group = join(Ranks(0, 1, 0), "cpu")
+    gc.disable()  # a wrapper in cyclic garbage (DDP's construction makes some) waits for close() to collect it
     try:
         events = []
         trainer = Trainer(TrainConfig(epochs=1, max_batches=3, batch_size=32, device="cpu"),
@@ -153,4 +160,5 @@ def test_fit_lets_go_of_its_ddp_wrapper_before_the_group_is_destroyed(monkeypatc
         assert "DDP over 1 processes, gloo" in events[0].precision  # the steps went through the wrapper
     finally:
         group.close()
+        gc.enable()
     assert alive_at_destroy == [0] and not dist.is_initialized()

@@ -183,10 +183,15 @@ def _one_line(exc: Exception, note: Path) -> BaseException:
 
 
 def first_failure(failures: dict) -> tuple[int, object]:
-    """The (rank, failure) to name among the elastic agent's ``failures``: a rank killed
-    outright (SIGKILL: the out-of-memory killer, kill -9) first, since the others then fail on its closed connections; then a rank's own error line,
-    the earliest; a rank ended by another signal last: the launcher's SIGTERM stops the ranks
-    still waiting on one that failed (one that left the group cleanly gives them no error)."""
+    """The (rank, failure) to name among the elastic agent's ``failures``, the cause first:
+
+    0. a rank ended by a signal other than SIGTERM: a crash (SIGSEGV, SIGABRT), the
+       out-of-memory killer, kill -9; the others then fail on its closed connections;
+    1. a rank's own error line (or exit status), the earliest;
+    2. a rank ended by SIGTERM: most often the launcher's, stopping the ranks still waiting
+       on one that failed (one that left the group cleanly gives them no error);
+    3. a rank's error that is only a broken connection to another rank (:func:`_secondary`).
+    """
     return min(failures.items(), key=lambda item: _order(item[1]))
 
 
@@ -194,8 +199,21 @@ def _order(failure) -> tuple[int, float]:
     data = failure.error_file_data
     precise = data.get("cnn_gui_time") if isinstance(data, dict) else None
     own = isinstance(precise, (int, float))
-    order = 1 if own else 0 if failure.exitcode == -signal.SIGKILL else 2
-    return order, (float(precise) if own else float(failure.timestamp))
+    if own:
+        return (3 if _secondary(data.get("message")) else 1), float(precise)
+    if failure.exitcode < 0:
+        return (2 if failure.exitcode == -signal.SIGTERM else 0), float(failure.timestamp)
+    return 1, float(failure.timestamp)
+
+
+# How torch's process group reports a peer that went away (gloo's and NCCL's words).
+_BROKEN_LINK = ("DistBackendError", "DistNetworkError", "Connection closed by peer", "Connection reset by peer",
+                "Broken pipe", "caused by a remote worker", "NCCL communicator was aborted")
+
+
+def _secondary(message) -> bool:
+    """Whether a rank's error line says only that another rank went away."""
+    return isinstance(message, str) and any(words in message for words in _BROKEN_LINK)
 
 
 def failure_line(message, exitcode: int, data) -> str:
