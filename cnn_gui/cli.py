@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 
 from cnn_gui import __version__
-from cnn_gui.cli_args import (OneLineParser, RunFailed, UserError, max_threads, output_file, output_folder,
-                              positive_number, whole_number)
+from cnn_gui.cli_args import (OneLineParser, RunFailed, UserError, checkpoint_file, max_threads, output_file,
+                              output_folder, positive_number, whole_number)
 from cnn_gui.cli_inspect import evaluate, explain, open_from_args, predict
 from cnn_gui.cli_lr_find import add_lr_find, lr_find
 from cnn_gui.cli_recipe import add_recipe_options, plan_from_args, resume_dataset
@@ -244,13 +244,14 @@ def _export(args) -> int:
     if args.format is None and args.out is None:
         raise UserError("give --format onnx|torchscript, or --out FILE.onnx|FILE.pt")
     if args.out is not None:
-        format_for(output_file(args.out, "--out"), args.format)  # before the checkpoint is opened
+        format_for(output_file(args.out, "--out", inputs=[args.checkpoint]), args.format)  # before it is opened
     if args.data_dir is not None:
         output_folder(args.data_dir, "--data-dir")
     opened = open_from_args(args)
     ckpt, model = opened.checkpoint, opened.model.eval()
     # The default replaces the checkpoint's suffix: its bare name is the checkpoint, a regular file.
-    out = output_file(args.out or ckpt.path.with_suffix(".onnx" if args.format == "onnx" else ".pt"), "--out")
+    out = output_file(args.out or ckpt.path.with_suffix(".onnx" if args.format == "onnx" else ".pt"), "--out",
+                      inputs=[ckpt.path])
     fmt = format_for(out, args.format)
     print(f"exporting {one_line(ckpt.path.name, 80)} as {'ONNX' if fmt == 'onnx' else 'TorchScript'} "
           f"to {one_line(out, 200)}", flush=True)
@@ -267,14 +268,14 @@ def checkpoint_out(args, plan, data) -> Path:
     from cnn_gui.core.weights import weights_file_stem
 
     if args.out or args.resume:
-        return output_file(args.out or args.resume, "--out")
-    return output_file(f"{weights_file_stem(plan.spec, data.name)}.safetensors", "--out")
+        return checkpoint_file(args.out or args.resume, "--out")
+    return checkpoint_file(f"{weights_file_stem(plan.spec, data.name)}.safetensors", "--out")
 
 
 def check_train_args(args) -> None:
     """The paths ``train`` writes to, checked before anything loads (numbers are checked by the parser)."""
     if args.out is not None:
-        output_file(args.out, "--out")
+        checkpoint_file(args.out, "--out")
     for option, folder in (("--runs-dir", None if args.no_runs else args.runs_dir), ("--data-dir", args.data_dir),
                            ("--tensorboard", args.tensorboard or None)):
         if folder is not None:

@@ -90,23 +90,73 @@ def max_threads() -> int:
 # --------------------------------------------------------------------------- output paths
 
 
-def output_file(path: str | os.PathLike, option: str) -> Path:
-    """``path`` as a file to write or replace; UserError when a folder, a device, a FIFO or
-    a socket is there (writing would replace it, or write into /dev)."""
+def output_file(path: str | os.PathLike, option: str, *, inputs=()) -> Path:
+    """``path`` as a file to write or replace, checked before any work: UserError when a folder,
+    a device, a FIFO or a socket is there (writing would replace it, or write into /dev), when
+    it is one of the command's ``inputs`` (an export over its checkpoint, an explanation over
+    its image), or when its folder cannot be written (found now, not after a whole run)."""
     shown = one_line(path, 150)
     if str(path).endswith(("/", os.sep)):
         raise UserError(f"{option} {shown} names a folder; give a file name")
     mode = _mode(path, option)
     if mode is not None and not stat.S_ISREG(mode):
         raise UserError(f"{option} {shown}: it is {_kind(mode)}, not a regular file; give a file name")
+    if mode is not None and any(given is not None and _same_file(path, given) for given in inputs):
+        raise UserError(f"{option} {shown} is the file this command reads: writing it would replace it; "
+                        "give another name")
+    _check_writable_folder(path, option)
     return Path(path)
 
 
-def output_file_with_suffix(path: str | os.PathLike, suffix: str, option: str) -> Path:
+def checkpoint_file(path: str | os.PathLike, option: str) -> Path:
+    """:func:`output_file` for a checkpoint: a file already there must be a checkpoint (a
+    safetensors file), never a script or an image that a typo in ``--out`` would replace."""
+    out = output_file(path, option)
+    try:
+        with open(out, "rb") as f:
+            head = f.read(9)
+    except FileNotFoundError:
+        return out
+    except OSError as exc:
+        raise UserError(f"{option} {one_line(path, 150)}: {exc.strerror or exc}") from None
+    if head and not (len(head) == 9 and head[8:9] == b"{"):  # safetensors: 8 bytes of length, then JSON
+        raise UserError(f"{option} {one_line(path, 150)} is there and is not a checkpoint: writing would replace it; "
+                        "give another name, or remove it first")
+    return out
+
+
+def output_file_with_suffix(path: str | os.PathLike, suffix: str, option: str, *, inputs=()) -> Path:
     """``path``, or ``path`` + ``suffix`` when it has no suffix: added only when nothing, or
     a regular file, is at the bare name (never ``/dev/full.png``, ``folder.png``)."""
-    bare = output_file(path, option)
-    return bare if bare.suffix else output_file(str(path) + suffix, option)
+    bare = output_file(path, option, inputs=inputs)
+    return bare if bare.suffix else output_file(str(path) + suffix, option, inputs=inputs)
+
+
+def _same_file(a, b) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
+def _check_writable_folder(path: str | os.PathLike, option: str) -> None:
+    """UserError unless a file can be made where ``path`` goes: in its folder, or in the
+    nearest folder above it that exists (the missing ones are made when it is written)."""
+    import tempfile
+
+    folder = Path(os.path.abspath(path)).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    shown = one_line(path, 150)
+    if not folder.is_dir():
+        raise UserError(f"{option} {shown}: {one_line(folder, 150)} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".cnn-gui-write-test-", dir=folder)
+    except OSError as exc:
+        raise UserError(f"{option} {shown}: cannot write in {one_line(folder, 150)}: "
+                        f"{exc.strerror or exc}") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def output_folder(path: str | os.PathLike, option: str) -> Path:

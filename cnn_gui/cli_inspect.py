@@ -39,6 +39,7 @@ def read_input(path, predictor):
 
 def evaluate(args) -> int:
     from cnn_gui.core.analysis.inspection import confusion_matrix
+    from cnn_gui.core.data.class_match import labelled_as_weights
     from cnn_gui.core.data.datasets import load_dataset
     from cnn_gui.core.data.folder_names import is_folder_dataset, is_located
     from cnn_gui.core.data.folder_record import checked_against, require_folder
@@ -58,6 +59,7 @@ def evaluate(args) -> int:
         raise UserError(f"{file_name} reads {shape} images; {name} has {'x'.join(map(str, info.input_shape))}")
     data = load_dataset(name, data_dir=args.data_dir, input_shape=tuple(ckpt.meta.input_shape))
     data = checked_against(data, ckpt.meta)  # a folder that changed since training says so in its note
+    data = labelled_as_weights(data, ckpt.meta.classes, file_name)  # output k is the weights' k-th class
     shown = one_line(name, 200)
     if data.note:
         print(f"{shown}: {one_line(data.note)}")
@@ -133,7 +135,7 @@ def explain(args) -> int:
     from cnn_gui.core.analysis.attribution import METHODS, Explainer
     from cnn_gui.core.analysis.colormaps import explain_picture
 
-    out = output_file_with_suffix(args.out, ".png", "--out")  # before the work: never /dev/full.png
+    out = output_file_with_suffix(args.out, ".png", "--out", inputs=[args.image])  # before the work
     image_format = _image_format(out)
     predictor = image_predictor(open_from_args(args))
     img28 = read_input(args.image, predictor)

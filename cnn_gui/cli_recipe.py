@@ -63,6 +63,7 @@ def plan_from_args(args):
     from cnn_gui.core.weights import read_checkpoint, resolve_spec, weights_from
 
     if args.resume:
+        _refuse_recipe_changes(args)
         checkpoint = read_checkpoint(args.resume)
         if checkpoint.is_foreign or not checkpoint.meta.config:
             raise UserError(f"{one_line(args.resume, 120)} holds weights only, no training session to resume")
@@ -71,6 +72,20 @@ def plan_from_args(args):
                                    cuda_graph=args.cuda_graph, compile=True if args.compile else None)
     session = Session.of_model(args.model or "mnist-cnn")
     return session.plan_run(train_config(args, session.spec), fresh=True)
+
+
+def _refuse_recipe_changes(args) -> None:
+    """``--resume`` continues the saved recipe (Session.plan_resume): an option that would change
+    it is refused in one line, never dropped without a word."""
+    given = [option for option, value in (("--preset", args.preset), ("--lr", args.lr),
+                                          ("--batch-size", args.batch_size), ("--optimizer", args.optimizer),
+                                          ("--schedule", args.schedule), ("--seed", args.seed),
+                                          ("--augment/--no-augment", args.augment),
+                                          ("--precision", None if args.precision == "auto" else args.precision))
+             if value is not None]
+    if given:
+        raise UserError(f"--resume continues the saved recipe: {', '.join(given)} cannot change it "
+                        "(--epochs, --max-batches, --device, --cuda-graph and --compile can); train anew to change it")
 
 
 def resume_dataset(args, plan) -> str | None:

@@ -2,6 +2,7 @@
 what a launcher says about a failed rank, and its one-line refusals (issue 22)."""
 
 import json
+import os
 import signal
 import socket
 from types import SimpleNamespace
@@ -85,7 +86,9 @@ def test_the_failure_named_is_the_cause_not_a_rank_the_launcher_stopped():
 
 def test_a_rank_s_failure_in_one_line_and_in_run_json(tmp_path):
     assert failure_line("x", 1, {"message": "training failed: boom", "cnn_gui_time": 1.0}) == "training failed: boom"
-    assert failure_line("Signal 9 (SIGKILL) received by PID 7", -9, {}) == "Signal 9 (SIGKILL) received by PID 7"
+    assert failure_line("Signal 9 (SIGKILL) received by PID 7", -9, {}) == ("Signal 9 (SIGKILL) received by PID 7 "
+                                                                            "(killed: out of memory?)")
+    assert failure_line("Signal 11 (SIGSEGV) received by PID 7", -11, {}) == "Signal 11 (SIGSEGV) received by PID 7"
     assert failure_line("To enable traceback see: ...", 137, {}).startswith("it exited with status 137")
     run = tmp_path / "run"
     run.mkdir()
@@ -110,6 +113,10 @@ def test_launch_refusals_are_one_line():
     if not torch.cuda.is_available():
         with pytest.raises(LaunchError, match="no CUDA device"):
             Launch(2).check("cuda")
+    cores = len(os.sched_getaffinity(0))
+    Launch(cores).check("cpu")  # one rank per core is fine; 64 ranks on 2 cores were killed for memory
+    with pytest.raises(LaunchError, match=f"--nproc-per-node {cores + 1} on the CPU: .* give at most {cores}$"):
+        Launch(cores + 1).check("cpu")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

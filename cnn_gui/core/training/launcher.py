@@ -103,6 +103,11 @@ def _check_devices(nproc: int, device: str | None) -> None:
         if nproc > count:
             raise LaunchError(f"--nproc-per-node {nproc} needs {nproc} GPUs (one per process) but this machine has "
                               f"{count}; give at most {count}, or --device cpu")
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if nproc > cores:  # each holds torch and the data (~0.6 GB): more only wait, and can exhaust the memory
+        raise LaunchError(f"--nproc-per-node {nproc} on the CPU: this machine gives this command {cores} "
+                          f"core{'s' if cores > 1 else ''}; give at most {cores}")
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -221,7 +226,7 @@ def failure_line(message, exitcode: int, data) -> str:
     if isinstance(data, dict) and isinstance(data.get("message"), str) and "cnn_gui_time" in data:
         return one_line(data["message"], 300)
     if exitcode < 0:
-        return one_line(message, 200)
+        return one_line(message, 200) + (" (killed: out of memory?)" if exitcode == -signal.SIGKILL else "")
     return f"it exited with status {exitcode}" + (" (killed: out of memory?)" if exitcode == 137 else "")
 
 

@@ -1,0 +1,90 @@
+"""What a new user's trial of the CLI found (2026-12-06): a command never writes over what it
+reads or over a file that is not a checkpoint, finds an unwritable --out before the work,
+refuses --resume options it would have dropped, and ``evaluate`` scores by class name."""
+
+import shutil
+
+import pytest
+
+from cnn_gui.cli import main
+from cnn_gui.core.data.class_match import labelled_as_weights
+from cnn_gui.core.data.datasets import load_dataset
+from cnn_gui.core.data.errors import DatasetError
+
+TINY = ["--epochs", "1", "--max-batches", "2", "--batch-size", "20", "--device", "cpu", "--quiet", "--no-runs"]
+
+
+def _refused(argv, capsys, *words) -> str:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert err and all(w in err[0] for w in words), captured.err
+    assert "epoch 1/1" not in captured.out  # refused before any training
+    return err[0]
+
+
+def test_train_never_writes_over_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
+    victim = tmp_path / "victim.py"
+    victim.write_text("print('my work')\n")
+    _refused(["train", *TINY, "--out", str(victim)], capsys, "is there and is not a checkpoint")
+    assert victim.read_text() == "print('my work')\n"
+
+
+def test_an_unwritable_out_is_refused_before_training(tmp_path, capsys):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    _refused(["train", *TINY, "--out", str(a_file / "m.safetensors")], capsys, "is a file, not a folder")
+    _refused(["train", *TINY, "--out", "/proc/m.safetensors"], capsys, "cannot write in /proc")
+    assert not list(tmp_path.glob(".cnn-gui-write-test-*"))
+
+
+@pytest.mark.slow
+def test_export_and_explain_never_replace_what_they_read_and_resume_refuses_recipe_changes(tmp_path, capsys):
+    ckpt = tmp_path / "m.safetensors"
+    assert main(["train", *TINY, "--out", str(ckpt)]) == 0
+    capsys.readouterr()
+    before = ckpt.read_bytes()
+    _refused(["export", str(ckpt), "--format", "onnx", "--out", str(ckpt)], capsys, "is the file this command reads")
+    assert ckpt.read_bytes() == before
+    image = tmp_path / "seven.png"
+    shutil.copy(ckpt.parent / "m.safetensors", image)  # any file: refused before it is read as an image
+    _refused(["explain", str(image), "--checkpoint", str(ckpt), "--out", str(image)], capsys,
+             "is the file this command reads")
+    for option in (["--lr", "0.5"], ["--batch-size", "10"], ["--optimizer", "sgd"], ["--seed", "4"]):
+        line = _refused(["train", "--resume", str(ckpt), "--epochs", "2", "--quiet", "--no-runs", *option], capsys,
+                        "--resume continues the saved recipe", option[0])
+        assert "train anew" in line
+    assert ckpt.read_bytes() == before
+
+
+def test_a_test_set_is_labelled_by_the_weights_class_names():
+    digits = load_dataset("mnist").subset(0, 200)
+    assert labelled_as_weights(digits, [str(i) for i in range(10)], "w") is digits
+    reversed_names = [str(i) for i in range(9, -1, -1)]  # the same classes, another order
+    relabelled = labelled_as_weights(digits, reversed_names, "w")
+    assert relabelled.classes == tuple(reversed_names)
+    assert (relabelled.test_labels == 9 - digits.test_labels).all()
+    assert relabelled.test_size == 200 and relabelled.train_size == 0
+    with pytest.raises(DatasetError, match=r"w cannot score mnist: its classes 0, 1, .* are not among the 3 the "
+                                           r"weights learned \(circle, square, triangle\)"):
+        labelled_as_weights(digits, ["circle", "square", "triangle"], "w")
+
+
+@pytest.mark.slow
+def test_evaluate_scores_a_folder_of_some_classes_by_name_and_refuses_unknown_ones(tmp_path, capsys):
+    from generated import shapes_folder
+
+    folder = shapes_folder(tmp_path / "shapes")
+    out = tmp_path / "shapes.safetensors"
+    assert main(["train", "--dataset", f"folder:{folder}", "--epochs", "8", "--batch-size", "16",
+                 "--quiet", "--no-runs", "--out", str(out)]) == 0
+    sub = tmp_path / "sub"
+    for name in ("square", "triangle"):  # output 0 (circle) is not the folder's class 0 (square)
+        shutil.copytree(folder / name, sub / name)
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(out), "--dataset", f"folder:{sub}"]) == 0
+    text = capsys.readouterr().out
+    accuracy = float(text.split("accuracy ")[1].split("%")[0])
+    assert accuracy >= 75, text  # read by position it was 16.67 %
+    assert "#2" not in text and "circle" in text  # the weights' classes name the columns
+    _refused(["evaluate", "--checkpoint", str(out), "--dataset", "mnist"], capsys, "cannot score mnist")
