@@ -16,7 +16,7 @@ tooltip and the popup.
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from cnn_gui.core.config import DEFAULT_PRESET, MAX_EPOCHS, MAX_LR, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
@@ -27,6 +27,7 @@ from cnn_gui.gui.panels.dataset_combo import DatasetCombo
 from cnn_gui.gui.panels.training_texts import finished_text
 from cnn_gui.gui.widgets.elided_text import ElidedLabel, fit_combo
 from cnn_gui.gui.widgets.flow_layout import FlowLayout, labelled
+from cnn_gui.gui.widgets.rate_box import RateSpinBox
 
 # Short enough to show whole in the box; the item tooltips spell the recipe out.
 PRESET_TITLES = {
@@ -111,10 +112,8 @@ class TrainingPanel(QWidget):
         self.batch_spin = QSpinBox()
         self.batch_spin.setRange(1, 65536)
         self.batch_spin.setToolTip("Images per optimizer step")
-        self.lr_spin = QDoubleSpinBox()
-        self.lr_spin.setDecimals(6)  # a rate from a file or the settings is shown as it is, not rounded
+        self.lr_spin = RateSpinBox()  # 1e-3 as typed; the arrows step 1-2-5
         self.lr_spin.setRange(0.000001, MAX_LR)
-        self.lr_spin.setSingleStep(0.0005)
         self.lr_spin.setToolTip("Learning rate (the peak rate for one-cycle)")
         self.lr_spin.setAccessibleName("Learning rate")
         self.find_lr_button = QPushButton("Find…")
