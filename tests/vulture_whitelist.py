@@ -20,6 +20,8 @@ _.hasHeightForWidth
 _.textElideMode
 _.dragEnterEvent
 _.dropEvent
+_.textFromValue
+_.valueFromText
 
 # Read by onnx / onnxruntime from the objects cnn_gui fills in.
 _.doc_string
