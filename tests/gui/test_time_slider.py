@@ -66,7 +66,10 @@ def test_play_goes_through_every_snapshot_to_the_last(qtbot, window):
     window.time.momentShown.connect(lambda snap: shown.append(snap.step if snap else None))
     window.time_slider.toggle_play()
     assert window.time_slider.playing
+    button = window.time_slider.play_button  # the style's icon: a minimal Linux's fonts have no ⏸
+    assert button.text() == "Pause" and not button.icon().isNull()
     qtbot.waitUntil(lambda: not window.time_slider.playing, timeout=20000)
+    assert button.text() == "Play" and not button.icon().isNull()
     assert shown == [0, 1, 2, 4, 8, 16, 20]
     assert window.time_slider.label.text() == "step 20 of 20, epoch 1"
 

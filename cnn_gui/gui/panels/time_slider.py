@@ -8,7 +8,7 @@ snapshots (``set_moments``) and answers ``momentChosen(index)`` and ``liveReques
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QSlider, QToolButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QSlider, QStyle, QToolButton, QWidget
 
 from cnn_gui.gui.widgets.elided_text import ElidedLabel
 
@@ -24,10 +24,11 @@ class TimeSlider(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.play_button = QToolButton()
-        self.play_button.setText("▶ Play")
+        self.play_button.setText("Play")
         self.play_button.setToolTip("Go through the run's snapshots (its weights at steps 0, 1, 2, 4 ... and each "
                                     "epoch's end) from the first one")
-        self.play_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        # The style's icons, not the ▶/⏸ characters: a minimal Linux's fonts have no ⏸ (a box was drawn).
+        self.play_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setPageStep(1)
         self.slider.setMinimumWidth(50)
@@ -134,7 +135,10 @@ class TimeSlider(QWidget):
         self.slider.setEnabled(has)
         self.play_button.setEnabled(has)
         self.live_button.setEnabled(not self._live)
-        self.play_button.setText("⏸ Pause" if self._timer.isActive() else "▶ Play")
+        playing = self._timer.isActive()
+        self.play_button.setText("Pause" if playing else "Play")
+        icon = QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
+        self.play_button.setIcon(self.style().standardIcon(icon))
         if not has:
             self.label.setText(NO_RUN_TEXT)
         elif self._live:
