@@ -260,9 +260,8 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
     def _on_model_changed(self, change: SessionChange) -> None:
         """The session changed: every view shows its current weights (the one place that redraws them).
 
-        A view that fails to redraw is a bug of the view, not of what the user asked for (which
-        happened): it is said in the status bar and logged, never reported as the action's failure.
-        """
+        A view that fails to redraw is the view's bug, not the action's (which happened): it is
+        said in the status bar and logged."""
         try:
             self._show_session(change)
         except Exception as exc:  # noqa: BLE001 - see the docstring
@@ -280,12 +279,13 @@ class MainWindow(dialogs.DialogsMixin, QMainWindow):
             self.training_panel.set_model_input_shape(s.spec.input_shape, s.spec.title)
         if change.resume:
             self.training_panel.set_resume_epoch(s.resume_epochs(), s.default_resume_total(), s.resume_point())
-        if change.history:
+        if change.history:  # other weights with their own history, or a new run
             self.plots.clear()
+            self.health_view.clear()  # the looks of a run that did not make these weights (another model's)
             if s.history:
                 self.plots.set_history(s.history)
-        if change.weights and change.history:  # other weights with their own history: "Done: … test 97.7 %"
-            self.training_panel.reset()  # and the bar described the previous ones
+            if change.weights:  # the bar described the previous ones: "Done: … test 97.7 %"
+                self.training_panel.reset()
         if change.weights:
             self.time.follow_weights()  # new weights: live, and the timeline of their run
         if (change.weights or change.label) and self.time.live:  # else the label names the snapshot shown

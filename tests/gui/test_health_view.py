@@ -37,3 +37,12 @@ def test_a_healthy_run_says_so_and_a_new_run_starts_afresh(qtbot, window):
     first = len(view.looks)
     run(qtbot, window, lr=1e-3)
     assert len(view.looks) == first  # cleared at the start of the second run, not appended
+
+
+@pytest.mark.slow
+def test_other_weights_clear_the_looks_of_the_run_that_did_not_make_them(qtbot, window):
+    view = window.health_view
+    run(qtbot, window, lr=1e-3)
+    assert view.looks and view.looks[-1].layers[0] == "layer1.0"
+    assert window.request_model("simple-cnn")  # a trial's Health still named layer4.1 and fc.1 of the MNIST CNN
+    assert view.looks == [] and "layer4" not in view.alerts_label.text()
