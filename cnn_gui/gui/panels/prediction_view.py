@@ -154,20 +154,30 @@ class ProbabilityBars(QWidget):
                 painter.drawText(QRectF(left, area.bottom() - h - value_h, w, value_h),
                                  Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom, f"{p:.0%}")
 
-    def _paint_rows(self, painter: QPainter, fm) -> None:
-        """Class names on the left, bars to their right, the percentage at the end; when not
-        every class fits the height, the most probable ones (in class order)."""
-        text_colour = self.palette().windowText().color()
-        row_h = fm.height() + 4
+    def row_layout(self, fm) -> tuple[float, list[int]]:
+        """(row height, the classes shown as rows): rows tighten to the font's height before any
+        class is left out; then the most probable ones (in class order), and a last row that
+        says how many are not shown (ten CIFAR classes lost two rows without a word)."""
         n = len(self._classes)
+        row_h = max(float(fm.height()), min(fm.height() + 4.0, self.height() / n))
         rows = max(1, min(n, int(self.height() // row_h)))
-        shown = list(range(n))
-        if rows < n:
-            shown = sorted(np.argsort(-self._probs, kind="stable")[:rows].tolist()) if self._visible else shown[:rows]
+        if rows >= n:
+            return row_h, list(range(n))
+        rows = max(1, rows - 1)  # room for the "+k more" row
+        if self._visible:
+            return row_h, sorted(np.argsort(-self._probs, kind="stable")[:rows].tolist())
+        return row_h, list(range(rows))
+
+    def _paint_rows(self, painter: QPainter, fm) -> None:
+        """Class names on the left, bars to their right, the percentage at the end."""
+        text_colour = self.palette().windowText().color()
+        row_h, shown = self.row_layout(fm)
+        n = len(self._classes)
         name_w = min(max(fm.horizontalAdvance(self._classes[i]) for i in shown) + 8, self.width() * 0.45)
         value_w = fm.horizontalAdvance("100%") + 8
         bar_left, bar_max = 4 + name_w, max(self.width() - 4 - name_w - value_w, 4)
-        top = (self.height() - rows * row_h) / 2
+        lines = len(shown) + (len(shown) < n)
+        top = (self.height() - lines * row_h) / 2
         for r, i in enumerate(shown):
             y = top + r * row_h
             painter.setPen(text_colour)
@@ -183,6 +193,12 @@ class ProbabilityBars(QWidget):
             painter.setPen(text_colour)
             painter.drawText(QRectF(bar_left + p * bar_max + 4, y, value_w, row_h),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, f"{p:.0%}")
+        if len(shown) < n:
+            painter.setPen(self.palette().placeholderText().color())
+            more = f"+{n - len(shown)} more classes" + (", less probable" if self._visible else "")
+            painter.drawText(QRectF(4, top + len(shown) * row_h, self.width() - 8, row_h),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                             fm.elidedText(more, Qt.TextElideMode.ElideRight, self.width() - 8))
 
 
 class PredictionView(QWidget):
