@@ -379,9 +379,9 @@ def _train(args) -> int:
         print(f"cnn-gui: warning: {writer.error}", file=sys.stderr)
     trainer.save_checkpoint(out)  # the run's whole session, even stopped before a step: --resume continues it
     shown = one_line(out, 200)
-    if result.reason == "stopped":
-        print(f"stopped in epoch {trainer.position.epoch + 1} after batch {trainer.position.batch}; "
-              f"saved {shown} (continue with: cnn-gui train --resume {shown})")
-    else:
+    if result.reason != "stopped":
         print(f"saved {shown}")
-    return 0
+        return 0
+    print(f"stopped in epoch {trainer.position.epoch + 1} after batch {trainer.position.batch}; "
+          f"saved {shown} (continue with: cnn-gui train --resume {shown})")
+    return 130 if ranks is None else 0  # interrupted, as lr-find says it; a rank: its launcher says it

@@ -88,3 +88,28 @@ def test_evaluate_scores_a_folder_of_some_classes_by_name_and_refuses_unknown_on
     assert accuracy >= 75, text  # read by position it was 16.67 %
     assert "#2" not in text and "circle" in text  # the weights' classes name the columns
     _refused(["evaluate", "--checkpoint", str(out), "--dataset", "mnist"], capsys, "cannot score mnist")
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_then_exits_130_as_interrupted_not_0_as_finished(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "cnn_gui", "train", "--epochs", "1", "--batch-size", "32", "--quiet",
+                             "--runs-dir", str(runs), "--out", "s.safetensors"], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(runs.glob("*/steps.jsonl")):  # training has begun
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, (out, err)  # a script can tell it from a finished run (0)
+    assert "stopped in epoch 1 after batch" in out and "saved s.safetensors" in out and err == "", (out, err)
+    assert (tmp_path / "s.safetensors").is_file()
