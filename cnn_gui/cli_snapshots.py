@@ -15,11 +15,14 @@ from cnn_gui.core.errors import one_line
 
 def run_checkpoint(run: str) -> str:
     """The checkpoint of run folder ``run``, whose weights say what the snapshots are."""
-    from cnn_gui.core.runs.layout import CHECKPOINT_FILE
+    from cnn_gui.core.runs.layout import CHECKPOINT_FILE, RUN_FILE
 
     folder = Path(run)
     if not folder.is_dir():
         raise UserError(f"--run {one_line(run, 150)}: no such run folder")
+    if not (folder / RUN_FILE).is_file():
+        raise UserError(f"--run {one_line(run, 150)}: not a run folder (it has no {RUN_FILE}); give one of the "
+                        "folders under the runs folder")
     path = folder / CHECKPOINT_FILE
     if not path.is_file():
         raise UserError(f"--run {one_line(run, 150)}: the run has no checkpoint yet (it never finished an epoch)")

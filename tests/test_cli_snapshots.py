@@ -50,3 +50,5 @@ def test_snapshots_need_a_run_folder(tmp_path, capsys):
     assert "--snapshots and --json go with --run RUN_DIR" in capsys.readouterr().err
     assert main(["predict", str(image), "--run", str(tmp_path / "nope"), "--snapshots"]) == 2
     assert "no such run folder" in capsys.readouterr().err
+    assert main(["predict", str(image), "--run", str(tmp_path)]) == 2  # a folder, but no run.json
+    assert f"--run {tmp_path}: not a run folder (it has no run.json)" in capsys.readouterr().err

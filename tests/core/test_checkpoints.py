@@ -537,3 +537,17 @@ def test_nan_weights_are_refused(tmp_path):
     path = save_checkpoint(tmp_path / "nan.safetensors", model, make_meta())
     with pytest.raises(CheckpointError, match=r"NaN or infinite values in 'model.layer1.0.weight'"):
         load_checkpoint(path)
+
+
+def test_nan_in_the_optimizer_state_alone_is_called_damage_not_divergence(tmp_path):
+    torch.manual_seed(1)
+    model = CNN()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    _steps(model, optimizer, [(torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,)))])
+    state = optimizer.state_dict()
+    state["state"][0]["exp_avg_sq"][0] = float("nan")  # the weights stay finite
+    path = save_checkpoint(tmp_path / "damaged.safetensors", model, make_meta(), state)
+    with pytest.raises(CheckpointError, match=r"NaN or infinite values in its optimizer state \('optim\..*'\): "
+                                              r"the file is damaged$") as caught:
+        load_checkpoint(path)
+    assert "diverged" not in caught.value.hint and "predict" not in str(caught.value)

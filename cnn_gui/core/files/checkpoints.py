@@ -370,8 +370,13 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     bad = _non_finite(tensors)
     if bad:
         more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        where = f"{short_repr(bad[0], 60)}{more}"
+        if all(name.startswith(OPTIM_PREFIX) for name in bad):  # the weights are finite: damage, not divergence
+            raise CheckpointError(f"{one_line(path, 120)} holds NaN or infinite values in its optimizer state "
+                                  f"({where}): the file is damaged", hint="open an earlier checkpoint, or the run's "
+                                  "last snapshot in the window's time slider")
         raise CheckpointError(
-            f"{one_line(path, 120)} holds NaN or infinite values in {short_repr(bad[0], 60)}{more}: "
+            f"{one_line(path, 120)} holds NaN or infinite values in {where}: "
             "these weights cannot predict anything", hint="train again from a checkpoint saved before the loss diverged")
     if doc is None:
         return Checkpoint(path=path, meta=meta, weights=tensors, optimizer_state=None)
