@@ -96,6 +96,8 @@ def output_file(path: str | os.PathLike, option: str, *, inputs=()) -> Path:
     it is one of the command's ``inputs`` (an export over its checkpoint, an explanation over
     its image), or when its folder cannot be written (found now, not after a whole run)."""
     shown = one_line(path, 150)
+    if not str(path).strip():
+        raise UserError(f"{option} is empty; give a file name")
     if str(path).endswith(("/", os.sep)):
         raise UserError(f"{option} {shown} names a folder; give a file name")
     mode = _mode(path, option)

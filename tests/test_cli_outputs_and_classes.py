@@ -30,6 +30,10 @@ def test_train_never_writes_over_a_file_that_is_not_a_checkpoint(tmp_path, capsy
     assert victim.read_text() == "print('my work')\n"
 
 
+def test_an_empty_out_is_refused_not_replaced_by_the_default_name(capsys):
+    _refused(["train", *TINY, "--out", ""], capsys, "--out is empty; give a file name")
+
+
 def test_an_unwritable_out_is_refused_before_training(tmp_path, capsys):
     a_file = tmp_path / "notes.txt"
     a_file.write_text("x")

@@ -201,6 +201,9 @@ def test_formats_by_name_and_suffix():
         format_for("a.bin")
     with pytest.raises(ExportError, match="unknown export format 'tflite'"):
         format_for("a.onnx", "tflite")
+    assert format_for("a.onnx", "onnx") == "onnx"
+    with pytest.raises(ExportError, match=r"model\.pt names a torchscript file but the format is onnx: name it \.onnx"):
+        format_for("model.pt", "onnx")  # a user's trial wrote ONNX into model.pt
 
 
 def test_onnx_missing_says_how_to_install(tmp_path, monkeypatch):

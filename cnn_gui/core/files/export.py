@@ -97,12 +97,15 @@ class ExportReport:
 
 def format_for(out: str | os.PathLike, fmt: str | None = None) -> str:
     """``fmt`` checked, or the format the file name's suffix names."""
+    suffix = Path(out).suffix.lower()
     if fmt is not None:
         key = str(fmt).strip().lower()
         if key not in FORMATS:
             raise ExportError(f"unknown export format {one_line(repr(fmt), 40)}: choose onnx or torchscript")
+        if suffix in SUFFIXES and SUFFIXES[suffix] != key:  # an ONNX file named .pt would be opened as TorchScript
+            raise ExportError(f"{one_line(Path(out).name, 80)} names a {SUFFIXES[suffix]} file but the format is {key}: "
+                              f"name it {'.onnx' if key == 'onnx' else '.pt'}, or leave out the format")
         return key
-    suffix = Path(out).suffix.lower()
     if suffix not in SUFFIXES:
         raise ExportError(f"cannot tell the format from {one_line(Path(out).name, 80)}: "
                           "name the file .onnx or .pt, or give the format")
