@@ -33,3 +33,21 @@ def test_when_they_cannot_fit_the_likeliest_are_shown_and_the_rest_counted(bars)
     assert shown == [3, 5, 7, 8] and row_h >= fm.height()  # cat, dog, horse, ship: in class order
     image = bars.grab()  # painting the note row must not fail
     assert not image.isNull()
+
+
+def test_column_percentages_never_overlap_and_the_likeliest_is_always_written(qtbot):
+    from PySide6.QtCore import QRectF
+
+    bars = ProbabilityBars()
+    qtbot.addWidget(bars)
+    bars.resize(220, 160)  # the canvas's bars at 1366x768: a slot narrower than "11%"
+    probs = np.array([0.11, 0.11, 0.11, 0.10, 0.12, 0.09, 0.08, 0.11, 0.07, 0.10], dtype=np.float32)
+    bars.set_probabilities(probs / probs.sum())
+    fm = bars.fontMetrics()
+    area = QRectF(bars.rect()).adjusted(4, fm.height() + 2, -4, -(fm.height() + 2))
+    labels = bars.value_labels(fm, area, area.width() / 10)
+    assert labels[0][0] == 4  # the likeliest
+    rects = [r for _, r in labels]
+    assert all(not a.intersects(b) for k, a in enumerate(rects) for b in rects[k + 1:])  # a trial saw "11%11%"
+    assert 2 <= len(labels) < 10
+    assert not bars.grab().isNull()

@@ -130,11 +130,10 @@ class ProbabilityBars(QWidget):
 
     def _paint_columns(self, painter: QPainter, fm, area: QRectF, slot: float) -> None:
         text_colour = self.palette().windowText().color()
-        label_h = value_h = fm.height() + 2
+        label_h = fm.height() + 2
         painter.setPen(QColor(150, 150, 150))
         painter.drawLine(int(area.left()), int(area.bottom()), int(area.right()), int(area.bottom()))
         bar_w = max(2.0, slot * 0.7)
-        value_w = fm.horizontalAdvance("100%") + 6
         for i in range(len(self._classes)):
             x = area.left() + i * slot + (slot - bar_w) / 2.0
             painter.setPen(text_colour)
@@ -146,13 +145,28 @@ class ProbabilityBars(QWidget):
             h = p * area.height()
             if h >= 0.5:
                 painter.fillRect(QRectF(x, area.bottom() - h, bar_w, h), TOP_COLOUR if i == self._top else BAR_COLOUR)
-            if i == self._biggest or p >= 0.1:
-                # As wide as "100%" needs, kept inside the widget: never clipped at the edges.
-                w = max(slot + 12, value_w)
-                left = min(max(area.left() + i * slot + slot / 2 - w / 2, 0.0), self.width() - w)
-                painter.setPen(text_colour)
-                painter.drawText(QRectF(left, area.bottom() - h - value_h, w, value_h),
-                                 Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom, f"{p:.0%}")
+        painter.setPen(text_colour)
+        for i, rect in self.value_labels(fm, area, slot):
+            painter.drawText(rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom, f"{self._probs[i]:.0%}")
+
+    def value_labels(self, fm, area: QRectF, slot: float) -> list[tuple[int, QRectF]]:
+        """The percentages written above the columns, with where: the tallest bar's, and those
+        of 10 % or more, the likelier first, none over another ("11%11%" when a snapshot read
+        every class near 10 %). Each is kept inside the widget: never clipped at the edges."""
+        if not self._visible:
+            return []
+        value_h = fm.height() + 2
+        chosen: list[tuple[int, QRectF]] = []
+        for i in sorted(range(len(self._probs)), key=lambda k: -float(self._probs[k])):
+            p = float(self._probs[i])
+            if i != self._biggest and p < 0.1:
+                continue
+            w = fm.horizontalAdvance(f"{p:.0%}") + 6
+            left = min(max(area.left() + i * slot + slot / 2 - w / 2, 0.0), self.width() - w)
+            rect = QRectF(left, area.bottom() - p * area.height() - value_h, w, value_h)
+            if not any(rect.intersects(other) for _, other in chosen):
+                chosen.append((i, rect))
+        return chosen
 
     def row_layout(self, fm) -> tuple[float, list[int]]:
         """(row height, the classes shown as rows): rows tighten to the font's height before any
