@@ -46,3 +46,14 @@ def test_other_weights_clear_the_looks_of_the_run_that_did_not_make_them(qtbot, 
     assert view.looks and view.looks[-1].layers[0] == "layer1.0"
     assert window.request_model("simple-cnn")  # a trial's Health still named layer4.1 and fc.1 of the MNIST CNN
     assert view.looks == [] and "layer4" not in view.alerts_label.text()
+
+
+@pytest.mark.slow
+def test_the_strips_fit_the_tab_of_a_1366_pixel_window(qtbot, window):
+    view = window.health_view
+    run(qtbot, window, lr=1.0, optimizer="adam")  # long ranges in the titles
+    window.tabs.setCurrentWidget(view)
+    # Two strips side by side in a tab ~590 px wide at 1366x768: a trial saw the right-hand
+    # ones cut off when the titles held their ranges on the same line (574 px of titles then).
+    widths = [plot.minimumWidth() for plot in view.plots]
+    assert widths[0] + widths[1] <= 480 and widths[2] + widths[3] <= 480, widths

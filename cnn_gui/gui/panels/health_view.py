@@ -141,5 +141,7 @@ class HealthView(QWidget):
             plot.getAxis("left").setTicks([[(i + 0.5, n) for i, n in enumerate(names)]])
             every = max(1, math.ceil(len(steps) / 5))
             plot.getAxis("bottom").setTicks([[(j + 0.5, f"{s:,}") for j, s in enumerate(steps) if j % every == 0]])
-            shown = f"{title}: {low:.2g} to {high:.2g}" if log else f"{title}: 0 (dark) to 1"
+            # The range on a line of its own: on one line the two titles were wider than the tab
+            # at 1366x768, and the right-hand strips ran past its edge.
+            shown = f"{title}<br>{low:.2g} to {high:.2g}" if log else f"{title}<br>0 (dark) to 1"
             plot.setTitle(shown, size="9pt", color="#333333", justify="left")
