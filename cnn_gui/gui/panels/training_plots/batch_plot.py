@@ -192,9 +192,12 @@ class BatchPlot:
         buf.append((float(ev.step), loss, acc * 100.0, acc, float(ev.epoch), float(ev.lr)))
 
     def mark_rate(self, step: int, lr: float) -> None:
+        # Successive marks' labels at three heights in turn: two changes a few steps apart
+        # drew "lr 0.001" under "lr 1" at one height.
+        height = (0.8, 0.6, 0.4)[len(self.rate_marks) % 3]
         line = pg.InfiniteLine(pos=float(step), angle=90, movable=False, label=f"lr {lr:g}",
                                pen=pg.mkPen(RATE_MARK_COLOR, width=1, style=Qt.PenStyle.DashLine),
-                               labelOpts={"position": 0.75, "color": RATE_MARK_COLOR, "fill": (255, 255, 255, 210)})
+                               labelOpts={"position": height, "color": RATE_MARK_COLOR, "fill": (255, 255, 255, 210)})
         self.plot.addItem(line, ignoreBounds=True)
         self.rate_marks.append(line)
 
