@@ -1,6 +1,7 @@
 """``cnn-gui`` commands and their error paths."""
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -270,7 +271,7 @@ def test_explain_writes_the_input_beside_its_map(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_train_on_an_image_folder_then_export_both_formats(tmp_path, capsys):
+def test_train_on_an_image_folder_then_export_both_formats_and_evaluate_by_class_name(tmp_path, capsys):
     from generated import shapes_folder
 
     folder = shapes_folder(tmp_path / "shapes")
@@ -287,6 +288,16 @@ def test_train_on_an_image_folder_then_export_both_formats(tmp_path, capsys):
     if importlib.util.find_spec("onnxruntime") is not None:
         assert main(["export", str(out), "--format", "onnx", "--out", str(tmp_path / "shapes.onnx")]) == 0
         assert "same top class for 100.00%" in capsys.readouterr().out
+
+    sub = tmp_path / "sub"  # output 0 (circle) is not this folder's class 0 (square): matched by name
+    for name in ("square", "triangle"):
+        shutil.copytree(folder / name, sub / name)
+    assert main(["evaluate", "--checkpoint", str(out), "--dataset", f"folder:{sub}"]) == 0
+    text = capsys.readouterr().out
+    assert float(text.split("accuracy ")[1].split("%")[0]) >= 75, text  # read by position it was 16.67 %
+    assert "#2" not in text and "circle" in text  # the weights' classes name the columns
+    assert main(["evaluate", "--checkpoint", str(out), "--dataset", "mnist"]) == 2
+    assert "cannot score mnist" in capsys.readouterr().err
 
 
 def test_an_unforeseen_error_is_one_line_and_a_traceback_file(monkeypatch, tmp_path, capsys):
