@@ -98,3 +98,12 @@ def test_ctrl_c_saves_then_exits_130_as_interrupted_not_0_as_finished(tmp_path):
     assert proc.returncode == 130, (out, err)  # a script can tell it from a finished run (0)
     assert "stopped in epoch 1 after batch" in out and "saved s.safetensors" in out and err == "", (out, err)
     assert (tmp_path / "s.safetensors").is_file()
+
+
+def test_a_streamed_folder_of_other_classes_is_refused_not_misread(tmp_path):
+    from types import SimpleNamespace
+
+    streamed = SimpleNamespace(name="folder:/big", classes=("square", "triangle"))  # not in memory
+    with pytest.raises(DatasetError, match="is read from disk as it goes: w scores it only when its classes"):
+        labelled_as_weights(streamed, ["circle", "square", "triangle"], "w")
+    assert labelled_as_weights(streamed, ["square", "triangle"], "w") is streamed  # the same classes: as it is

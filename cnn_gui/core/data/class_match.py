@@ -37,9 +37,14 @@ def labelled_as_weights(data: "ImageDataset", classes: Sequence[str], weights: s
             f"{weights} cannot score {one_line(data.name, 80)}: its class{'es' if many else ''} {_names(unknown)} "
             f"{'are' if many else 'is'} not among the {len(known)} the weights learned ({_names(known)})",
             hint="evaluate on the data the weights were trained on, or on a folder of some of their classes")
+    from cnn_gui.core.data.image_dataset import ImageDataset
+
+    if not isinstance(data, ImageDataset):  # streamed from disk (a folder over the memory limit)
+        raise DatasetError(f"{one_line(data.name, 80)} is read from disk as it goes: {weights} scores it only when "
+                           f"its classes are the weights' own, in their order ({_names(known)})")
     order = torch.tensor([known.index(c) for c in mine], dtype=torch.int64)
     test = data.test_only()
-    return type(data)(replace(data.info, classes=tuple(known)), test.train_images, test.train_labels,
+    return ImageDataset(replace(data.info, classes=tuple(known)), test.train_images, test.train_labels,
                       test.test_images, order[test.test_labels.to(torch.int64)], skipped=data.skipped,
                       skipped_examples=data.skipped_examples, remark=data.remark)
 
